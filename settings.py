@@ -1,0 +1,71 @@
+"""Every knob of Longrun, read from the environment (or `.env`).
+
+Defaults describe the embedded stack that `make up` and the tests run, so a fresh
+clone works with no configuration at all.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LONGRUN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = ROOT / ".data"
+
+    # Empty means: the embedded PostgreSQL whose socket lives in data_dir/pg.
+    database_url: str = ""
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "longrun"
+
+    # With no key the real openai client talks to the local emulator.
+    openai_api_key: str = Field("", validation_alias=AliasChoices("OPENAI_API_KEY", "LONGRUN_OPENAI_API_KEY"))
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8101/v1", validation_alias=AliasChoices("OPENAI_BASE_URL", "LONGRUN_OPENAI_BASE_URL")
+    )
+    llm_model: str = "gpt-4o-mini"
+    embedding_model: str = "text-embedding-3-small"
+    llm_timeout_seconds: float = 60.0
+
+    feed_timeout_seconds: float = 20.0
+    feed_emulator_url: str = "http://127.0.0.1:8102"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
+    jwt_secret: str = ""
+    access_token_hours: int = 24
+    refresh_token_days: int = 7
+    admin_username: str = "admin"
+    admin_password: str = ""
+
+    # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
+    heartbeat_timeout_seconds: float = 3.0
+    sticky_queue_timeout_seconds: float = 1.0
+    workflow_task_timeout_seconds: float = 5.0
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.data_dir / "pg"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"postgresql+asyncpg://postgres@/longrun?host={self.pg_dir}"
+
+    @property
+    def llm_api_key(self) -> str:
+        return self.openai_api_key or "emulator"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
