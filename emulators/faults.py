@@ -1,0 +1,184 @@
+"""Fault injection shared by every emulator: tests script outages, rate limits and slowness over HTTP.
+
+Control API (never faulted, never counted):
+
+- ``POST /_emulator/faults`` with ``{"path": "/v1/chat/completions", "kind": "status"|"latency"|"drop",
+  "status": 429, "retry_after": 1.0, "latency_ms": 500, "times": 3, "body": {...}}`` adds a rule and answers
+  ``{"id": n}``. ``path`` is a prefix of the request path (omitted: every path). ``times`` is how many matching
+  requests the rule is spent on (omitted/null: forever).
+- ``DELETE /_emulator/faults`` removes every rule; ``POST /_emulator/reset`` also zeroes the stats.
+- ``GET /_emulator/stats`` answers ``{"requests": {path: n}, "faults_applied": {path: n}}`` by exact path.
+
+How rules combine: a request takes at most one latency rule and at most one answering rule (``status`` or
+``drop``), each the first live match in the order rules were added; both are spent by that request. So
+"slow, then 503" is two rules, and a 429 rule added after a forever-latency rule still fires.
+
+``status`` answers with the OpenAI error envelope (or the given ``body``) plus ``Retry-After`` and
+``retry-after-ms`` when ``retry_after`` is set, as the real API does. ``drop`` aborts the TCP connection
+without a byte of response, so the client sees a protocol/read error rather than an HTTP status.
+
+State is per process and mutated only in code that never awaits, so concurrent requests on the event loop
+cannot interleave inside an update.
+"""
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from emulators.errors import error_payload
+
+CONTROL_PREFIX = "/_emulator"
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = None
+    kind: Literal["status", "latency", "drop"]
+    status: int = Field(500, ge=100, le=599)
+    retry_after: float | None = Field(None, ge=0)
+    latency_ms: float = Field(0, ge=0)
+    times: int | None = Field(None, ge=1)
+    body: dict[str, Any] | None = None
+
+    def matches(self, path: str) -> bool:
+        return self.path is None or path.startswith(self.path)
+
+    def response(self) -> JSONResponse:
+        headers = {}
+        if self.retry_after is not None:
+            headers = {"Retry-After": f"{self.retry_after:g}", "retry-after-ms": str(round(self.retry_after * 1000))}
+        body = self.body if self.body is not None else error_payload(self.status, f"Emulated fault: {self.status}")
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+@dataclass
+class _Rule:
+    spec: FaultSpec
+    remaining: int | None
+
+    def spend(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+
+class FaultBook:
+    """Rules and counters of one emulator process."""
+
+    def __init__(self) -> None:
+        self._rules: list[_Rule] = []
+        self._next_id = 1
+        self.requests: Counter[str] = Counter()
+        self.faults_applied: Counter[str] = Counter()
+
+    def add(self, spec: FaultSpec) -> int:
+        self._rules.append(_Rule(spec, spec.times))
+        rule_id, self._next_id = self._next_id, self._next_id + 1
+        return rule_id
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    def reset(self) -> None:
+        self.clear()
+        self.requests.clear()
+        self.faults_applied.clear()
+
+    def take(self, path: str) -> tuple[FaultSpec | None, FaultSpec | None]:
+        """Count the request and spend the rules that apply to it: (latency rule, answering rule)."""
+        self.requests[path] += 1
+        delay = answer = None
+        for rule in self._rules:
+            if not rule.spec.matches(path):
+                continue
+            if rule.spec.kind == "latency" and delay is None:
+                delay = rule
+            elif rule.spec.kind != "latency" and answer is None:
+                answer = rule
+        chosen = [rule for rule in (delay, answer) if rule is not None]
+        for rule in chosen:
+            rule.spend()
+        if chosen:
+            self.faults_applied[path] += 1
+        self._rules = [rule for rule in self._rules if rule.remaining != 0]
+        return (delay.spec if delay else None), (answer.spec if answer else None)
+
+
+def _control_router(book: FaultBook) -> APIRouter:
+    router = APIRouter(prefix=CONTROL_PREFIX, tags=["emulator control"])
+
+    @router.post("/faults")
+    async def add_fault(spec: FaultSpec) -> dict[str, int]:
+        return {"id": book.add(spec)}
+
+    @router.delete("/faults")
+    async def clear_faults() -> dict[str, bool]:
+        book.clear()
+        return {"ok": True}
+
+    @router.post("/reset")
+    async def reset() -> dict[str, bool]:
+        book.reset()
+        return {"ok": True}
+
+    @router.get("/stats")
+    async def stats() -> dict[str, dict[str, int]]:
+        return {"requests": dict(book.requests), "faults_applied": dict(book.faults_applied)}
+
+    return router
+
+
+async def _drop_connection(receive: Receive, send: Send) -> None:
+    """Abort the TCP connection before any response byte.
+
+    ASGI has no "abort" message, so this reaches the transport through uvicorn's ``send`` (a bound method of its
+    request cycle); that is why the fault layer must be the outermost one. Waiting for ``http.disconnect`` then
+    lets uvicorn see the request as abandoned by the peer instead of answering 500 on the dead socket.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("drop fault needs the app to be served directly by uvicorn")
+    transport.abort()
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _FaultMiddleware:
+    def __init__(self, app: ASGIApp, book: FaultBook) -> None:
+        self.app = app
+        self.book = book
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        delay, answer = self.book.take(scope["path"])
+        if delay is not None:
+            await asyncio.sleep(delay.latency_ms / 1000)
+        if answer is None:
+            await self.app(scope, receive, send)
+        elif answer.kind == "drop":
+            await _drop_connection(receive, send)
+        else:
+            await answer.response()(scope, receive, send)
+
+
+class EmulatorApp(FastAPI):
+    """FastAPI with the control routes and with fault injection as the outermost layer.
+
+    Outermost so a dropped connection still has uvicorn's own ``send`` (Starlette's error middleware wraps it).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state.faults = FaultBook()
+        self.include_router(_control_router(self.state.faults))
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return _FaultMiddleware(super().build_middleware_stack(), self.state.faults)
