@@ -1,0 +1,40 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, CreatedAt, utcnow
+
+
+class NewsStatus(StrEnum):
+    draft = "draft"
+    published = "published"
+
+
+class NewsSource(CreatedAt, Base):
+    __tablename__ = "news_source"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    feed_url: Mapped[str] = mapped_column(String(2000))
+    topic: Mapped[str] = mapped_column(String(500), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class NewsPost(CreatedAt, Base):
+    """A draft found by discovery; (source, url) is the natural key that makes re-runs idempotent."""
+
+    __tablename__ = "news_post"
+    __table_args__ = (UniqueConstraint("source_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("news_source.id", ondelete="CASCADE"), index=True)
+    # The discovery job (workflow id) that found it.
+    run_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=NewsStatus.draft.value)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

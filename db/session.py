@@ -1,0 +1,16 @@
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from settings import Settings
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def make_engine(settings: Settings, **kwargs) -> AsyncEngine:
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(settings.effective_database_url, **kwargs)
+
+
+def make_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, expire_on_commit=False)
