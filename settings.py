@@ -27,9 +27,8 @@ class Settings(BaseSettings):
 
     # With no key the real openai client talks to the local emulator.
     openai_api_key: str = Field("", validation_alias=AliasChoices("OPENAI_API_KEY", "LONGRUN_OPENAI_API_KEY"))
-    openai_base_url: str = Field(
-        "http://127.0.0.1:8101/v1", validation_alias=AliasChoices("OPENAI_BASE_URL", "LONGRUN_OPENAI_BASE_URL")
-    )
+    # Empty: OpenAI itself when a key is set, else the local emulator.
+    openai_base_url: str = Field("", validation_alias=AliasChoices("OPENAI_BASE_URL", "LONGRUN_OPENAI_BASE_URL"))
     llm_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
     llm_timeout_seconds: float = 60.0
@@ -47,7 +46,6 @@ class Settings(BaseSettings):
     admin_password: str = ""
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
-    heartbeat_timeout_seconds: float = 3.0
     sticky_queue_timeout_seconds: float = 1.0
     workflow_task_timeout_seconds: float = 5.0
 
@@ -64,6 +62,12 @@ class Settings(BaseSettings):
     @property
     def llm_api_key(self) -> str:
         return self.openai_api_key or "emulator"
+
+    @property
+    def llm_base_url(self) -> str | None:
+        if self.openai_base_url:
+            return self.openai_base_url
+        return None if self.openai_api_key else "http://127.0.0.1:8101/v1"
 
 
 @lru_cache

@@ -1,0 +1,1 @@
+"""Activities: one module per domain, classes whose methods are `@activity.defn`."""

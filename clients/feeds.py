@@ -1,0 +1,81 @@
+"""News feeds (RSS 2.0, Atom) fetched with httpx and parsed with feedparser."""
+
+from datetime import UTC, datetime
+from time import struct_time
+
+import feedparser
+import httpx
+from pydantic import BaseModel
+
+
+class FeedEntry(BaseModel):
+    url: str
+    title: str
+    summary: str = ""
+    published_at: datetime | None = None
+
+
+class FeedError(Exception):
+    """A feed that could not be read. `permanent` errors will not heal by retrying."""
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 451}
+
+
+class FeedClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def fetch(self, url: str) -> list[FeedEntry]:
+        try:
+            response = await self._http.get(url, follow_redirects=True)
+        except httpx.InvalidURL as exc:
+            raise FeedError(f"invalid feed url {url!r}: {exc}", permanent=True) from exc
+        except httpx.HTTPError as exc:
+            raise FeedError(f"feed {url} unreachable: {exc!r}", permanent=False) from exc
+        if response.status_code in PERMANENT_STATUSES:
+            raise FeedError(f"feed {url} answered HTTP {response.status_code}", permanent=True)
+        if response.status_code >= 400:
+            raise FeedError(
+                f"feed {url} answered HTTP {response.status_code}",
+                permanent=False,
+                retry_after=_retry_after(response),
+            )
+        return parse_feed(url, response.content)
+
+
+def parse_feed(url: str, content: bytes) -> list[FeedEntry]:
+    parsed = feedparser.parse(content)
+    entries = []
+    for raw in parsed.entries:
+        link = raw.get("link") or raw.get("id")
+        if not link:
+            continue
+        entries.append(
+            FeedEntry(
+                url=link,
+                title=(raw.get("title") or link)[:500],
+                summary=raw.get("summary") or "",
+                published_at=_when(raw.get("published_parsed") or raw.get("updated_parsed")),
+            )
+        )
+    # feedparser salvages what it can from broken XML; a broken feed with nothing usable is malformed.
+    if parsed.bozo and not entries:
+        raise FeedError(f"feed {url} is malformed: {parsed.get('bozo_exception')}", permanent=True)
+    return entries
+
+
+def _when(value: struct_time | None) -> datetime | None:
+    return datetime(*value[:6], tzinfo=UTC) if value else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""Workflows: one module per long operation. Deterministic code only."""

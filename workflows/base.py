@@ -1,0 +1,214 @@
+"""The job protocol every long-operation workflow follows.
+
+A job keeps a `JobProgress` in workflow state and answers it from the `progress`
+query (queries add nothing to history, so polling is free), accepts the `cancel`
+signal, and treats Temporal's own cancellation the same way: stop taking new items,
+cancel in-flight activities, wait for them to acknowledge, and return a result whose
+status is `cancelled`. Domain workflows subclass `JobWorkflow`; extend it, never fork it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
+JOB_OWNER = SearchAttributeKey.for_keyword("JobOwner")
+JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
+
+# A dead worker's activity is retried elsewhere after this long without a heartbeat;
+# activities heartbeat at a third of it. Chosen for the 5 s recovery target (README, "Recovery").
+HEARTBEAT_TIMEOUT = timedelta(seconds=3)
+MAX_ERRORS = 20
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    cancelling = "cancelling"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TERMINAL = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
+
+
+class JobError(BaseModel):
+    item: str
+    error: str
+
+
+class JobProgress(BaseModel):
+    status: JobStatus = JobStatus.pending
+    total: int = 0
+    processed: int = 0
+    succeeded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    percent: float = 0.0
+    message: str = ""
+    current: str | None = None
+    errors: list[JobError] = Field(default_factory=list)
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    eta_seconds: float | None = None
+
+
+class JobResult(BaseModel):
+    """What every job returns; domain results add their own counts."""
+
+    status: JobStatus
+    progress: JobProgress
+
+
+class JobWorkflow:
+    """Base class holding the progress, the query, the cancel signal and the bounded parallel runner."""
+
+    def __init__(self) -> None:
+        self._progress = JobProgress()
+        self._cancel_reason: str | None = None
+
+    @workflow.query
+    def progress(self) -> JobProgress:
+        return self._progress
+
+    @workflow.signal
+    def cancel(self, reason: str = "") -> None:
+        self.request_cancel(reason or "cancelled by user")
+
+    # -- state changes -------------------------------------------------------------------------
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_reason is not None
+
+    def request_cancel(self, reason: str) -> None:
+        if self.cancel_requested or self._progress.status in TERMINAL:
+            return
+        self._cancel_reason = reason
+        self._set_status(JobStatus.cancelling, f"cancelling: {reason}")
+
+    def begin(self, total: int, message: str = "", carried: JobProgress | None = None) -> None:
+        """Start (or, after continue-as-new, resume) counting toward `total`."""
+        if carried is not None:
+            self._progress = carried.model_copy(deep=True)
+        else:
+            self._progress.started_at = workflow.now()
+        self._progress.total = total
+        self._set_status(JobStatus.running, message)
+
+    def set_current(self, current: str | None, message: str | None = None) -> None:
+        self._progress.current = current
+        if message is not None:
+            self._progress.message = message
+        self._touch()
+
+    def advance(self, *, succeeded: int = 0, skipped: int = 0, failed: int = 0) -> None:
+        p = self._progress
+        p.succeeded += succeeded
+        p.skipped += skipped
+        p.failed += failed
+        p.processed += succeeded + skipped + failed
+        self._touch()
+
+    def record_error(self, item: str, error: str) -> None:
+        self._progress.errors = [*self._progress.errors, JobError(item=item, error=error)][-MAX_ERRORS:]
+        self._touch()
+
+    def finish(self, message: str = "") -> JobStatus:
+        """Close the job: `cancelled` if a cancel came, else `completed`; returns the status."""
+        status = JobStatus.cancelled if self.cancel_requested else JobStatus.completed
+        if self.cancel_requested:
+            message = "; ".join(filter(None, [self._cancel_reason, message]))
+        self._progress.current = None
+        self._set_status(status, message)
+        return status
+
+    def fail(self, message: str) -> JobStatus:
+        self._progress.current = None
+        self._set_status(JobStatus.failed, message)
+        return JobStatus.failed
+
+    def _set_status(self, status: JobStatus, message: str | None) -> None:
+        if status != self._progress.status:
+            workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
+        self._progress.status = status
+        if message is not None:
+            self._progress.message = message
+        self._touch()
+
+    def _touch(self) -> None:
+        p = self._progress
+        now = workflow.now()
+        p.updated_at = now
+        p.percent = round(100.0 * p.processed / p.total, 2) if p.total else (100.0 if p.status in TERMINAL else 0.0)
+        p.eta_seconds = None
+        if p.started_at and 0 < p.processed < p.total and p.status == JobStatus.running:
+            elapsed = (now - p.started_at).total_seconds()
+            p.eta_seconds = round(elapsed / p.processed * (p.total - p.processed), 1)
+
+    # -- running items -------------------------------------------------------------------------
+
+    async def wait(self, condition: Callable[[], bool]) -> None:
+        """`workflow.wait_condition` that turns Temporal's cancellation into the cancel signal."""
+        try:
+            await workflow.wait_condition(condition)
+        except asyncio.CancelledError:
+            self.request_cancel("cancelled through Temporal")
+
+    async def run_bounded(
+        self,
+        items: Sequence[T],
+        start: Callable[[T], Awaitable[R]],
+        on_done: Callable[[T, R | BaseException], Any],
+        max_parallel: int,
+    ) -> None:
+        """Run `start(item)` for each item, at most `max_parallel` at once, calling `on_done` as each ends.
+
+        On cancel no new item starts; in-flight ones are cancelled and awaited, and reach
+        `on_done` with a `CancelledError` (or their result, if they finished first).
+        """
+        queue = list(items)
+        running: dict[asyncio.Task, T] = {}
+        cancelled_inflight = False
+        while queue or running:
+            while queue and len(running) < max_parallel and not self.cancel_requested:
+                item = queue.pop(0)
+                running[asyncio.ensure_future(start(item))] = item
+            if not running:
+                break
+            await self.wait(
+                lambda handled=cancelled_inflight: any(t.done() for t in running)
+                or (self.cancel_requested and not handled)
+            )
+            if self.cancel_requested and not cancelled_inflight:
+                cancelled_inflight = True
+                for task in running:
+                    task.cancel()
+            for task in [t for t in running if t.done()]:
+                item = running.pop(task)
+                on_done(item, task_outcome(task))
+
+
+def task_outcome(task: asyncio.Task) -> Any:
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception() or task.result()
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost message of an activity failure: what a person wants to read in `errors`."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,81 @@
+"""News discovery: every chosen source read in parallel (up to max_parallel), drafts inserted as found.
+
+Replaces the seed's daemon thread: a restart of any process no longer loses the run.
+"""
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.base import HEARTBEAT_TIMEOUT, JobError, JobResult, JobWorkflow, root_cause
+
+with workflow.unsafe.imports_passed_through():
+    from activities.news import DiscoverSourceInput, NewsActivities, SourceOutcome
+
+JOB_TYPE = "news_discovery"
+
+SOURCE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=0.5), maximum_interval=timedelta(seconds=30), maximum_attempts=4
+)
+
+
+class SourceRef(BaseModel):
+    id: int
+    name: str
+
+
+class DiscoverNewsInput(BaseModel):
+    sources: list[SourceRef]
+    max_parallel: int = Field(3, ge=1)
+
+
+class DiscoverNewsResult(JobResult):
+    drafts_created: int = 0
+    sources_processed: int = 0
+    failed_sources: list[JobError] = Field(default_factory=list)
+
+
+@workflow.defn(name="NewsDiscovery")
+class NewsDiscoveryWorkflow(JobWorkflow):
+    @workflow.run
+    async def run(self, inp: DiscoverNewsInput) -> DiscoverNewsResult:
+        result = DiscoverNewsResult(status=self._progress.status, progress=self._progress)
+        running: list[str] = []
+        self.begin(total=len(inp.sources), message=f"discovering news in {len(inp.sources)} sources")
+
+        async def discover(source: SourceRef) -> SourceOutcome:
+            running.append(source.name)
+            self.set_current(", ".join(running))
+            return await workflow.execute_activity_method(
+                NewsActivities.discover_source,
+                DiscoverSourceInput(run_id=workflow.info().workflow_id, source_id=source.id),
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=SOURCE_RETRY,
+                # Wait for the activity to stop, so no draft lands after the job says `cancelled`.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+
+        def done(source: SourceRef, outcome: SourceOutcome | BaseException) -> None:
+            running.remove(source.name)
+            if isinstance(outcome, SourceOutcome):
+                result.drafts_created += outcome.drafts_created
+                result.sources_processed += 1
+                self.advance(succeeded=1)
+            elif not self.cancel_requested:
+                error = JobError(item=source.name, error=root_cause(outcome))
+                result.failed_sources.append(error)
+                self.record_error(error.item, error.error)
+                self.advance(failed=1)
+            self.set_current(", ".join(running) or None)
+
+        await self.run_bounded(inp.sources, discover, done, inp.max_parallel)
+        result.status = self.finish(
+            f"{result.drafts_created} drafts from {result.sources_processed} sources, "
+            f"{len(result.failed_sources)} failed"
+        )
+        result.progress = self._progress
+        return result
