@@ -1,0 +1,1 @@
+"""FastAPI: app factory, auth, jobs + websocket, and one routes module per domain."""

@@ -1,0 +1,60 @@
+"""The FastAPI app factory: `uvicorn api.app:create_app --factory`."""
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from temporalio.service import RPCError
+
+from api.auth import Tokens
+from api.jobs import Jobs
+from api.progress_hub import ProgressHub
+from api.routes import auth, health, jobs, news
+from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
+from db.session import make_engine, make_session_factory
+from settings import Settings, get_settings
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+RETRY_AFTER_SECONDS = "5"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings)
+        app.state.settings = settings
+        app.state.sessions = make_session_factory(engine)
+        app.state.tokens = Tokens(settings)
+        app.state.temporal = TemporalGateway(settings)
+        app.state.jobs = Jobs(app.state.temporal)
+        app.state.hub = ProgressHub(app.state.jobs)
+        yield
+        await app.state.hub.close()
+        await engine.dispose()
+
+    app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
+    for module in (auth, health, jobs, news):
+        app.include_router(module.router)
+
+    @app.exception_handler(TemporalUnavailable)
+    async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the job service (Temporal) is unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, exc: RPCError) -> JSONResponse:
+        if is_unavailable(exc):
+            return await temporal_unavailable(request, exc)
+        return JSONResponse({"detail": f"the job service refused the request: {exc.message}"}, status_code=502)
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+    return app

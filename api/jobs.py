@@ -1,0 +1,231 @@
+"""Jobs as the API sees them: start, snapshot, list, cancel, clean up — all through Temporal.
+
+Job state lives in Temporal only: the progress query while a job runs, the workflow result
+once it has closed (readable with no worker alive), search attributes for listing.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import (
+    QueryRejectCondition,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Principal
+from api.temporal import TemporalGateway
+from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus
+
+QUERY_TIMEOUT = timedelta(seconds=3)
+
+# What Temporal says of a closed execution that did not return a JobResult.
+CLOSED_STATUS = {
+    WorkflowExecutionStatus.FAILED: JobStatus.failed,
+    WorkflowExecutionStatus.TIMED_OUT: JobStatus.failed,
+    WorkflowExecutionStatus.TERMINATED: JobStatus.failed,
+    WorkflowExecutionStatus.CANCELED: JobStatus.cancelled,
+}
+
+# A job's status filter in visibility terms; Temporal-level ends never update JobStatus.
+STATUS_FILTER = {
+    JobStatus.pending: "ExecutionStatus = 'Running' AND JobStatus = 'pending'",
+    JobStatus.running: "ExecutionStatus = 'Running' AND JobStatus = 'running'",
+    JobStatus.cancelling: "ExecutionStatus = 'Running' AND JobStatus = 'cancelling'",
+    JobStatus.completed: "ExecutionStatus = 'Completed' AND JobStatus = 'completed'",
+    JobStatus.failed: "(ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') OR JobStatus = 'failed')",
+    JobStatus.cancelled: "(ExecutionStatus = 'Canceled' OR JobStatus = 'cancelled')",
+}
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class JobClosed(Exception):
+    pass
+
+
+def new_job_id(job_type: str) -> str:
+    return f"{job_type.replace('_', '-')}-{uuid.uuid4().hex[:12]}"
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Jobs:
+    def __init__(self, temporal: TemporalGateway) -> None:
+        self._temporal = temporal
+        # Type and owner never change and a closed result never changes: no need to ask twice.
+        self._meta: dict[str, tuple[str, str]] = {}
+        self._closed: dict[str, dict[str, Any]] = {}
+
+    async def start(self, run, arg: Any, *, job_type: str, owner: str, job_id: str | None = None) -> str:
+        """Start a job; with a natural `job_id`, starting it again returns the running one."""
+        client = await self._temporal.client()
+        settings = self._temporal.settings
+        handle = await client.start_workflow(
+            run,
+            arg,
+            id=job_id or new_job_id(job_type),
+            task_queue=settings.task_queue,
+            task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(JOB_TYPE, job_type),
+                    SearchAttributePair(JOB_OWNER, owner),
+                    SearchAttributePair(JOB_STATUS, JobStatus.pending.value),
+                ]
+            ),
+        )
+        self._meta[handle.id] = (job_type, owner)
+        return handle.id
+
+    async def snapshot(self, job_id: str, who: Principal | None) -> dict[str, Any]:
+        """Progress plus type and owner (and the result once closed). `who=None` skips the ownership check."""
+        if job_id in self._closed:
+            snap = self._closed[job_id]
+            self._check_owner(snap["owner"], who)
+            return snap
+        handle = await self._handle(job_id)
+        job_type, owner = await self._type_and_owner(handle)
+        self._check_owner(owner, who)
+        try:
+            progress = await handle.query(
+                "progress", reject_condition=QueryRejectCondition.NOT_OPEN, rpc_timeout=QUERY_TIMEOUT
+            )
+        except WorkflowQueryRejectedError:
+            return await self._closed_snapshot(handle, job_type, owner)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise JobNotFound(job_id) from exc
+            if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise
+            # No worker answered in time: say so instead of failing the caller.
+            progress = {
+                "status": JobStatus.pending.value,
+                "message": "waiting for a worker to pick the job up",
+            }
+        return {
+            "job_id": job_id,
+            "type": job_type,
+            "owner": owner,
+            **JobProgress.model_validate(progress).model_dump(mode="json"),
+            "result": None,
+        }
+
+    async def _closed_snapshot(self, handle: WorkflowHandle, job_type: str, owner: str) -> dict[str, Any]:
+        try:
+            result = await handle.result(rpc_timeout=QUERY_TIMEOUT)
+            progress = dict(result["progress"])
+        except WorkflowFailureError as exc:
+            desc = await handle.describe()
+            status = CLOSED_STATUS.get(desc.status, JobStatus.failed)
+            cause = exc.cause
+            while getattr(cause, "cause", None) is not None:
+                cause = cause.cause
+            progress = {"status": status.value, "message": str(cause or exc)}
+            result = {"status": status.value, "error": str(cause or exc)}
+        snap = {
+            "job_id": handle.id,
+            "type": job_type,
+            "owner": owner,
+            **JobProgress.model_validate(progress).model_dump(mode="json"),
+            "result": result,
+        }
+        self._closed[handle.id] = snap
+        return snap
+
+    async def list(self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int) -> list[dict]:
+        client = await self._temporal.client()
+        clauses = ["JobType IS NOT NULL"]
+        if job_type:
+            clauses.append(f"JobType = {quote(job_type)}")
+        if not who.is_admin:
+            clauses.append(f"JobOwner = {quote(who.username)}")
+        if status:
+            clauses.append(STATUS_FILTER[status])
+        jobs = []
+        async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
+            sa = execution.typed_search_attributes
+            recorded = JobStatus(sa.get(JOB_STATUS) or JobStatus.pending.value)
+            closed_as = CLOSED_STATUS.get(execution.status)
+            jobs.append(
+                {
+                    "job_id": execution.id,
+                    "type": sa.get(JOB_TYPE),
+                    "owner": sa.get(JOB_OWNER),
+                    "status": (closed_as or recorded).value,
+                    "started_at": execution.start_time,
+                    "closed_at": execution.close_time,
+                }
+            )
+        return jobs
+
+    async def cancel(self, job_id: str, who: Principal, reason: str, force: bool) -> None:
+        snap = await self.snapshot(job_id, who)
+        if JobStatus(snap["status"]) in TERMINAL:
+            raise JobClosed(job_id)
+        handle = (await self._temporal.client()).get_workflow_handle(job_id)
+        try:
+            if force:
+                await handle.cancel()
+            else:
+                await handle.signal("cancel", reason or f"cancelled by {who.username}")
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise JobClosed(job_id) from exc
+            raise
+
+    async def cleanup(self, max_age_hours: float) -> int:
+        """Delete closed jobs older than `max_age_hours`; returns how many."""
+        client = await self._temporal.client()
+        before = (datetime.now(UTC) - timedelta(hours=max_age_hours)).isoformat()
+        query = f"JobType IS NOT NULL AND ExecutionStatus != 'Running' AND CloseTime < {quote(before)}"
+        deleted = 0
+        async for execution in client.list_workflows(query):
+            await client.workflow_service.delete_workflow_execution(
+                DeleteWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    workflow_execution=WorkflowExecution(workflow_id=execution.id, run_id=execution.run_id),
+                )
+            )
+            self._closed.pop(execution.id, None)
+            deleted += 1
+        return deleted
+
+    async def _handle(self, job_id: str) -> WorkflowHandle:
+        return (await self._temporal.client()).get_workflow_handle(job_id)
+
+    async def _type_and_owner(self, handle: WorkflowHandle) -> tuple[str, str]:
+        if handle.id not in self._meta:
+            try:
+                desc = await handle.describe()
+            except RPCError as exc:
+                if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                    raise JobNotFound(handle.id) from exc
+                raise
+            sa = desc.typed_search_attributes
+            if sa.get(JOB_TYPE) is None:
+                raise JobNotFound(handle.id)
+            self._meta[handle.id] = (sa.get(JOB_TYPE), sa.get(JOB_OWNER) or "")
+        return self._meta[handle.id]
+
+    @staticmethod
+    def _check_owner(owner: str, who: Principal | None) -> None:
+        # Another user's job is reported as missing, so job ids reveal nothing.
+        if who is not None and not who.is_admin and owner != who.username:
+            raise JobNotFound

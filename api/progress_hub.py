@@ -1,0 +1,68 @@
+"""Progress pushed to websockets: one poller per watched job, fanned out to every subscriber.
+
+A thousand browsers watching one job cost one progress query per interval, not a thousand.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from api.jobs import JobNotFound, Jobs
+from workflows.base import TERMINAL, JobStatus
+
+log = logging.getLogger("longrun.progress")
+
+Update = tuple[str, dict[str, Any]]
+
+
+class ProgressHub:
+    def __init__(self, jobs: Jobs, interval: float = 0.5) -> None:
+        self._jobs = jobs
+        self._interval = interval
+        self._subscribers: dict[str, set[asyncio.Queue[Update]]] = {}
+        self._pollers: dict[str, asyncio.Task] = {}
+        self._last: dict[str, dict[str, Any]] = {}
+
+    def watch(self, job_id: str, queue: asyncio.Queue[Update]) -> None:
+        self._subscribers.setdefault(job_id, set()).add(queue)
+        if job_id in self._last:
+            queue.put_nowait((job_id, self._last[job_id]))
+        if job_id not in self._pollers:
+            self._pollers[job_id] = asyncio.create_task(self._poll(job_id))
+
+    def unwatch(self, job_id: str, queue: asyncio.Queue[Update]) -> None:
+        subscribers = self._subscribers.get(job_id, set())
+        subscribers.discard(queue)
+        if not subscribers:
+            self._subscribers.pop(job_id, None)
+            poller = self._pollers.pop(job_id, None)
+            if poller:
+                poller.cancel()
+            self._last.pop(job_id, None)
+
+    def watching(self, job_id: str) -> bool:
+        return job_id in self._pollers
+
+    async def _poll(self, job_id: str) -> None:
+        while True:
+            try:
+                snap = await self._jobs.snapshot(job_id, who=None)
+            except JobNotFound:
+                return
+            except Exception as exc:  # Temporal restarting: keep the subscribers, try again.
+                log.warning("progress of %s unavailable: %s", job_id, exc)
+                await asyncio.sleep(self._interval * 4)
+                continue
+            if snap != self._last.get(job_id):
+                self._last[job_id] = snap
+                for queue in list(self._subscribers.get(job_id, ())):
+                    queue.put_nowait((job_id, snap))
+            if JobStatus(snap["status"]) in TERMINAL:
+                self._pollers.pop(job_id, None)
+                return
+            await asyncio.sleep(self._interval)
+
+    async def close(self) -> None:
+        for poller in self._pollers.values():
+            poller.cancel()
+        self._pollers.clear()

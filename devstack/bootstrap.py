@@ -1,0 +1,45 @@
+"""`python -m devstack.bootstrap`: the admin user and a few demo news sources, created once.
+
+The admin password comes from LONGRUN_ADMIN_PASSWORD; without it one is generated and
+printed this once (it is stored only as an argon2 hash).
+"""
+
+import asyncio
+import secrets
+
+from sqlalchemy import select
+
+from api.auth import hash_password
+from db.models import NewsSource, User
+from db.session import make_engine, make_session_factory
+from settings import Settings, get_settings
+
+DEMO_SOURCES = [
+    ("Tech Daily", "tech.rss", "technology"),
+    ("World Wire", "world.atom", "world politics"),
+    ("Science Notes", "science.rss", "science"),
+    ("Market Watch", "markets.atom", "finance and markets"),
+    ("Sports Desk", "sports.rss", "sport"),
+]
+
+
+async def bootstrap(settings: Settings) -> None:
+    engine = make_engine(settings)
+    sessions = make_session_factory(engine)
+    async with sessions() as session, session.begin():
+        admin = await session.scalar(select(User).where(User.username == settings.admin_username))
+        if admin is None:
+            password = settings.admin_password or secrets.token_urlsafe(12)
+            session.add(User(username=settings.admin_username, password_hash=hash_password(password), role="admin"))
+            shown = "(from LONGRUN_ADMIN_PASSWORD)" if settings.admin_password else password
+            print(f"created admin user {settings.admin_username!r}, password: {shown}")
+        if await session.scalar(select(NewsSource.id).limit(1)) is None:
+            base = settings.feed_emulator_url.rstrip("/")
+            for name, path, topic in DEMO_SOURCES:
+                session.add(NewsSource(name=name, feed_url=f"{base}/feeds/{path}?items=12", topic=topic))
+            print(f"seeded {len(DEMO_SOURCES)} demo news sources from the feed emulator at {base}")
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(bootstrap(get_settings()))
