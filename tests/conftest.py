@@ -1,0 +1,76 @@
+import itertools
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.stack import ADMIN_PASSWORD, Api, Emulator, Stack, start_stack
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    # Not pytest's tmp_path: Postgres runs as the `pgserver` user, which can't enter its 0700 folders.
+    data_dir = Path(tempfile.mkdtemp(prefix="longrun-test-"))
+    data_dir.chmod(0o755)
+    stack = start_stack(data_dir)
+    try:
+        stack.start_worker()
+        stack.api_url = stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def database(stack: Stack) -> AsyncEngine:
+    engine = stack.database()
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def admin(stack: Stack) -> Api:
+    api = await Api.login(stack.api_url, "admin", ADMIN_PASSWORD)
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+async def make_user(stack: Stack, admin: Api):
+    """Create a fresh user with a role and return an Api logged in as them."""
+    made: list[Api] = []
+
+    async def make(role: str = "user") -> Api:
+        username = f"{role}{next(_names)}"
+        await admin.ok(
+            "POST", "/api/v1/users", 201, json={"username": username, "password": "password-1", "role": role}
+        )
+        api = await Api.login(stack.api_url, username, "password-1")
+        api.username = username
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        await api.close()
+
+
+@pytest.fixture
+async def llm(stack: Stack) -> Emulator:
+    emulator = Emulator(stack.openai_url)
+    await emulator.reset()
+    yield emulator
+    await emulator.reset()
+
+
+@pytest.fixture
+async def feeds(stack: Stack) -> Emulator:
+    emulator = Emulator(stack.feeds_url)
+    await emulator.reset()
+    yield emulator
+    await emulator.reset()

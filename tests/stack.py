@@ -1,0 +1,182 @@
+"""The real stack a test session runs against: embedded Postgres, the Temporal dev server,
+both emulators, worker processes and the API under uvicorn, all on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from devstack import processes as ps
+
+T = TypeVar("T")
+ADMIN_PASSWORD = "admin-test-password"
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], what: str, within: float = 30.0, interval: float = 0.1) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    last: Any = None
+    while loop.time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    pg: ps.PgHandle
+    temporal: ps.Proc
+    openai: ps.Proc
+    feeds: ps.Proc
+    procs: list[ps.Proc] = field(default_factory=list)
+
+    @property
+    def logs(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{ps.HOST}:{self.temporal.port}"
+
+    @property
+    def openai_url(self) -> str:
+        return f"http://{ps.HOST}:{self.openai.port}"
+
+    @property
+    def feeds_url(self) -> str:
+        return f"http://{ps.HOST}:{self.feeds.port}"
+
+    def env(self, task_queue: str = "longrun-test", **extra: str) -> dict[str, str]:
+        env = ps.stack_env(
+            database_url=self.pg.database_url,
+            temporal_address=self.temporal_address,
+            data_dir=self.data_dir,
+            openai_port=self.openai.port,
+            feeds_port=self.feeds.port,
+            task_queue=task_queue,
+        )
+        env.pop("OPENAI_API_KEY", None)
+        env["OPENAI_BASE_URL"] = f"{self.openai_url}/v1"
+        env["LONGRUN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+        env["LONGRUN_JWT_SECRET"] = "test-secret-" + "x" * 32
+        env.update(extra)
+        return env
+
+    def start_worker(self, name: str = "worker", task_queue: str = "longrun-test", **extra: str) -> ps.Proc:
+        worker = ps.start_python(name, ["worker.py"], self.env(task_queue, **extra), self.logs)
+        self.procs.append(worker)
+        ps.wait_worker_polling(self.temporal_address, task_queue, worker.pid, 60, worker)
+        return worker
+
+    def start_api(self, name: str = "api", task_queue: str = "longrun-test", **extra: str) -> str:
+        port = ps.free_port()
+        api = ps.start_python(
+            name,
+            ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", ps.HOST, "--port", str(port)],
+            self.env(task_queue, **extra),
+            self.logs,
+            ports={"port": port},
+        )
+        self.procs.append(api)
+        url = f"http://{ps.HOST}:{port}"
+        ps.wait_http(f"{url}/api/v1/health", 60, api)
+        return url
+
+    def database(self) -> AsyncEngine:
+        return create_async_engine(self.pg.database_url, pool_size=2)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        for proc in (self.openai, self.feeds, self.temporal):
+            proc.stop()
+        self.pg.stop()
+
+
+def start_stack(data_dir: Path) -> Stack:
+    logs = data_dir / "logs"
+    started: list[Any] = []
+    try:
+        pg = ps.start_postgres(data_dir / "pg")
+        started.append(pg)
+        temporal = ps.start_temporal(None, ps.free_port(), None, logs)
+        started.append(temporal)
+        openai = ps.start_emulator("openai", "emulators.openai_compat", ps.free_port(), None, logs)
+        started.append(openai)
+        feeds = ps.start_emulator("feeds", "emulators.feeds", ps.free_port(), None, logs)
+        started.append(feeds)
+    except BaseException:
+        for thing in reversed(started):
+            thing.stop()
+        raise
+    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds)
+    try:
+        ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)
+        ps.run_python("bootstrap", ["-m", "devstack.bootstrap"], stack.env(), logs, timeout=60)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+class Api:
+    """An HTTP client of the API, logged in as one user."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+
+    @classmethod
+    async def login(cls, base_url: str, username: str, password: str) -> Api:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            response = await http.post("/api/login/", json={"username": username, "password": password})
+        response.raise_for_status()
+        return cls(base_url, response.json()["access"])
+
+    async def ok(self, method: str, url: str, expect: int = 200, **kwargs) -> Any:
+        response = await self.http.request(method, url, **kwargs)
+        assert response.status_code == expect, f"{method} {url}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    async def job(self, job_id: str) -> dict:
+        return await self.ok("GET", f"/api/v1/jobs/{job_id}")
+
+    async def wait_job(self, job_id: str, within: float = 60.0) -> dict:
+        async def closed():
+            snap = await self.job(job_id)
+            return snap if snap["status"] in ("completed", "failed", "cancelled") else None
+
+        return await eventually(closed, f"job {job_id} to close", within)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class Emulator:
+    """Fault injection on an emulator, per test."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def fault(self, **rule: Any) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            (await http.post("/_emulator/faults", json=rule)).raise_for_status()
+
+    async def reset(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            (await http.post("/_emulator/reset")).raise_for_status()
+
+    async def requests(self, path: str) -> int:
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            stats = (await http.get("/_emulator/stats")).json()
+        return stats["requests"].get(path, 0)
