@@ -68,9 +68,9 @@ def quote(value: str) -> str:
 class Jobs:
     def __init__(self, temporal: TemporalGateway) -> None:
         self._temporal = temporal
-        # Type and owner never change and a closed result never changes: no need to ask twice.
+        # Type and owner never change: no need to ask twice. (Closed results are not cached:
+        # cleanup in any API process must make a job disappear everywhere.)
         self._meta: dict[str, tuple[str, str]] = {}
-        self._closed: dict[str, dict[str, Any]] = {}
 
     async def start(self, run, arg: Any, *, job_type: str, owner: str, job_id: str | None = None) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
@@ -96,10 +96,6 @@ class Jobs:
 
     async def snapshot(self, job_id: str, who: Principal | None) -> dict[str, Any]:
         """Progress plus type and owner (and the result once closed). `who=None` skips the ownership check."""
-        if job_id in self._closed:
-            snap = self._closed[job_id]
-            self._check_owner(snap["owner"], who)
-            return snap
         handle = await self._handle(job_id)
         job_type, owner = await self._type_and_owner(handle)
         self._check_owner(owner, who)
@@ -111,6 +107,7 @@ class Jobs:
             return await self._closed_snapshot(handle, job_type, owner)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
+                self._meta.pop(job_id, None)
                 raise JobNotFound(job_id) from exc
             if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 raise
@@ -131,6 +128,11 @@ class Jobs:
         try:
             result = await handle.result(rpc_timeout=QUERY_TIMEOUT)
             progress = dict(result["progress"])
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                self._meta.pop(handle.id, None)
+                raise JobNotFound(handle.id) from exc
+            raise
         except WorkflowFailureError as exc:
             desc = await handle.describe()
             status = CLOSED_STATUS.get(desc.status, JobStatus.failed)
@@ -139,15 +141,13 @@ class Jobs:
                 cause = cause.cause
             progress = {"status": status.value, "message": str(cause or exc)}
             result = {"status": status.value, "error": str(cause or exc)}
-        snap = {
+        return {
             "job_id": handle.id,
             "type": job_type,
             "owner": owner,
             **JobProgress.model_validate(progress).model_dump(mode="json"),
             "result": result,
         }
-        self._closed[handle.id] = snap
-        return snap
 
     async def list(self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int) -> list[dict]:
         client = await self._temporal.client()
@@ -203,7 +203,7 @@ class Jobs:
                     workflow_execution=WorkflowExecution(workflow_id=execution.id, run_id=execution.run_id),
                 )
             )
-            self._closed.pop(execution.id, None)
+            self._meta.pop(execution.id, None)
             deleted += 1
         return deleted
 

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
+from clients.temporal import connect
+from settings import Settings
 from tests.stack import ADMIN_PASSWORD, Api, Emulator, Stack, start_stack
 
 _names = itertools.count(1)
@@ -31,6 +34,11 @@ async def database(stack: Stack) -> AsyncEngine:
     engine = stack.database()
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def temporal(stack: Stack) -> Client:
+    return await connect(Settings(temporal_address=stack.temporal_address))
 
 
 @pytest.fixture(scope="session")

@@ -133,6 +133,7 @@ class Api:
     """An HTTP client of the API, logged in as one user."""
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
 

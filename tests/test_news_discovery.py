@@ -1,12 +1,14 @@
 """News discovery end to end through HTTP, against the real worker, Temporal, Postgres and emulators."""
 
 import asyncio
+import os
 
 import httpx
 from sqlalchemy import text
 
 from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
 from tests.stack import eventually
+from tests.test_replay import record
 
 
 async def drafts_in_db(database, job_id: str) -> int:
@@ -14,7 +16,7 @@ async def drafts_in_db(database, job_id: str) -> int:
         return await conn.scalar(text("select count(*) from news_post where run_id = :r"), {"r": job_id})
 
 
-async def test_discovery_shows_drafts_mid_run_and_counts_match(stack, admin, llm, database):
+async def test_discovery_shows_drafts_mid_run_and_counts_match(stack, admin, llm, database, temporal):
     sources = await make_sources(admin, stack, 6)
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=400)
     job_id = await discover(admin, sources, max_parallel=2)
@@ -41,12 +43,15 @@ async def test_discovery_shows_drafts_mid_run_and_counts_match(stack, admin, llm
 
     old = await admin.ok("GET", f"/api/v1/news/discover/{job_id}")
     assert (old["status"], old["processed_sources"], old["news_found"]) == ("completed", 6, NEWS_PER_FEED * 6)
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, job_id, "NewsDiscovery-parallel")
 
 
 async def test_draft_can_be_edited_while_discovery_runs(stack, admin, llm):
     sources = await make_sources(admin, stack, 4)
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500)
     job_id = await discover(admin, sources, max_parallel=1)
+
     async def some_drafts():
         page = await drafts_of(admin, job_id)
         return page if page["total"] else None
@@ -61,7 +66,7 @@ async def test_draft_can_be_edited_while_discovery_runs(stack, admin, llm):
     assert next(d for d in items if d["id"] == draft["id"])["title"] == "Edited by a person"
 
 
-async def test_cancel_mid_run_stops_work(stack, admin, llm, database):
+async def test_cancel_mid_run_stops_work(stack, admin, llm, database, temporal):
     sources = await make_sources(admin, stack, 5)
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=700)
     job_id = await discover(admin, sources, max_parallel=1)
@@ -75,14 +80,12 @@ async def test_cancel_mid_run_stops_work(stack, admin, llm, database):
 
     # The workflow waited for its activities to acknowledge the cancel: nothing is left running
     # that could still write a draft.
-    from clients.temporal import connect
-    from settings import Settings
-
-    client = await connect(Settings(temporal_address=stack.temporal_address))
-    description = await client.get_workflow_handle(job_id).describe()
+    description = await temporal.get_workflow_handle(job_id).describe()
     assert len(description.raw_description.pending_activities) == 0
     at_close = await drafts_in_db(database, job_id)
     assert at_close == snap["result"]["drafts_created"]
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, job_id, "NewsDiscovery-cancelled")
     assert (await admin.ok("POST", f"/api/v1/jobs/{job_id}/cancel", 409)) is not None
 
 
@@ -90,7 +93,7 @@ async def _processed(api, job_id):
     return (await api.job(job_id))["processed"] >= 1
 
 
-async def test_failing_feed_is_recorded_and_others_complete(stack, admin, feeds):
+async def test_failing_feed_is_recorded_and_others_complete(stack, admin, feeds, temporal):
     good = await make_sources(admin, stack, 3)
     [bad] = await make_sources(admin, stack, 1)
     feed_path = httpx.URL(bad["feed_url"]).path
@@ -103,6 +106,8 @@ async def test_failing_feed_is_recorded_and_others_complete(stack, admin, feeds)
     assert "500" in snap["errors"][0]["error"]
     # A 5xx is worth retrying: the policy's 4 attempts, then the source is given up.
     assert await feeds.requests(feed_path) == 4
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, job_id, "NewsDiscovery-failed-source")
     assert snap["result"]["drafts_created"] == NEWS_PER_FEED * 3
 
 

@@ -1,0 +1,131 @@
+"""What callers get wrong, and what they may not do: clear 4xx answers, never a 500."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import jwt
+
+from tests.news_helpers import discover, make_sources
+from tests.stack import Api, eventually
+
+
+async def test_unknown_source_id_is_named(admin):
+    response = await admin.http.post("/api/v1/news/discover", json={"source_ids": [987654]})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "source_ids"] and "987654" in error["msg"]
+
+
+async def test_max_parallel_zero_is_named(admin):
+    response = await admin.http.post("/api/v1/news/discover", json={"max_parallel": 0})
+    assert response.status_code == 422
+    assert ["body", "max_parallel"] in [e["loc"] for e in response.json()["detail"]]
+
+
+async def test_malformed_json_is_422(admin):
+    response = await admin.http.post(
+        "/api/v1/news/discover", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_bad_feed_url_is_named(admin):
+    response = await admin.http.post("/api/v1/news/sources", json={"name": "x", "feed_url": "not a url"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "feed_url"]
+
+
+async def test_no_token_is_401(stack):
+    async with httpx.AsyncClient(base_url=stack.api_url) as http:
+        for method, url in [("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/x"), ("POST", "/api/v1/news/discover")]:
+            response = await http.request(method, url, json={})
+            assert response.status_code == 401, (method, url)
+        assert (await http.get("/api/v1/health")).json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+
+
+async def test_forged_and_expired_tokens_are_401(stack, admin):
+    claims = {"sub": "admin", "uid": 1, "role": "admin", "type": "access"}
+    forged = jwt.encode(
+        {**claims, "exp": datetime.now(UTC) + timedelta(hours=1)}, "not-the-secret-" + "y" * 32, "HS256"
+    )
+    secret = stack.env()["LONGRUN_JWT_SECRET"]
+    expired = jwt.encode({**claims, "exp": datetime.now(UTC) - timedelta(seconds=1)}, secret, "HS256")
+    for token, why in [(forged, "invalid token"), (expired, "token expired"), (admin.token + "x", "invalid token")]:
+        response = await Api(stack.api_url, token).http.get("/api/v1/jobs")
+        assert (response.status_code, response.json()["detail"]) == (401, why)
+
+
+async def test_login_and_refresh(stack):
+    async with httpx.AsyncClient(base_url=stack.api_url) as http:
+        bad = await http.post("/api/login/", json={"username": "admin", "password": "wrong"})
+        assert bad.status_code == 401
+        from tests.stack import ADMIN_PASSWORD
+
+        login = (await http.post("/api/login/", json={"username": "admin", "password": ADMIN_PASSWORD})).json()
+        assert login["user"] == {"id": login["user"]["id"], "username": "admin", "role": "admin"}
+        refreshed = await http.post("/api/token/refresh/", json={"refresh": login["refresh"]})
+        assert refreshed.status_code == 200
+        jobs = await http.get("/api/v1/jobs", headers={"Authorization": f"Bearer {refreshed.json()['access']}"})
+        assert jobs.status_code == 200
+        # An access token is not a refresh token, nor the other way round.
+        assert (await http.post("/api/token/refresh/", json={"refresh": login["access"]})).status_code == 401
+        wrong_kind = await http.get("/api/v1/jobs", headers={"Authorization": f"Bearer {login['refresh']}"})
+        assert wrong_kind.status_code == 401
+
+
+async def test_roles(make_user):
+    user = await make_user("user")
+    assert (await user.http.post("/api/v1/news/sources", json={"name": "x", "feed_url": "http://a"})).status_code == 403
+    new = {"username": "someone", "password": "password-1", "role": "admin"}
+    assert (await user.http.post("/api/v1/users", json=new)).status_code == 403
+    assert (await user.http.post("/api/v1/jobs/cleanup")).status_code == 403
+    manager = await make_user("manager")
+    await manager.ok("POST", "/api/v1/news/sources", 201, json={"name": "m", "feed_url": "http://a.example/rss"})
+
+
+async def test_another_users_job_is_404(stack, admin, make_user):
+    alice, bob = await make_user("user"), await make_user("user")
+    sources = await make_sources(admin, stack, 1, items=3)
+    job_id = await discover(alice, sources)
+    assert (await bob.http.get(f"/api/v1/jobs/{job_id}")).status_code == 404
+    assert (await bob.http.post(f"/api/v1/jobs/{job_id}/cancel")).status_code == 404
+    assert (await bob.http.get(f"/api/v1/news/discover/{job_id}")).status_code == 404
+    assert (await bob.http.get("/api/v1/jobs/no-such-job")).status_code == 404
+    assert (await alice.wait_job(job_id))["owner"] == alice.username
+    assert (await admin.job(job_id))["owner"] == alice.username
+
+    listed = {j["job_id"] for j in (await alice.ok("GET", "/api/v1/jobs"))["jobs"]}
+    assert listed == {job_id}
+    assert not (await bob.ok("GET", "/api/v1/jobs"))["jobs"]
+    everyone = await admin.ok("GET", "/api/v1/jobs", params={"type": "news_discovery", "limit": 1000})
+    assert job_id in {j["job_id"] for j in everyone["jobs"]}
+    done = await alice.ok("GET", "/api/v1/jobs", params={"status": "completed"})
+    assert [j["status"] for j in done["jobs"]] == ["completed"]
+    assert not (await alice.ok("GET", "/api/v1/jobs", params={"status": "running"}))["jobs"]
+    assert (await alice.http.get("/api/v1/jobs", params={"status": "nonsense"})).status_code == 422
+
+
+async def test_force_cancel_is_for_admins(stack, admin, make_user, llm):
+    user = await make_user("user")
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=3000)
+    job_id = await discover(user, await make_sources(admin, stack, 1, items=3))
+    assert (await user.http.post(f"/api/v1/jobs/{job_id}/cancel?force=true")).status_code == 403
+    await admin.ok("POST", f"/api/v1/jobs/{job_id}/cancel?force=true", 202)
+    snap = await user.wait_job(job_id)
+    assert snap["status"] == "cancelled" and "Temporal" in snap["message"]
+
+
+async def test_cleanup_deletes_closed_jobs(stack, admin):
+    job_id = await discover(admin, await make_sources(admin, stack, 1, items=3))
+    await admin.wait_job(job_id)
+    kept = await admin.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 1})
+    assert (await admin.http.get(f"/api/v1/jobs/{job_id}")).status_code == 200
+    deleted = await admin.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 0})
+    assert deleted["deleted"] >= 1 and kept["deleted"] == 0
+
+    async def gone():
+        return (await admin.http.get(f"/api/v1/jobs/{job_id}")).status_code == 404
+
+    # Temporal deletes asynchronously: on the dev server the execution goes about 30 s after the call.
+    await eventually(gone, f"job {job_id} to be deleted", within=90, interval=1)
