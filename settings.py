@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: str = ""
 
+    # WebBuddy: the reconcile schedule replaces the seed's 30-second polling loop.
+    webbuddy_reconcile_seconds: float = 30.0
+    # A queued query this old with no workflow gets one from reconcile.
+    webbuddy_grace_seconds: float = 30.0
+    # An external worker's claim with no log or PATCH for this long goes back to the queue.
+    webbuddy_stale_claim_seconds: float = 600.0
+
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     workflow_task_timeout_seconds: float = 5.0

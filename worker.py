@@ -10,18 +10,41 @@ import signal
 from datetime import timedelta
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 from temporalio.worker import Worker
 
 from activities.news import NewsActivities
+from activities.webbuddy import ReconcileInput, WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.temporal import connect
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from workflows.news_discovery import NewsDiscoveryWorkflow
+from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow
 
-WORKFLOWS = [NewsDiscoveryWorkflow]
+WORKFLOWS = [NewsDiscoveryWorkflow, ProcessQueryWorkflow, ReconcileQueriesWorkflow]
+RECONCILE_SCHEDULE = "webbuddy-reconcile"
+
+
+def reconcile_schedule_id(task_queue: str) -> str:
+    """One sweep per deployment: the default task queue's is plainly `webbuddy-reconcile`."""
+    return (
+        RECONCILE_SCHEDULE
+        if task_queue == Settings.model_fields["task_queue"].default
+        else f"{RECONCILE_SCHEDULE}-{task_queue}"
+    )
+
 
 log = logging.getLogger("longrun.worker")
 
@@ -29,7 +52,8 @@ log = logging.getLogger("longrun.worker")
 class Dependencies:
     """What activities need, built once per worker process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self.client = client
         self.engine = make_engine(settings)
         self.sessions = make_session_factory(self.engine)
         self.http = httpx.AsyncClient(timeout=settings.feed_timeout_seconds)
@@ -37,7 +61,8 @@ class Dependencies:
 
     def activities(self) -> list:
         news = NewsActivities(self.sessions, FeedClient(self.http), self.llm)
-        return [news.discover_source]
+        webbuddy = WebBuddyActivities(self.sessions, self.llm, self.client)
+        return [news.discover_source, webbuddy.claim, webbuddy.answer, webbuddy.finish, webbuddy.reconcile]
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -58,11 +83,37 @@ def build_worker(client: Client, settings: Settings, deps: Dependencies) -> Work
     )
 
 
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """Create the reconcile schedule if it is missing, or bring it to this worker's settings."""
+    schedule_id = reconcile_schedule_id(settings.task_queue)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileQueriesWorkflow.run,
+            ReconcileInput(
+                grace_seconds=settings.webbuddy_grace_seconds,
+                stale_claim_seconds=settings.webbuddy_stale_claim_seconds,
+            ),
+            id=f"{schedule_id}-run",
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.webbuddy_reconcile_seconds))]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        log.info("created schedule %s", schedule_id)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
     client = await connect(settings)
-    deps = Dependencies(settings)
+    await ensure_schedules(client, settings)
+    deps = Dependencies(settings, client)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

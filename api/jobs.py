@@ -16,16 +16,12 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryRejectedError,
 )
-from temporalio.common import (
-    QueryRejectCondition,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
+from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.temporal import TemporalGateway
+from clients.temporal import start_job
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus
 
 QUERY_TIMEOUT = timedelta(seconds=3)
@@ -74,22 +70,16 @@ class Jobs:
 
     async def start(self, run, arg: Any, *, job_type: str, owner: str, job_id: str | None = None) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
-        client = await self._temporal.client()
         settings = self._temporal.settings
-        handle = await client.start_workflow(
+        handle = await start_job(
+            await self._temporal.client(),
             run,
             arg,
-            id=job_id or new_job_id(job_type),
+            job_id=job_id or new_job_id(job_type),
+            job_type=job_type,
+            owner=owner,
             task_queue=settings.task_queue,
             task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(JOB_TYPE, job_type),
-                    SearchAttributePair(JOB_OWNER, owner),
-                    SearchAttributePair(JOB_STATUS, JobStatus.pending.value),
-                ]
-            ),
         )
         self._meta[handle.id] = (job_type, owner)
         return handle.id

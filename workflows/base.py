@@ -63,6 +63,8 @@ class JobProgress(BaseModel):
     started_at: datetime | None = None
     updated_at: datetime | None = None
     eta_seconds: float | None = None
+    # What only this kind of job knows (a WebBuddy query's stage, the logs it wrote...).
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class JobResult(BaseModel):
@@ -189,8 +191,9 @@ class JobWorkflow:
             if not running:
                 break
             await self.wait(
-                lambda handled=cancelled_inflight: any(t.done() for t in running)
-                or (self.cancel_requested and not handled)
+                lambda handled=cancelled_inflight: (
+                    any(t.done() for t in running) or (self.cancel_requested and not handled)
+                )
             )
             if self.cancel_requested and not cancelled_inflight:
                 cancelled_inflight = True

@@ -2,5 +2,6 @@
 
 from db.models.news import NewsPost, NewsSource
 from db.models.users import Role, User
+from db.models.webbuddy import Project, Query, QueryLog, QueryStatus
 
-__all__ = ["NewsPost", "NewsSource", "Role", "User"]
+__all__ = ["NewsPost", "NewsSource", "Project", "Query", "QueryLog", "QueryStatus", "Role", "User"]

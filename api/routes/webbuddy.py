@@ -1,0 +1,248 @@
+"""WebBuddy (seed 001) with its own endpoint shapes, so its Django front end and old workers keep working."""
+
+import logging
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Query as Query_
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.webbuddy import QUERY_JOB_TYPE, ProcessQueryInput, query_job_id
+from api.auth import Principal
+from api.deps import current_user, db, jobs, require_roles
+from api.jobs import Jobs
+from api.routes.news import field_error
+from api.temporal import is_unavailable
+from db import query_claims
+from db.base import utcnow
+from db.models import Project, Query, QueryLog, QueryStatus, User
+from workflows.webbuddy import ProcessQueryWorkflow
+
+router = APIRouter(prefix="/api", tags=["webbuddy"])
+log = logging.getLogger("longrun.webbuddy")
+
+workers = require_roles("worker", "admin")
+# Roles that see every query: they process everyone's.
+SEE_ALL = {"admin", "worker"}
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ProjectOut(BaseModel):
+    id: int
+    name: str
+    owner: int
+    created_at: datetime
+
+
+class QueryIn(BaseModel):
+    project: int
+    query_text: str = Field(min_length=1, max_length=100_000)
+
+
+class QueryOut(BaseModel):
+    id: int
+    project: int
+    user: int
+    query_text: str
+    status: QueryStatus
+    answer_text: str | None
+    error: str | None
+    query_created: datetime
+    query_started: datetime | None
+    query_finished: datetime | None
+
+
+class QueryPatch(BaseModel):
+    status: Literal["queued", "in_progress", "done", "failed"] | None = None
+    answer_text: str | None = None
+    error: str | None = None
+    query_text: str | None = Field(None, min_length=1)
+    query_finished: datetime | None = None
+
+
+class LogIn(BaseModel):
+    project: int
+    query: int
+    log_data: str = Field(min_length=1)
+
+
+class LogOut(BaseModel):
+    id: int
+    project: int
+    query: int
+    log_data: str
+    created_at: datetime
+
+
+class Push(BaseModel):
+    query_id: int
+    webbuddy_url: str | None = None
+
+
+def project_out(p: Project) -> ProjectOut:
+    return ProjectOut(id=p.id, name=p.name, owner=p.owner_id, created_at=p.created_at)
+
+
+def query_out(q: Query) -> QueryOut:
+    return QueryOut(
+        id=q.id,
+        project=q.project_id,
+        user=q.user_id,
+        query_text=q.query_text,
+        status=q.status,
+        answer_text=q.answer_text,
+        error=q.error,
+        query_created=q.query_created,
+        query_started=q.query_started,
+        query_finished=q.query_finished,
+    )
+
+
+def log_out(entry: QueryLog) -> LogOut:
+    return LogOut(
+        id=entry.id,
+        project=entry.project_id,
+        query=entry.query_id,
+        log_data=entry.log_data,
+        created_at=entry.created_at,
+    )
+
+
+async def visible_query(session: AsyncSession, query_id: int, who: Principal) -> Query:
+    query = await session.get(Query, query_id)
+    if query is None or (who.role not in SEE_ALL and query.user_id != who.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"query {query_id} not found")
+    return query
+
+
+@router.post("/projects/", status_code=status.HTTP_201_CREATED, response_model=ProjectOut)
+async def create_project(body: ProjectIn, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+    project = Project(name=body.name, owner_id=who.id)
+    session.add(project)
+    await session.commit()
+    return project_out(project)
+
+
+@router.get("/projects/", response_model=list[ProjectOut])
+async def list_projects(session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+    stmt = select(Project).order_by(Project.id)
+    if who.role not in SEE_ALL:
+        stmt = stmt.where(Project.owner_id == who.id)
+    return [project_out(p) for p in await session.scalars(stmt)]
+
+
+@router.post("/queries/", status_code=status.HTTP_201_CREATED, response_model=QueryOut)
+async def create_query(
+    body: QueryIn,
+    session: AsyncSession = Depends(db),
+    who: Principal = Depends(current_user),
+    jobs: Jobs = Depends(jobs),
+):
+    project = await session.get(Project, body.project)
+    if project is None or (who.role not in SEE_ALL and project.owner_id != who.id):
+        raise field_error("project", f"unknown project {body.project}")
+    query = Query(project_id=project.id, user_id=who.id, query_text=body.query_text, status=QueryStatus.queued)
+    session.add(query)
+    await session.commit()
+    # The row is committed first: if Temporal is down the query waits, queued, for the reconcile schedule.
+    try:
+        await start_query(jobs, query.id, who.username)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("query %s stays queued: %s", query.id, exc)
+    return query_out(query)
+
+
+async def start_query(jobs: Jobs, query_id: int, owner: str) -> str:
+    return await jobs.start(
+        ProcessQueryWorkflow.run,
+        ProcessQueryInput(query_id=query_id),
+        job_type=QUERY_JOB_TYPE,
+        owner=owner,
+        job_id=query_job_id(query_id),
+    )
+
+
+@router.get("/queries/", response_model=list[QueryOut])
+async def list_queries(
+    status_: QueryStatus | None = Query_(None, alias="status"),
+    project: int | None = None,
+    limit: int = Query_(100, ge=1, le=1000),
+    offset: int = Query_(0, ge=0),
+    session: AsyncSession = Depends(db),
+    who: Principal = Depends(current_user),
+):
+    stmt = select(Query).order_by(Query.id)
+    if who.role not in SEE_ALL:
+        stmt = stmt.where(Query.user_id == who.id)
+    if status_ is not None:
+        stmt = stmt.where(Query.status == status_)
+    if project is not None:
+        stmt = stmt.where(Query.project_id == project)
+    return [query_out(q) for q in await session.scalars(stmt.limit(limit).offset(offset))]
+
+
+@router.post("/queries/claim_next/", response_model=QueryOut)
+async def claim_next(session: AsyncSession = Depends(db), _: Principal = Depends(workers)):
+    query = await query_claims.claim_next(session)
+    if query is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No queued queries available")
+    return query_out(query)
+
+
+@router.get("/queries/{query_id}/", response_model=QueryOut)
+async def read_query(query_id: int, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+    return query_out(await visible_query(session, query_id, who))
+
+
+@router.patch("/queries/{query_id}/", response_model=QueryOut)
+async def update_query(
+    query_id: int, body: QueryPatch, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)
+):
+    query = await visible_query(session, query_id, who)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("status") in ("done", "failed") and "query_finished" not in changes:
+        changes["query_finished"] = utcnow()
+    for key, value in changes.items():
+        setattr(query, key, value)
+    query.last_activity_at = utcnow()
+    await session.commit()
+    return query_out(query)
+
+
+@router.post("/logs/", status_code=status.HTTP_201_CREATED, response_model=LogOut)
+async def create_log(body: LogIn, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+    query = await visible_query(session, body.query, who)
+    if query.project_id != body.project:
+        raise field_error("project", f"query {query.id} belongs to project {query.project_id}, not {body.project}")
+    entry = QueryLog(project_id=body.project, query_id=query.id, log_data=body.log_data, created_at=utcnow())
+    session.add(entry)
+    # A log is a sign of life: the claim is not abandoned.
+    query.last_activity_at = utcnow()
+    await session.commit()
+    return log_out(entry)
+
+
+@router.get("/logs/", response_model=list[LogOut])
+async def list_logs(query: int, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+    await visible_query(session, query, who)
+    entries = await session.scalars(select(QueryLog).where(QueryLog.query_id == query).order_by(QueryLog.id))
+    return [log_out(e) for e in entries]
+
+
+@router.post("/process-query")
+async def process_query(
+    body: Push, session: AsyncSession = Depends(db), who: Principal = Depends(current_user), jobs: Jobs = Depends(jobs)
+) -> dict:
+    """The seed's push endpoint: now it starts the query's workflow, or finds the one already running."""
+    query = await visible_query(session, body.query_id, who)
+    author = await session.get(User, query.user_id)
+    await start_query(jobs, query.id, author.username)
+    return {"status": "accepted"}

@@ -1,0 +1,123 @@
+"""The WebBuddy queue's transitions, each one atomic statement, shared by `claim_next` and the workflows.
+
+A query is claimed exactly once: whoever moves it from `queued` to `in_progress` holds it, and
+`claimed_by` says who — so a retried claim recognises its own earlier success.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import utcnow
+from db.models import Query, QueryLog, QueryStatus, User
+from db.models.webbuddy import EXTERNAL
+
+
+async def claim_next(session: AsyncSession) -> Query | None:
+    """The oldest queued query, moved to in_progress for an external worker (`FOR UPDATE SKIP LOCKED`)."""
+    oldest = (
+        select(Query.id)
+        .where(Query.status == QueryStatus.queued)
+        .order_by(Query.query_created, Query.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    now = utcnow()
+    claimed = await session.scalar(
+        update(Query)
+        .where(Query.id == oldest)
+        .values(status=QueryStatus.in_progress, query_started=now, claimed_by=EXTERNAL, last_activity_at=now)
+        .returning(Query)
+    )
+    await session.commit()
+    return claimed
+
+
+async def claim(session: AsyncSession, query_id: int, claimer: str) -> Query | None:
+    """Claim one query for `claimer`; also succeeds when `claimer` already holds it. None: someone else has it."""
+    now = utcnow()
+    claimed = await session.scalar(
+        update(Query)
+        .where(
+            Query.id == query_id,
+            or_(
+                Query.status == QueryStatus.queued,
+                and_(Query.status == QueryStatus.in_progress, Query.claimed_by == claimer),
+            ),
+        )
+        .values(
+            status=QueryStatus.in_progress,
+            query_started=now,
+            claimed_by=claimer,
+            last_activity_at=now,
+        )
+        .returning(Query)
+    )
+    await session.commit()
+    return claimed
+
+
+async def finish(
+    session: AsyncSession, query_id: int, claimer: str, status: QueryStatus, answer: str | None, error: str | None
+) -> bool:
+    """Close a query the claimer holds (or a still-queued one, when cancelled before its claim)."""
+    held = and_(Query.status == QueryStatus.in_progress, Query.claimed_by == claimer)
+    closable = or_(held, Query.status == QueryStatus.queued) if status == QueryStatus.failed else held
+    values = {"status": status, "query_finished": utcnow(), "last_activity_at": utcnow(), "error": error}
+    if answer is not None:
+        values["answer_text"] = answer
+    changed = await session.scalar(
+        update(Query).where(Query.id == query_id, closable).values(**values).returning(Query.id)
+    )
+    await session.commit()
+    return changed is not None
+
+
+async def save_answer(session: AsyncSession, query_id: int, claimer: str, answer: str) -> None:
+    """Keep the LLM's answer as soon as it arrives, so a retried attempt does not ask again."""
+    await session.execute(
+        update(Query).where(Query.id == query_id, Query.claimed_by == claimer).values(answer_text=answer)
+    )
+    await session.commit()
+
+
+async def write_stage_log(session: AsyncSession, query: Query, stage: str, text: str) -> None:
+    """A workflow's stage log, written once per (query, stage) however often the step runs."""
+    await session.execute(
+        insert(QueryLog)
+        .values(project_id=query.project_id, query_id=query.id, stage=stage, log_data=text, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["query_id", "stage"])
+    )
+    await session.commit()
+
+
+async def requeue_stale_external(session: AsyncSession, quiet_for: timedelta) -> list[int]:
+    """External claims whose worker went quiet (no log, no PATCH) go back to the queue."""
+    requeued = await session.scalars(
+        update(Query)
+        .where(
+            Query.status == QueryStatus.in_progress,
+            Query.claimed_by == EXTERNAL,
+            Query.last_activity_at < utcnow() - quiet_for,
+        )
+        .values(status=QueryStatus.queued, query_started=None, claimed_by=None, last_activity_at=utcnow())
+        .returning(Query.id)
+    )
+    ids = list(requeued)
+    await session.commit()
+    return ids
+
+
+async def waiting_queries(session: AsyncSession, older_than: datetime, limit: int) -> list[tuple[int, str]]:
+    """(query id, owner's username) of queued queries created before `older_than`, oldest first."""
+    rows = await session.execute(
+        select(Query.id, User.username)
+        .join(User, User.id == Query.user_id)
+        .where(Query.status == QueryStatus.queued, Query.query_created < older_than)
+        .order_by(Query.query_created, Query.id)
+        .limit(limit)
+    )
+    return [(row.id, row.username) for row in rows]

@@ -1,0 +1,135 @@
+"""WebBuddy queries: a workflow per query, the old claim_next workers beside it, failures and cancel."""
+
+import pytest
+from sqlalchemy import text
+
+from tests.stack import Api
+from tests.webbuddy_helpers import FAST_RECONCILE, logs_by_stage, new_query, wait_query
+
+QUEUE = "webbuddy"
+STAGE_LOGS = {"claimed": 1, "answering": 1, "done": 1}
+
+
+@pytest.fixture(scope="module")
+async def wb(stack, admin):
+    """This module's deployment: its own API and worker, with fast reconcile sweeps."""
+    url = stack.start_api("api-webbuddy", task_queue=QUEUE, **FAST_RECONCILE)
+    stack.start_worker("worker-webbuddy", task_queue=QUEUE, **FAST_RECONCILE)
+    api = Api(url, admin.token)
+    api.url = url
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+async def owner(wb, make_user):
+    """A user with a project, talking to the WebBuddy deployment."""
+    user = await make_user("user")
+    api = Api(wb.url, user.token)
+    api.username = user.username
+    api.project = (await api.ok("POST", "/api/projects/", 201, json={"name": f"site of {user.username}"}))["id"]
+    yield api
+    await api.close()
+
+
+async def test_query_is_answered_by_its_workflow(wb, owner, llm, database):
+    created = await new_query(owner, owner.project, "Проверить форму входа")
+    assert created["status"] == "queued" and created["project"] == owner.project
+    done = await wait_query(owner, created["id"])
+    assert done["status"] == "done" and "Проверить" in done["answer_text"]
+    assert done["query_started"] and done["query_finished"]
+    assert await logs_by_stage(database, created["id"]) == STAGE_LOGS
+    assert await llm.requests("/v1/chat/completions") == 1
+
+    job = await owner.job(f"webbuddy-query-{created['id']}")
+    assert (job["status"], job["type"], job["owner"]) == ("completed", "webbuddy_query", owner.username)
+    assert job["details"]["logs_written"] == 3 and job["percent"] == 100.0
+    assert job["result"]["outcome"] == "done"
+
+    logs = await owner.ok("GET", "/api/logs/", params={"query": created["id"]})
+    assert [entry["log_data"] for entry in logs][-1] == "answered"
+
+
+async def test_push_endpoint_finds_the_existing_workflow(wb, owner, llm):
+    created = await new_query(owner, owner.project)
+    await wait_query(owner, created["id"])
+    pushed = await owner.ok("POST", "/api/process-query", json={"query_id": created["id"], "webbuddy_url": "x"})
+    assert pushed == {"status": "accepted"}
+    assert (await owner.ok("GET", f"/api/queries/{created['id']}/"))["status"] == "done"
+    assert await llm.requests("/v1/chat/completions") == 1
+
+
+async def test_llm_400_fails_once_without_retry_storm(wb, owner, llm, database):
+    await llm.fault(path="/v1/chat/completions", kind="status", status=400)
+    created = await new_query(owner, owner.project)
+    failed = await wait_query(owner, created["id"])
+    assert failed["status"] == "failed" and "400" in failed["error"]
+    assert await llm.requests("/v1/chat/completions") == 1
+    assert (await logs_by_stage(database, created["id"]))["failed"] == 1
+    job = await owner.job(f"webbuddy-query-{created['id']}")
+    assert job["status"] == "failed" and job["result"]["outcome"] == "failed"
+
+
+async def test_llm_429_is_honoured_then_done(wb, owner, llm):
+    await llm.fault(path="/v1/chat/completions", kind="status", status=429, retry_after=1, times=1)
+    created = await new_query(owner, owner.project)
+    assert (await wait_query(owner, created["id"]))["status"] == "done"
+    assert await llm.requests("/v1/chat/completions") == 2
+
+
+async def test_cancel_marks_the_query_failed(wb, owner, llm, database):
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=10_000)
+    created = await new_query(owner, owner.project)
+    await wait_query(owner, created["id"], statuses=("in_progress",))
+    await owner.ok("POST", f"/api/v1/jobs/webbuddy-query-{created['id']}/cancel", 202)
+    failed = await wait_query(owner, created["id"])
+    assert (failed["status"], failed["error"]) == ("failed", "cancelled by user")
+    assert (await owner.job(f"webbuddy-query-{created['id']}"))["status"] == "cancelled"
+    assert failed["answer_text"] is None
+
+
+async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make_user, database):
+    # A query with no workflow, as if created while Temporal was down, claimed by a worker that then dies.
+    async with database.begin() as conn:
+        query_id = await conn.scalar(
+            text(
+                "insert into query (project_id, user_id, query_text, status, query_created)"
+                " select :p, id, 'left behind', 'queued', now() - interval '1 hour' from users where username = :u"
+                " returning id"
+            ),
+            {"p": owner.project, "u": owner.username},
+        )
+    worker = Api(wb.url, (await make_user("worker")).token)
+    claimed = await worker.ok("POST", "/api/queries/claim_next/")
+    assert (claimed["id"], claimed["status"]) == (query_id, "in_progress")
+
+    done = await wait_query(owner, query_id, within=60)
+    assert done["status"] == "done" and done["answer_text"]
+    async with database.connect() as conn:
+        holder = await conn.scalar(text("select claimed_by from query where id = :q"), {"q": query_id})
+    assert holder.startswith("workflow:")
+    await worker.close()
+
+
+async def test_claim_next_and_query_rules(wb, owner, make_user):
+    user = Api(wb.url, (await make_user("user")).token)
+    assert (await user.http.post("/api/queries/claim_next/")).status_code == 403
+    worker = Api(wb.url, (await make_user("worker")).token)
+    empty = await worker.http.post("/api/queries/claim_next/")
+    assert (empty.status_code, empty.json()) == (404, {"detail": "No queued queries available"})
+
+    created = await new_query(owner, owner.project)
+    bad = await owner.http.patch(f"/api/queries/{created['id']}/", json={"status": "exploded"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "status"]
+    assert (await user.http.get(f"/api/queries/{created['id']}/")).status_code == 404
+    assert (await user.http.patch(f"/api/queries/{created['id']}/", json={"status": "done"})).status_code == 404
+    assert (
+        await user.http.post("/api/queries/", json={"project": owner.project, "query_text": "x"})
+    ).status_code == 422
+    unknown = await owner.http.post("/api/queries/", json={"project": 10**9, "query_text": "x"})
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "project"]
+    assert [q["id"] for q in await user.ok("GET", "/api/queries/")] == []
+    mine = await owner.ok("GET", "/api/queries/", params={"project": owner.project})
+    assert created["id"] in {q["id"] for q in mine}
+    await user.close()
+    await worker.close()

@@ -1,0 +1,32 @@
+"""Shared steps of the WebBuddy tests."""
+
+from sqlalchemy import text
+
+from tests.stack import Api, eventually
+
+# Fast sweeps so a test sees the schedule act within seconds (production: 30 s, 30 s, 10 min).
+FAST_RECONCILE = {
+    "LONGRUN_WEBBUDDY_RECONCILE_SECONDS": "2",
+    "LONGRUN_WEBBUDDY_GRACE_SECONDS": "1",
+    "LONGRUN_WEBBUDDY_STALE_CLAIM_SECONDS": "3",
+}
+
+
+async def new_query(api: Api, project: int, text_: str = "Протестировать авторизацию") -> dict:
+    return await api.ok("POST", "/api/queries/", 201, json={"project": project, "query_text": text_})
+
+
+async def wait_query(api: Api, query_id: int, statuses=("done", "failed"), within: float = 60) -> dict:
+    async def settled():
+        query = await api.ok("GET", f"/api/queries/{query_id}/")
+        return query if query["status"] in statuses else None
+
+    return await eventually(settled, f"query {query_id} to reach {statuses}", within)
+
+
+async def logs_by_stage(database, query_id: int) -> dict[str | None, int]:
+    async with database.connect() as conn:
+        rows = await conn.execute(
+            text("select stage, count(*) from query_log where query_id = :q group by stage"), {"q": query_id}
+        )
+        return {row.stage: row.count for row in rows}

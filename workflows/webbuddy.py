@@ -1,0 +1,138 @@
+"""WebBuddy: one workflow per query (claim, answer, finish) and the reconcile sweep the schedule runs.
+
+Replaces the seed's fire-and-forget push thread and its 30-second polling loop: a query is a
+workflow the moment it is created, and the old `claim_next` workers keep working beside it.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.base import HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
+
+with workflow.unsafe.imports_passed_through():
+    from activities.webbuddy import (
+        QUERY_WORKFLOW,
+        Claim,
+        ClaimInput,
+        FinishInput,
+        ProcessQueryInput,
+        ReconcileInput,
+        ReconcileResult,
+        WebBuddyActivities,
+    )
+    from db.models.webbuddy import QueryStatus
+
+CANCELLED_BY_USER = "cancelled by user"
+STAGES = ("claiming", "answering", "finishing")
+
+DB_STEP = {"start_to_close_timeout": timedelta(seconds=15), "retry_policy": RetryPolicy(maximum_attempts=10)}
+ANSWER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
+)
+
+
+class ProcessQueryResult(JobResult):
+    # done | failed | cancelled | claimed_elsewhere
+    outcome: str
+    answer: str | None = None
+    error: str | None = None
+
+
+@workflow.defn(name=QUERY_WORKFLOW)
+class ProcessQueryWorkflow(JobWorkflow):
+    @workflow.run
+    async def run(self, inp: ProcessQueryInput) -> ProcessQueryResult:
+        # The run id, not the workflow id: a later run for a requeued query must not take
+        # an earlier run's claim for its own.
+        claimer = f"workflow:{workflow.info().run_id}"
+        ask = ClaimInput(query_id=inp.query_id, claimer=claimer)
+        self.begin(total=len(STAGES), message=f"query {inp.query_id}")
+        self._stage("claiming")
+
+        if self.cancel_requested:
+            return await self._close(ask, "cancelled", error=CANCELLED_BY_USER)
+        claim: Claim = await workflow.execute_local_activity_method(WebBuddyActivities.claim, ask, **DB_STEP)
+        if not claim.claimed:
+            self.advance(skipped=len(STAGES))
+            self._progress.details["claimed_by"] = claim.holder
+            self.finish(f"query {inp.query_id} was claimed elsewhere ({claim.holder})")
+            return ProcessQueryResult(
+                status=self._progress.status, progress=self._progress, outcome="claimed_elsewhere"
+            )
+        self._logged()
+        self.advance(succeeded=1)
+
+        self._stage("answering")
+        outcome: dict[str, object] = {}
+
+        async def answer(_: int) -> str:
+            return await workflow.execute_activity_method(
+                WebBuddyActivities.answer,
+                ask,
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=ANSWER_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+
+        await self.run_bounded([inp.query_id], answer, lambda _, result: outcome.update(result=result), 1)
+        result = outcome.get("result")
+        if self.cancel_requested and not isinstance(result, str):
+            return await self._close(ask, "cancelled", error=CANCELLED_BY_USER)
+        if isinstance(result, BaseException):
+            return await self._close(ask, "failed", error=root_cause(result))
+        self._logged()
+        self.advance(succeeded=1)
+        return await self._close(ask, "done", answer=result)
+
+    async def _close(self, ask: ClaimInput, outcome: str, answer: str | None = None, error: str | None = None):
+        self._stage("finishing")
+        status = QueryStatus.done if outcome == "done" else QueryStatus.failed
+        finish = FinishInput(
+            query_id=ask.query_id,
+            claimer=ask.claimer,
+            status=status,
+            answer=answer,
+            error=error,
+            log="answered" if answer is not None else f"failed: {error}",
+        )
+        if await workflow.execute_local_activity_method(WebBuddyActivities.finish, finish, **DB_STEP):
+            self._logged()
+        if outcome == "done":
+            self.advance(succeeded=1)
+            self.finish(f"query {ask.query_id} answered")
+        elif outcome == "cancelled":
+            self.finish(f"query {ask.query_id} marked failed")
+        else:
+            self.record_error(f"query {ask.query_id}", error or "")
+            self.advance(failed=len(STAGES) - self._progress.processed)
+            self.fail(f"query {ask.query_id} failed: {error}")
+        self._progress.details["stage"] = outcome
+        return ProcessQueryResult(
+            status=self._progress.status, progress=self._progress, outcome=outcome, answer=answer, error=error
+        )
+
+    def _stage(self, stage: str) -> None:
+        self._progress.details["stage"] = stage
+        self.set_current(stage)
+
+    def _logged(self) -> None:
+        self._progress.details["logs_written"] = self._progress.details.get("logs_written", 0) + 1
+
+
+@workflow.defn(name="ReconcileQueries")
+class ReconcileQueriesWorkflow:
+    """What the `webbuddy-reconcile` schedule runs: requeue abandoned external claims, start missing workflows."""
+
+    @workflow.run
+    async def run(self, inp: ReconcileInput) -> ReconcileResult:
+        return await workflow.execute_activity_method(
+            WebBuddyActivities.reconcile,
+            inp,
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
