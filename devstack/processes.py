@@ -519,8 +519,11 @@ def temporal_bin() -> Path:
 
 
 def temporal_cli(address: str, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
-    """Run `temporal <args> --address <address>` and return the finished process (check returncode yourself)."""
-    cmd = [str(temporal_bin()), *args, "--address", address]
+    """Run `temporal <args> --address <address>` and return the finished process (check returncode yourself).
+
+    The user's TEMPORAL_* variables and CLI config file (say, a Temporal Cloud profile) are ignored.
+    """
+    cmd = [str(temporal_bin()), *args, "--address", address, "--disable-config-file", "--disable-config-env"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

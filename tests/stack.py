@@ -75,7 +75,8 @@ class Stack:
     def start_worker(self, name: str = "worker", task_queue: str = "longrun-test", **extra: str) -> ps.Proc:
         worker = ps.start_python(name, ["worker.py"], self.env(task_queue, **extra), self.logs)
         self.procs.append(worker)
-        ps.wait_worker_polling(self.temporal_address, task_queue, worker.pid, 60, worker)
+        address = extra.get("LONGRUN_TEMPORAL_ADDRESS", self.temporal_address)
+        ps.wait_worker_polling(address, task_queue, worker.pid, 60, worker)
         return worker
 
     def start_api(self, name: str = "api", task_queue: str = "longrun-test", **extra: str) -> str:
@@ -92,8 +93,23 @@ class Stack:
         ps.wait_http(f"{url}/api/v1/health", 60, api)
         return url
 
-    def database(self) -> AsyncEngine:
-        return create_async_engine(self.pg.database_url, pool_size=2)
+    def database(self, url: str | None = None) -> AsyncEngine:
+        return create_async_engine(url or self.pg.database_url, pool_size=2)
+
+    def create_database(self, name: str) -> str:
+        """A second, migrated database on the same server, for a test that must not share data."""
+        self.pg.psql(f"CREATE DATABASE {name}", database="postgres")
+        self.pg.psql("CREATE EXTENSION IF NOT EXISTS vector", database=name)
+        url = self.pg.database_url.replace(f"/{self.pg.database}?", f"/{name}?")
+        ps.run_python(
+            f"migrate-{name}", ["-m", "db.migrate"], self.env(LONGRUN_DATABASE_URL=url), self.logs, timeout=60
+        )
+        return url
+
+    def stop_named(self, *names: str) -> None:
+        for proc in [p for p in self.procs if p.name in names]:
+            proc.stop()
+            self.procs.remove(proc)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

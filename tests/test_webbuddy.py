@@ -1,9 +1,12 @@
 """WebBuddy queries: a workflow per query, the old claim_next workers beside it, failures and cancel."""
 
+import os
+
 import pytest
 from sqlalchemy import text
 
 from tests.stack import Api
+from tests.test_replay import record
 from tests.webbuddy_helpers import FAST_RECONCILE, logs_by_stage, new_query, wait_query
 
 QUEUE = "webbuddy"
@@ -19,6 +22,7 @@ async def wb(stack, admin):
     api.url = url
     yield api
     await api.close()
+    stack.stop_named("api-webbuddy", "worker-webbuddy")
 
 
 @pytest.fixture
@@ -32,7 +36,7 @@ async def owner(wb, make_user):
     await api.close()
 
 
-async def test_query_is_answered_by_its_workflow(wb, owner, llm, database):
+async def test_query_is_answered_by_its_workflow(wb, owner, llm, database, temporal):
     created = await new_query(owner, owner.project, "Проверить форму входа")
     assert created["status"] == "queued" and created["project"] == owner.project
     done = await wait_query(owner, created["id"])
@@ -48,6 +52,8 @@ async def test_query_is_answered_by_its_workflow(wb, owner, llm, database):
 
     logs = await owner.ok("GET", "/api/logs/", params={"query": created["id"]})
     assert [entry["log_data"] for entry in logs][-1] == "answered"
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, job["job_id"], "ProcessQuery-done")
 
 
 async def test_push_endpoint_finds_the_existing_workflow(wb, owner, llm):
@@ -77,7 +83,7 @@ async def test_llm_429_is_honoured_then_done(wb, owner, llm):
     assert await llm.requests("/v1/chat/completions") == 2
 
 
-async def test_cancel_marks_the_query_failed(wb, owner, llm, database):
+async def test_cancel_marks_the_query_failed(wb, owner, llm, database, temporal):
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=10_000)
     created = await new_query(owner, owner.project)
     await wait_query(owner, created["id"], statuses=("in_progress",))
@@ -86,9 +92,11 @@ async def test_cancel_marks_the_query_failed(wb, owner, llm, database):
     assert (failed["status"], failed["error"]) == ("failed", "cancelled by user")
     assert (await owner.job(f"webbuddy-query-{created['id']}"))["status"] == "cancelled"
     assert failed["answer_text"] is None
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, f"webbuddy-query-{created['id']}", "ProcessQuery-cancelled")
 
 
-async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make_user, database):
+async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make_user, database, temporal):
     # A query with no workflow, as if created while Temporal was down, claimed by a worker that then dies.
     async with database.begin() as conn:
         query_id = await conn.scalar(
@@ -105,6 +113,14 @@ async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make
 
     done = await wait_query(owner, query_id, within=60)
     assert done["status"] == "done" and done["answer_text"]
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        runs = [
+            w
+            async for w in temporal.list_workflows(
+                "WorkflowType = 'ReconcileQueries' AND ExecutionStatus = 'Completed'"
+            )
+        ]
+        await record(temporal, runs[0].id, "ReconcileQueries-sweep")
     async with database.connect() as conn:
         holder = await conn.scalar(text("select claimed_by from query where id = :q"), {"q": query_id})
     assert holder.startswith("workflow:")

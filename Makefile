@@ -1,0 +1,41 @@
+# Longrun developer commands. `make up` runs the whole stack locally, `make test` runs the tests.
+# Everything runs from .venv, (re)built from pyproject.toml when that file changes.
+
+PYTHON := .venv/bin/python
+VENV_STAMP := .venv/.installed
+
+.PHONY: venv up worker down test bench lint clean
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev]'
+	touch $@
+
+# Embedded Postgres, Temporal dev server + Web UI, emulators, one worker and the API; Ctrl-C stops it all.
+up: venv
+	$(PYTHON) -m devstack up
+
+# One more worker against the running stack (scale out, or replace a crashed one).
+worker: venv
+	$(PYTHON) -m devstack worker
+
+# Stop a stack whose `make up` runs in another terminal or was killed.
+down: venv
+	$(PYTHON) -m devstack down
+
+test: venv
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+bench: venv
+	$(PYTHON) -m bench
+
+lint: venv
+	$(PYTHON) -m ruff check .
+
+# Deletes all local state (.data: database, Temporal history, logs). Only ever run explicitly.
+clean: venv
+	$(PYTHON) -m devstack down
+	rm -rf .data

@@ -1,0 +1,525 @@
+"""`python -m devstack up | worker | down` — the local stack behind `make up` and `make worker`.
+
+up      Starts, in order: embedded Postgres (data_dir/pg), migrations (`python -m db.migrate`), the
+        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI and feeds emulators, one worker,
+        the API, then `python -m devstack.bootstrap`. Writes data_dir/stack.json and waits.
+        Ctrl-C / SIGTERM stops everything in reverse (API and worker first, Postgres last); nothing
+        in data_dir is removed, so the next `up` continues where this one stopped.
+        If the worker dies, `up` reports it and keeps the rest running (`make worker` replaces it:
+        that is what durable execution is for). If any other piece dies, `up` reports it and stops
+        everything, because a stack without its database, Temporal, API or emulators is not usable.
+worker  Runs one more `python worker.py` in the foreground against the running stack (scale out, or
+        replace a crashed worker).
+down    Stops a stack whose `up` is gone or in another terminal (asks `up` to stop; if `up` was
+        killed, stops the processes recorded in stack.json, checking each pid's command line first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+from devstack import processes as P
+
+ROOT = P.ROOT
+if str(ROOT) not in sys.path:  # `settings` lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+# module -> what it is; `up` refuses to start anything while one of them is missing.
+REQUIRED_MODULES = {
+    "db.migrate": "database migrations (python -m db.migrate)",
+    "emulators.openai_compat": "OpenAI-compatible emulator (python -m emulators.openai_compat)",
+    "emulators.feeds": "news feeds emulator (python -m emulators.feeds)",
+    "worker": "the Temporal worker (python worker.py)",
+    "api.app": "the API app factory (uvicorn api.app:create_app)",
+    "devstack.bootstrap": "admin user and demo data (python -m devstack.bootstrap)",
+}
+# Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
+STOP_ORDER = ["api", "worker", "temporal", "feeds_emulator", "openai_emulator", "postgres"]
+STOP_TIMEOUTS = {"worker": 20.0, "api": 10.0, "temporal": 15.0}
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def say(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+class Shutdown(Exception):
+    """Raised in the main thread by SIGINT / SIGTERM / SIGHUP."""
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _local_port(url: str, default: int) -> int:
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    if parts.hostname in LOCAL_HOSTS and parts.port:
+        return parts.port
+    return default
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    temporal_port: int
+    ui_port: int
+    openai_port: int
+    feeds_port: int
+    api_port: int
+    task_queue: str
+    namespace: str
+
+    @property
+    def stack_file(self) -> Path:
+        return self.data_dir / "stack.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {
+            "temporal": self.temporal_port,
+            "temporal web ui": self.ui_port,
+            "openai emulator": self.openai_port,
+            "feeds emulator": self.feeds_port,
+            "api": self.api_port,
+        }
+
+    @classmethod
+    def from_settings(cls, args: argparse.Namespace) -> StackConfig:
+        from settings import get_settings
+
+        s = get_settings()
+        temporal_port = args.temporal_port or _local_port(s.temporal_address, 7233)
+        return cls(
+            data_dir=Path(args.data_dir or s.data_dir).expanduser().resolve(),
+            temporal_port=temporal_port,
+            ui_port=args.ui_port or temporal_port + 1000,
+            openai_port=args.openai_port or _local_port(s.openai_base_url, 8101),
+            feeds_port=args.feeds_port or _local_port(s.feed_emulator_url, 8102),
+            api_port=args.api_port or s.api_port,
+            task_queue=s.task_queue,
+            namespace=s.temporal_namespace,
+        )
+
+
+def missing_modules() -> list[str]:
+    missing = []
+    for module, what in REQUIRED_MODULES.items():
+        path = ROOT.joinpath(*module.split("."))
+        if not (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
+            missing.append(f"  {module:26s} {what}")
+    return missing
+
+
+def read_stack_file(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"[devstack] cannot read {path}: {exc}") from None
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- up
+
+
+class Stack:
+    """The pieces `up` started, so they can be stopped in order whatever happened."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.pieces: dict[str, P.Proc | P.PgHandle] = {}
+        self.env: dict[str, str] = {}
+        self.overlay: dict[str, str] = {}
+        self.database_url = ""
+        self.started_at = now_iso()
+        self.postgres_attempted = False
+        self.worker_reported = False
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{P.HOST}:{self.cfg.temporal_port}"
+
+    def _step(self, label: str, fn, *args, verb: str = "ready", **kwargs):
+        t0 = time.monotonic()
+        result = fn(*args, **kwargs)
+        pid = getattr(result, "pid", None)
+        say(f"{label:<16} {verb} in {time.monotonic() - t0:4.1f}s" + (f"  (pid {pid})" if pid else ""))
+        return result
+
+    def start(self) -> None:
+        cfg = self.cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        logs = cfg.log_dir
+
+        self.postgres_attempted = True
+        pg = self._step("postgres", P.start_postgres, cfg.data_dir / "pg")
+        self.pieces["postgres"] = pg
+        self.database_url = pg.database_url
+        self.env = P.stack_env(
+            database_url=pg.database_url,
+            temporal_address=self.temporal_address,
+            data_dir=cfg.data_dir,
+            openai_port=cfg.openai_port,
+            feeds_port=cfg.feeds_port,
+            task_queue=cfg.task_queue,
+            namespace=cfg.namespace,
+            api_port=cfg.api_port,
+        )
+        self.overlay = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
+
+        migrate = ["-m", "db.migrate"]
+        self._step("migrations", P.run_python, "migrate", migrate, self.env, logs, timeout=300, verb="done")
+
+        self.pieces["temporal"] = self._step(
+            "temporal",
+            P.start_temporal,
+            cfg.data_dir / "temporal.db",
+            cfg.temporal_port,
+            cfg.ui_port,
+            logs,
+            namespace=cfg.namespace,
+        )
+        self.pieces["openai_emulator"] = self._step(
+            "openai emulator", P.start_emulator, "openai_emulator", "emulators.openai_compat", cfg.openai_port,
+            self.env, logs,
+        )  # fmt: skip
+        self.pieces["feeds_emulator"] = self._step(
+            "feeds emulator", P.start_emulator, "feeds_emulator", "emulators.feeds", cfg.feeds_port, self.env, logs
+        )
+
+        t0 = time.monotonic()
+        worker = P.start_python("worker", ["worker.py"], self.env, logs)
+        self.pieces["worker"] = worker
+        api = P.start_python(
+            "api",
+            ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", P.HOST, "--port", str(cfg.api_port)],
+            self.env,
+            logs,
+            ports={"port": cfg.api_port},
+        )
+        self.pieces["api"] = api
+        try:
+            P.wait_worker_polling(self.temporal_address, cfg.task_queue, worker.pid, 60, worker, cfg.namespace)
+            say(f"{'worker':<16} ready in {time.monotonic() - t0:4.1f}s  (pid {worker.pid})")
+        except TimeoutError:
+            worker.check_alive()
+            say(f"worker (pid {worker.pid}) runs but has not polled task queue {cfg.task_queue!r} yet; see {logs}")
+        P.wait_http(f"http://{P.HOST}:{cfg.api_port}/api/v1/health", 60, api)
+        say(f"{'api':<16} ready in {time.monotonic() - t0:4.1f}s  (pid {api.pid})")
+
+        self.write_stack_file()
+        say("bootstrap (admin user, demo sources):")
+        t0 = time.monotonic()
+        # Output goes straight to the terminal: it shows the admin password when one was generated.
+        code = subprocess.run(
+            [P.python_executable(), "-m", "devstack.bootstrap"], env=self.env, cwd=ROOT, timeout=300
+        ).returncode
+        if code != 0:
+            raise StartupError(f"python -m devstack.bootstrap failed (exit {code}); its output is above")
+        say(f"{'bootstrap':<16} done in {time.monotonic() - t0:4.1f}s")
+
+    def stack_data(self) -> dict:
+        cfg = self.cfg
+        processes: dict[str, dict] = {}
+        for name, piece in self.pieces.items():
+            if isinstance(piece, P.PgHandle):
+                processes[name] = {"pid": piece.pid, "socket": str(piece.socket_dir), "data": str(piece.pg_dir)}
+            else:
+                entry: dict = {"pid": piece.pid, **piece.ports, "log": str(piece.log_path), "cmdline": piece.args}
+                if not piece.alive():
+                    entry["exited"] = piece.returncode
+                processes[name] = entry
+        return {
+            "started_at": self.started_at,
+            "up_pid": os.getpid(),
+            "root": str(ROOT),
+            "data_dir": str(cfg.data_dir),
+            "processes": processes,
+            "database_url": self.database_url,
+            "temporal_address": self.temporal_address,
+            "namespace": cfg.namespace,
+            "task_queue": cfg.task_queue,
+            "urls": self.urls(),
+            "env": self.overlay,
+        }
+
+    def write_stack_file(self, **extra) -> None:
+        write_json_atomic(self.cfg.stack_file, {**self.stack_data(), **extra})
+
+    def urls(self) -> dict[str, str]:
+        cfg = self.cfg
+        api = f"http://{P.HOST}:{cfg.api_port}"
+        return {
+            "dashboard": f"{api}/",
+            "api": f"{api}/api/v1/",
+            "api_docs": f"{api}/docs",
+            "health": f"{api}/api/v1/health",
+            "temporal_ui": f"http://{P.HOST}:{cfg.ui_port}",
+            "temporal_grpc": self.temporal_address,
+            "openai_emulator": f"http://{P.HOST}:{cfg.openai_port}/v1",
+            "llm": self.env.get("OPENAI_BASE_URL", f"http://{P.HOST}:{cfg.openai_port}/v1"),
+            "feeds_emulator": f"http://{P.HOST}:{cfg.feeds_port}",
+        }
+
+    def print_summary(self, seconds: float) -> None:
+        u = self.urls()
+        rel = str(self.cfg.data_dir)
+        if self.cfg.data_dir.is_relative_to(Path.cwd()):
+            rel = os.path.relpath(self.cfg.data_dir) or "."
+        lines = [
+            f"Longrun is up ({seconds:.1f}s).",
+            f"  Dashboard        {u['dashboard']}",
+            f"  API              {u['api']}",
+            f"  API docs         {u['api_docs']}",
+            f"  Temporal Web UI  {u['temporal_ui']}",
+            f"  Temporal gRPC    {u['temporal_grpc']}  (namespace {self.cfg.namespace}, queue {self.cfg.task_queue})",
+            f"  OpenAI emulator  {u['openai_emulator']}"
+            + ("" if u["llm"] == u["openai_emulator"] else f"  (not used: OPENAI_API_KEY is set, LLM at {u['llm']})"),
+            f"  Feeds emulator   {u['feeds_emulator']}",
+            f"  Postgres         {self.database_url}",
+            f"  Logs             {rel}/logs/   state: {rel}/stack.json",
+            "Ctrl-C stops everything (data stays). `make worker` adds a worker.",
+        ]
+        print("\n".join(lines), flush=True)
+
+    def check(self) -> str | None:
+        """Report dead pieces; the name of a dead piece other than the worker (the stack must stop), else None."""
+        for name, piece in self.pieces.items():
+            if piece.alive():
+                continue
+            if name != "worker":
+                return name
+            if not self.worker_reported:
+                self.worker_reported = True
+                say(piece.describe_exit())
+                say("the rest of the stack keeps running; start a replacement with `make worker`")
+                self.write_stack_file()
+        return None
+
+    def stop(self) -> None:
+        if self.postgres_attempted and "postgres" not in self.pieces:
+            # interrupted while postgres was starting: it may be up without a handle
+            P.stop_postgres(self.cfg.data_dir / "pg")
+        for name in STOP_ORDER:
+            piece = self.pieces.get(name)
+            if piece is None:
+                continue
+            t0 = time.monotonic()
+            try:
+                if isinstance(piece, P.PgHandle):
+                    piece.stop()
+                else:
+                    was_alive = piece.alive()
+                    piece.stop(STOP_TIMEOUTS.get(name, 10.0))
+                    if not was_alive:
+                        continue
+            except Exception as exc:  # keep stopping the rest
+                say(f"stopping {name} failed: {exc}")
+                continue
+            say(f"stopped {name:<16} in {time.monotonic() - t0:4.1f}s")
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise Shutdown(signal.Signals(signum).name)
+
+
+def _ignore_during_stop(signum: int, frame: FrameType | None) -> None:
+    say(f"{signal.Signals(signum).name}: already stopping, please wait")
+
+
+def _set_handlers(handler) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    cfg = StackConfig.from_settings(args)
+    missing = missing_modules()
+    if missing:
+        say("cannot start: these modules are not in the repository yet:\n" + "\n".join(missing))
+        return 2
+    previous = read_stack_file(cfg.stack_file)
+    if previous and not previous.get("stopped_at") and _is_devstack(int(previous.get("up_pid") or 0)):
+        say(f"a stack is already up (devstack pid {previous['up_pid']}, see {cfg.stack_file}); "
+            "stop it with Ctrl-C in its terminal or `make down`")  # fmt: skip
+        return 1
+    try:
+        P.ensure_ports_free(cfg.ports)
+    except P.PortInUse as exc:
+        say(f"cannot start: {exc}. Is a stack already running? `make down` stops the one recorded in "
+            f"{cfg.stack_file}; other ports: see `python -m devstack up --help`.")  # fmt: skip
+        return 1
+
+    stack = Stack(cfg)
+    code = 0
+    t0 = time.monotonic()
+    _set_handlers(_raise_shutdown)
+    try:
+        say(f"data dir {cfg.data_dir}")
+        stack.start()
+        stack.write_stack_file()
+        stack.print_summary(time.monotonic() - t0)
+        code = watch(stack)
+    except Shutdown as exc:
+        say(f"{exc}: stopping")
+    except Exception as exc:  # report it plainly, then stop what was started
+        say(f"start-up failed: {exc if isinstance(exc, RuntimeError | OSError) else repr(exc)}")
+        code = 1
+    finally:
+        _set_handlers(_ignore_during_stop)
+        stack.stop()
+        if stack.pieces:
+            stack.write_stack_file(stopped_at=now_iso())
+        say("stopped; data kept in " + str(cfg.data_dir))
+    return code
+
+
+def watch(stack: Stack) -> int:
+    """Wait for a signal (raises Shutdown) or for a piece to die. Returns the exit code for `up`."""
+    while True:
+        name = stack.check()
+        if name is not None:
+            say("stopping the stack: " + stack.pieces[name].describe_exit())
+            return 1
+        # A monitoring interval, not a wait for a state: a death is reported within half a second.
+        time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    cfg = StackConfig.from_settings(args)
+    stack = read_stack_file(cfg.stack_file)
+    if not stack or stack.get("stopped_at"):
+        say(f"no running stack recorded in {cfg.stack_file}: start one with `make up`")
+        return 1
+    host, _, port = stack["temporal_address"].rpartition(":")
+    if not P.tcp_open(host, int(port)):
+        say(f"Temporal at {stack['temporal_address']} does not answer: is `make up` still running?")
+        return 1
+    if not (ROOT / "worker.py").is_file():
+        say(f"{ROOT / 'worker.py'} does not exist yet")
+        return 2
+    env = {**os.environ, **stack.get("env", {})}
+    say(f"worker pid {os.getpid()} on task queue {stack.get('task_queue')!r} at {stack['temporal_address']}")
+    os.chdir(ROOT)
+    os.execve(sys.executable, [sys.executable, "worker.py", *args.worker_args], env)
+    return 0  # not reached
+
+
+# --------------------------------------------------------------------------- down
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _is_devstack(pid: int) -> bool:
+    return pid > 0 and pid != os.getpid() and P._pid_running(pid) and "devstack" in " ".join(_cmdline(pid))
+
+
+def _stop_foreign_pid(name: str, pid: int, expected: list[str], timeout: float = 10.0) -> None:
+    if not P._pid_running(pid):
+        return
+    actual = _cmdline(pid)
+    if actual[1:] != expected[1:]:
+        say(f"{name}: pid {pid} is now a different program ({' '.join(actual)[:80]}); left alone")
+        return
+    os.kill(pid, signal.SIGTERM)
+    try:
+        P.wait_until(lambda: not P._pid_running(pid), timeout, f"{name} (pid {pid}) to exit")
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+        P.wait_until(lambda: not P._pid_running(pid), 5, f"{name} (pid {pid}) to die")
+    say(f"stopped {name} (pid {pid})")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cfg = StackConfig.from_settings(args)
+    stack = read_stack_file(cfg.stack_file)
+    if not stack:
+        say(f"nothing to stop: no {cfg.stack_file}")
+        return 0
+    up_pid = int(stack.get("up_pid") or 0)
+    if _is_devstack(up_pid):
+        say(f"asking devstack up (pid {up_pid}) to stop")
+        os.kill(up_pid, signal.SIGTERM)
+        P.wait_until(lambda: not P._pid_running(up_pid), 120, f"devstack up (pid {up_pid}) to stop the stack")
+        return 0
+    procs = stack.get("processes", {})
+    for name in STOP_ORDER:
+        entry = procs.get(name)
+        if not entry:
+            continue
+        if name == "postgres":
+            if P.stop_postgres(Path(entry.get("data") or cfg.data_dir / "pg")):
+                say("stopped postgres")
+        elif entry.get("cmdline"):
+            _stop_foreign_pid(name, int(entry["pid"]), entry["cmdline"], STOP_TIMEOUTS.get(name, 10.0))
+    if not stack.get("stopped_at"):
+        write_json_atomic(cfg.stack_file, {**stack, "stopped_at": now_iso()})
+    return 0
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("up", "start the whole stack and wait (Ctrl-C stops it)"),
+        ("worker", "run one more worker against the running stack"),
+        ("down", "stop a stack started by `up` in another terminal or left over by a killed `up`"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--data-dir", type=Path, help="default: settings.data_dir (LONGRUN_DATA_DIR, .data/)")
+        if name == "up":
+            p.add_argument("--temporal-port", type=int, help="default: port of LONGRUN_TEMPORAL_ADDRESS (7233)")
+            p.add_argument("--ui-port", type=int, help="Temporal Web UI; default: temporal port + 1000 (8233)")
+            p.add_argument("--openai-port", type=int, help="default: port of OPENAI_BASE_URL (8101)")
+            p.add_argument("--feeds-port", type=int, help="default: port of LONGRUN_FEED_EMULATOR_URL (8102)")
+            p.add_argument("--api-port", type=int, help="default: LONGRUN_API_PORT (8000)")
+        if name == "worker":
+            p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
+    args = parser.parse_args(argv)
+    for attr in ("temporal_port", "ui_port", "openai_port", "feeds_port", "api_port"):
+        if not hasattr(args, attr):
+            setattr(args, attr, None)
+    return {"up": cmd_up, "worker": cmd_worker, "down": cmd_down}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

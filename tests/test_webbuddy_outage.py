@@ -1,0 +1,59 @@
+"""Temporal down while queries are created: the API still answers 201 and the rows wait, queued;
+once Temporal is back, the reconcile schedule starts their workflows and every query is answered."""
+
+from sqlalchemy import text
+
+from devstack import processes as ps
+from tests.stack import Api, eventually
+from tests.webbuddy_helpers import FAST_RECONCILE, wait_query
+
+QUEUE = "webbuddy-outage"
+
+
+async def test_queries_created_during_outage_are_done_through_the_schedule(stack, make_user):
+    # Its own database and Temporal (on a file, so a restart keeps the schedule): no other
+    # deployment's sweep can answer these queries.
+    database_url = stack.create_database("outage")
+    port = ps.free_port()
+    temporal = ps.start_temporal(stack.data_dir / "outage-temporal.db", port, None, stack.logs, name="temporal-outage")
+    env = {"LONGRUN_TEMPORAL_ADDRESS": f"{ps.HOST}:{port}", "LONGRUN_DATABASE_URL": database_url, **FAST_RECONCILE}
+    ps.run_python("bootstrap-outage", ["-m", "devstack.bootstrap"], stack.env(QUEUE, **env), stack.logs, timeout=60)
+    url = stack.start_api("api-outage", task_queue=QUEUE, **env)
+    worker = stack.start_worker("worker-outage", task_queue=QUEUE, **env)
+    admin = await Api.login(url, "admin", "admin-test-password")
+    database = stack.database(database_url)
+    try:
+        project = (await admin.ok("POST", "/api/projects/", 201, json={"name": "outage"}))["id"]
+        temporal.stop()
+
+        ids = []
+        for n in range(5):
+            created = await admin.ok("POST", "/api/queries/", 201, json={"project": project, "query_text": f"q{n}"})
+            assert created["status"] == "queued"
+            ids.append(created["id"])
+        assert (await admin.http.get("/api/v1/jobs")).status_code == 503
+        async with database.connect() as conn:
+            statuses = await conn.scalars(text("select status from query where id = any(:ids)"), {"ids": ids})
+            assert set(statuses) == {"queued"}
+
+        temporal = ps.start_temporal(
+            stack.data_dir / "outage-temporal.db", port, None, stack.logs, name="temporal-outage"
+        )
+        if not worker.alive:  # a worker that gave up during the outage is replaced, as `make worker` would
+            worker = stack.start_worker("worker-outage-2", task_queue=QUEUE, **env)
+
+        for query_id in ids:
+            done = await wait_query(admin, query_id, within=90)
+            assert done["status"] == "done" and done["answer_text"]
+            job = await eventually(lambda q=query_id: _job(admin, q), f"the workflow of query {query_id}", within=30)
+            assert job["result"]["outcome"] == "done"
+    finally:
+        await admin.close()
+        await database.dispose()
+        stack.stop_named("api-outage", "worker-outage", "worker-outage-2")
+        temporal.stop()
+
+
+async def _job(api: Api, query_id: int):
+    response = await api.http.get(f"/api/v1/jobs/webbuddy-query-{query_id}")
+    return response.json() if response.status_code == 200 and response.json()["status"] == "completed" else None
