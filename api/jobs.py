@@ -106,11 +106,16 @@ class Jobs:
                 "status": JobStatus.pending.value,
                 "message": "waiting for a worker to pick the job up",
             }
+        snapshot = JobProgress.model_validate(progress)
+        if snapshot.status in TERMINAL:
+            # The job has said its last word and is returning: answer with its result, so a caller
+            # never sees a terminal status without one.
+            return await self._closed_snapshot(handle, job_type, owner)
         return {
             "job_id": job_id,
             "type": job_type,
             "owner": owner,
-            **JobProgress.model_validate(progress).model_dump(mode="json"),
+            **snapshot.model_dump(mode="json"),
             "result": None,
         }
 

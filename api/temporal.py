@@ -5,7 +5,7 @@ import asyncio
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from clients.temporal import connect
+from clients.temporal import API_RETRIES, connect
 from settings import Settings
 
 
@@ -32,7 +32,7 @@ class TemporalGateway:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await asyncio.wait_for(connect(self.settings), timeout=5)
+                    self._client = await asyncio.wait_for(connect(self.settings, API_RETRIES), timeout=5)
                 except Exception as exc:
                     raise TemporalUnavailable(f"Temporal at {self.settings.temporal_address}: {exc}") from exc
         return self._client

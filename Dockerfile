@@ -1,0 +1,17 @@
+# One image for the API, the worker and the one-shot setup steps (migrations, bootstrap).
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+COPY pyproject.toml README.md ./
+COPY settings.py worker.py ./
+COPY api api
+COPY activities activities
+COPY clients clients
+COPY db db
+COPY devstack devstack
+COPY emulators emulators
+COPY web web
+COPY workflows workflows
+RUN pip install .
+EXPOSE 8000
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
