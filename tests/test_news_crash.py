@@ -40,6 +40,11 @@ async def test_kill_9_worker_mid_discovery(stack, admin, llm, database):
                 )
             ).one()
         assert rows == distinct == NEWS_PER_FEED * 6
+
+        # The finished job is answered from its result even with no worker left at all.
+        replacement.stop()
+        after = await api.job(job_id)
+        assert (after["status"], after["result"]["drafts_created"]) == ("completed", NEWS_PER_FEED * 6)
     finally:
         await api.close()
         for proc in (first, replacement):

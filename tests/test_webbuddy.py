@@ -1,11 +1,12 @@
 """WebBuddy queries: a workflow per query, the old claim_next workers beside it, failures and cancel."""
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from tests.stack import Api
+from tests.stack import Api, eventually
 from tests.test_replay import record
 from tests.webbuddy_helpers import FAST_RECONCILE, logs_by_stage, new_query, wait_query
 
@@ -125,6 +126,27 @@ async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make
         holder = await conn.scalar(text("select claimed_by from query where id = :q"), {"q": query_id})
     assert holder.startswith("workflow:")
     await worker.close()
+
+
+async def test_a_workflows_own_claim_is_never_requeued(wb, owner, llm, database, temporal):
+    # Slower than the stale-claim limit (3 s) across several sweeps (every 2 s).
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=7000, times=1)
+    created = await new_query(owner, owner.project)
+    await wait_query(owner, created["id"], statuses=("in_progress",))
+    stale_since = (datetime.now(UTC) + timedelta(seconds=3.5)).isoformat()
+
+    async def swept_after_stale():
+        query = f"WorkflowType = 'ReconcileQueries' AND ExecutionStatus = 'Completed' AND StartTime > '{stale_since}'"
+        return [w async for w in temporal.list_workflows(query)]
+
+    await eventually(swept_after_stale, "a reconcile sweep after the claim went stale", within=30)
+    async with database.connect() as conn:
+        row = (
+            await conn.execute(text("select status, claimed_by from query where id = :q"), {"q": created["id"]})
+        ).one()
+    assert row.status == "in_progress" and row.claimed_by.startswith("workflow:")
+    assert (await wait_query(owner, created["id"]))["status"] == "done"
+    assert await llm.requests("/v1/chat/completions") == 1
 
 
 async def test_claim_next_and_query_rules(wb, owner, make_user):
