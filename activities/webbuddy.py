@@ -98,6 +98,8 @@ class WebBuddyActivities:
     async def answer(self, inp: ClaimInput) -> str:
         async with self._sessions() as session:
             query = await session.get(Query, inp.query_id)
+        if query is None:
+            raise ApplicationError(f"query {inp.query_id} was deleted", type="NotFound", non_retryable=True)
         if query.answer_text and query.claimed_by == inp.claimer:
             return query.answer_text  # an earlier attempt got it and then lost its worker
         async with self._sessions() as session:

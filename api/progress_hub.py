@@ -44,23 +44,27 @@ class ProgressHub:
         return job_id in self._pollers
 
     async def _poll(self, job_id: str) -> None:
-        while True:
-            try:
-                snap = await self._jobs.snapshot(job_id, who=None)
-            except JobNotFound:
-                return
-            except Exception as exc:  # Temporal restarting: keep the subscribers, try again.
-                log.warning("progress of %s unavailable: %s", job_id, exc)
-                await asyncio.sleep(self._interval * 4)
-                continue
-            if snap != self._last.get(job_id):
-                self._last[job_id] = snap
-                for queue in list(self._subscribers.get(job_id, ())):
-                    queue.put_nowait((job_id, snap))
-            if JobStatus(snap["status"]) in TERMINAL:
-                self._pollers.pop(job_id, None)
-                return
-            await asyncio.sleep(self._interval)
+        try:
+            while True:
+                try:
+                    snap = await self._jobs.snapshot(job_id, who=None)
+                except JobNotFound:
+                    return
+                except Exception as exc:  # Temporal restarting: keep the subscribers, try again.
+                    log.warning("progress of %s unavailable: %s", job_id, exc)
+                    await asyncio.sleep(self._interval * 4)
+                    continue
+                if snap != self._last.get(job_id):
+                    self._last[job_id] = snap
+                    for queue in list(self._subscribers.get(job_id, ())):
+                        queue.put_nowait((job_id, snap))
+                if JobStatus(snap["status"]) in TERMINAL:
+                    return
+                await asyncio.sleep(self._interval)
+        finally:
+            # A later subscriber to this job starts a fresh poller.
+            if self._pollers.get(job_id) is asyncio.current_task():
+                del self._pollers[job_id]
 
     async def close(self) -> None:
         for poller in self._pollers.values():

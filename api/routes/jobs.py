@@ -72,15 +72,23 @@ async def cleanup_jobs(
     return {"deleted": await jobs.cleanup(max_age_hours)}
 
 
+def first_message_token(message: str) -> str:
+    """`{"token": "..."}` or the bare token."""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return message
+    if isinstance(parsed, dict):
+        return str(parsed.get("token") or "")
+    return parsed if isinstance(parsed, str) else ""
+
+
 async def websocket_user(ws: WebSocket) -> Principal | None:
     """The token comes as `?token=` or as the first message (`{"token": ...}` or the bare token)."""
     token = ws.query_params.get("token")
     if not token:
         with suppress(asyncio.TimeoutError, WebSocketDisconnect):
-            first = await asyncio.wait_for(ws.receive_text(), timeout=10)
-            with suppress(ValueError):
-                first = json.loads(first).get("token", "")
-            token = first if isinstance(first, str) else ""
+            token = first_message_token(await asyncio.wait_for(ws.receive_text(), timeout=10))
     try:
         return ws.app.state.tokens.decode(token or "")
     except InvalidToken:
