@@ -1,6 +1,7 @@
 """What callers get wrong, and what they may not do: clear 4xx answers, never a 500."""
 
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import httpx
 import jwt
@@ -76,6 +77,7 @@ async def test_login_and_refresh(stack):
 
 async def test_roles(make_user):
     user = await make_user("user")
+    assert (await user.ok("GET", "/api/v1/users/me")) == {"id": ANY, "username": user.username, "role": "user"}
     assert (await user.http.post("/api/v1/news/sources", json={"name": "x", "feed_url": "http://a"})).status_code == 403
     new = {"username": "someone", "password": "password-1", "role": "admin"}
     assert (await user.http.post("/api/v1/users", json=new)).status_code == 403

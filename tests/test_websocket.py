@@ -1,5 +1,6 @@
 """Progress pushed over websockets: per job, and for every job the caller may see."""
 
+import asyncio
 import json
 
 import pytest
@@ -66,3 +67,17 @@ async def test_all_jobs_socket_sees_only_own_jobs(stack, admin, make_user, llm):
                 break
     assert {s["job_id"] for s in seen} == {alices}
     assert bobs not in {s["job_id"] for s in seen}
+
+
+async def test_all_jobs_socket_reports_a_job_that_ends_between_sweeps(stack, admin, make_user):
+    user = await make_user("user")
+    sources = await make_sources(admin, stack, 1, items=2)
+    async with connect(ws_url(stack, f"/api/v1/ws/jobs?token={user.token}")) as ws:
+        job_id = await discover(user, sources)
+        await user.wait_job(job_id)
+        async with asyncio.timeout(30):
+            while True:
+                snap = json.loads(await ws.recv())
+                if snap["job_id"] == job_id and snap["status"] == "completed":
+                    break
+    assert snap["result"]["sources_processed"] == 1

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import InvalidToken, Principal, Tokens, hash_password, verify_password
-from api.deps import admin_only, db, tokens, unauthorized
+from api.deps import admin_only, current_user, db, tokens, unauthorized
 from db.models import User
 
 router = APIRouter(tags=["auth"])
@@ -60,6 +60,11 @@ async def refresh(body: Refresh, session: AsyncSession = Depends(db), tokens: To
     if user is None or not user.is_active:
         raise unauthorized("user is no longer active")
     return {"access": tokens.access(principal(user))}
+
+
+@router.get("/api/v1/users/me", response_model=UserOut)
+async def me(who: Principal = Depends(current_user)) -> UserOut:
+    return UserOut(id=who.id, username=who.username, role=who.role)
 
 
 @router.post("/api/v1/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)

@@ -3,6 +3,7 @@
 import asyncio
 import json
 from contextlib import suppress
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 from pydantic import BaseModel
@@ -136,11 +137,16 @@ async def watch_all_jobs(ws: WebSocket) -> None:
     queue: asyncio.Queue[Update] = asyncio.Queue()
     watched: set[str] = set()
 
+    connected_at = datetime.now(UTC)
+
     async def discover() -> None:
         while True:
             with suppress(Exception):
                 for job in await jobs.list(who, None, None, 200):
-                    if job["closed_at"] is None and job["job_id"] not in watched:
+                    # Running jobs, and jobs started since the socket opened even if they already
+                    # ended between two sweeps: their final snapshot is still worth a message.
+                    fresh = job["started_at"] >= connected_at
+                    if (job["closed_at"] is None or fresh) and job["job_id"] not in watched:
                         watched.add(job["job_id"])
                         hub.watch(job["job_id"], queue)
             await asyncio.sleep(DISCOVERY_INTERVAL)
