@@ -54,7 +54,8 @@ class Settings(BaseSettings):
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
-    workflow_task_timeout_seconds: float = 5.0
+    # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
+    workflow_task_timeout_seconds: float = 3.0
 
     @property
     def pg_dir(self) -> Path:

@@ -70,11 +70,11 @@ class Dependencies:
         await self.engine.dispose()
 
 
-def build_worker(client: Client, settings: Settings, deps: Dependencies) -> Worker:
+def build_worker(client: Client, settings: Settings, deps: Dependencies, workflows: list | None = None) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=WORKFLOWS if workflows is None else workflows,
         activities=deps.activities(),
         # A dead worker's sticky workflow tasks move to the shared queue after this long
         # (Temporal's default is 10 s; see README, "Recovery").

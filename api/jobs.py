@@ -4,6 +4,7 @@ Job state lives in Temporal only: the progress query while a job runs, the workf
 once it has closed (readable with no worker alive), search attributes for listing.
 """
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,6 +68,8 @@ class Jobs:
         # Type and owner never change: no need to ask twice. (Closed results are not cached:
         # cleanup in any API process must make a job disappear everywhere.)
         self._meta: dict[str, tuple[str, str]] = {}
+        # Callers asking about one job at the same moment share one progress query.
+        self._inflight: dict[str, asyncio.Future] = {}
 
     async def start(self, run, arg: Any, *, job_type: str, owner: str, job_id: str | None = None) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
@@ -86,9 +89,19 @@ class Jobs:
 
     async def snapshot(self, job_id: str, who: Principal | None) -> dict[str, Any]:
         """Progress plus type and owner (and the result once closed). `who=None` skips the ownership check."""
+        future = self._inflight.get(job_id)
+        if future is None:
+            future = asyncio.ensure_future(self._fetch(job_id))
+            self._inflight[job_id] = future
+            future.add_done_callback(lambda _: self._inflight.pop(job_id, None))
+        # Shielded: one caller hanging up must not cancel the query the others wait on.
+        snap = await asyncio.shield(future)
+        self._check_owner(snap["owner"], who)
+        return snap
+
+    async def _fetch(self, job_id: str) -> dict[str, Any]:
         handle = await self._handle(job_id)
         job_type, owner = await self._type_and_owner(handle)
-        self._check_owner(owner, who)
         try:
             progress = await handle.query(
                 "progress", reject_condition=QueryRejectCondition.NOT_OPEN, rpc_timeout=QUERY_TIMEOUT
@@ -171,10 +184,12 @@ class Jobs:
         return jobs
 
     async def cancel(self, job_id: str, who: Principal, reason: str, force: bool) -> None:
-        snap = await self.snapshot(job_id, who)
-        if JobStatus(snap["status"]) in TERMINAL:
+        handle = await self._handle(job_id)
+        _, owner = await self._type_and_owner(handle)
+        self._check_owner(owner, who)
+        # Describe, not the progress query: it answers at once even when every worker is busy.
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             raise JobClosed(job_id)
-        handle = (await self._temporal.client()).get_workflow_handle(job_id)
         try:
             if force:
                 await handle.cancel()

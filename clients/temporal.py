@@ -34,7 +34,7 @@ async def start_job(
     job_type: str,
     owner: str,
     task_queue: str,
-    task_timeout: timedelta = timedelta(seconds=5),
+    task_timeout: timedelta = timedelta(seconds=3),
 ) -> WorkflowHandle:
     """Start a job workflow with its search attributes; a running job with the same id is returned as is."""
     return await client.start_workflow(

@@ -72,11 +72,15 @@ class Stack:
         env.update(extra)
         return env
 
-    def start_worker(self, name: str = "worker", task_queue: str = "longrun-test", **extra: str) -> ps.Proc:
+    def start_worker(
+        self, name: str = "worker", task_queue: str = "longrun-test", *, wait: bool = True, **extra: str
+    ) -> ps.Proc:
+        """A `python worker.py` process; with `wait`, returned once it polls its task queue."""
         worker = ps.start_python(name, ["worker.py"], self.env(task_queue, **extra), self.logs)
         self.procs.append(worker)
-        address = extra.get("LONGRUN_TEMPORAL_ADDRESS", self.temporal_address)
-        ps.wait_worker_polling(address, task_queue, worker.pid, 60, worker)
+        if wait:
+            address = extra.get("LONGRUN_TEMPORAL_ADDRESS", self.temporal_address)
+            ps.wait_worker_polling(address, task_queue, worker.pid, 60, worker)
         return worker
 
     def start_api(self, name: str = "api", task_queue: str = "longrun-test", **extra: str) -> str:
@@ -119,13 +123,14 @@ class Stack:
         self.pg.stop()
 
 
-def start_stack(data_dir: Path) -> Stack:
+def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -> Stack:
+    """Every piece on free ports under `data_dir`; `temporal_config` adds dev-server dynamic config."""
     logs = data_dir / "logs"
     started: list[Any] = []
     try:
         pg = ps.start_postgres(data_dir / "pg")
         started.append(pg)
-        temporal = ps.start_temporal(None, ps.free_port(), None, logs)
+        temporal = ps.start_temporal(None, ps.free_port(), None, logs, dynamic_config=temporal_config)
         started.append(temporal)
         openai = ps.start_emulator("openai", "emulators.openai_compat", ps.free_port(), None, logs)
         started.append(openai)

@@ -23,9 +23,10 @@ JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
 JOB_OWNER = SearchAttributeKey.for_keyword("JobOwner")
 JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 
-# A dead worker's activity is retried elsewhere after this long without a heartbeat;
-# activities heartbeat at a third of it. Chosen for the 5 s recovery target (README, "Recovery").
-HEARTBEAT_TIMEOUT = timedelta(seconds=3)
+# A dead worker's activity is retried elsewhere after this long without a heartbeat; activities
+# heartbeat at a third of it. Detection is the largest part of recovery: 2 s keeps a replacement's
+# next item within the 5 s target (bench/recovery.py; README, "Recovery").
+HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 MAX_ERRORS = 20
 
 T = TypeVar("T")
