@@ -85,13 +85,12 @@ class WebBuddyActivities:
     @activity.defn(name="webbuddy.claim")
     async def claim(self, inp: ClaimInput) -> Claim:
         async with self._sessions() as session:
-            query = await query_claims.claim(session, inp.query_id, inp.claimer)
+            query = await query_claims.claim(session, inp.query_id, inp.claimer, "claimed by the Longrun workflow")
             if query is None:
                 other = await session.get(Query, inp.query_id)
                 if other is None:
                     raise ApplicationError(f"query {inp.query_id} does not exist", type="NotFound", non_retryable=True)
                 return Claim(claimed=False, holder=other.claimed_by or other.status)
-            await query_claims.write_stage_log(session, query, "claimed", "claimed by the Longrun workflow")
             return Claim(claimed=True, project_id=query.project_id)
 
     @activity.defn(name="webbuddy.answer")
@@ -116,11 +115,9 @@ class WebBuddyActivities:
     @activity.defn(name="webbuddy.finish")
     async def finish(self, inp: FinishInput) -> bool:
         async with self._sessions() as session:
-            closed = await query_claims.finish(session, inp.query_id, inp.claimer, inp.status, inp.answer, inp.error)
-            query = await session.get(Query, inp.query_id)
-            if closed and query is not None:
-                await query_claims.write_stage_log(session, query, inp.status.value, inp.log)
-            return closed
+            return await query_claims.finish(
+                session, inp.query_id, inp.claimer, inp.status, inp.answer, inp.error, inp.log
+            )
 
     @activity.defn(name="webbuddy.reconcile")
     async def reconcile(self, inp: ReconcileInput) -> ReconcileResult:

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import Principal
 from api.temporal import TemporalGateway
 from clients.temporal import start_job
-from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus
+from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus, root_cause
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 
@@ -44,6 +44,20 @@ STATUS_FILTER = {
     JobStatus.failed: "(ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') OR JobStatus = 'failed')",
     JobStatus.cancelled: "(ExecutionStatus = 'Canceled' OR JobStatus = 'cancelled')",
 }
+
+
+META_CACHE_SIZE = 10_000
+
+
+def snapshot_of(job_id: str, job_type: str, owner: str, progress: dict, result: Any) -> dict[str, Any]:
+    """What the API answers for a job: its progress with type, owner and (once closed) result."""
+    return {
+        "job_id": job_id,
+        "type": job_type,
+        "owner": owner,
+        **JobProgress.model_validate(progress).model_dump(mode="json"),
+        "result": result,
+    }
 
 
 class JobNotFound(Exception):
@@ -84,7 +98,7 @@ class Jobs:
             task_queue=settings.task_queue,
             task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
         )
-        self._meta[handle.id] = (job_type, owner)
+        self._remember(handle.id, job_type, owner)
         return handle.id
 
     async def snapshot(self, job_id: str, who: Principal | None) -> dict[str, Any]:
@@ -119,18 +133,11 @@ class Jobs:
                 "status": JobStatus.pending.value,
                 "message": "waiting for a worker to pick the job up",
             }
-        snapshot = JobProgress.model_validate(progress)
-        if snapshot.status in TERMINAL:
+        if JobProgress.model_validate(progress).status in TERMINAL:
             # The job has said its last word and is returning: answer with its result, so a caller
             # never sees a terminal status without one.
             return await self._closed_snapshot(handle, job_type, owner)
-        return {
-            "job_id": job_id,
-            "type": job_type,
-            "owner": owner,
-            **snapshot.model_dump(mode="json"),
-            "result": None,
-        }
+        return snapshot_of(job_id, job_type, owner, progress, None)
 
     async def _closed_snapshot(self, handle: WorkflowHandle, job_type: str, owner: str) -> dict[str, Any]:
         try:
@@ -142,20 +149,11 @@ class Jobs:
                 raise JobNotFound(handle.id) from exc
             raise
         except WorkflowFailureError as exc:
-            desc = await handle.describe()
-            status = CLOSED_STATUS.get(desc.status, JobStatus.failed)
-            cause = exc.cause
-            while getattr(cause, "cause", None) is not None:
-                cause = cause.cause
-            progress = {"status": status.value, "message": str(cause or exc)}
-            result = {"status": status.value, "error": str(cause or exc)}
-        return {
-            "job_id": handle.id,
-            "type": job_type,
-            "owner": owner,
-            **JobProgress.model_validate(progress).model_dump(mode="json"),
-            "result": result,
-        }
+            status = CLOSED_STATUS.get((await handle.describe()).status, JobStatus.failed)
+            error = root_cause(exc)
+            progress = {"status": status.value, "message": error}
+            result = {"status": status.value, "error": error}
+        return snapshot_of(handle.id, job_type, owner, progress, result)
 
     async def list(self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int) -> list[dict]:
         client = await self._temporal.client()
@@ -231,8 +229,13 @@ class Jobs:
             sa = desc.typed_search_attributes
             if sa.get(JOB_TYPE) is None:
                 raise JobNotFound(handle.id)
-            self._meta[handle.id] = (sa.get(JOB_TYPE), sa.get(JOB_OWNER) or "")
+            self._remember(handle.id, sa.get(JOB_TYPE), sa.get(JOB_OWNER) or "")
         return self._meta[handle.id]
+
+    def _remember(self, job_id: str, job_type: str, owner: str) -> None:
+        if len(self._meta) >= META_CACHE_SIZE:
+            self._meta.pop(next(iter(self._meta)))  # the oldest entry: a long-lived API stays small
+        self._meta[job_id] = (job_type, owner)
 
     @staticmethod
     def _check_owner(owner: str, who: Principal | None) -> None:

@@ -36,8 +36,11 @@ async def claim_next(session: AsyncSession) -> Query | None:
     return claimed
 
 
-async def claim(session: AsyncSession, query_id: int, claimer: str) -> Query | None:
-    """Claim one query for `claimer`; also succeeds when `claimer` already holds it. None: someone else has it."""
+async def claim(session: AsyncSession, query_id: int, claimer: str, log: str) -> Query | None:
+    """Claim one query for `claimer`; also succeeds when `claimer` already holds it. None: someone else has it.
+
+    The `claimed` stage log commits with the claim, so a reader never sees one without the other.
+    """
     now = utcnow()
     claimed = await session.scalar(
         update(Query)
@@ -56,24 +59,35 @@ async def claim(session: AsyncSession, query_id: int, claimer: str) -> Query | N
         )
         .returning(Query)
     )
+    if claimed is not None:
+        await add_stage_log(session, claimed, "claimed", log)
     await session.commit()
     return claimed
 
 
 async def finish(
-    session: AsyncSession, query_id: int, claimer: str, status: QueryStatus, answer: str | None, error: str | None
+    session: AsyncSession,
+    query_id: int,
+    claimer: str,
+    status: QueryStatus,
+    answer: str | None,
+    error: str | None,
+    log: str,
 ) -> bool:
-    """Close a query the claimer holds (or a still-queued one, when cancelled before its claim)."""
+    """Close a query the claimer holds (or a still-queued one, when cancelled before its claim).
+
+    The closing stage log commits with the status, so `done` is never seen without it.
+    """
     held = and_(Query.status == QueryStatus.in_progress, Query.claimed_by == claimer)
     closable = or_(held, Query.status == QueryStatus.queued) if status == QueryStatus.failed else held
     values = {"status": status, "query_finished": utcnow(), "last_activity_at": utcnow(), "error": error}
     if answer is not None:
         values["answer_text"] = answer
-    changed = await session.scalar(
-        update(Query).where(Query.id == query_id, closable).values(**values).returning(Query.id)
-    )
+    closed = await session.scalar(update(Query).where(Query.id == query_id, closable).values(**values).returning(Query))
+    if closed is not None:
+        await add_stage_log(session, closed, status.value, log)
     await session.commit()
-    return changed is not None
+    return closed is not None
 
 
 async def save_answer(session: AsyncSession, query_id: int, claimer: str, answer: str) -> None:
@@ -84,13 +98,17 @@ async def save_answer(session: AsyncSession, query_id: int, claimer: str, answer
     await session.commit()
 
 
-async def write_stage_log(session: AsyncSession, query: Query, stage: str, text: str) -> None:
-    """A workflow's stage log, written once per (query, stage) however often the step runs."""
+async def add_stage_log(session: AsyncSession, query: Query, stage: str, text: str) -> None:
+    """A workflow's stage log, written once per (query, stage) however often the step runs; the caller commits."""
     await session.execute(
         insert(QueryLog)
         .values(project_id=query.project_id, query_id=query.id, stage=stage, log_data=text, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["query_id", "stage"])
     )
+
+
+async def write_stage_log(session: AsyncSession, query: Query, stage: str, text: str) -> None:
+    await add_stage_log(session, query, stage, text)
     await session.commit()
 
 

@@ -131,3 +131,14 @@ async def test_cleanup_deletes_closed_jobs(stack, admin):
 
     # Temporal deletes asynchronously: on the dev server the execution goes about 30 s after the call.
     await eventually(gone, f"job {job_id} to be deleted", within=90, interval=1)
+
+
+async def test_a_terminated_job_reads_as_failed_with_the_reason(stack, admin, llm, temporal):
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=5000)
+    job_id = await discover(admin, await make_sources(admin, stack, 1, items=3))
+    await temporal.get_workflow_handle(job_id).terminate(reason="operator stopped it")
+    snap = await admin.job(job_id)
+    assert snap["status"] == "failed" and "operator stopped it" in snap["message"]
+    assert snap["result"] == {"status": "failed", "error": snap["message"]}
+    listed = await admin.ok("GET", "/api/v1/jobs", params={"status": "failed", "type": "news_discovery"})
+    assert job_id in {j["job_id"] for j in listed["jobs"]}

@@ -98,12 +98,13 @@ async def test_cancel_marks_the_query_failed(wb, owner, llm, database, temporal)
 
 
 async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make_user, database, temporal):
-    # A query with no workflow, as if created while Temporal was down, claimed by a worker that then dies.
+    # A query with no workflow, as if created while Temporal was down, claimed at once (before any
+    # sweep's grace period lets a workflow take it) by a worker that then dies.
     async with database.begin() as conn:
         query_id = await conn.scalar(
             text(
                 "insert into query (project_id, user_id, query_text, status, query_created)"
-                " select :p, id, 'left behind', 'queued', now() - interval '1 hour' from users where username = :u"
+                " select :p, id, 'left behind', 'queued', now() from users where username = :u"
                 " returning id"
             ),
             {"p": owner.project, "u": owner.username},

@@ -1,0 +1,91 @@
+"""`make up` itself (python -m devstack up): the whole stack from one command, and a job that was running
+when the stack stopped finishes after the next start, on the data it kept."""
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack import processes as ps
+from tests.news_helpers import discover
+from tests.stack import Api, eventually
+
+PASSWORD = "make-up-password"
+
+
+def start_up(data_dir: Path, ports: dict[str, int], log_dir: Path, name: str) -> ps.Proc:
+    args = ["-m", "devstack", "up", "--data-dir", str(data_dir)]
+    for option, port in ports.items():
+        args += [f"--{option}-port", str(port)]
+    env = {**os.environ, "LONGRUN_ADMIN_PASSWORD": PASSWORD}
+    for variable in ("LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        env.pop(variable, None)
+    up = ps.start_python(name, args, env, log_dir)
+    login = {"username": "admin", "password": PASSWORD}
+
+    def ready() -> bool:
+        # Up for a person: the stack file is written and bootstrap has made the admin.
+        up.check_alive()
+        if not (data_dir / "stack.json").exists():
+            return False
+        try:
+            return httpx.post(f"http://{ps.HOST}:{ports['api']}/api/login/", json=login).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    ps.wait_until(ready, 120, f"{name} to be up", interval=0.25)
+    return up
+
+
+@pytest.fixture
+def up_dirs():
+    root = Path(tempfile.mkdtemp(prefix="longrun-up-"))
+    root.chmod(0o755)
+    yield root / "data", root / "logs"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_running_job_survives_a_stack_restart(up_dirs):
+    data_dir, log_dir = up_dirs
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "api")}
+    api_url = f"http://{ps.HOST}:{ports['api']}"
+    up = start_up(data_dir, ports, log_dir, "up-1")
+    try:
+        stack = json.loads((data_dir / "stack.json").read_text())
+        assert {"postgres", "temporal", "worker", "api"} <= set(stack["processes"])
+        admin = await Api.login(api_url, "admin", PASSWORD)
+        sources = (await admin.ok("GET", "/api/v1/news/sources"))[:3]
+        assert len(sources) == 3, "bootstrap seeds demo sources"
+        async with httpx.AsyncClient(base_url=f"http://{ps.HOST}:{ports['openai']}") as emulator:
+            fault = {"path": "/v1/chat/completions", "kind": "latency", "latency_ms": 1500}
+            (await emulator.post("/_emulator/faults", json=fault)).raise_for_status()
+        job_id = await discover(admin, sources, max_parallel=1)
+        await eventually(lambda: _processed(admin, job_id), "the first source to finish", within=60)
+        await admin.close()
+    finally:
+        print(up.log_tail(80))  # shown by pytest only when the test fails
+        up.popen.send_signal(signal.SIGINT)  # Ctrl-C
+        up.wait(60)
+    assert json.loads((data_dir / "stack.json").read_text())["stopped_at"]
+
+    up = start_up(data_dir, ports, log_dir, "up-2")
+    try:
+        admin = await Api.login(api_url, "admin", PASSWORD)
+        snap = await admin.wait_job(job_id, within=120)
+        assert (snap["status"], snap["processed"], snap["succeeded"]) == ("completed", 3, 3)
+        assert snap["result"]["drafts_created"] > 0
+        await admin.close()
+    finally:
+        print(up.log_tail(80))
+        up.popen.send_signal(signal.SIGINT)
+        up.wait(60)
+
+
+async def _processed(api: Api, job_id: str) -> bool:
+    snap = await api.job(job_id)
+    return 1 <= snap["processed"] < 3
