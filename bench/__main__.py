@@ -1,0 +1,50 @@
+"""`python -m bench [--strict] [orchestration|api|recovery|webbuddy [options]]`: the benchmarks, one at a time.
+
+With no name all four run in turn, each on its own fresh stack. Options after a name go to that benchmark
+(`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
+targets it met, and writes bench/results/<name>.json. The exit status is 0 unless a benchmark failed to run;
+with --strict it is 1 when a target was missed too.
+"""
+
+import sys
+import time
+
+from bench import api_latency, orchestration, recovery, webbuddy
+
+BENCHMARKS = {
+    "orchestration": orchestration.main,
+    "api": api_latency.main,
+    "recovery": recovery.main,
+    "webbuddy": webbuddy.main,
+}
+
+
+def main(argv: list[str]) -> int:
+    strict = "--strict" in argv[:1]
+    argv = argv[1:] if strict else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if argv and argv[0] in BENCHMARKS:
+        names, options = [argv[0]], argv[1:]
+    elif not argv:
+        names, options = list(BENCHMARKS), []
+    else:
+        print(f"unknown benchmark {argv[0]!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    missed = []
+    for name in names:
+        print(f"\n===== bench {name} =====", flush=True)
+        started = time.monotonic()
+        outcome = BENCHMARKS[name](options)
+        print(f"===== bench {name}: {time.monotonic() - started:.0f}s =====", flush=True)
+        missed += [f"{name}.{key}" for key, ok in outcome["met"].items() if not ok]
+    if missed:
+        print(f"\ntargets missed: {', '.join(missed)}")
+    else:
+        print("\nevery target met")
+    return 1 if missed and strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""The bench worker: worker.py's worker (same tuning, via `worker.build_worker`) plus the bench workflow.
+
+`python -m bench.worker` is the process the recovery bench kills and replaces; the orchestration bench runs
+`bench_worker(...)` inside the bench process itself. Both take every setting (task queue, sticky timeout, database) from
+the environment exactly as worker.py does, so a tuning change in worker.py is measured without copying it.
+"""
+
+import asyncio
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+import worker as app_worker
+from bench.items import ItemActivities, ItemWriter
+from bench.items_workflow import BenchItemsWorkflow
+from clients.temporal import connect
+from db.session import make_engine
+from settings import Settings, get_settings
+
+log = logging.getLogger("longrun.bench.worker")
+
+
+class _BenchDependencies:
+    """What `worker.build_worker` asks of its dependencies: the activities."""
+
+    def __init__(self, activities: list) -> None:
+        self._activities = activities
+
+    def activities(self) -> list:
+        return self._activities
+
+
+def bench_worker(client: Client, settings: Settings, writer: ItemWriter) -> Worker:
+    """A worker built by worker.py's `build_worker` (its tuning), running the bench workflow and activity."""
+    deps = _BenchDependencies([ItemActivities(writer).write_items])
+    return app_worker.build_worker(client, settings, deps, workflows=[BenchItemsWorkflow])
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    client = await connect(settings)
+    engine = make_engine(settings)
+    worker = bench_worker(client, settings, ItemWriter(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "bench worker polling %r at %s (sticky %ss)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.sticky_queue_timeout_seconds,
+    )
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
