@@ -82,8 +82,11 @@ async def make_sources(admin: Api, feeds_url: str, count: int) -> list[int]:
     return ids
 
 
-async def post_many(http: httpx.AsyncClient, body: dict, n: int) -> tuple[list[float], list[str], float]:
-    """`n` sequential `POST /api/v1/news/discover`: latencies in ms, the job ids, the wall time."""
+async def post_many(
+    http: httpx.AsyncClient, body: dict, n: int, rate: float | None = None
+) -> tuple[list[float], list[str], float]:
+    """`n` sequential `POST /api/v1/news/discover`, back to back or at `rate` per second (latency when the
+    bench itself does not saturate the machine): latencies in ms, the job ids, the wall time."""
     latencies, job_ids = [], []
     started = time.perf_counter()
     for _ in range(n):
@@ -93,21 +96,9 @@ async def post_many(http: httpx.AsyncClient, body: dict, n: int) -> tuple[list[f
         if response.status_code != 202:
             raise RuntimeError(f"POST /api/v1/news/discover: {response.status_code} {response.text[:300]}")
         job_ids.append(response.json()["job_id"])
+        if rate:
+            await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
     return latencies, job_ids, time.perf_counter() - started
-
-
-async def paced_posts(http: httpx.AsyncClient, body: dict, n: int, rate: float) -> tuple[list[float], list[str]]:
-    """`n` POSTs at `rate` per second: latency when the bench itself does not saturate the machine."""
-    latencies, job_ids = [], []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        response = await http.post("/api/v1/news/discover", json=body)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        if response.status_code != 202:
-            raise RuntimeError(f"POST /api/v1/news/discover: {response.status_code} {response.text[:300]}")
-        job_ids.append(response.json()["job_id"])
-        await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
-    return latencies, job_ids
 
 
 async def direct_queries(client: Client, job_id: str, n: int) -> list[float]:
@@ -185,7 +176,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             one_source = {"source_ids": source_ids[:1], "max_parallel": 1}
             _, warm_ids, _ = await post_many(admin.http, one_source, 10)  # warm-up of the start path
-            paced, paced_ids = await paced_posts(admin.http, one_source, args.posts // 3, PACED_RATE)
+            paced, paced_ids, _ = await post_many(admin.http, one_source, args.posts // 3, PACED_RATE)
             results["post_discover_paced"] = summary(paced)
             print(f"  {len(paced)} POSTs at {PACED_RATE:g}/s", flush=True)
             posts, post_ids, wall = await post_many(admin.http, one_source, args.posts)

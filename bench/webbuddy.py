@@ -226,18 +226,18 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 async def reconcile_runs(client: Client) -> list[dict[str, Any]]:
-    """Every ReconcileQueries run so far: its events, duration and what it did."""
+    """Every closed ReconcileQueries run so far: its events, duration and what it did."""
     runs = []
-    async for execution in client.list_workflows("WorkflowType = 'ReconcileQueries'"):
+    async for execution in client.list_workflows("WorkflowType = 'ReconcileQueries' AND ExecutionStatus != 'Running'"):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         events = (await handle.fetch_history()).events
-        result = await handle.result() if execution.close_time else None
+        result = await handle.result()
         runs.append(
             {
                 "events": len(events),
                 "seconds": (events[-1].event_time.ToNanoseconds() - events[0].event_time.ToNanoseconds()) / 1e9,
-                "requeued": len(result["requeued"]) if result else None,
-                "ensured": len(result["ensured"]) if result else None,
+                "requeued": len(result["requeued"]),
+                "ensured": len(result["ensured"]),
             }
         )
     return runs
@@ -463,8 +463,8 @@ async def measure(
             "reconcile_runs": len(reconcile),
             "reconcile_events": spread([r["events"] for r in reconcile]) if reconcile else {},
             "reconcile_seconds": spread([r["seconds"] for r in reconcile]) if reconcile else {},
-            "reconcile_ensured": sum(r["ensured"] or 0 for r in reconcile),
-            "reconcile_requeued": sum(r["requeued"] or 0 for r in reconcile),
+            "reconcile_ensured": sum(r["ensured"] for r in reconcile),
+            "reconcile_requeued": sum(r["requeued"] for r in reconcile),
         },
     }
 
