@@ -4,7 +4,7 @@ once Temporal is back, the reconcile schedule starts their workflows and every q
 from sqlalchemy import text
 
 from devstack import processes as ps
-from tests.stack import Api, eventually
+from tests.stack import ADMIN_PASSWORD, Api, eventually
 from tests.webbuddy_helpers import FAST_RECONCILE, wait_query
 
 QUEUE = "webbuddy-outage"
@@ -17,12 +17,13 @@ async def test_queries_created_during_outage_are_done_through_the_schedule(stack
     port = ps.free_port()
     temporal = ps.start_temporal(stack.data_dir / "outage-temporal.db", port, None, stack.logs, name="temporal-outage")
     env = {"LONGRUN_TEMPORAL_ADDRESS": f"{ps.HOST}:{port}", "LONGRUN_DATABASE_URL": database_url, **FAST_RECONCILE}
-    ps.run_python("bootstrap-outage", ["-m", "devstack.bootstrap"], stack.env(QUEUE, **env), stack.logs, timeout=60)
-    url = stack.start_api("api-outage", task_queue=QUEUE, **env)
-    worker = stack.start_worker("worker-outage", task_queue=QUEUE, **env)
-    admin = await Api.login(url, "admin", "admin-test-password")
     database = stack.database(database_url)
+    admin = None
     try:
+        ps.run_python("bootstrap-outage", ["-m", "devstack.bootstrap"], stack.env(QUEUE, **env), stack.logs, timeout=60)
+        url = stack.start_api("api-outage", task_queue=QUEUE, **env)
+        worker = stack.start_worker("worker-outage", task_queue=QUEUE, **env)
+        admin = await Api.login(url, "admin", ADMIN_PASSWORD)
         project = (await admin.ok("POST", "/api/projects/", 201, json={"name": "outage"}))["id"]
         temporal.stop()
 
@@ -48,7 +49,8 @@ async def test_queries_created_during_outage_are_done_through_the_schedule(stack
             job = await eventually(lambda q=query_id: _job(admin, q), f"the workflow of query {query_id}", within=30)
             assert job["result"]["outcome"] == "done"
     finally:
-        await admin.close()
+        if admin is not None:
+            await admin.close()
         await database.dispose()
         stack.stop_named("api-outage", "worker-outage", "worker-outage-2")
         temporal.stop()
