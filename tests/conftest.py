@@ -68,17 +68,21 @@ async def make_user(stack: Stack, admin: Api):
         await api.close()
 
 
-@pytest.fixture
-async def llm(stack: Stack) -> Emulator:
-    emulator = Emulator(stack.openai_url)
+async def clean_emulator(base_url: str):
+    """An emulator with no faults and zeroed counts for the test, and left that way after it."""
+    emulator = Emulator(base_url)
     await emulator.reset()
     yield emulator
     await emulator.reset()
 
 
 @pytest.fixture
-async def feeds(stack: Stack) -> Emulator:
-    emulator = Emulator(stack.feeds_url)
-    await emulator.reset()
-    yield emulator
-    await emulator.reset()
+async def llm(stack: Stack):
+    async for emulator in clean_emulator(stack.openai_url):
+        yield emulator
+
+
+@pytest.fixture
+async def feeds(stack: Stack):
+    async for emulator in clean_emulator(stack.feeds_url):
+        yield emulator

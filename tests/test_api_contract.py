@@ -7,7 +7,7 @@ import httpx
 import jwt
 
 from tests.news_helpers import discover, make_sources
-from tests.stack import Api, eventually
+from tests.stack import ADMIN_PASSWORD, Api, eventually
 
 
 async def test_unknown_source_id_is_named(admin):
@@ -61,8 +61,6 @@ async def test_login_and_refresh(stack):
     async with httpx.AsyncClient(base_url=stack.api_url) as http:
         bad = await http.post("/api/login/", json={"username": "admin", "password": "wrong"})
         assert bad.status_code == 401
-        from tests.stack import ADMIN_PASSWORD
-
         login = (await http.post("/api/login/", json={"username": "admin", "password": ADMIN_PASSWORD})).json()
         assert login["user"] == {"id": login["user"]["id"], "username": "admin", "role": "admin"}
         refreshed = await http.post("/api/token/refresh/", json={"refresh": login["refresh"]})

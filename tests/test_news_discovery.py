@@ -22,14 +22,18 @@ async def test_discovery_shows_drafts_mid_run_and_counts_match(stack, admin, llm
     job_id = await discover(admin, sources, max_parallel=2)
 
     snapshots, seen_mid_run = [], False
-    while True:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
         snap = await admin.job(job_id)
         snapshots.append(snap)
         if snap["status"] == "running" and (await drafts_of(admin, job_id))["total"] > 0:
             seen_mid_run = True
         if snap["status"] in ("completed", "failed", "cancelled"):
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the poll interval of this deadline loop
+    else:
+        raise AssertionError(f"job {job_id} did not close within 60 s: {snapshots[-1]}")
 
     assert seen_mid_run, "no draft was visible while discovery was still running"
     processed = [s["processed"] for s in snapshots]

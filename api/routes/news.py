@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.deps import current_user, db, editors, jobs, people
+from api.deps import current_user, db, editors, field_error, jobs, people
 from api.jobs import JobNotFound, Jobs
 from db.models import NewsPost, NewsSource
 from workflows.news_discovery import JOB_TYPE, DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
@@ -64,13 +64,6 @@ class DraftPatch(BaseModel):
 class Discover(BaseModel):
     source_ids: list[int] | None = Field(None, min_length=1, max_length=1000)
     max_parallel: int = Field(3, ge=1, le=20)
-
-
-def field_error(field: str, message: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own, naming the field, for checks only the database can make."""
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["body", field], "msg": message, "type": "value_error"}]
-    )
 
 
 async def get_source(session: AsyncSession, source_id: int) -> NewsSource:

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.webbuddy import QUERY_JOB_TYPE, ProcessQueryInput, query_job_id
 from api.auth import Principal
-from api.deps import current_user, db, jobs, require_roles
+from api.deps import current_user, db, field_error, jobs, require_roles
 from api.jobs import Jobs
-from api.routes.news import field_error
 from api.temporal import is_unavailable
 from db import query_claims
 from db.base import utcnow
