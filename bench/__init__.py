@@ -1,6 +1,6 @@
 """Benchmarks of Longrun: where the figures in the README come from (tests never assert on timings).
 
-`python -m bench` (what `make bench` runs) starts a throw-away stack on free loopback ports (tests/stack.py)
+`python -m bench` (what `make bench` runs) starts a throw-away stack on free loopback ports (devstack/stack.py)
 and runs four measurements, one at a time; `python -m bench orchestration|api|recovery|webbuddy` runs one.
 
 - `bench.orchestration`: 100,000 no-op items through a job workflow (batched activities, checkpoint

@@ -1,6 +1,6 @@
 """API latency on the embedded stack: `GET /api/v1/jobs/{id}` during a running job, `POST /api/v1/news/discover`.
 
-The stack is the tests' (tests/stack.py): worker.py as its own process, the API under uvicorn, the emulators.
+The stack is the tests' (devstack/stack.py): worker.py as its own process, the API under uvicorn, the emulators.
 A news discovery over 20 sources is kept running by 2 s of LLM latency on the OpenAI emulator, so every GET
 is a live progress query answered by the worker through Temporal (concurrent GETs of the job share one
 query: `Jobs.snapshot` coalesces them). Latency is measured in this process, around each request, over
@@ -30,7 +30,8 @@ from temporalio.service import RPCError
 
 from bench.common import bench_stack, print_targets, stack_client, summary, table, write_results
 from clients.temporal import start_job
-from tests.stack import ADMIN_PASSWORD, Api, Emulator, eventually
+from devstack.clients import Api, Emulator, eventually
+from devstack.stack import ADMIN_PASSWORD
 from workflows.news_discovery import JOB_TYPE as NEWS_JOB_TYPE
 from workflows.news_discovery import DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
 
@@ -262,7 +263,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "posts": args.posts,
             "llm_latency_ms": LLM_LATENCY_MS,
             "sources": SOURCES,
-            "server": "uvicorn, one process (tests/stack.py start_api); worker.py as its own process",
+            "server": "uvicorn, one process (devstack/stack.py start_api); worker.py as its own process",
         },
         results,
         limits,

@@ -1,4 +1,4 @@
-"""What every benchmark shares: a throw-away stack (tests/stack.py), tables, percentiles and the JSON file."""
+"""What every benchmark shares: a throw-away stack (devstack/stack.py), tables, percentiles and the JSON file."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from temporalio.client import Client
 
 from clients.temporal import connect
 from devstack import processes as ps
+from devstack.stack import Stack, start_stack
 from settings import Settings
-from tests.stack import Stack, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -36,7 +36,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 @contextmanager
 def bench_stack(temporal_config: Mapping[str, Any] | None = None) -> Iterator[Stack]:
-    """tests/stack.py's stack (embedded Postgres, Temporal dev server, emulators) in a temp dir, removed after.
+    """devstack/stack.py's stack (embedded Postgres, Temporal dev server, emulators) in a temp dir, removed after.
 
     `temporal_config`: dynamic config values for the dev server, over devstack's DEV_SERVER_CONFIG.
     BENCH_KEEP_DATA=1 keeps the directory (and every process's log under logs/) for a look afterwards.

@@ -69,8 +69,9 @@ from clients.temporal import start_job
 from db.models import NewsSource
 from db.session import make_engine, make_session_factory
 from devstack import processes as ps
+from devstack.clients import Emulator, eventually
+from devstack.stack import Stack
 from settings import Settings
-from tests.stack import Emulator, Stack, eventually
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress
 from workflows.news_discovery import JOB_TYPE as NEWS_JOB_TYPE
 from workflows.news_discovery import SOURCE_RETRY, DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef

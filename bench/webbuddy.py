@@ -1,6 +1,6 @@
 """WebBuddy create → done: latency on an idle stack and sustained throughput, LLM emulator at zero latency.
 
-The stack is the tests' (tests/stack.py): the API under uvicorn and `--workers` worker.py processes on one task
+The stack is the tests' (devstack/stack.py): the API under uvicorn and `--workers` worker.py processes on one task
 queue, with the reconcile schedule at its defaults (every 30 s, 30 s grace). Everything goes through the
 API as a WebBuddy client would: log in as admin, create a project, `POST /api/queries/`.
 
@@ -48,7 +48,8 @@ from bench.common import (
 )
 from db.session import make_engine
 from devstack import processes as ps
-from tests.stack import ADMIN_PASSWORD, Emulator, Stack
+from devstack.clients import Emulator
+from devstack.stack import ADMIN_PASSWORD, Stack
 
 NAME = "webbuddy"
 TASK_QUEUE = "bench-webbuddy"
@@ -586,7 +587,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "clients": args.clients,
             "llm_latency_ms": 0,
             "reconcile": "stack defaults: every 30 s, grace 30 s",
-            "server": "uvicorn, one process (tests/stack.py start_api); worker.py processes",
+            "server": "uvicorn, one process (devstack/stack.py start_api); worker.py processes",
         },
         {"by_workers": results},
         {

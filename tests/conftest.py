@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from clients.temporal import connect
+from devstack.clients import Api, Emulator
+from devstack.stack import ADMIN_PASSWORD, Stack, start_stack
 from settings import Settings
-from tests.stack import ADMIN_PASSWORD, Api, Emulator, Stack, start_stack
 
 _names = itertools.count(1)
 

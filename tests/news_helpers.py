@@ -2,7 +2,8 @@
 
 import itertools
 
-from tests.stack import Api, Stack
+from devstack.clients import Api
+from devstack.stack import Stack
 
 _slugs = itertools.count(1)
 

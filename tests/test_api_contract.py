@@ -6,8 +6,9 @@ from unittest.mock import ANY
 import httpx
 import jwt
 
+from devstack.clients import Api, eventually
+from devstack.stack import ADMIN_PASSWORD
 from tests.news_helpers import discover, make_sources
-from tests.stack import ADMIN_PASSWORD, Api, eventually
 
 
 async def test_unknown_source_id_is_named(admin):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from devstack import processes as ps
+from devstack.clients import Api, eventually
 from tests.news_helpers import discover
-from tests.stack import Api, eventually
 
 PASSWORD = "make-up-password"
 

@@ -2,8 +2,8 @@
 
 from sqlalchemy import text
 
+from devstack.clients import Api, eventually
 from tests.news_helpers import NEWS_PER_FEED, discover, make_sources
-from tests.stack import Api, eventually
 
 QUEUE = "crash-news"
 

@@ -6,8 +6,8 @@ import os
 import httpx
 from sqlalchemy import text
 
+from devstack.clients import eventually
 from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
-from tests.stack import eventually
 from tests.test_replay import record
 
 

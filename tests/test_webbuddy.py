@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.stack import Api, eventually
+from devstack.clients import Api, eventually
 from tests.test_replay import record
 from tests.webbuddy_helpers import FAST_RECONCILE, logs_by_stage, new_query, wait_query
 

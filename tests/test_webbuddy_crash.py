@@ -2,7 +2,7 @@
 
 import os
 
-from tests.stack import Api, eventually
+from devstack.clients import Api, eventually
 from tests.test_replay import record
 from tests.webbuddy_helpers import logs_by_stage, new_query, wait_query
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import text
 
 from devstack import processes as ps
-from tests.stack import Api, eventually
+from devstack.clients import Api, eventually
 
 QUEUE = "webbuddy-load"
 QUERIES = 200

@@ -4,7 +4,8 @@ once Temporal is back, the reconcile schedule starts their workflows and every q
 from sqlalchemy import text
 
 from devstack import processes as ps
-from tests.stack import ADMIN_PASSWORD, Api, eventually
+from devstack.clients import Api, eventually
+from devstack.stack import ADMIN_PASSWORD
 from tests.webbuddy_helpers import FAST_RECONCILE, wait_query
 
 QUEUE = "webbuddy-outage"

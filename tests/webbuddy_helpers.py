@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from tests.stack import Api, eventually
+from devstack.clients import Api, eventually
 
 # Fast sweeps so a test sees the schedule act within seconds (production: 30 s, 30 s, 10 min).
 FAST_RECONCILE = {

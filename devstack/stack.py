@@ -1,34 +1,17 @@
-"""The real stack a test session runs against: embedded Postgres, the Temporal dev server,
-both emulators, worker processes and the API under uvicorn, all on free loopback ports."""
+"""A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, both
+emulators, worker processes and the API under uvicorn, all on free loopback ports under one directory."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack import processes as ps
 
-T = TypeVar("T")
 ADMIN_PASSWORD = "admin-test-password"
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], what: str, within: float = 30.0, interval: float = 0.1) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `within` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    last: Any = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {within}s waiting for {what}; last value: {last!r}")
 
 
 @dataclass
@@ -148,57 +131,3 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         stack.stop()
         raise
     return stack
-
-
-class Api:
-    """An HTTP client of the API, logged in as one user."""
-
-    def __init__(self, base_url: str, token: str | None = None) -> None:
-        self.token = token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
-
-    @classmethod
-    async def login(cls, base_url: str, username: str, password: str) -> Api:
-        async with httpx.AsyncClient(base_url=base_url) as http:
-            response = await http.post("/api/login/", json={"username": username, "password": password})
-        response.raise_for_status()
-        return cls(base_url, response.json()["access"])
-
-    async def ok(self, method: str, url: str, expect: int = 200, **kwargs) -> Any:
-        response = await self.http.request(method, url, **kwargs)
-        assert response.status_code == expect, f"{method} {url}: {response.status_code} {response.text}"
-        return response.json() if response.content else None
-
-    async def job(self, job_id: str) -> dict:
-        return await self.ok("GET", f"/api/v1/jobs/{job_id}")
-
-    async def wait_job(self, job_id: str, within: float = 60.0) -> dict:
-        async def closed():
-            snap = await self.job(job_id)
-            return snap if snap["status"] in ("completed", "failed", "cancelled") else None
-
-        return await eventually(closed, f"job {job_id} to close", within)
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-
-class Emulator:
-    """Fault injection on an emulator, per test."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    async def fault(self, **rule: Any) -> None:
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
-            (await http.post("/_emulator/faults", json=rule)).raise_for_status()
-
-    async def reset(self) -> None:
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
-            (await http.post("/_emulator/reset")).raise_for_status()
-
-    async def requests(self, path: str) -> int:
-        async with httpx.AsyncClient(base_url=self.base_url) as http:
-            stats = (await http.get("/_emulator/stats")).json()
-        return stats["requests"].get(path, 0)
