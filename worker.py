@@ -13,7 +13,6 @@ import httpx
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
@@ -32,7 +31,8 @@ from clients.temporal import connect
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from workflows.news_discovery import NewsDiscoveryWorkflow
-from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow
+from workflows.start import scheduled, start_job
+from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
 WORKFLOWS = [NewsDiscoveryWorkflow, ProcessQueryWorkflow, ReconcileQueriesWorkflow]
 RECONCILE_SCHEDULE = "webbuddy-reconcile"
@@ -59,6 +59,7 @@ class Dependencies:
     """What activities need, built once per worker process."""
 
     def __init__(self, settings: Settings, client: Client) -> None:
+        self.settings = settings
         self.client = client
         self.engine = make_engine(settings)
         self.sessions = make_session_factory(self.engine)
@@ -67,8 +68,11 @@ class Dependencies:
 
     def activities(self) -> list:
         news = NewsActivities(self.sessions, FeedClient(self.http), self.llm)
-        webbuddy = WebBuddyActivities(self.sessions, self.llm, self.client)
+        webbuddy = WebBuddyActivities(self.sessions, self.llm, self.client, self.start_query)
         return [news.discover_source, webbuddy.claim, webbuddy.answer, webbuddy.finish, webbuddy.reconcile]
+
+    async def start_query(self, query_id: int, owner: str) -> None:
+        await start_job(self.client, self.settings, query_job(query_id, owner))
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -94,14 +98,14 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
     """Create the reconcile schedule if it is missing, or bring it to this worker's settings."""
     schedule_id = reconcile_schedule_id(settings.task_queue)
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
+        action=scheduled(
+            settings,
             ReconcileQueriesWorkflow.run,
             ReconcileInput(
                 grace_seconds=settings.webbuddy_grace_seconds,
                 stale_claim_seconds=settings.webbuddy_stale_claim_seconds,
             ),
-            id=f"{schedule_id}-run",
-            task_queue=settings.task_queue,
+            workflow_id=f"{schedule_id}-run",
         ),
         spec=ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.webbuddy_reconcile_seconds))]

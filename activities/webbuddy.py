@@ -1,24 +1,25 @@
 """WebBuddy query processing: claim, answer through the LLM, finish; and the reconcile sweep."""
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import LLM_ERRORS, llm_failure
 from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
-from clients.temporal import start_job
 from db import query_claims
 from db.base import utcnow
 from db.models import Query, QueryStatus
+from db.models.webbuddy import WORKFLOW_CLAIM
 from db.session import SessionFactory
 
 ANSWER_PROMPT = "You are WebBuddy, an assistant that carries out a user's request about their web project."
 
-QUERY_JOB_TYPE = "webbuddy_query"
 QUERY_WORKFLOW = "ProcessQuery"
 
 
@@ -31,17 +32,8 @@ class ProcessQueryInput(BaseModel):
     query_id: int
 
 
-async def start_query_job(client: Client, query_id: int, owner: str, task_queue: str) -> str:
-    handle = await start_job(
-        client,
-        QUERY_WORKFLOW,
-        ProcessQueryInput(query_id=query_id),
-        job_id=query_job_id(query_id),
-        job_type=QUERY_JOB_TYPE,
-        owner=owner,
-        task_queue=task_queue,
-    )
-    return handle.id
+# Starts (or finds) the workflow of a query for its owner; the worker wires it to `workflows.start`.
+StartQuery = Callable[[int, str], Awaitable[object]]
 
 
 class ClaimInput(BaseModel):
@@ -73,14 +65,23 @@ class ReconcileInput(BaseModel):
 class ReconcileResult(BaseModel):
     requeued: list[int]
     ensured: list[int]
+    # Queries whose workflow run ended without closing them (terminated, failed, timed out).
+    closed: list[int] = Field(default_factory=list)
 
 
 class WebBuddyActivities:
-    def __init__(self, sessions: SessionFactory, llm: LLMClient, temporal: Client | None = None) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        llm: LLMClient,
+        temporal: Client | None = None,
+        start_query: StartQuery | None = None,
+    ) -> None:
         self._sessions = sessions
         self._llm = llm
-        # Reconcile starts workflows; the worker hands over its own client.
+        # Reconcile asks Temporal how runs ended and starts missing ones; the worker hands both over.
         self._temporal = temporal
+        self._start_query = start_query
 
     @activity.defn(name="webbuddy.claim")
     async def claim(self, inp: ClaimInput) -> Claim:
@@ -121,14 +122,39 @@ class WebBuddyActivities:
 
     @activity.defn(name="webbuddy.reconcile")
     async def reconcile(self, inp: ReconcileInput) -> ReconcileResult:
+        quiet_since = utcnow() - timedelta(seconds=inp.grace_seconds)
         async with self._sessions() as session:
             requeued = await query_claims.requeue_stale_external(session, timedelta(seconds=inp.stale_claim_seconds))
-            waiting = await query_claims.waiting_queries(
-                session, utcnow() - timedelta(seconds=inp.grace_seconds), inp.batch
-            )
+            held = await query_claims.quiet_workflow_claims(session, quiet_since, inp.batch)
+        closed = []
+        for query_id, claimer in held:
+            activity.heartbeat(query_id)
+            ended = await self._run_ended(query_id, claimer)
+            if ended is None:
+                continue
+            async with self._sessions() as session:
+                error = f"its job ended ({ended}) without closing the query"
+                if await query_claims.finish(
+                    session, query_id, claimer, QueryStatus.failed, None, error, f"failed: {error}"
+                ):
+                    closed.append(query_id)
+        async with self._sessions() as session:
+            waiting = await query_claims.waiting_queries(session, quiet_since, inp.batch)
         ensured = []
         for query_id, owner in waiting:
             activity.heartbeat(query_id)
-            await start_query_job(self._temporal, query_id, owner, activity.info().task_queue)
+            await self._start_query(query_id, owner)
             ensured.append(query_id)
-        return ReconcileResult(requeued=requeued, ensured=ensured)
+        return ReconcileResult(requeued=requeued, ensured=ensured, closed=closed)
+
+    async def _run_ended(self, query_id: int, claimer: str) -> str | None:
+        """How the run holding a query's claim ended (`terminated`, `failed`...), or None while it runs."""
+        run_id = claimer.removeprefix(WORKFLOW_CLAIM)
+        handle = self._temporal.get_workflow_handle(query_job_id(query_id), run_id=run_id)
+        try:
+            status = (await handle.describe()).status
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "deleted"
+        return None if status == WorkflowExecutionStatus.RUNNING else status.name.lower()

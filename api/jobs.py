@@ -5,7 +5,6 @@ once it has closed (readable with no worker alive), search attributes for listin
 """
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,8 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.temporal import TemporalGateway
-from clients.temporal import start_job
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus, root_cause
+from workflows.start import JobRequest, start_job
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 
@@ -68,10 +67,6 @@ class JobClosed(Exception):
     pass
 
 
-def new_job_id(job_type: str) -> str:
-    return f"{job_type.replace('_', '-')}-{uuid.uuid4().hex[:12]}"
-
-
 def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -85,20 +80,10 @@ class Jobs:
         # Callers asking about one job at the same moment share one progress query.
         self._inflight: dict[str, asyncio.Future] = {}
 
-    async def start(self, run, arg: Any, *, job_type: str, owner: str, job_id: str | None = None) -> str:
+    async def start(self, job: JobRequest) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
-        settings = self._temporal.settings
-        handle = await start_job(
-            await self._temporal.client(),
-            run,
-            arg,
-            job_id=job_id or new_job_id(job_type),
-            job_type=job_type,
-            owner=owner,
-            task_queue=settings.task_queue,
-            task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
-        )
-        self._remember(handle.id, job_type, owner)
+        handle = await start_job(await self._temporal.client(), self._temporal.settings, job)
+        self._remember(handle.id, job.job_type, job.owner)
         return handle.id
 
     async def snapshot(self, job_id: str, who: Principal | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ query: `Jobs.snapshot` coalesces them). Latency is measured in this process, aro
 keep-alive connections (one httpx.AsyncClient per client).
 
 To show where the time goes, the same work is also timed without the API: the progress query and
-`clients.temporal.start_job` straight from this process, and the POSTs once more with the worker stopped
+`workflows.start.start_job` straight from this process, and the POSTs once more with the worker stopped
 (so no started job competes for the CPU). Every started job is cancelled through the API afterwards.
 
     python -m bench api [--gets 1000] [--concurrency 4] [--posts 300]
@@ -20,7 +20,6 @@ import asyncio
 import time
 import uuid
 from contextlib import suppress
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -29,11 +28,12 @@ from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError
 
 from bench.common import bench_stack, print_targets, stack_client, summary, table, write_results
-from clients.temporal import start_job
 from devstack.clients import Api, Emulator, eventually
 from devstack.stack import ADMIN_PASSWORD
+from settings import Settings
 from workflows.news_discovery import JOB_TYPE as NEWS_JOB_TYPE
 from workflows.news_discovery import DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
+from workflows.start import JobRequest, start_job
 
 NAME = "api"
 TARGET_GET_P99_MS = 25.0
@@ -113,21 +113,19 @@ async def direct_queries(client: Client, job_id: str, n: int) -> list[float]:
     return latencies
 
 
-async def direct_starts(client: Client, source: SourceRef, n: int) -> tuple[list[float], list[str]]:
-    """Jobs started from here, as the API starts them (`clients.temporal.start_job`): the Temporal share of a POST."""
+async def direct_starts(client: Client, settings: Settings, source: SourceRef, n: int) -> tuple[list[float], list[str]]:
+    """Jobs started from here, as the API starts them (`workflows.start.start_job`): the Temporal share of a POST."""
     latencies, job_ids = [], []
     for _ in range(n):
         t0 = time.perf_counter()
-        handle = await start_job(
-            client,
+        job = JobRequest(
             NewsDiscoveryWorkflow.run,
             DiscoverNewsInput(sources=[source], max_parallel=1),
-            job_id=f"news-discovery-bench-{uuid.uuid4().hex[:12]}",
-            job_type=NEWS_JOB_TYPE,
-            owner="admin",
-            task_queue=TASK_QUEUE,
-            task_timeout=timedelta(seconds=5),
+            NEWS_JOB_TYPE,
+            "admin",
+            f"news-discovery-bench-{uuid.uuid4().hex[:12]}",
         )
+        handle = await start_job(client, settings, job)
         latencies.append((time.perf_counter() - t0) * 1000)
         job_ids.append(handle.id)
     return latencies, job_ids
@@ -184,7 +182,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["post_discover"] = {**summary(posts), "wall_s": wall, "req_per_s": len(posts) / wall}
             print(f"  {args.posts} sequential POSTs in {wall:.1f}s", flush=True)
             source = SourceRef(id=source_ids[0], name="Bench source 0")
-            starts, direct_ids = await direct_starts(client, source, args.posts)
+            starts, direct_ids = await direct_starts(
+                client,
+                Settings(task_queue=TASK_QUEUE, workflow_task_timeout_seconds=5, _env_file=None),
+                source,
+                args.posts,
+            )
             results["start_direct"] = summary(starts)
 
             # Clean up through the API: Temporal's own cancel (409: the job had finished already).

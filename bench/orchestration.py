@@ -15,7 +15,6 @@ import asyncio
 import statistics
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,8 +30,9 @@ from bench.common import (
 from bench.items import ItemWriter, count_items, ensure_table, truncate
 from bench.items_workflow import JOB_TYPE, BenchItemsInput, BenchItemsWorkflow
 from bench.worker import bench_worker
-from clients.temporal import start_job
 from db.session import make_engine
+from settings import Settings
+from workflows.start import JobRequest, start_job
 
 NAME = "orchestration"
 TASK_QUEUE = "bench-orchestration"
@@ -69,21 +69,13 @@ async def timed_plain(engine: AsyncEngine, writer: ItemWriter, total: int, batch
 
 
 async def timed_workflow(
-    client, engine: AsyncEngine, task_timeout: float, total: int, batch: int, chunk: int, par: int
+    client, engine: AsyncEngine, settings: Settings, total: int, batch: int, chunk: int, par: int
 ) -> tuple[float, int]:
     await truncate(engine)
     inp = BenchItemsInput(total=total, batch_size=batch, max_parallel=par, chunk_size=chunk)
     started = time.perf_counter()
-    handle = await start_job(
-        client,
-        BenchItemsWorkflow.run,
-        inp,
-        job_id=f"bench-items-{uuid.uuid4().hex[:8]}",
-        job_type=JOB_TYPE,
-        owner="bench",
-        task_queue=TASK_QUEUE,
-        task_timeout=timedelta(seconds=task_timeout),
-    )
+    job = JobRequest(BenchItemsWorkflow.run, inp, JOB_TYPE, "bench", f"bench-items-{uuid.uuid4().hex[:8]}")
+    handle = await start_job(client, settings, job)
     result = await handle.result()
     elapsed = time.perf_counter() - started
     if result.status != "completed" or result.written != total:
@@ -129,11 +121,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             writer = ItemWriter(engine, "unnest")
             client = await stack_client(stack)
-            task_timeout = settings.workflow_task_timeout_seconds
             async with bench_worker(client, settings, writer):
                 # Warm-up: connections, statement caches, the worker's workflow sandbox.
                 await timed_plain(engine, writer, 10_000, 1000, args.chunk, 2)
-                await timed_workflow(client, engine, task_timeout, 10_000, 1000, args.chunk, 2)
+                await timed_workflow(client, engine, settings, 10_000, 1000, args.chunk, 2)
 
                 rows = []
                 for batch, par in configs:
@@ -142,7 +133,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for _ in range(args.repeats):
                         plain.append(await timed_plain(engine, writer, args.items, batch, chunk, par))
                         seconds, n_events = await timed_workflow(
-                            client, engine, task_timeout, args.items, batch, chunk, par
+                            client, engine, settings, args.items, batch, chunk, par
                         )
                         flow.append(seconds)
                         events.append(n_events)

@@ -65,7 +65,6 @@ from bench.common import (
 )
 from bench.items import ensure_table
 from bench.items_workflow import BATCH_RETRY, JOB_TYPE, BenchItemsInput, BenchItemsWorkflow
-from clients.temporal import start_job
 from db.models import NewsSource
 from db.session import make_engine, make_session_factory
 from devstack import processes as ps
@@ -75,6 +74,7 @@ from settings import Settings
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress
 from workflows.news_discovery import JOB_TYPE as NEWS_JOB_TYPE
 from workflows.news_discovery import SOURCE_RETRY, DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
+from workflows.start import JobRequest, start_job
 
 NAME = "recovery"
 TARGET_SECONDS = 5.0
@@ -207,6 +207,11 @@ async def workflow_task_running(handle: WorkflowHandle) -> bool:
     return task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
 
 
+def scenario_settings(scenario: Scenario, queue: str) -> Settings:
+    """What a start needs: the scenario's queue and workflow task timeout."""
+    return Settings(task_queue=queue, workflow_task_timeout_seconds=scenario.task_timeout, _env_file=None)
+
+
 async def start_items_job(client: Client, scenario: Scenario, queue: str, number: int, first_id: int) -> WorkflowHandle:
     inp = BenchItemsInput(
         # Enough for the warm-up and the recovery: no item completes while no worker is alive.
@@ -218,15 +223,9 @@ async def start_items_job(client: Client, scenario: Scenario, queue: str, number
         item_delay_ms=ITEM_MS,
         heartbeat_timeout_seconds=scenario.heartbeat_timeout,
     )
+    job_id = f"bench-recovery-{scenario.name}-{number}-{uuid.uuid4().hex[:6]}"
     return await start_job(
-        client,
-        BenchItemsWorkflow.run,
-        inp,
-        job_id=f"bench-recovery-{scenario.name}-{number}-{uuid.uuid4().hex[:6]}",
-        job_type=JOB_TYPE,
-        owner="bench",
-        task_queue=queue,
-        task_timeout=timedelta(seconds=scenario.task_timeout),
+        client, scenario_settings(scenario, queue), JobRequest(BenchItemsWorkflow.run, inp, JOB_TYPE, "bench", job_id)
     )
 
 
@@ -248,16 +247,14 @@ async def start_news_job(
             refs = [SourceRef(id=s.id, name=s.name) for s in sources]
     finally:
         await engine.dispose()
-    return await start_job(
-        client,
+    job = JobRequest(
         NewsDiscoveryWorkflow.run,
         DiscoverNewsInput(sources=refs, max_parallel=PARALLEL),
-        job_id=f"bench-recovery-{scenario.name}-{number}-{uuid.uuid4().hex[:6]}",
-        job_type=NEWS_JOB_TYPE,
-        owner="bench",
-        task_queue=queue,
-        task_timeout=timedelta(seconds=scenario.task_timeout),
+        NEWS_JOB_TYPE,
+        "bench",
+        f"bench-recovery-{scenario.name}-{number}-{uuid.uuid4().hex[:6]}",
     )
+    return await start_job(client, scenario_settings(scenario, queue), job)
 
 
 async def run_trial(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.models import Query, QueryLog, QueryStatus, User
-from db.models.webbuddy import EXTERNAL
+from db.models.webbuddy import EXTERNAL, WORKFLOW_CLAIM
 
 
 async def claim_next(session: AsyncSession) -> Query | None:
@@ -127,6 +127,21 @@ async def requeue_stale_external(session: AsyncSession, quiet_for: timedelta) ->
     ids = list(requeued)
     await session.commit()
     return ids
+
+
+async def quiet_workflow_claims(session: AsyncSession, quiet_since: datetime, limit: int) -> list[tuple[int, str]]:
+    """(query id, claimer) of queries held by workflow runs with no sign of life since `quiet_since`."""
+    rows = await session.execute(
+        select(Query.id, Query.claimed_by)
+        .where(
+            Query.status == QueryStatus.in_progress,
+            Query.claimed_by.startswith(WORKFLOW_CLAIM),
+            Query.last_activity_at < quiet_since,
+        )
+        .order_by(Query.last_activity_at)
+        .limit(limit)
+    )
+    return [(row.id, row.claimed_by) for row in rows]
 
 
 async def waiting_queries(session: AsyncSession, older_than: datetime, limit: int) -> list[tuple[int, str]]:

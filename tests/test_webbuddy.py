@@ -57,13 +57,42 @@ async def test_query_is_answered_by_its_workflow(wb, owner, llm, database, tempo
         await record(temporal, job["job_id"], "ProcessQuery-done")
 
 
-async def test_push_endpoint_finds_the_existing_workflow(wb, owner, llm):
+async def test_push_endpoint_finds_the_existing_workflow(wb, owner, llm, temporal):
+    # The answer is held, so the push lands while the query's workflow runs.
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=3000, times=1)
     created = await new_query(owner, owner.project)
-    await wait_query(owner, created["id"])
+    await wait_query(owner, created["id"], statuses=("in_progress",))
+    handle = temporal.get_workflow_handle(f"webbuddy-query-{created['id']}")
+    running = await handle.describe()
     pushed = await owner.ok("POST", "/api/process-query", json={"query_id": created["id"], "webbuddy_url": "x"})
     assert pushed == {"status": "accepted"}
-    assert (await owner.ok("GET", f"/api/queries/{created['id']}/"))["status"] == "done"
+    assert (await handle.describe()).run_id == running.run_id
+    assert (await wait_query(owner, created["id"]))["status"] == "done"
+    runs = [w async for w in temporal.list_workflows(f"WorkflowId = 'webbuddy-query-{created['id']}'")]
+    assert [w.run_id for w in runs] == [running.run_id]
     assert await llm.requests("/v1/chat/completions") == 1
+
+
+async def test_push_starts_a_queued_querys_workflow_and_refuses_a_closed_one(wb, owner, llm, database, temporal):
+    query_id = await queued_without_workflow(database, owner)
+    pushed = await owner.ok("POST", "/api/process-query", json={"query_id": query_id})
+    assert pushed == {"status": "accepted"}
+    # Started by the push itself: reconcile leaves a query alone for its first second.
+    await temporal.get_workflow_handle(f"webbuddy-query-{query_id}").describe()
+    assert (await wait_query(owner, query_id))["status"] == "done"
+    again = await owner.http.post("/api/process-query", json={"query_id": query_id})
+    assert (again.status_code, again.json()["detail"]) == (409, f"query {query_id} is already done")
+    assert await llm.requests("/v1/chat/completions") == 1
+
+
+async def test_a_terminated_run_gets_its_query_closed_by_reconcile(wb, owner, llm, temporal):
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=20_000, times=1)
+    created = await new_query(owner, owner.project)
+    await wait_query(owner, created["id"], statuses=("in_progress",))
+    await temporal.get_workflow_handle(f"webbuddy-query-{created['id']}").terminate("an admin pulled the plug")
+    closed = await wait_query(owner, created["id"], within=30)
+    assert (closed["status"], closed["error"]) == ("failed", "its job ended (terminated) without closing the query")
+    assert closed["query_finished"] is not None
 
 
 async def test_llm_400_fails_once_without_retry_storm(wb, owner, llm, database):
@@ -98,17 +127,9 @@ async def test_cancel_marks_the_query_failed(wb, owner, llm, database, temporal)
 
 
 async def test_abandoned_external_claim_is_requeued_and_answered(wb, owner, make_user, database, temporal):
-    # A query with no workflow, as if created while Temporal was down, claimed at once (before any
-    # sweep's grace period lets a workflow take it) by a worker that then dies.
-    async with database.begin() as conn:
-        query_id = await conn.scalar(
-            text(
-                "insert into query (project_id, user_id, query_text, status, query_created)"
-                " select :p, id, 'left behind', 'queued', now() from users where username = :u"
-                " returning id"
-            ),
-            {"p": owner.project, "u": owner.username},
-        )
+    # A query with no workflow, claimed at once (before any sweep's grace period lets a workflow
+    # take it) by a worker that then dies.
+    query_id = await queued_without_workflow(database, owner)
     worker = Api(wb.url, (await make_user("worker")).token)
     claimed = await worker.ok("POST", "/api/queries/claim_next/")
     assert (claimed["id"], claimed["status"]) == (query_id, "in_progress")
@@ -172,3 +193,16 @@ async def test_claim_next_and_query_rules(wb, owner, make_user):
     assert created["id"] in {q["id"] for q in mine}
     await user.close()
     await worker.close()
+
+
+async def queued_without_workflow(database, owner: Api) -> int:
+    """A queued query written straight to the database, as if Temporal had been down when it was created."""
+    async with database.begin() as conn:
+        return await conn.scalar(
+            text(
+                "insert into query (project_id, user_id, query_text, status, query_created)"
+                " select :p, id, 'left behind', 'queued', now() from users where username = :u"
+                " returning id"
+            ),
+            {"p": owner.project, "u": owner.username},
+        )

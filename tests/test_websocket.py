@@ -14,11 +14,16 @@ def ws_url(stack, path: str) -> str:
     return stack.api_url.replace("http://", "ws://") + path
 
 
+# No socket test waits longer than this for the server to push or close.
+DEADLINE = 60
+
+
 async def collect(ws) -> list[dict]:
     """Every snapshot until the server closes the socket."""
     snaps = []
-    async for message in ws:
-        snaps.append(json.loads(message))
+    async with asyncio.timeout(DEADLINE):
+        async for message in ws:
+            snaps.append(json.loads(message))
     return snaps
 
 
@@ -42,13 +47,13 @@ async def test_token_in_first_message_and_bad_tokens(stack, admin, make_user):
 
     async with connect(ws_url(stack, f"/api/v1/ws/jobs/{job_id}?token=forged")) as ws:
         with pytest.raises(ConnectionClosed):
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), DEADLINE)
         assert ws.close_code == 4401
 
     stranger = await make_user("user")
     async with connect(ws_url(stack, f"/api/v1/ws/jobs/{job_id}?token={stranger.token}")) as ws:
         with pytest.raises(ConnectionClosed):
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), DEADLINE)
         assert ws.close_code == 4404
 
 
@@ -60,11 +65,12 @@ async def test_all_jobs_socket_sees_only_own_jobs(stack, admin, make_user, llm):
         bobs = await discover(bob, sources, max_parallel=1)
         alices = await discover(alice, sources, max_parallel=1)
         seen = []
-        while True:
-            snap = json.loads(await ws.recv())
-            seen.append(snap)
-            if snap["job_id"] == alices and snap["status"] == "completed":
-                break
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                snap = json.loads(await ws.recv())
+                seen.append(snap)
+                if snap["job_id"] == alices and snap["status"] == "completed":
+                    break
     assert {s["job_id"] for s in seen} == {alices}
     assert bobs not in {s["job_id"] for s in seen}
 
@@ -75,7 +81,7 @@ async def test_all_jobs_socket_reports_a_job_that_ends_between_sweeps(stack, adm
     async with connect(ws_url(stack, f"/api/v1/ws/jobs?token={user.token}")) as ws:
         job_id = await discover(user, sources)
         await user.wait_job(job_id)
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(DEADLINE):
             while True:
                 snap = json.loads(await ws.recv())
                 if snap["job_id"] == job_id and snap["status"] == "completed":

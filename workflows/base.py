@@ -102,12 +102,9 @@ class JobWorkflow:
         self._cancel_reason = reason
         self._set_status(JobStatus.cancelling, f"cancelling: {reason}")
 
-    def begin(self, total: int, message: str = "", carried: JobProgress | None = None) -> None:
-        """Start (or, after continue-as-new, resume) counting toward `total`."""
-        if carried is not None:
-            self._progress = carried.model_copy(deep=True)
-        else:
-            self._progress.started_at = workflow.now()
+    def begin(self, total: int, message: str = "") -> None:
+        """Start counting toward `total`."""
+        self._progress.started_at = workflow.now()
         self._progress.total = total
         self._set_status(JobStatus.running, message)
 
@@ -169,6 +166,22 @@ class JobWorkflow:
             await workflow.wait_condition(condition)
         except asyncio.CancelledError:
             self.request_cancel("cancelled through Temporal")
+
+    async def unstoppable(self, step: Awaitable[R]) -> R:
+        """Await a step that must reach its end even when Temporal cancels the job.
+
+        For steps that leave a row half-owned if abandoned midway: a claim whose commit lands after
+        the run has ended would hold the row for ever. Temporal's cancel is remembered as the cancel
+        signal and acted on once the step has returned.
+        """
+        task = asyncio.ensure_future(step)
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.cancelled():
+                    raise
+                self.request_cancel("cancelled through Temporal")
 
     async def run_bounded(
         self,

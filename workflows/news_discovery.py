@@ -14,6 +14,7 @@ from workflows.base import HEARTBEAT_TIMEOUT, JobError, JobResult, JobWorkflow, 
 
 with workflow.unsafe.imports_passed_through():
     from activities.news import DiscoverSourceInput, NewsActivities, SourceOutcome
+    from workflows.start import JobRequest
 
 JOB_TYPE = "news_discovery"
 
@@ -79,3 +80,7 @@ class NewsDiscoveryWorkflow(JobWorkflow):
         )
         result.progress = self._progress
         return result
+
+
+def discovery_job(inp: DiscoverNewsInput, owner: str) -> JobRequest:
+    return JobRequest(NewsDiscoveryWorkflow.run, inp, JOB_TYPE, owner)

@@ -22,13 +22,21 @@ with workflow.unsafe.imports_passed_through():
         ReconcileInput,
         ReconcileResult,
         WebBuddyActivities,
+        query_job_id,
     )
-    from db.models.webbuddy import QueryStatus
+    from db.models.webbuddy import WORKFLOW_CLAIM, QueryStatus
+    from workflows.start import JobRequest
 
+JOB_TYPE = "webbuddy_query"
 CANCELLED_BY_USER = "cancelled by user"
 STAGES = ("claiming", "answering", "finishing")
 
-DB_STEP = {"start_to_close_timeout": timedelta(seconds=15), "retry_policy": RetryPolicy(maximum_attempts=10)}
+# Claim and finish are retried until the database answers: giving up would end the run with the
+# query still held by it.
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+}
 ANSWER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
 )
@@ -47,14 +55,16 @@ class ProcessQueryWorkflow(JobWorkflow):
     async def run(self, inp: ProcessQueryInput) -> ProcessQueryResult:
         # The run id, not the workflow id: a later run for a requeued query must not take
         # an earlier run's claim for its own.
-        claimer = f"workflow:{workflow.info().run_id}"
+        claimer = f"{WORKFLOW_CLAIM}{workflow.info().run_id}"
         ask = ClaimInput(query_id=inp.query_id, claimer=claimer)
         self.begin(total=len(STAGES), message=f"query {inp.query_id}")
         self._stage("claiming")
 
         if self.cancel_requested:
             return await self._close(ask, "cancelled", error=CANCELLED_BY_USER)
-        claim: Claim = await workflow.execute_local_activity_method(WebBuddyActivities.claim, ask, **DB_STEP)
+        claim: Claim = await self.unstoppable(
+            workflow.execute_local_activity_method(WebBuddyActivities.claim, ask, **DB_STEP)
+        )
         if not claim.claimed:
             self.advance(skipped=len(STAGES))
             self._progress.details["claimed_by"] = claim.holder
@@ -64,6 +74,8 @@ class ProcessQueryWorkflow(JobWorkflow):
             )
         self._logged()
         self.advance(succeeded=1)
+        if self.cancel_requested:
+            return await self._close(ask, "cancelled", error=CANCELLED_BY_USER)
 
         self._stage("answering")
         outcome: dict[str, object] = {}
@@ -99,7 +111,7 @@ class ProcessQueryWorkflow(JobWorkflow):
             error=error,
             log="answered" if answer is not None else f"failed: {error}",
         )
-        if await workflow.execute_local_activity_method(WebBuddyActivities.finish, finish, **DB_STEP):
+        if await self.unstoppable(workflow.execute_local_activity_method(WebBuddyActivities.finish, finish, **DB_STEP)):
             self._logged()
         if outcome == "done":
             self.advance(succeeded=1)
@@ -123,9 +135,17 @@ class ProcessQueryWorkflow(JobWorkflow):
         self._progress.details["logs_written"] = self._progress.details.get("logs_written", 0) + 1
 
 
+def query_job(query_id: int, owner: str) -> JobRequest:
+    """One workflow id per query, so starting its job twice finds the running one."""
+    return JobRequest(
+        ProcessQueryWorkflow.run, ProcessQueryInput(query_id=query_id), JOB_TYPE, owner, query_job_id(query_id)
+    )
+
+
 @workflow.defn(name="ReconcileQueries")
 class ReconcileQueriesWorkflow:
-    """What the `webbuddy-reconcile` schedule runs: requeue abandoned external claims, start missing workflows."""
+    """What the `webbuddy-reconcile` schedule runs: requeue abandoned external claims, close the claims of
+    runs that ended without closing their query (terminated, failed), start missing workflows."""
 
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileResult:

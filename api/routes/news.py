@@ -12,7 +12,7 @@ from api.auth import Principal
 from api.deps import current_user, db, editors, field_error, jobs, people
 from api.jobs import JobNotFound, Jobs
 from db.models import NewsPost, NewsSource
-from workflows.news_discovery import JOB_TYPE, DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
+from workflows.news_discovery import JOB_TYPE, DiscoverNewsInput, SourceRef, discovery_job
 
 router = APIRouter(prefix="/api/v1/news", tags=["news"])
 
@@ -123,7 +123,7 @@ async def discover(
         if missing:
             raise field_error("source_ids", f"unknown news source ids: {missing}")
     arg = DiscoverNewsInput(sources=[SourceRef(id=s.id, name=s.name) for s in sources], max_parallel=body.max_parallel)
-    job_id = await jobs.start(NewsDiscoveryWorkflow.run, arg, job_type=JOB_TYPE, owner=who.username)
+    job_id = await jobs.start(discovery_job(arg, who.username))
     return {"job_id": job_id}
 
 

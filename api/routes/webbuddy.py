@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.webbuddy import QUERY_JOB_TYPE, ProcessQueryInput, query_job_id
 from api.auth import Principal
 from api.deps import current_user, db, field_error, jobs, require_roles
 from api.jobs import Jobs
@@ -18,7 +17,7 @@ from api.temporal import is_unavailable
 from db import query_claims
 from db.base import utcnow
 from db.models import Project, Query, QueryLog, QueryStatus, User
-from workflows.webbuddy import ProcessQueryWorkflow
+from workflows.webbuddy import query_job
 
 router = APIRouter(prefix="/api", tags=["webbuddy"])
 log = logging.getLogger("longrun.webbuddy")
@@ -151,22 +150,12 @@ async def create_query(
     await session.commit()
     # The row is committed first: if Temporal is down the query waits, queued, for the reconcile schedule.
     try:
-        await start_query(jobs, query.id, who.username)
+        await jobs.start(query_job(query.id, who.username))
     except Exception as exc:
         if not is_unavailable(exc):
             raise
         log.warning("query %s stays queued: %s", query.id, exc)
     return query_out(query)
-
-
-async def start_query(jobs: Jobs, query_id: int, owner: str) -> str:
-    return await jobs.start(
-        ProcessQueryWorkflow.run,
-        ProcessQueryInput(query_id=query_id),
-        job_type=QUERY_JOB_TYPE,
-        owner=owner,
-        job_id=query_job_id(query_id),
-    )
 
 
 @router.get("/queries/", response_model=list[QueryOut])
@@ -240,8 +229,15 @@ async def list_logs(query: int, session: AsyncSession = Depends(db), who: Princi
 async def process_query(
     body: Push, session: AsyncSession = Depends(db), who: Principal = Depends(current_user), jobs: Jobs = Depends(jobs)
 ) -> dict:
-    """The seed's push endpoint: now it starts the query's workflow, or finds the one already running."""
+    """The seed's push endpoint: a queued query gets its workflow (or the one already running is found).
+
+    A query in progress is already someone's, so nothing starts; a closed one is not reopened by a
+    push (409 names its status): re-queue it with PATCH `status=queued` instead.
+    """
     query = await visible_query(session, body.query_id, who)
-    author = await session.get(User, query.user_id)
-    await start_query(jobs, query.id, author.username)
+    if query.status in (QueryStatus.done, QueryStatus.failed):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"query {query.id} is already {query.status}")
+    if query.status == QueryStatus.queued:
+        author = await session.get(User, query.user_id)
+        await jobs.start(query_job(query.id, author.username))
     return {"status": "accepted"}

@@ -18,6 +18,8 @@ class QueryStatus(StrEnum):
 
 # `Query.claimed_by` for a claim made through `claim_next` by an external worker.
 EXTERNAL = "external"
+# `Query.claimed_by` of a workflow run's claim is this prefix and the run id.
+WORKFLOW_CLAIM = "workflow:"
 
 
 class Project(CreatedAt, Base):
