@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     feed_timeout_seconds: float = 20.0
     feed_emulator_url: str = "http://127.0.0.1:8102"
 
-    api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""

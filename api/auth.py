@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from pwdlib import PasswordHash
 
+from db.models import Role
 from settings import Settings
 
 _hasher = PasswordHash.recommended()
@@ -27,11 +28,11 @@ class Principal:
 
     id: int
     username: str
-    role: str
+    role: Role
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.admin
 
 
 class InvalidToken(Exception):
@@ -64,7 +65,14 @@ class Tokens:
 
     def _encode(self, who: Principal, kind: str, ttl: timedelta) -> str:
         now = datetime.now(UTC)
-        claims = {"sub": who.username, "uid": who.id, "role": who.role, "type": kind, "iat": now, "exp": now + ttl}
+        claims = {
+            "sub": who.username,
+            "uid": who.id,
+            "role": who.role.value,
+            "type": kind,
+            "iat": now,
+            "exp": now + ttl,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str, kind: str = "access") -> Principal:
@@ -76,4 +84,7 @@ class Tokens:
             raise InvalidToken("invalid token") from exc
         if claims.get("type") != kind:
             raise InvalidToken(f"not an {kind} token")
-        return Principal(id=int(claims["uid"]), username=claims["sub"], role=claims["role"])
+        try:
+            return Principal(id=int(claims["uid"]), username=claims["sub"], role=Role(claims["role"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidToken("invalid token") from exc

@@ -1,6 +1,8 @@
-"""Request dependencies: settings, database session, the caller, role checks, the job service."""
+"""Request dependencies as `Annotated` aliases: a route names what it needs (`session: SessionDep`,
+`who: Editors`) and FastAPI provides it. Roles come from `Role`, never from string literals."""
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -8,36 +10,44 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import InvalidToken, Principal, Tokens
 from api.jobs import Jobs
+from db.models import Role
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def db(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as session:
         yield session
 
 
-def tokens(request: Request) -> Tokens:
+def get_tokens(request: Request) -> Tokens:
     return request.app.state.tokens
 
 
-def jobs(request: Request) -> Jobs:
+def get_jobs(request: Request) -> Jobs:
     return request.app.state.jobs
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TokensDep = Annotated[Tokens, Depends(get_tokens)]
+JobsDep = Annotated[Jobs, Depends(get_jobs)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_user(
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer), tokens: Tokens = Depends(tokens)
-) -> Principal:
+async def current_user(credentials: Credentials, tokens: TokensDep) -> Principal:
     if credentials is None:
         raise unauthorized("Authentication credentials were not provided")
     try:
         return tokens.decode(credentials.credentials)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 def field_error(field: str, message: str) -> HTTPException:
@@ -47,8 +57,8 @@ def field_error(field: str, message: str) -> HTTPException:
     )
 
 
-def require_roles(*roles: str):
-    async def check(who: Principal = Depends(current_user)) -> Principal:
+def require_roles(*roles: Role):
+    async def check(who: CurrentUser) -> Principal:
         if who.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs one of the roles: {', '.join(roles)}")
         return who
@@ -56,6 +66,10 @@ def require_roles(*roles: str):
     return check
 
 
-admin_only = require_roles("admin")
-editors = require_roles("admin", "manager")
-people = require_roles("admin", "manager", "user")
+AdminOnly = Annotated[Principal, Depends(require_roles(Role.admin))]
+# Who may change shared configuration (news sources, channels, links, classification rules).
+Editors = Annotated[Principal, Depends(require_roles(Role.admin, Role.manager))]
+# People, not service accounts: who may start jobs of their own.
+People = Annotated[Principal, Depends(require_roles(Role.admin, Role.manager, Role.user))]
+# Who processes the WebBuddy queue from outside (claim_next).
+QueueWorkers = Annotated[Principal, Depends(require_roles(Role.worker, Role.admin))]

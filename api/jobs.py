@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
@@ -48,15 +49,39 @@ STATUS_FILTER = {
 META_CACHE_SIZE = 10_000
 
 
-def snapshot_of(job_id: str, job_type: str, owner: str, progress: dict, result: Any) -> dict[str, Any]:
-    """What the API answers for a job: its progress with type, owner and (once closed) result."""
-    return {
-        "job_id": job_id,
-        "type": job_type,
-        "owner": owner,
-        **JobProgress.model_validate(progress).model_dump(mode="json"),
-        "result": result,
-    }
+class JobSnapshot(JobProgress):
+    """What the API answers for a job: its progress with kind, owner and, once closed, its result."""
+
+    job_id: str
+    type: str
+    owner: str
+    # The workflow's result model as JSON (its fields depend on the job type); null while running.
+    result: dict[str, Any] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.status in TERMINAL
+
+
+class JobStarted(BaseModel):
+    """The answer to every request that starts a job (202): poll `/api/v1/jobs/{job_id}` or watch its socket."""
+
+    job_id: str
+
+
+class JobSummary(BaseModel):
+    """A job in a listing: from Temporal visibility, so no progress counts."""
+
+    job_id: str
+    type: str | None
+    owner: str | None
+    status: JobStatus
+    started_at: datetime | None
+    closed_at: datetime | None
+
+
+def snapshot_of(job_id: str, job_type: str, owner: str, progress: dict, result: dict | None) -> JobSnapshot:
+    return JobSnapshot(job_id=job_id, type=job_type, owner=owner, result=result, **progress)
 
 
 class JobNotFound(Exception):
@@ -86,7 +111,7 @@ class Jobs:
         self._remember(handle.id, job.job_type, job.owner)
         return handle.id
 
-    async def snapshot(self, job_id: str, who: Principal | None) -> dict[str, Any]:
+    async def snapshot(self, job_id: str, who: Principal | None) -> JobSnapshot:
         """Progress plus type and owner (and the result once closed). `who=None` skips the ownership check."""
         future = self._inflight.get(job_id)
         if future is None:
@@ -95,10 +120,10 @@ class Jobs:
             future.add_done_callback(lambda _: self._inflight.pop(job_id, None))
         # Shielded: one caller hanging up must not cancel the query the others wait on.
         snap = await asyncio.shield(future)
-        self._check_owner(snap["owner"], who)
+        self._check_owner(snap.owner, who)
         return snap
 
-    async def _fetch(self, job_id: str) -> dict[str, Any]:
+    async def _fetch(self, job_id: str) -> JobSnapshot:
         handle = await self._handle(job_id)
         job_type, owner = await self._type_and_owner(handle)
         try:
@@ -124,7 +149,7 @@ class Jobs:
             return await self._closed_snapshot(handle, job_type, owner)
         return snapshot_of(job_id, job_type, owner, progress, None)
 
-    async def _closed_snapshot(self, handle: WorkflowHandle, job_type: str, owner: str) -> dict[str, Any]:
+    async def _closed_snapshot(self, handle: WorkflowHandle, job_type: str, owner: str) -> JobSnapshot:
         try:
             result = await handle.result(rpc_timeout=QUERY_TIMEOUT)
             progress = dict(result["progress"])
@@ -140,7 +165,9 @@ class Jobs:
             result = {"status": status.value, "error": error}
         return snapshot_of(handle.id, job_type, owner, progress, result)
 
-    async def list(self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int) -> list[dict]:
+    async def list(
+        self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int
+    ) -> list[JobSummary]:
         client = await self._temporal.client()
         clauses = ["JobType IS NOT NULL"]
         if job_type:
@@ -155,14 +182,14 @@ class Jobs:
             recorded = JobStatus(sa.get(JOB_STATUS) or JobStatus.pending.value)
             closed_as = CLOSED_STATUS.get(execution.status)
             jobs.append(
-                {
-                    "job_id": execution.id,
-                    "type": sa.get(JOB_TYPE),
-                    "owner": sa.get(JOB_OWNER),
-                    "status": (closed_as or recorded).value,
-                    "started_at": execution.start_time,
-                    "closed_at": execution.close_time,
-                }
+                JobSummary(
+                    job_id=execution.id,
+                    type=sa.get(JOB_TYPE),
+                    owner=sa.get(JOB_OWNER),
+                    status=closed_as or recorded,
+                    started_at=execution.start_time,
+                    closed_at=execution.close_time,
+                )
             )
         return jobs
 

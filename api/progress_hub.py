@@ -5,14 +5,12 @@ A thousand browsers watching one job cost one progress query per interval, not a
 
 import asyncio
 import logging
-from typing import Any
 
-from api.jobs import JobNotFound, Jobs
-from workflows.base import TERMINAL, JobStatus
+from api.jobs import JobNotFound, Jobs, JobSnapshot
 
 log = logging.getLogger("longrun.progress")
 
-Update = tuple[str, dict[str, Any]]
+Update = tuple[str, JobSnapshot]
 
 
 class ProgressHub:
@@ -21,7 +19,7 @@ class ProgressHub:
         self._interval = interval
         self._subscribers: dict[str, set[asyncio.Queue[Update]]] = {}
         self._pollers: dict[str, asyncio.Task] = {}
-        self._last: dict[str, dict[str, Any]] = {}
+        self._last: dict[str, JobSnapshot] = {}
 
     def watch(self, job_id: str, queue: asyncio.Queue[Update]) -> None:
         self._subscribers.setdefault(job_id, set()).add(queue)
@@ -58,7 +56,7 @@ class ProgressHub:
                     self._last[job_id] = snap
                     for queue in list(self._subscribers.get(job_id, ())):
                         queue.put_nowait((job_id, snap))
-                if JobStatus(snap["status"]) in TERMINAL:
+                if snap.closed:
                     return
                 await asyncio.sleep(self._interval)
         finally:

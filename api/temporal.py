@@ -14,6 +14,9 @@ class TemporalUnavailable(Exception):
 
 
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+# What a failed connect raises: the SDK reports a refused or broken connection as RuntimeError
+# ("Failed client connect: ..."); a bug of ours (TypeError, ValueError...) must stay a bug, not a 503.
+CONNECT_ERRORS = (RuntimeError, TimeoutError, RPCError)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -33,7 +36,7 @@ class TemporalGateway:
             if self._client is None:
                 try:
                     self._client = await asyncio.wait_for(connect(self.settings, API_RETRIES), timeout=5)
-                except Exception as exc:
+                except CONNECT_ERRORS as exc:
                     raise TemporalUnavailable(f"Temporal at {self.settings.temporal_address}: {exc}") from exc
         return self._client
 
@@ -41,5 +44,5 @@ class TemporalGateway:
         try:
             client = await self.client()
             return await client.service_client.check_health()
-        except Exception:
+        except (TemporalUnavailable, RPCError, RuntimeError):
             return False

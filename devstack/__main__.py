@@ -35,15 +35,6 @@ ROOT = P.ROOT
 if str(ROOT) not in sys.path:  # `settings` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
-# module -> what it is; `up` refuses to start anything while one of them is missing.
-REQUIRED_MODULES = {
-    "db.migrate": "database migrations (python -m db.migrate)",
-    "emulators.openai_compat": "OpenAI-compatible emulator (python -m emulators.openai_compat)",
-    "emulators.feeds": "news feeds emulator (python -m emulators.feeds)",
-    "worker": "the Temporal worker (python worker.py)",
-    "api.app": "the API app factory (uvicorn api.app:create_app)",
-    "devstack.bootstrap": "admin user and demo data (python -m devstack.bootstrap)",
-}
 # Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
 STOP_ORDER = ["api", "worker", "temporal", "feeds_emulator", "openai_emulator", "postgres"]
 STOP_TIMEOUTS = {"worker": 20.0, "api": 10.0, "temporal": 15.0}
@@ -117,15 +108,6 @@ class StackConfig:
             task_queue=s.task_queue,
             namespace=s.temporal_namespace,
         )
-
-
-def missing_modules() -> list[str]:
-    missing = []
-    for module, what in REQUIRED_MODULES.items():
-        path = ROOT.joinpath(*module.split("."))
-        if not (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
-            missing.append(f"  {module:26s} {what}")
-    return missing
 
 
 def read_stack_file(path: Path) -> dict | None:
@@ -362,10 +344,6 @@ def _set_handlers(handler) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     cfg = StackConfig.from_settings(args)
-    missing = missing_modules()
-    if missing:
-        say("cannot start: these modules are not in the repository yet:\n" + "\n".join(missing))
-        return 2
     previous = read_stack_file(cfg.stack_file)
     if previous and not previous.get("stopped_at") and _is_devstack(int(previous.get("up_pid") or 0)):
         say(f"a stack is already up (devstack pid {previous['up_pid']}, see {cfg.stack_file}); "
@@ -426,9 +404,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not P.tcp_open(host, int(port)):
         say(f"Temporal at {stack['temporal_address']} does not answer: is `make up` still running?")
         return 1
-    if not (ROOT / "worker.py").is_file():
-        say(f"{ROOT / 'worker.py'} does not exist yet")
-        return 2
     env = {**os.environ, **stack.get("env", {})}
     say(f"worker pid {os.getpid()} on task queue {stack.get('task_queue')!r} at {stack['temporal_address']}")
     os.chdir(ROOT)

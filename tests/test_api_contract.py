@@ -141,3 +141,32 @@ async def test_a_terminated_job_reads_as_failed_with_the_reason(stack, admin, ll
     assert snap["result"] == {"status": "failed", "error": snap["message"]}
     listed = await admin.ok("GET", "/api/v1/jobs", params={"status": "failed", "type": "news_discovery"})
     assert job_id in {j["job_id"] for j in listed["jobs"]}
+
+
+async def test_every_endpoint_documents_a_typed_answer(stack):
+    """The schema frontends and fuzzers rely on: every success answer names its fields."""
+    async with httpx.AsyncClient(base_url=stack.api_url) as http:
+        spec = (await http.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+
+    def fields(schema: dict) -> set[str]:
+        if "$ref" in schema:
+            return fields(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        if schema.get("type") == "array":
+            return fields(schema["items"])
+        return set(schema.get("properties", {}))
+
+    untyped = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if not fields(schema):
+                    untyped.append(f"{method.upper()} {path} {code}")
+    assert untyped == []
+    snapshot = fields(
+        spec["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    )
+    assert {"job_id", "type", "owner", "status", "processed", "total", "eta_seconds", "details", "result"} <= snapshot

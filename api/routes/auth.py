@@ -1,23 +1,20 @@
 """Login, token refresh, and user creation (admin only)."""
 
-from typing import Literal
-
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import InvalidToken, Principal, Tokens, hash_password, verify_password
-from api.deps import admin_only, current_user, db, tokens, unauthorized
-from db.models import User
+from api.auth import InvalidToken, Principal, hash_password, verify_password
+from api.deps import AdminOnly, CurrentUser, SessionDep, TokensDep, unauthorized
+from db.models import Role, User
 
 router = APIRouter(tags=["auth"])
 
 
 class Login(BaseModel):
     username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=1)
+    password: str = Field(min_length=1, max_length=1000)
 
 
 class Refresh(BaseModel):
@@ -27,30 +24,44 @@ class Refresh(BaseModel):
 class UserOut(BaseModel):
     id: int
     username: str
-    role: str
+    role: Role
+
+
+class LoggedIn(BaseModel):
+    access: str
+    refresh: str
+    user: UserOut
+
+
+class Refreshed(BaseModel):
+    access: str
 
 
 class NewUser(BaseModel):
     username: str = Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")
-    password: str = Field(min_length=8)
-    role: Literal["admin", "manager", "user", "worker"] = "user"
+    password: str = Field(min_length=8, max_length=1000)
+    role: Role = Role.user
 
 
 def principal(user: User) -> Principal:
-    return Principal(id=user.id, username=user.username, role=user.role)
+    return Principal(id=user.id, username=user.username, role=Role(user.role))
+
+
+def user_out(who: Principal) -> UserOut:
+    return UserOut(id=who.id, username=who.username, role=who.role)
 
 
 @router.post("/api/login/")
-async def login(body: Login, session: AsyncSession = Depends(db), tokens: Tokens = Depends(tokens)) -> dict:
+async def login(body: Login, session: SessionDep, tokens: TokensDep) -> LoggedIn:
     user = await session.scalar(select(User).where(User.username == body.username))
     if user is None or not user.is_active or not verify_password(body.password, user.password_hash):
         raise unauthorized("Invalid username or password")
     who = principal(user)
-    return {"access": tokens.access(who), "refresh": tokens.refresh(who), "user": UserOut(**who.__dict__)}
+    return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who), user=user_out(who))
 
 
 @router.post("/api/token/refresh/")
-async def refresh(body: Refresh, session: AsyncSession = Depends(db), tokens: Tokens = Depends(tokens)) -> dict:
+async def refresh(body: Refresh, session: SessionDep, tokens: TokensDep) -> Refreshed:
     try:
         claimed = tokens.decode(body.refresh, kind="refresh")
     except InvalidToken as exc:
@@ -59,20 +70,20 @@ async def refresh(body: Refresh, session: AsyncSession = Depends(db), tokens: To
     user = await session.get(User, claimed.id)
     if user is None or not user.is_active:
         raise unauthorized("user is no longer active")
-    return {"access": tokens.access(principal(user))}
+    return Refreshed(access=tokens.access(principal(user)))
 
 
-@router.get("/api/v1/users/me", response_model=UserOut)
-async def me(who: Principal = Depends(current_user)) -> UserOut:
-    return UserOut(id=who.id, username=who.username, role=who.role)
+@router.get("/api/v1/users/me")
+async def me(who: CurrentUser) -> UserOut:
+    return user_out(who)
 
 
-@router.post("/api/v1/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def create_user(body: NewUser, session: AsyncSession = Depends(db), _: Principal = Depends(admin_only)):
+@router.post("/api/v1/users", status_code=status.HTTP_201_CREATED)
+async def create_user(body: NewUser, session: SessionDep, _: AdminOnly) -> UserOut:
     user = User(username=body.username, password_hash=hash_password(body.password), role=body.role)
     session.add(user)
     try:
         await session.commit()
     except IntegrityError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"username {body.username!r} is taken") from exc
-    return UserOut(id=user.id, username=user.username, role=user.role)
+    return user_out(principal(user))

@@ -2,19 +2,22 @@
 
 import asyncio
 import json
+import logging
 from contextlib import suppress
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from pydantic import BaseModel, Field
 
 from api.auth import InvalidToken, Principal
-from api.deps import admin_only, current_user, jobs
-from api.jobs import JobClosed, JobNotFound, Jobs
+from api.deps import AdminOnly, CurrentUser, JobsDep
+from api.jobs import JobClosed, JobNotFound, Jobs, JobSnapshot, JobSummary
 from api.progress_hub import ProgressHub, Update
-from workflows.base import TERMINAL, JobStatus
+from workflows.base import JobStatus
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
+log = logging.getLogger("longrun.jobs")
 
 # How often the all-jobs stream looks for newly started jobs.
 DISCOVERY_INTERVAL = 1.0
@@ -24,8 +27,25 @@ def not_found(job_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found")
 
 
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+
+
+class CancelBody(BaseModel):
+    reason: str = Field("", max_length=1000)
+
+
+class CancelAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+
+
+class Cleaned(BaseModel):
+    deleted: int
+
+
 @router.get("/jobs/{job_id}")
-async def get_job(job_id: str, who: Principal = Depends(current_user), jobs: Jobs = Depends(jobs)) -> dict:
+async def get_job(job_id: str, who: CurrentUser, jobs: JobsDep) -> JobSnapshot:
     try:
         return await jobs.snapshot(job_id, who)
     except JobNotFound as exc:
@@ -34,27 +54,19 @@ async def get_job(job_id: str, who: Principal = Depends(current_user), jobs: Job
 
 @router.get("/jobs")
 async def list_jobs(
-    type: str | None = Query(None, max_length=100, pattern=r"^[a-z0-9_]+$"),
+    who: CurrentUser,
+    jobs: JobsDep,
+    type: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z0-9_]+$")] = None,
     status: JobStatus | None = None,
-    limit: int = Query(50, ge=1, le=1000),
-    who: Principal = Depends(current_user),
-    jobs: Jobs = Depends(jobs),
-) -> dict:
-    return {"jobs": await jobs.list(who, type, status, limit)}
-
-
-class CancelBody(BaseModel):
-    reason: str = ""
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> JobList:
+    return JobList(jobs=await jobs.list(who, type, status, limit))
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_job(
-    job_id: str,
-    body: CancelBody | None = None,
-    force: bool = False,
-    who: Principal = Depends(current_user),
-    jobs: Jobs = Depends(jobs),
-) -> dict:
+    job_id: str, who: CurrentUser, jobs: JobsDep, body: CancelBody | None = None, force: bool = False
+) -> CancelAccepted:
     if force and not who.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "force=true (Temporal's own cancel) is for admins")
     try:
@@ -63,14 +75,12 @@ async def cancel_job(
         raise not_found(job_id) from exc
     except JobClosed as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id!r} has already finished") from exc
-    return {"job_id": job_id, "status": JobStatus.cancelling.value}
+    return CancelAccepted(job_id=job_id, status=JobStatus.cancelling)
 
 
 @router.post("/jobs/cleanup")
-async def cleanup_jobs(
-    max_age_hours: float = Query(24, ge=0), _: Principal = Depends(admin_only), jobs: Jobs = Depends(jobs)
-) -> dict:
-    return {"deleted": await jobs.cleanup(max_age_hours)}
+async def cleanup_jobs(_: AdminOnly, jobs: JobsDep, max_age_hours: Annotated[float, Query(ge=0)] = 24) -> Cleaned:
+    return Cleaned(deleted=await jobs.cleanup(max_age_hours))
 
 
 def first_message_token(message: str) -> str:
@@ -115,8 +125,8 @@ async def watch_job(ws: WebSocket, job_id: str) -> None:
     try:
         while True:
             _, snap = await queue.get()
-            await ws.send_json(snap)
-            if JobStatus(snap["status"]) in TERMINAL:
+            await ws.send_json(snap.model_dump(mode="json"))
+            if snap.closed:
                 await ws.close()
                 return
     except WebSocketDisconnect:
@@ -141,22 +151,26 @@ async def watch_all_jobs(ws: WebSocket) -> None:
 
     async def discover() -> None:
         while True:
-            with suppress(Exception):
-                for job in await jobs.list(who, None, None, 200):
-                    # Running jobs, and jobs started since the socket opened even if they already
-                    # ended between two sweeps: their final snapshot is still worth a message.
-                    fresh = job["started_at"] >= connected_at
-                    if (job["closed_at"] is None or fresh) and job["job_id"] not in watched:
-                        watched.add(job["job_id"])
-                        hub.watch(job["job_id"], queue)
+            try:
+                listed = await jobs.list(who, None, None, 200)
+            except Exception as exc:  # Temporal restarting: the socket stays, the next sweep retries.
+                log.warning("listing jobs for %s's socket failed: %r", who.username, exc)
+                listed = []
+            for job in listed:
+                # Running jobs, and jobs started since the socket opened even if they already
+                # ended between two sweeps: their final snapshot is still worth a message.
+                fresh = job.started_at is not None and job.started_at >= connected_at
+                if (job.closed_at is None or fresh) and job.job_id not in watched:
+                    watched.add(job.job_id)
+                    hub.watch(job.job_id, queue)
             await asyncio.sleep(DISCOVERY_INTERVAL)
 
     finder = asyncio.create_task(discover())
     try:
         while True:
             job_id, snap = await queue.get()
-            await ws.send_json(snap)
-            if JobStatus(snap["status"]) in TERMINAL and job_id in watched:
+            await ws.send_json(snap.model_dump(mode="json"))
+            if snap.closed and job_id in watched:
                 hub.unwatch(job_id, queue)
     except WebSocketDisconnect:
         pass

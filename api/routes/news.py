@@ -1,17 +1,18 @@
 """News discovery (seed 000): sources, starting a discovery run, drafts, and the old status endpoint."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Principal
-from api.deps import current_user, db, editors, field_error, jobs, people
-from api.jobs import JobNotFound, Jobs
+from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, field_error
+from api.jobs import JobNotFound, JobStarted
 from db.models import NewsPost, NewsSource
+from db.models.news import NewsStatus
+from workflows.base import JobStatus
 from workflows.news_discovery import JOB_TYPE, DiscoverNewsInput, SourceRef, discovery_job
 
 router = APIRouter(prefix="/api/v1/news", tags=["news"])
@@ -49,16 +50,38 @@ class DraftOut(BaseModel):
     url: str
     title: str
     summary: str
-    status: str
+    status: NewsStatus
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
 
+class DraftPage(BaseModel):
+    items: list[DraftOut]
+    total: int
+
+
 class DraftPatch(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=500)
     summary: str | None = None
-    status: Literal["draft", "published"] | None = None
+    status: NewsStatus | None = None
+
+
+class DiscoveryStatus(BaseModel):
+    """The seed's `/discover-news-status/` answer, field for field."""
+
+    id: str
+    status: str  # the job's status, with `failed` spelled `error` as the seed did
+    is_running: bool
+    total_sources: int
+    processed_sources: int
+    current_source: str | None
+    news_found: int
+    progress_percent: float
+    errors: list[dict[str, Any]]
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
 
 
 class Discover(BaseModel):
@@ -74,12 +97,12 @@ async def get_source(session: AsyncSession, source_id: int) -> NewsSource:
 
 
 @router.get("/sources", response_model=list[SourceOut])
-async def list_sources(session: AsyncSession = Depends(db), _: Principal = Depends(current_user)):
+async def list_sources(session: SessionDep, _: CurrentUser):
     return (await session.scalars(select(NewsSource).order_by(NewsSource.id))).all()
 
 
 @router.post("/sources", status_code=status.HTTP_201_CREATED, response_model=SourceOut)
-async def create_source(body: SourceIn, session: AsyncSession = Depends(db), _: Principal = Depends(editors)):
+async def create_source(body: SourceIn, session: SessionDep, _: Editors):
     source = NewsSource(**body.model_dump(mode="json"))
     session.add(source)
     await session.commit()
@@ -87,14 +110,12 @@ async def create_source(body: SourceIn, session: AsyncSession = Depends(db), _: 
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut)
-async def read_source(source_id: int, session: AsyncSession = Depends(db), _: Principal = Depends(current_user)):
+async def read_source(source_id: int, session: SessionDep, _: CurrentUser):
     return await get_source(session, source_id)
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut)
-async def update_source(
-    source_id: int, body: SourcePatch, session: AsyncSession = Depends(db), _: Principal = Depends(editors)
-):
+async def update_source(source_id: int, body: SourcePatch, session: SessionDep, _: Editors):
     source = await get_source(session, source_id)
     for key, value in body.model_dump(mode="json", exclude_unset=True).items():
         setattr(source, key, value)
@@ -103,15 +124,13 @@ async def update_source(
 
 
 @router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_source(source_id: int, session: AsyncSession = Depends(db), _: Principal = Depends(editors)):
+async def delete_source(source_id: int, session: SessionDep, _: Editors) -> None:
     await session.delete(await get_source(session, source_id))
     await session.commit()
 
 
 @router.post("/discover", status_code=status.HTTP_202_ACCEPTED)
-async def discover(
-    body: Discover, session: AsyncSession = Depends(db), who: Principal = Depends(people), jobs: Jobs = Depends(jobs)
-) -> dict:
+async def discover(body: Discover, session: SessionDep, who: People, jobs: JobsDep) -> JobStarted:
     if body.source_ids is None:
         sources = (await session.scalars(select(NewsSource).where(NewsSource.active).order_by(NewsSource.id))).all()
         if not sources:
@@ -123,50 +142,46 @@ async def discover(
         if missing:
             raise field_error("source_ids", f"unknown news source ids: {missing}")
     arg = DiscoverNewsInput(sources=[SourceRef(id=s.id, name=s.name) for s in sources], max_parallel=body.max_parallel)
-    job_id = await jobs.start(discovery_job(arg, who.username))
-    return {"job_id": job_id}
+    return JobStarted(job_id=await jobs.start(discovery_job(arg, who.username)))
 
 
 @router.get("/discover/{job_id}")
-async def discovery_status(
-    job_id: str, session: AsyncSession = Depends(db), who: Principal = Depends(current_user), jobs: Jobs = Depends(jobs)
-) -> dict:
+async def discovery_status(job_id: str, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> DiscoveryStatus:
     """The seed's `/discover-news-status/` answer, so its admin page keeps polling unchanged."""
     try:
         snap = await jobs.snapshot(job_id, who)
     except JobNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found") from exc
-    if snap["type"] != JOB_TYPE:
+    if snap.type != JOB_TYPE:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not a news discovery")
     news_found = await session.scalar(select(func.count()).where(NewsPost.run_id == job_id))
-    closed = snap["status"] in ("completed", "failed", "cancelled")
-    return {
-        "id": job_id,
-        "status": {"failed": "error"}.get(snap["status"], snap["status"]),
-        "is_running": not closed,
-        "total_sources": snap["total"],
-        "processed_sources": snap["processed"],
-        "current_source": snap["current"],
-        "news_found": news_found,
-        "progress_percent": snap["percent"],
-        "errors": snap["errors"],
-        "error_message": "; ".join(f"{e['item']}: {e['error']}" for e in snap["errors"]) or None,
-        "started_at": snap["started_at"],
-        "completed_at": snap["updated_at"] if closed else None,
-    }
+    return DiscoveryStatus(
+        id=job_id,
+        status="error" if snap.status == JobStatus.failed else snap.status.value,
+        is_running=not snap.closed,
+        total_sources=snap.total,
+        processed_sources=snap.processed,
+        current_source=snap.current,
+        news_found=news_found,
+        progress_percent=snap.percent,
+        errors=[e.model_dump() for e in snap.errors],
+        error_message="; ".join(f"{e.item}: {e.error}" for e in snap.errors) or None,
+        started_at=snap.started_at,
+        completed_at=snap.updated_at if snap.closed else None,
+    )
 
 
 @router.get("/drafts")
 async def list_drafts(
+    session: SessionDep,
+    _: CurrentUser,
     run_id: str | None = None,
     source_id: int | None = None,
     since: datetime | None = None,
-    status_: Literal["draft", "published"] | None = Query(None, alias="status"),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    session: AsyncSession = Depends(db),
-    _: Principal = Depends(current_user),
-) -> dict:
+    status_: Annotated[NewsStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DraftPage:
     where = []
     if run_id is not None:
         where.append(NewsPost.run_id == run_id)
@@ -184,13 +199,11 @@ async def list_drafts(
         .limit(limit)
         .offset(offset)
     )
-    return {"items": [DraftOut.model_validate(r) for r in rows], "total": total}
+    return DraftPage(items=[DraftOut.model_validate(r) for r in rows], total=total)
 
 
 @router.patch("/drafts/{draft_id}", response_model=DraftOut)
-async def update_draft(
-    draft_id: int, body: DraftPatch, session: AsyncSession = Depends(db), _: Principal = Depends(editors)
-):
+async def update_draft(draft_id: int, body: DraftPatch, session: SessionDep, _: Editors):
     draft = await session.get(NewsPost, draft_id)
     if draft is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"draft {draft_id} not found")

@@ -2,29 +2,27 @@
 
 import logging
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi import Query as Query_
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.deps import current_user, db, field_error, jobs, require_roles
-from api.jobs import Jobs
+from api.deps import CurrentUser, JobsDep, QueueWorkers, SessionDep, field_error
 from api.temporal import is_unavailable
 from db import query_claims
 from db.base import utcnow
-from db.models import Project, Query, QueryLog, QueryStatus, User
+from db.models import Project, Query, QueryLog, QueryStatus, Role, User
 from workflows.webbuddy import query_job
 
 router = APIRouter(prefix="/api", tags=["webbuddy"])
 log = logging.getLogger("longrun.webbuddy")
 
-workers = require_roles("worker", "admin")
 # Roles that see every query: they process everyone's.
-SEE_ALL = {"admin", "worker"}
+SEE_ALL = {Role.admin, Role.worker}
 
 
 class ProjectIn(BaseModel):
@@ -57,7 +55,7 @@ class QueryOut(BaseModel):
 
 
 class QueryPatch(BaseModel):
-    status: Literal["queued", "in_progress", "done", "failed"] | None = None
+    status: QueryStatus | None = None
     answer_text: str | None = None
     error: str | None = None
     query_text: str | None = Field(None, min_length=1)
@@ -81,6 +79,10 @@ class LogOut(BaseModel):
 class Push(BaseModel):
     query_id: int
     webbuddy_url: str | None = None
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
 
 
 def project_out(p: Project) -> ProjectOut:
@@ -120,7 +122,7 @@ async def visible_query(session: AsyncSession, query_id: int, who: Principal) ->
 
 
 @router.post("/projects/", status_code=status.HTTP_201_CREATED, response_model=ProjectOut)
-async def create_project(body: ProjectIn, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+async def create_project(body: ProjectIn, session: SessionDep, who: CurrentUser):
     project = Project(name=body.name, owner_id=who.id)
     session.add(project)
     await session.commit()
@@ -128,7 +130,7 @@ async def create_project(body: ProjectIn, session: AsyncSession = Depends(db), w
 
 
 @router.get("/projects/", response_model=list[ProjectOut])
-async def list_projects(session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+async def list_projects(session: SessionDep, who: CurrentUser):
     stmt = select(Project).order_by(Project.id)
     if who.role not in SEE_ALL:
         stmt = stmt.where(Project.owner_id == who.id)
@@ -136,12 +138,7 @@ async def list_projects(session: AsyncSession = Depends(db), who: Principal = De
 
 
 @router.post("/queries/", status_code=status.HTTP_201_CREATED, response_model=QueryOut)
-async def create_query(
-    body: QueryIn,
-    session: AsyncSession = Depends(db),
-    who: Principal = Depends(current_user),
-    jobs: Jobs = Depends(jobs),
-):
+async def create_query(body: QueryIn, session: SessionDep, who: CurrentUser, jobs: JobsDep):
     project = await session.get(Project, body.project)
     if project is None or (who.role not in SEE_ALL and project.owner_id != who.id):
         raise field_error("project", f"unknown project {body.project}")
@@ -160,12 +157,12 @@ async def create_query(
 
 @router.get("/queries/", response_model=list[QueryOut])
 async def list_queries(
-    status_: QueryStatus | None = Query_(None, alias="status"),
+    session: SessionDep,
+    who: CurrentUser,
+    status_: Annotated[QueryStatus | None, Query_(alias="status")] = None,
     project: int | None = None,
-    limit: int = Query_(100, ge=1, le=1000),
-    offset: int = Query_(0, ge=0),
-    session: AsyncSession = Depends(db),
-    who: Principal = Depends(current_user),
+    limit: Annotated[int, Query_(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query_(ge=0)] = 0,
 ):
     stmt = select(Query).order_by(Query.id)
     if who.role not in SEE_ALL:
@@ -178,7 +175,7 @@ async def list_queries(
 
 
 @router.post("/queries/claim_next/", response_model=QueryOut)
-async def claim_next(session: AsyncSession = Depends(db), _: Principal = Depends(workers)):
+async def claim_next(session: SessionDep, _: QueueWorkers):
     query = await query_claims.claim_next(session)
     if query is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No queued queries available")
@@ -186,17 +183,15 @@ async def claim_next(session: AsyncSession = Depends(db), _: Principal = Depends
 
 
 @router.get("/queries/{query_id}/", response_model=QueryOut)
-async def read_query(query_id: int, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+async def read_query(query_id: int, session: SessionDep, who: CurrentUser):
     return query_out(await visible_query(session, query_id, who))
 
 
 @router.patch("/queries/{query_id}/", response_model=QueryOut)
-async def update_query(
-    query_id: int, body: QueryPatch, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)
-):
+async def update_query(query_id: int, body: QueryPatch, session: SessionDep, who: CurrentUser):
     query = await visible_query(session, query_id, who)
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("status") in ("done", "failed") and "query_finished" not in changes:
+    if changes.get("status") in (QueryStatus.done, QueryStatus.failed) and "query_finished" not in changes:
         changes["query_finished"] = utcnow()
     for key, value in changes.items():
         setattr(query, key, value)
@@ -206,7 +201,7 @@ async def update_query(
 
 
 @router.post("/logs/", status_code=status.HTTP_201_CREATED, response_model=LogOut)
-async def create_log(body: LogIn, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+async def create_log(body: LogIn, session: SessionDep, who: CurrentUser):
     query = await visible_query(session, body.query, who)
     if query.project_id != body.project:
         raise field_error("project", f"query {query.id} belongs to project {query.project_id}, not {body.project}")
@@ -219,16 +214,14 @@ async def create_log(body: LogIn, session: AsyncSession = Depends(db), who: Prin
 
 
 @router.get("/logs/", response_model=list[LogOut])
-async def list_logs(query: int, session: AsyncSession = Depends(db), who: Principal = Depends(current_user)):
+async def list_logs(query: int, session: SessionDep, who: CurrentUser):
     await visible_query(session, query, who)
     entries = await session.scalars(select(QueryLog).where(QueryLog.query_id == query).order_by(QueryLog.id))
     return [log_out(e) for e in entries]
 
 
-@router.post("/process-query")
-async def process_query(
-    body: Push, session: AsyncSession = Depends(db), who: Principal = Depends(current_user), jobs: Jobs = Depends(jobs)
-) -> dict:
+@router.post("/process-query", responses={409: {"description": "the query is already closed"}})
+async def process_query(body: Push, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> Accepted:
     """The seed's push endpoint: a queued query gets its workflow (or the one already running is found).
 
     A query in progress is already someone's, so nothing starts; a closed one is not reopened by a
@@ -240,4 +233,4 @@ async def process_query(
     if query.status == QueryStatus.queued:
         author = await session.get(User, query.user_id)
         await jobs.start(query_job(query.id, author.username))
-    return {"status": "accepted"}
+    return Accepted()
