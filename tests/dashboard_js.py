@@ -79,8 +79,12 @@ class Js:
 
     def __init__(self, *shims: str) -> None:
         self.ctx = MiniRacer()
-        for name in ("dom_shim.js", *shims):
-            self.load(SHIMS / name)
+        try:
+            for name in ("dom_shim.js", *shims):
+                self.load(SHIMS / name)
+        except BaseException:
+            self.close()
+            raise
 
     def load(self, path: Path) -> None:
         self.ctx.eval(path.read_text())
