@@ -23,6 +23,8 @@ class Settings(BaseSettings):
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # Where a browser reaches the Temporal Web UI; the dashboard links each job there.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "longrun"
 
     # With no key the real openai client talks to the local emulator.

@@ -1,12 +1,12 @@
 """The FastAPI app factory: `uvicorn api.app:create_app --factory`."""
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from api import dashboard
 from api.auth import Tokens
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
@@ -15,7 +15,6 @@ from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 
-WEB = Path(__file__).resolve().parent.parent / "web"
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -53,8 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return await temporal_unavailable(request, exc)
         return JSONResponse({"detail": f"the job service refused the request: {exc.message}"}, status_code=502)
 
-    @app.get("/", include_in_schema=False)
-    async def dashboard() -> FileResponse:
-        return FileResponse(WEB / "index.html")
+    dashboard.install(app)
 
     return app

@@ -174,6 +174,7 @@ class Stack:
             task_queue=cfg.task_queue,
             namespace=cfg.namespace,
             api_port=cfg.api_port,
+            ui_port=cfg.ui_port,
         )
         self.overlay = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
 

@@ -341,6 +341,7 @@ def stack_env(
     task_queue: str | None = None,
     namespace: str | None = None,
     api_port: int | None = None,
+    ui_port: int | None = None,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment for the stack's child processes: `base` (default os.environ) plus the stack's settings.
@@ -368,6 +369,9 @@ def stack_env(
         env.pop("LONGRUN_OPENAI_BASE_URL", None)
     if feeds_port is not None:
         env["LONGRUN_FEED_EMULATOR_URL"] = f"http://{HOST}:{feeds_port}"
+    if ui_port is not None:
+        # The dashboard links jobs to the Web UI this stack's Temporal serves, wherever its port is.
+        env["LONGRUN_TEMPORAL_UI_URL"] = f"http://{HOST}:{ui_port}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

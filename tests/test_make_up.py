@@ -61,6 +61,9 @@ async def test_running_job_survives_a_stack_restart(up_dirs):
         admin = await Api.login(api_url, "admin", PASSWORD)
         sources = (await admin.ok("GET", "/api/v1/news/sources"))[:3]
         assert len(sources) == 3, "bootstrap seeds demo sources"
+        # The dashboard links jobs to this stack's own Web UI, on whatever port it was given.
+        config = await admin.ok("GET", "/api/v1/config")
+        assert config["temporal_ui_url"] == f"http://{ps.HOST}:{ports['ui']}"
         async with httpx.AsyncClient(base_url=f"http://{ps.HOST}:{ports['openai']}") as emulator:
             fault = {"path": "/v1/chat/completions", "kind": "latency", "latency_ms": 1500}
             (await emulator.post("/_emulator/faults", json=fault)).raise_for_status()
