@@ -1,5 +1,6 @@
 """News feeds (RSS 2.0, Atom) fetched with httpx and parsed with feedparser."""
 
+import asyncio
 from datetime import UTC, datetime
 from time import struct_time
 
@@ -46,7 +47,9 @@ class FeedClient:
                 permanent=False,
                 retry_after=_retry_after(response),
             )
-        return parse_feed(url, response.content)
+        # feedparser is pure Python: a multi-megabyte feed takes seconds, which on the event loop would starve
+        # the activity's heartbeats (timeout 2 s) until the server gave the attempt up as a dead worker.
+        return await asyncio.to_thread(parse_feed, url, response.content)
 
 
 def parse_feed(url: str, content: bytes) -> list[FeedEntry]:
