@@ -1,6 +1,9 @@
 """Passwords (argon2) and JWT access/refresh tokens."""
 
+import asyncio
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,13 +15,20 @@ from settings import Settings
 _hasher = PasswordHash.recommended()
 ALGORITHM = "HS256"
 
+# An argon2 hash or verify is ~120 ms of CPU (64 MiB, 3 passes): on the event loop, every login would stall
+# every other request for that long (bench/blocking.py). argon2-cffi releases the GIL, so a thread frees the
+# loop. The pool is argon2's own and no larger than the machine's cores: a burst of logins queues here instead
+# of taking every core (and 64 MiB each) from the rest of the API, or the default executor's threads that
+# other awaits (DNS lookups) need.
+_argon2_threads = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_argon2_threads, _hasher.hash, password)
 
 
-def verify_password(password: str, password_hash: str) -> bool:
-    return _hasher.verify(password, password_hash)
+async def verify_password(password: str, password_hash: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_argon2_threads, _hasher.verify, password, password_hash)
 
 
 @dataclass(frozen=True)

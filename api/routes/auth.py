@@ -43,7 +43,7 @@ def principal(user: User) -> Principal:
 @router.post("/api/login/")
 async def login(body: Login, session: AsyncSession = Depends(db), tokens: Tokens = Depends(tokens)) -> dict:
     user = await session.scalar(select(User).where(User.username == body.username))
-    if user is None or not user.is_active or not verify_password(body.password, user.password_hash):
+    if user is None or not user.is_active or not await verify_password(body.password, user.password_hash):
         raise unauthorized("Invalid username or password")
     who = principal(user)
     return {"access": tokens.access(who), "refresh": tokens.refresh(who), "user": UserOut(**who.__dict__)}
@@ -69,7 +69,7 @@ async def me(who: Principal = Depends(current_user)) -> UserOut:
 
 @router.post("/api/v1/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
 async def create_user(body: NewUser, session: AsyncSession = Depends(db), _: Principal = Depends(admin_only)):
-    user = User(username=body.username, password_hash=hash_password(body.password), role=body.role)
+    user = User(username=body.username, password_hash=await hash_password(body.password), role=body.role)
     session.add(user)
     try:
         await session.commit()
