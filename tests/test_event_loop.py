@@ -53,6 +53,7 @@ async def test_multi_megabyte_feed_is_read_on_the_first_attempt(stack, admin, te
     job_id = await discover(admin, [source])
     snap = await admin.wait_job(job_id, within=180)
     assert (snap["status"], snap["succeeded"], snap["failed"]) == ("completed", 1, 0), snap["errors"]
+    assert snap["result"]["drafts_created"] == len([i for i in range(1000) if i % 4 != 3])  # every news entry
 
     history = await temporal.get_workflow_handle(job_id).fetch_history()
     started = [

@@ -2,6 +2,7 @@
 
 import pytest
 
+from clients.feeds import parse_feed
 from clients.urls import MAX_URL_LENGTH, scheme_of, web_url
 
 GOOD = [
@@ -67,3 +68,28 @@ def test_anything_else_is_refused(raw):
 def test_scheme_of_names_what_was_refused(raw, scheme):
     assert scheme_of(raw).startswith(scheme)
 
+
+def _rss(*items: str) -> bytes:
+    body = "".join(f"<item>{item}</item>" for item in items)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'.encode()
+
+
+def test_parse_feed_keeps_the_link_else_the_guid_else_counts_the_entry_rejected():
+    feed = parse_feed(
+        "http://feeds.test/x.rss",
+        _rss(
+            "<title>good link</title><link>https://news.test/1</link><guid>https://news.test/guid-1</guid>",
+            "<title>script link</title><link>javascript:alert(document.cookie)</link>",
+            "<title>script link, web guid</title><link>javascript:alert(1)</link>"
+            '<guid isPermaLink="false">https://news.test/guid-3</guid>',
+            '<title>data guid</title><guid isPermaLink="false">data:text/html,hi</guid>',
+            "<title>no link at all</title>",
+            "<title>padded</title><link>   HTTP://news.test/5  </link>",
+        ),
+    )
+    assert [(e.title, e.url) for e in feed.entries] == [
+        ("good link", "https://news.test/1"),
+        ("script link, web guid", "https://news.test/guid-3"),
+        ("padded", "http://news.test/5"),
+    ]
+    assert feed.rejected_links == 3
