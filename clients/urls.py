@@ -37,10 +37,6 @@ def web_url(value: object) -> str | None:
     return scheme + candidate[len(parts.scheme) :]
 
 
-def is_web_url(value: object) -> bool:
-    return web_url(value) is not None
-
-
 def scheme_of(value: object) -> str:
     """What a refused value claims to be, for error messages that should not echo a whole hostile string."""
     if not isinstance(value, str):
