@@ -8,8 +8,8 @@ OpenAI emulator reads those markers, so a relevance step fed these titles gets p
   up to 100000) starting at entry ``offset`` (default 0). Options:
   - ``body_chars=N`` (up to 200000): each summary is an HTML article body of about N characters (escaped, with
     paragraphs, emphasis and links, as full-text feeds serve it) instead of one line, for multi-megabyte feeds.
-  - ``planted=true``: after the regular entries, the ones a hostile or broken feed serves (``PLANTED``): links
-    and guids that are not web URLs, which discovery must never store.
+  - ``planted=true``: after the regular entries, the ones a hostile or broken feed serves (``planted_entries``):
+    links and guids that are not web URLs, which discovery must never store.
 - ``GET /feeds/{slug}.broken``: 200 with a body that is not XML at all.
 - ``GET /articles/{slug}/{index}``: the article page an entry links to.
 
@@ -146,9 +146,6 @@ def planted_entries(slug: str, base_url: str, first_index: int) -> list[PlantedE
         ("good-guid", "javascript:alert(1)", good_guid),
     ]
     return [PlantedEntry(key, link, guid, slug, first_index + i) for i, (key, link, guid) in enumerate(specs)]
-
-
-PLANTED_KEPT = {"good-guid"}
 
 
 def create_app() -> EmulatorApp:
