@@ -36,6 +36,8 @@ class SourceOutcome(BaseModel):
     # that finds its own earlier inserts still reports them.
     drafts_created: int = 0
     skipped: int = 0
+    # Of the skipped: entries with no web URL to file them under (a `javascript:` link...), never stored.
+    rejected_links: int = 0
 
 
 class NewsVerdict(BaseModel):
@@ -72,10 +74,12 @@ class NewsActivities:
         outcome = SourceOutcome(source_id=source.id)
         async with heartbeating(lambda: cursor):
             try:
-                entries = await self._feeds.fetch(source.feed_url)
+                feed = await self._feeds.fetch(source.feed_url)
             except FeedError as exc:
                 raise feed_failure(exc) from exc
-            outcome.entries = len(entries)
+            entries = feed.entries
+            outcome.entries = len(entries) + feed.rejected_links
+            outcome.skipped = outcome.rejected_links = feed.rejected_links
             while cursor < len(entries):
                 batch = entries[cursor : cursor + LLM_BATCH]
                 outcome.skipped += await self._draft_batch(inp.run_id, source, batch, cursor)

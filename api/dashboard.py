@@ -11,15 +11,14 @@ non-http(s) link: with no inline script allowed, an injected `<script>`, `onerro
 import os
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
-from api.auth import Principal
-from api.deps import current_user
+from api.deps import CurrentUser
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -65,7 +64,7 @@ async def page() -> FileResponse:
 
 
 @router.get("/api/v1/config", tags=["dashboard"])
-async def config(request: Request, _: Principal = Depends(current_user)) -> DashboardConfig:
+async def config(request: Request, _: CurrentUser) -> DashboardConfig:
     settings = request.app.state.settings
     return DashboardConfig(
         temporal_ui_url=settings.temporal_ui_url.rstrip("/"), temporal_namespace=settings.temporal_namespace

@@ -1,7 +1,8 @@
 """Benchmarks of Longrun: where the figures in the README come from (tests never assert on timings).
 
 `python -m bench` (what `make bench` runs) starts a throw-away stack on free loopback ports (devstack/stack.py)
-and runs four measurements, one at a time; `python -m bench orchestration|api|recovery|webbuddy` runs one.
+and runs five measurements, one at a time; `python -m bench orchestration|api|recovery|webbuddy|blocking` runs
+one.
 
 - `bench.orchestration`: 100,000 no-op items through a job workflow (batched activities, checkpoint
   heartbeats) against a plain asyncio loop doing the same database writes.
@@ -12,6 +13,8 @@ and runs four measurements, one at a time; `python -m bench orchestration|api|re
 - `bench.webbuddy`: WebBuddy queries created through the API and answered by worker.py (LLM emulator at zero
   latency): create-to-done on an idle stack, sustained queries/s with the backlog, where a query's time goes,
   and history events per query workflow.
+- `bench.blocking`: what the event loops feel of CPU-heavy work: the API's latency for a cheap request while
+  clients log in (argon2), and a worker's heartbeats while it parses a multi-megabyte feed.
 
 Each prints a table and writes `bench/results/<name>.json` (git-ignored).
 

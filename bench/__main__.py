@@ -1,6 +1,6 @@
-"""`python -m bench [--strict] [orchestration|api|recovery|webbuddy [options]]`: the benchmarks, one at a time.
+"""`python -m bench [--strict] [orchestration|api|recovery|webbuddy|blocking [options]]`: the benchmarks, one at a time.
 
-With no name all four run in turn, each on its own fresh stack. Options after a name go to that benchmark
+With no name all five run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
 targets it met, and writes bench/results/<name>.json. The exit status is 0 unless a benchmark failed to run;
 with --strict it is 1 when a target was missed too.
@@ -10,13 +10,14 @@ import signal
 import sys
 import time
 
-from bench import api_latency, orchestration, recovery, webbuddy
+from bench import api_latency, blocking, orchestration, recovery, webbuddy
 
 BENCHMARKS = {
     "orchestration": orchestration.main,
     "api": api_latency.main,
     "recovery": recovery.main,
     "webbuddy": webbuddy.main,
+    "blocking": blocking.main,
 }
 
 

@@ -1,5 +1,6 @@
 """News feeds (RSS 2.0, Atom) fetched with httpx and parsed with feedparser."""
 
+import asyncio
 from datetime import UTC, datetime
 from time import struct_time
 
@@ -7,12 +8,21 @@ import feedparser
 import httpx
 from pydantic import BaseModel
 
+from clients.urls import web_url
+
 
 class FeedEntry(BaseModel):
     url: str
     title: str
     summary: str = ""
     published_at: datetime | None = None
+
+
+class ParsedFeed(BaseModel):
+    entries: list[FeedEntry]
+    # Entries dropped because neither their link nor their guid is a web URL (none at all, `javascript:`...):
+    # counted so a hostile or broken feed shows in the job's figures instead of vanishing silently.
+    rejected_links: int = 0
 
 
 class FeedError(Exception):
@@ -31,7 +41,7 @@ class FeedClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
-    async def fetch(self, url: str) -> list[FeedEntry]:
+    async def fetch(self, url: str) -> ParsedFeed:
         try:
             response = await self._http.get(url, follow_redirects=True)
         except httpx.InvalidURL as exc:
@@ -46,15 +56,19 @@ class FeedClient:
                 permanent=False,
                 retry_after=_retry_after(response),
             )
-        return parse_feed(url, response.content)
+        # feedparser is pure Python: a multi-megabyte feed takes seconds, which on the event loop would starve
+        # the activity's heartbeats (timeout 2 s) until the server gave the attempt up as a dead worker.
+        return await asyncio.to_thread(parse_feed, url, response.content)
 
 
-def parse_feed(url: str, content: bytes) -> list[FeedEntry]:
+def parse_feed(url: str, content: bytes) -> ParsedFeed:
     parsed = feedparser.parse(content)
-    entries = []
+    entries, rejected = [], 0
     for raw in parsed.entries:
-        link = raw.get("link") or raw.get("id")
-        if not link:
+        # Only a web URL may become a draft's url; a guid is often the permalink when the link is junk.
+        link = web_url(raw.get("link")) or web_url(raw.get("id"))
+        if link is None:
+            rejected += 1
             continue
         entries.append(
             FeedEntry(
@@ -67,7 +81,7 @@ def parse_feed(url: str, content: bytes) -> list[FeedEntry]:
     # feedparser salvages what it can from broken XML; a broken feed with nothing usable is malformed.
     if parsed.bozo and not entries:
         raise FeedError(f"feed {url} is malformed: {parsed.get('bozo_exception')}", permanent=True)
-    return entries
+    return ParsedFeed(entries=entries, rejected_links=rejected)
 
 
 def _when(value: struct_time | None) -> datetime | None:

@@ -30,7 +30,8 @@ async def bootstrap(settings: Settings) -> None:
         admin = await session.scalar(select(User).where(User.username == settings.admin_username))
         if admin is None:
             password = settings.admin_password or secrets.token_urlsafe(12)
-            session.add(User(username=settings.admin_username, password_hash=hash_password(password), role="admin"))
+            password_hash = await hash_password(password)
+            session.add(User(username=settings.admin_username, password_hash=password_hash, role="admin"))
             shown = "(from LONGRUN_ADMIN_PASSWORD)" if settings.admin_password else password
             print(f"created admin user {settings.admin_username!r}, password: {shown}")
         if await session.scalar(select(NewsSource.id).limit(1)) is None:

@@ -5,7 +5,11 @@ Entry ``index`` of feed ``slug`` is always the same story, dated ``BASE_DATE`` m
 OpenAI emulator reads those markers, so a relevance step fed these titles gets predictable verdicts.
 
 - ``GET /feeds/{slug}.rss`` and ``/feeds/{slug}.atom``: RSS 2.0 / Atom 1.0 with ``items`` entries (default 10,
-  up to 100000) starting at entry ``offset`` (default 0).
+  up to 100000) starting at entry ``offset`` (default 0). Options:
+  - ``body_chars=N`` (up to 200000): each summary is an HTML article body of about N characters (escaped, with
+    paragraphs, emphasis and links, as full-text feeds serve it) instead of one line, for multi-megabyte feeds.
+  - ``planted=true``: after the regular entries, the ones a hostile or broken feed serves (``planted_entries``):
+    links and guids that are not web URLs, which discovery must never store.
 - ``GET /feeds/{slug}.broken``: 200 with a body that is not XML at all.
 - ``GET /articles/{slug}/{index}``: the article page an entry links to.
 
@@ -53,8 +57,23 @@ _OBJECTS = (
 )
 _FILLER = ("Weekly horoscope", "Sponsored: best deals of the week", "Crossword answers", "Recipe of the day")
 
+MAX_BODY_CHARS = 200_000
+
 Items = Annotated[int, Query(ge=0, le=MAX_ITEMS)]
 Offset = Annotated[int, Query(ge=0)]
+BodyChars = Annotated[int, Query(ge=0, le=MAX_BODY_CHARS)]
+Planted = Annotated[bool, Query()]
+
+_BODY_SENTENCES = (
+    "Officials said the decision followed months of consultation with residents and local businesses.",
+    "Critics argued that the timetable was too ambitious and that costs had been underestimated.",
+    "The plan will be reviewed again next spring, when the first figures are expected.",
+    "Several councillors asked for an independent audit before any contract is signed.",
+    "Residents who attended the meeting were divided, with some welcoming the news and others sceptical.",
+    "A spokesperson declined to comment on the details but promised a public report within weeks.",
+    "Similar schemes elsewhere have delivered mixed results, according to a recent study.",
+    "The funding comes partly from a national programme and partly from local taxes.",
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,7 @@ class Entry:
     slug: str
     index: int
     base_url: str
+    body_chars: int = 0
 
     @property
     def is_news(self) -> bool:
@@ -80,24 +100,78 @@ class Entry:
         return f"{self.base_url}/articles/{quote(self.slug)}/{self.index}"
 
     @property
+    def guid(self) -> str:
+        return self.link
+
+    @property
     def summary(self) -> str:
-        return f"Story {self.index} of the {self.slug} feed: {self.title.rsplit(' [', 1)[0]}."
+        lead = f"Story {self.index} of the {self.slug} feed: {self.title.rsplit(' [', 1)[0]}."
+        return _article_body(lead, self, self.body_chars) if self.body_chars else lead
 
     @property
     def published(self) -> datetime:
         return BASE_DATE - timedelta(hours=self.index)
 
 
+@dataclass(frozen=True)
+class PlantedEntry:
+    """An entry whose link (and maybe guid) is not a web URL; `None` leaves that element out."""
+
+    key: str
+    link: str | None
+    guid: str | None
+    slug: str
+    index: int
+
+    @property
+    def title(self) -> str:
+        return f"Planted entry {self.key} ({self.slug}) [news]"
+
+    @property
+    def summary(self) -> str:
+        return f"An entry whose link is {self.link!r} and whose guid is {self.guid!r}."
+
+    @property
+    def published(self) -> datetime:
+        return BASE_DATE - timedelta(hours=self.index)
+
+
+def planted_entries(slug: str, base_url: str, first_index: int) -> list[PlantedEntry]:
+    """What a hostile feed serves. Only `good-guid` carries a web URL (its guid), and only under it may it be kept."""
+    good_guid = f"{base_url}/articles/{quote(slug)}/planted-good-guid"
+    specs = [
+        ("script-link", "javascript:alert(document.cookie)", None),
+        ("data-guid", None, "data:text/html;base64,PHNjcmlwdD5hbGVydChkb2N1bWVudC5jb29raWUpPC9zY3JpcHQ+"),
+        ("mixed-case", "   JaVaScRiPt:alert(document.domain)", "  JaVaScRiPt:alert(document.domain)"),
+        ("good-guid", "javascript:alert(1)", good_guid),
+    ]
+    return [PlantedEntry(key, link, guid, slug, first_index + i) for i, (key, link, guid) in enumerate(specs)]
+
+
 def create_app() -> EmulatorApp:
     app = EmulatorApp(title="Feeds emulator")
 
     @app.get("/feeds/{slug}.rss")
-    async def rss(request: Request, slug: str, items: Items = 10, offset: Offset = 0) -> Response:
-        return _feed(_rss, "application/rss+xml", request, slug, items, offset)
+    async def rss(
+        request: Request,
+        slug: str,
+        items: Items = 10,
+        offset: Offset = 0,
+        body_chars: BodyChars = 0,
+        planted: Planted = False,
+    ) -> Response:
+        return _feed(_rss, "application/rss+xml", request, slug, FeedWindow(items, offset, body_chars, planted))
 
     @app.get("/feeds/{slug}.atom")
-    async def atom(request: Request, slug: str, items: Items = 10, offset: Offset = 0) -> Response:
-        return _feed(_atom, "application/atom+xml", request, slug, items, offset)
+    async def atom(
+        request: Request,
+        slug: str,
+        items: Items = 10,
+        offset: Offset = 0,
+        body_chars: BodyChars = 0,
+        planted: Planted = False,
+    ) -> Response:
+        return _feed(_atom, "application/atom+xml", request, slug, FeedWindow(items, offset, body_chars, planted))
 
     @app.get("/feeds/{slug}.broken")
     async def broken(slug: str) -> Response:
@@ -119,16 +193,47 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-Renderer = Callable[[str, Iterator[Entry], str, int], Iterator[str]]
+@dataclass(frozen=True)
+class FeedWindow:
+    items: int
+    offset: int
+    body_chars: int
+    planted: bool
 
 
-def _feed(render: Renderer, media_type: str, request: Request, slug: str, items: int, offset: int) -> Response:
+AnyEntry = Entry | PlantedEntry
+Renderer = Callable[[str, Iterator[AnyEntry], str, int], Iterator[str]]
+
+
+def _feed(render: Renderer, media_type: str, request: Request, slug: str, window: FeedWindow) -> Response:
     base_url = _base_url(request)
-    entries = (Entry(slug, index, base_url) for index in range(offset, offset + items))
-    return Response("".join(render(slug, entries, base_url, offset)), media_type=f"{media_type}; charset=utf-8")
+    end = window.offset + window.items
+
+    def entries() -> Iterator[AnyEntry]:
+        for index in range(window.offset, end):
+            yield Entry(slug, index, base_url, window.body_chars)
+        if window.planted:
+            yield from planted_entries(slug, base_url, end)
+
+    body = "".join(render(slug, entries(), base_url, window.offset))
+    return Response(body, media_type=f"{media_type}; charset=utf-8")
 
 
-def _rss(slug: str, entries: Iterator[Entry], base_url: str, offset: int) -> Iterator[str]:
+def _article_body(lead: str, entry: Entry, chars: int) -> str:
+    """About `chars` characters of deterministic HTML prose, the shape full-text feeds put in a summary."""
+    pick = zlib.crc32(f"{entry.slug}:{entry.index}:body".encode())
+    parts = [f"<p><strong>{escape(lead)}</strong></p>"]
+    size = len(parts[0])
+    while size < chars:
+        n = len(parts)
+        sentences = " ".join(_BODY_SENTENCES[(pick + n + k) % len(_BODY_SENTENCES)] for k in range(3))
+        read_more = quoteattr(f"{entry.link}#p{n}")
+        parts.append(f"<p>{sentences} <a href={read_more}>Read more</a> <em>({escape(entry.slug)})</em></p>")
+        size += len(parts[-1])
+    return "".join(parts)
+
+
+def _rss(slug: str, entries: Iterator[AnyEntry], base_url: str, offset: int) -> Iterator[str]:
     self_url = f"{base_url}/feeds/{quote(slug)}.rss"
     yield '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
     yield f"<channel><title>{escape(slug)} (emulated)</title><link>{escape(self_url)}</link>"
@@ -136,26 +241,28 @@ def _rss(slug: str, entries: Iterator[Entry], base_url: str, offset: int) -> Ite
     yield f'<atom:link href={quoteattr(self_url)} rel="self" type="application/rss+xml"/>'
     yield f"<lastBuildDate>{format_datetime(BASE_DATE - timedelta(hours=offset), usegmt=True)}</lastBuildDate>\n"
     for entry in entries:
-        link = escape(entry.link)
+        link = f"<link>{escape(entry.link)}</link>" if entry.link is not None else ""
+        guid = f'<guid isPermaLink="true">{escape(entry.guid)}</guid>' if entry.guid is not None else ""
         yield (
-            f"<item><title>{escape(entry.title)}</title><link>{link}</link>"
-            f'<guid isPermaLink="true">{link}</guid><description>{escape(entry.summary)}</description>'
+            f"<item><title>{escape(entry.title)}</title>{link}{guid}"
+            f"<description>{escape(entry.summary)}</description>"
             f"<pubDate>{format_datetime(entry.published, usegmt=True)}</pubDate></item>\n"
         )
     yield "</channel></rss>\n"
 
 
-def _atom(slug: str, entries: Iterator[Entry], base_url: str, offset: int) -> Iterator[str]:
+def _atom(slug: str, entries: Iterator[AnyEntry], base_url: str, offset: int) -> Iterator[str]:
     self_url = f"{base_url}/feeds/{quote(slug)}.atom"
     yield '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
     yield f"<title>{escape(slug)} (emulated)</title><id>{escape(self_url)}</id>"
     yield f"<updated>{_iso(BASE_DATE - timedelta(hours=offset))}</updated>"
     yield f'<link href={quoteattr(self_url)} rel="self"/><author><name>Longrun feeds emulator</name></author>\n'
     for entry in entries:
-        link = escape(entry.link)
+        guid = f"<id>{escape(entry.guid)}</id>" if entry.guid is not None else ""
+        link = f"<link href={quoteattr(entry.link)}/>" if entry.link is not None else ""
         yield (
-            f"<entry><title>{escape(entry.title)}</title><id>{link}</id><link href={quoteattr(entry.link)}/>"
-            f"<updated>{_iso(entry.published)}</updated><summary>{escape(entry.summary)}</summary></entry>\n"
+            f"<entry><title>{escape(entry.title)}</title>{guid}{link}<updated>{_iso(entry.published)}</updated>"
+            f'<summary type="html">{escape(entry.summary)}</summary></entry>\n'
         )
     yield "</feed>\n"
 

@@ -42,6 +42,7 @@ _PROSE = {"summary", "description", "text", "content", "answer"}
 _FALSE_MARKERS = ("[not-news]", "[spam]")
 _TRUE_MARKERS = ("[news]",)
 _DEFAULT_SPAN = 100
+_BOUND_KEYS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _MAX_DEPTH = 12
 _SECONDARY_ARRAY_LEN = 2
 
@@ -205,6 +206,10 @@ def _integer(schema: dict[str, Any], source: _Source, name: str | None) -> int:
     low, high = math.ceil(low), math.floor(high)
     if name and name.lower() in _NUMBERED:
         value = source.number if source.number is not None else source.position
+        # An item's own number answers as written (entry [250] of a long feed is 250); only bounds the schema
+        # states limit it, not the span made up for unbounded draws.
+        if not _BOUND_KEYS.intersection(schema):
+            return value
     else:
         value = low + source.draw(name) % (high - low + 1)
     return min(max(value, low), high)

@@ -5,6 +5,7 @@ from unittest.mock import ANY
 
 import httpx
 import jwt
+import pytest
 
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
@@ -32,8 +33,12 @@ async def test_malformed_json_is_422(admin):
     assert response.json()["detail"][0]["type"] == "json_invalid"
 
 
-async def test_bad_feed_url_is_named(admin):
-    response = await admin.http.post("/api/v1/news/sources", json={"name": "x", "feed_url": "not a url"})
+@pytest.mark.parametrize(
+    "feed_url",
+    ["not a url", "javascript:alert(document.cookie)", "https://example.com/" + "ж" * 1000],  # the last: 6000 encoded
+)
+async def test_bad_feed_url_is_named(admin, feed_url):
+    response = await admin.http.post("/api/v1/news/sources", json={"name": "x", "feed_url": feed_url})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "feed_url"]
 

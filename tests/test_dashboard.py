@@ -18,7 +18,9 @@ from py_mini_racer import JSEvalException
 
 from api.app import create_app
 from api.auth import Principal, Tokens
+from db.models import Role
 from devstack.processes import stack_env
+from devstack.stack import Stack
 from settings import Settings
 from tests.dashboard_js import (
     WEB,
@@ -31,7 +33,6 @@ from tests.dashboard_js import (
     texts,
     url_attributes,
 )
-from tests.stack import Stack
 
 SAFE_URL = "https://example.com/x"
 UNSAFE_URLS = [
@@ -166,7 +167,7 @@ def test_config_answers_the_setting(tmp_path):
         temporal_ui_url="https://temporal.example.test/ui/",
         temporal_namespace="production",
     )
-    token = Tokens(settings).access(Principal(id=1, username="reader", role="user"))
+    token = Tokens(settings).access(Principal(id=1, username="reader", role=Role.user))
     with TestClient(create_app(settings)) as client:
         response = client.get("/api/v1/config", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200

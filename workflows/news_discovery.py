@@ -36,6 +36,8 @@ class DiscoverNewsInput(BaseModel):
 class DiscoverNewsResult(JobResult):
     drafts_created: int = 0
     sources_processed: int = 0
+    # Feed entries refused for a link that is not a web URL: a hostile or broken feed shows here.
+    links_rejected: int = 0
     failed_sources: list[JobError] = Field(default_factory=list)
 
 
@@ -64,6 +66,7 @@ class NewsDiscoveryWorkflow(JobWorkflow):
             running.remove(source.name)
             if isinstance(outcome, SourceOutcome):
                 result.drafts_created += outcome.drafts_created
+                result.links_rejected += outcome.rejected_links
                 result.sources_processed += 1
                 self.advance(succeeded=1)
             elif not self.cancel_requested:
@@ -74,9 +77,10 @@ class NewsDiscoveryWorkflow(JobWorkflow):
             self.set_current(", ".join(running) or None)
 
         await self.run_bounded(inp.sources, discover, done, inp.max_parallel)
+        rejected = f", {result.links_rejected} entries with a non-web link rejected" if result.links_rejected else ""
         result.status = self.finish(
             f"{result.drafts_created} drafts from {result.sources_processed} sources, "
-            f"{len(result.failed_sources)} failed"
+            f"{len(result.failed_sources)} failed{rejected}"
         )
         result.progress = self._progress
         return result

@@ -54,7 +54,7 @@ def user_out(who: Principal) -> UserOut:
 @router.post("/api/login/")
 async def login(body: Login, session: SessionDep, tokens: TokensDep) -> LoggedIn:
     user = await session.scalar(select(User).where(User.username == body.username))
-    if user is None or not user.is_active or not verify_password(body.password, user.password_hash):
+    if user is None or not user.is_active or not await verify_password(body.password, user.password_hash):
         raise unauthorized("Invalid username or password")
     who = principal(user)
     return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who), user=user_out(who))
@@ -80,7 +80,7 @@ async def me(who: CurrentUser) -> UserOut:
 
 @router.post("/api/v1/users", status_code=status.HTTP_201_CREATED)
 async def create_user(body: NewUser, session: SessionDep, _: AdminOnly) -> UserOut:
-    user = User(username=body.username, password_hash=hash_password(body.password), role=body.role)
+    user = User(username=body.username, password_hash=await hash_password(body.password), role=body.role)
     session.add(user)
     try:
         await session.commit()

@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, field_error
 from api.jobs import JobNotFound, JobStarted
+from clients.urls import MAX_URL_LENGTH, web_url
 from db.models import NewsPost, NewsSource
 from db.models.news import NewsStatus
 from workflows.base import JobStatus
@@ -18,16 +19,27 @@ from workflows.news_discovery import JOB_TYPE, DiscoverNewsInput, SourceRef, dis
 router = APIRouter(prefix="/api/v1/news", tags=["news"])
 
 
+def _storable(url: AnyHttpUrl) -> AnyHttpUrl:
+    # pydantic's URL may still be one the WebUrl column refuses (longer than the column once encoded): a 422
+    # naming the field, not a 500 from the database layer.
+    if web_url(str(url)) is None:
+        raise ValueError(f"must be an http(s) URL of at most {MAX_URL_LENGTH} characters")
+    return url
+
+
+FeedUrl = Annotated[AnyHttpUrl, AfterValidator(_storable)]
+
+
 class SourceIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    feed_url: AnyHttpUrl
+    feed_url: FeedUrl
     topic: str = Field("", max_length=500)
     active: bool = True
 
 
 class SourcePatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    feed_url: AnyHttpUrl | None = None
+    feed_url: FeedUrl | None = None
     topic: str | None = Field(None, max_length=500)
     active: bool | None = None
 

@@ -5,6 +5,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, CreatedAt, utcnow
+from db.types import WebUrl
 
 
 class NewsStatus(StrEnum):
@@ -17,7 +18,7 @@ class NewsSource(CreatedAt, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    feed_url: Mapped[str] = mapped_column(String(2000))
+    feed_url: Mapped[str] = mapped_column(WebUrl())
     topic: Mapped[str] = mapped_column(String(500), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -32,7 +33,7 @@ class NewsPost(CreatedAt, Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("news_source.id", ondelete="CASCADE"), index=True)
     # The discovery job (workflow id) that found it.
     run_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    url: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str] = mapped_column(WebUrl())
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=NewsStatus.draft.value)

@@ -64,6 +64,15 @@ def test_plain_lines_are_items_when_none_is_numbered() -> None:
     assert fill(schema, "first\n\nsecond\nthird") == [{"index": 0}, {"index": 1}, {"index": 2}]
 
 
+def test_item_numbers_answer_as_written_unless_the_schema_bounds_them() -> None:
+    item = {"type": "object", "properties": {"index": {"type": "integer"}}}
+    bounded = {"type": "object", "properties": {"index": {"type": "integer", "maximum": 120}}}
+    text = "[99] a\n[100] b\n[250] c\n"
+
+    assert fill({"type": "array", "items": item}, text) == [{"index": 99}, {"index": 100}, {"index": 250}]
+    assert [v["index"] for v in fill({"type": "array", "items": bounded}, text)] == [99, 100, 120]
+
+
 @pytest.mark.parametrize(("bounds", "length"), [({"maxItems": 2}, 2), ({"minItems": 5}, 5)])
 def test_item_array_respects_size_bounds(bounds: dict, length: int) -> None:
     assert len(fill({"type": "array", "items": {"type": "string"}, **bounds}, ITEMS)) == length

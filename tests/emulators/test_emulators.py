@@ -233,6 +233,34 @@ async def test_rss_and_atom_carry_the_same_entries(feeds_url: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+async def test_body_chars_gives_long_html_summaries(feeds_url: str, fmt: str) -> None:
+    async with httpx.AsyncClient() as http:
+        short = await http.get(f"{feeds_url}/feeds/long.{fmt}", params={"items": 3})
+        long = await http.get(f"{feeds_url}/feeds/long.{fmt}", params={"items": 3, "body_chars": 5000})
+
+    parsed = feedparser.parse(long.content)
+    assert parsed.bozo == 0
+    assert len(long.content) > 3 * 5000 > len(short.content)
+    assert all(len(e.summary) >= 5000 and "<p>" in e.summary and "<a href=" in e.summary for e in parsed.entries)
+    # The regular entries stay the same stories: only their summaries grow.
+    assert [e.link for e in parsed.entries] == [e.link for e in feedparser.parse(short.content).entries]
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+async def test_planted_entries_follow_the_regular_ones(feeds_url: str, fmt: str) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{feeds_url}/feeds/hostile.{fmt}", params={"items": 2, "planted": "true"})
+
+    entries = feedparser.parse(response.content).entries
+    assert [e.link for e in entries[:2]] == [f"{feeds_url}/articles/hostile/{i}" for i in range(2)]
+    planted = {e.title.split()[2]: (e.get("link"), e.get("id")) for e in entries[2:]}
+    assert planted["script-link"] == ("javascript:alert(document.cookie)", None)
+    assert planted["data-guid"][1].startswith("data:text/html;base64,")
+    assert planted["mixed-case"][0].strip().startswith("JaVaScRiPt:")
+    assert planted["good-guid"] == ("javascript:alert(1)", f"{feeds_url}/articles/hostile/planted-good-guid")
+
+
 async def test_fault_on_one_feed_leaves_others_alone(feeds_url: str) -> None:
     await _add_fault(feeds_url, path="/feeds/bad.rss", kind="status", status=500)
 
