@@ -37,6 +37,19 @@ async def verify_password(password: str, password_hash: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(_argon2_threads, _hasher.verify, password, password_hash)
 
 
+_stand_in_hash: str | None = None
+
+
+async def verify_unknown_user(password: str) -> bool:
+    """As long as a real verify, and always False: an unknown username must not answer faster than a
+    wrong password, or the timing tells which usernames exist."""
+    global _stand_in_hash
+    if _stand_in_hash is None:
+        _stand_in_hash = await hash_password(secrets.token_urlsafe(16))
+    await verify_password(password, _stand_in_hash)
+    return False
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as the token says."""

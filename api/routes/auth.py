@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import InvalidToken, Principal, hash_password, verify_password
+from api.auth import InvalidToken, Principal, hash_password, verify_password, verify_unknown_user
 from api.deps import AdminOnly, CurrentUser, SessionDep, TokensDep, unauthorized
 from db.models import Role, User
 
@@ -54,7 +54,10 @@ def user_out(who: Principal) -> UserOut:
 @router.post("/api/login/")
 async def login(body: Login, session: SessionDep, tokens: TokensDep) -> LoggedIn:
     user = await session.scalar(select(User).where(User.username == body.username))
-    if user is None or not user.is_active or not await verify_password(body.password, user.password_hash):
+    if user is None:
+        await verify_unknown_user(body.password)
+        raise unauthorized("Invalid username or password")
+    if not await verify_password(body.password, user.password_hash) or not user.is_active:
         raise unauthorized("Invalid username or password")
     who = principal(user)
     return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who), user=user_out(who))
