@@ -39,6 +39,7 @@ CLOSED_STATUS = {
 STATUS_FILTER = {
     JobStatus.pending: "ExecutionStatus = 'Running' AND JobStatus = 'pending'",
     JobStatus.running: "ExecutionStatus = 'Running' AND JobStatus = 'running'",
+    JobStatus.paused: "ExecutionStatus = 'Running' AND JobStatus = 'paused'",
     JobStatus.cancelling: "ExecutionStatus = 'Running' AND JobStatus = 'cancelling'",
     JobStatus.completed: "ExecutionStatus = 'Completed' AND JobStatus = 'completed'",
     JobStatus.failed: "(ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') OR JobStatus = 'failed')",

@@ -36,6 +36,7 @@ R = TypeVar("R")
 class JobStatus(StrEnum):
     pending = "pending"
     running = "running"
+    paused = "paused"  # keeps its place until resumed (the jobs that can pause say so)
     cancelling = "cancelling"
     completed = "completed"
     failed = "failed"
@@ -107,6 +108,19 @@ class JobWorkflow:
         self._progress.started_at = workflow.now()
         self._progress.total = total
         self._set_status(JobStatus.running, message)
+
+    def continue_from(self, carried: JobProgress, message: str = "") -> None:
+        """Go on counting where the previous run of this job left off (after continue-as-new)."""
+        self._progress = carried.model_copy(deep=True)
+        self._set_status(JobStatus.running, message)
+
+    def mark_paused(self, message: str) -> None:
+        if self._progress.status == JobStatus.running:
+            self._set_status(JobStatus.paused, message)
+
+    def mark_running(self, message: str) -> None:
+        if self._progress.status == JobStatus.paused:
+            self._set_status(JobStatus.running, message)
 
     def set_current(self, current: str | None, message: str | None = None) -> None:
         self._progress.current = current
