@@ -1,0 +1,131 @@
+"""The 1C seed's tasks API (`/api/v1/tasks`, `WS /api/v1/ws/tasks`) in its own shape, over any job.
+
+Its React `TaskProgress` and `SyncModal` poll and watch these; underneath each task is a job of the
+job protocol, so a migration or a news discovery is a task too.
+"""
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, WebSocket, status
+from pydantic import BaseModel
+
+from api.deps import AdminOnly, CurrentUser, JobsDep
+from api.job_sockets import stream_job, stream_jobs
+from api.jobs import JobClosed, JobNotFound, JobSnapshot
+from workflows.base import JobStatus
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+# Snapshots fetched at once for a listing: each one is a progress query.
+LIST_CONCURRENCY = 8
+
+
+class Task(BaseModel):
+    """The seed's task, field for field (`progress` is a percentage)."""
+
+    task_id: str
+    task_type: str
+    status: JobStatus
+    progress: float
+    total: int
+    processed: int
+    message: str
+    created_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class TaskList(BaseModel):
+    tasks: list[Task]
+    total: int
+
+
+class Cleaned(BaseModel):
+    deleted: int
+
+
+def task_of(snap: JobSnapshot) -> Task:
+    failed = snap.status == JobStatus.failed
+    return Task(
+        task_id=snap.job_id,
+        task_type=snap.type,
+        status=snap.status,
+        progress=snap.percent,
+        total=snap.total,
+        processed=snap.processed,
+        message=snap.message,
+        created_at=snap.started_at,
+        started_at=snap.started_at,
+        completed_at=snap.updated_at if snap.closed else None,
+        result=snap.result,
+        error=(snap.message or "failed") if failed else None,
+    )
+
+
+def not_found(task_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id!r} not found")
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(task_id: str, who: CurrentUser, jobs: JobsDep) -> Task:
+    try:
+        return task_of(await jobs.snapshot(task_id, who))
+    except JobNotFound as exc:
+        raise not_found(task_id) from exc
+
+
+@router.get("/tasks")
+async def list_tasks(
+    who: CurrentUser,
+    jobs: JobsDep,
+    task_type: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z0-9_]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> TaskList:
+    """Your tasks (admins: everyone's), newest first, each with its progress."""
+    listed = await jobs.list(who, task_type, None, limit)
+    slots = asyncio.Semaphore(LIST_CONCURRENCY)
+
+    async def snapshot(job_id: str) -> JobSnapshot | None:
+        async with slots:
+            try:
+                return await jobs.snapshot(job_id, who)
+            except JobNotFound:  # cleaned up between the listing and now
+                return None
+
+    snaps = await asyncio.gather(*(snapshot(job.job_id) for job in listed))
+    tasks = [task_of(s) for s in snaps if s is not None]
+    return TaskList(tasks=tasks, total=len(tasks))
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel_task(task_id: str, who: CurrentUser, jobs: JobsDep) -> Task:
+    try:
+        await jobs.cancel(task_id, who, f"cancelled by {who.username}", force=False)
+        return task_of(await jobs.snapshot(task_id, who))
+    except JobNotFound as exc:
+        raise not_found(task_id) from exc
+    except JobClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id!r} has already finished") from exc
+
+
+@router.post("/tasks/cleanup")
+async def cleanup_tasks(_: AdminOnly, jobs: JobsDep, max_age_hours: Annotated[float, Query(ge=0)] = 24) -> Cleaned:
+    return Cleaned(deleted=await jobs.cleanup(max_age_hours))
+
+
+def as_task(snap: JobSnapshot) -> Any:
+    return task_of(snap).model_dump(mode="json")
+
+
+@router.websocket("/ws/tasks/{task_id}")
+async def watch_task(ws: WebSocket, task_id: str) -> None:
+    await stream_job(ws, task_id, as_task)
+
+
+@router.websocket("/ws/tasks")
+async def watch_tasks(ws: WebSocket) -> None:
+    await stream_jobs(ws, as_task)
