@@ -211,6 +211,18 @@ class Jobs:
                 raise JobClosed(job_id) from exc
             raise
 
+    async def signal(self, job_id: str, name: str) -> None:
+        """A domain signal (a migration's pause or resume) to a running job; JobClosed if none runs."""
+        handle = await self._handle(job_id)
+        try:
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                raise JobClosed(job_id)
+            await handle.signal(name)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise JobNotFound(job_id) from exc
+            raise
+
     async def cleanup(self, max_age_hours: float) -> int:
         """Delete closed jobs older than `max_age_hours`; returns how many."""
         client = await self._temporal.client()
