@@ -92,6 +92,10 @@ class GenEntity:
     language: str | None = None
     custom_emoji_id: int | None = None
 
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
 
 @dataclass(frozen=True)
 class GenMedia:
@@ -252,15 +256,14 @@ class _Builder:
         self.next_id = 1
         self.date = FIRST_DATE
 
-    def take_id(self) -> int:
-        # A channel that deleted posts has holes in its ids.
+    def skip_deleted(self) -> None:
+        # A channel that deleted posts has holes in its ids (between posts: an album's ids stay consecutive).
         if self.messages and self.rng.random() < 0.06:
             self.next_id += self.rng.randint(1, 5)
-        message_id, self.next_id = self.next_id, self.next_id + 1
-        return message_id
 
     def add(self, **fields) -> None:
-        self.messages.append(GenMessage(id=self.take_id(), date=self.date, **fields))
+        self.messages.append(GenMessage(id=self.next_id, date=self.date, **fields))
+        self.next_id += 1
 
     def caption(self, n: int) -> tuple[str, tuple]:
         if self.rng.random() >= _CAPTIONED:
@@ -276,6 +279,7 @@ class _Builder:
         while len(self.messages) < spec.count:
             # Posts are minutes to hours apart, so no two posts share a second; an album's members do.
             self.date += rng.randint(60, 7200)
+            self.skip_deleted()
             kind = rng.choices(kinds, cumulative)[0]
             self.post(kind, spec.count - len(self.messages))
         return self.messages
