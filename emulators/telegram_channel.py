@@ -5,7 +5,8 @@ A channel is named by its username, and the name says what it holds:
 - ``gen_<count>[_s<seed>][_m<bytes>]``: ``count`` messages in a realistic mix (text with entities, photos,
   albums of 2-10, videos, documents, audio, voice, stickers, service messages, polls, locations, venues,
   contacts, dice) with gaps in the ids, as a channel that has deleted posts has;
-- ``bench_<count>[_s<seed>][_m<bytes>]``: the benchmark's mix, 70% text, 20% single photos, 10% albums;
+- ``bench_<count>[_s<seed>][_m<bytes>]``: the benchmark's mix of posts, 70% text, 20% single photos, 10% photo
+  albums;
 - ``private_<anything>``: a channel that resolves but whose history the user may not read.
 
 ``seed`` (default 0) picks another channel of the same size; ``bytes`` (default 2048) is the size of every
@@ -311,6 +312,8 @@ class _Builder:
         captioned = rng.choices((0, rng.randrange(members), None), (7, 1, 2))[0]
         for index in range(members):
             kind = "document" if documents else rng.choice(("photo", "photo", "photo", "video"))
+            if self.spec.mix == "bench":
+                kind = "photo"  # the benchmark's albums are photo albums
             text, entities = ("", ())
             if index == captioned:
                 text, entities = _text(rng, n, sentences=(1, 2), entity_rate=0.4)
@@ -354,3 +357,13 @@ def generate(spec: ChannelSpec) -> tuple[GenMessage, ...]:
     if spec.private:
         return ()
     return tuple(_Builder(spec).build())
+
+
+def channel_digest(spec: ChannelSpec) -> str:
+    """A fingerprint of the whole channel, messages and files, to check two processes generated the same one."""
+    digest = hashlib.sha256()
+    for m in generate(spec):
+        digest.update(repr((m.id, m.date, m.text, m.entities, m.media, m.grouped_id, m.service, m.other)).encode())
+        if m.media is not None:
+            digest.update(media_bytes(spec, m.id, m.media))
+    return digest.hexdigest()
