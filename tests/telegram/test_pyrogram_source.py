@@ -180,3 +180,14 @@ async def test_a_page_smaller_than_an_album_still_keeps_it_whole(settings: Setti
 async def test_count_is_the_channels_message_count(settings: Settings, telegram: Emulator) -> None:
     async with PyrogramSource.from_settings(settings, "@gen_777_s3") as source:
         assert await source.count() == 777
+
+
+async def test_a_long_floodwait_on_a_download_surfaces_too(settings: Settings, telegram: Emulator) -> None:
+    async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
+        post = next(p for p in (await source.page(0)).posts if p.media)
+        # pyrogram's get_file sleeps through FloodWaits of up to 30 s by itself; a longer one reaches the caller.
+        await telegram.fault(path="/rpc/upload.GetFile", kind="rpc_error", status=420, error_message="FLOOD_WAIT_45")
+        with pytest.raises(SourceError) as raised:
+            await source.download(post.media[0], Path(tempfile.mkdtemp(prefix="tg-download-")))
+
+    assert raised.value.retry_after == 45 and not raised.value.permanent
