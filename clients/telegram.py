@@ -20,6 +20,7 @@ import asyncio
 import binascii
 import re
 import struct
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -129,15 +130,15 @@ class PyrogramSource:
     async def page(self, after_id: int, limit: int = 100) -> Page:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        batch = await self._history(after_id, limit)
-        done = len(batch) < limit
+        batch, cursor, done = await self._history(after_id, limit)
         messages = [message_post(m) for m in batch]
         if not done:
             messages, held = hold_back_last_album(messages)
-            if not messages:
+            if held and not messages:
                 # One album fills the whole page: read on to its end rather than return nothing.
                 messages = held + await self._rest_of_album(held)
-        cursor = messages[-1].id if messages else after_id
+            if held:
+                cursor = messages[-1].id
         return Page(posts=merge_albums(messages), after_id=cursor, done=done)
 
     async def posts(self, ids: list[int]) -> list[Post]:
@@ -204,30 +205,35 @@ class PyrogramSource:
         )
         return await self._invoke(query, f"read {self._channel!r} after message {after_id}")
 
-    async def _history(self, after_id: int, limit: int) -> list[types.Message]:
-        """Up to `limit` messages newer than `after_id`, oldest first; fewer only when the history ends."""
+    async def _history(self, after_id: int, limit: int) -> tuple[list[types.Message], int, bool]:
+        """Up to `limit` messages newer than `after_id`, oldest first; the highest id read; whether that was all.
+
+        Telegram answers fewer messages than asked only at the end of the history (Telethon relies on it too).
+        """
         messages: list[types.Message] = []
-        while len(messages) < limit:
-            want = min(HISTORY_CHUNK, limit - len(messages))
+        read = 0
+        while read < limit:
+            want = min(HISTORY_CHUNK, limit - read)
             answer = await self._history_call(after_id, want)
             parsed = await utils.parse_messages(self._client, answer, replies=0)
-            chunk = sorted((m for m in parsed if m.id > after_id and not m.empty), key=lambda m: m.id)
-            messages.extend(chunk)
+            chunk = sorted((m for m in parsed if m.id > after_id), key=lambda m: m.id)
+            messages.extend(m for m in chunk if not m.empty)
+            read += len(chunk)
             if len(chunk) < want:
-                break
+                return messages, (chunk[-1].id if chunk else after_id), True
             after_id = chunk[-1].id
-        return messages
+        return messages, after_id, False
 
     async def _rest_of_album(self, members: list[Post]) -> list[Post]:
         rest: list[Post] = []
         after_id = members[-1].id
         while True:
-            more = [message_post(m) for m in await self._history(after_id, ALBUM_MAX)]
-            same = [post for post in more if post.album_id == members[0].album_id]
+            batch, after_id, done = await self._history(after_id, ALBUM_MAX)
+            more = [message_post(m) for m in batch]
+            same = list(takewhile(lambda post: post.album_id == members[0].album_id, more))
             rest.extend(same)
-            if len(same) < len(more) or len(more) < ALBUM_MAX:
+            if len(same) < len(more) or done:
                 return rest
-            after_id = more[-1].id
 
     async def _messages(self, ids: list[int]) -> list[types.Message]:
         peer = await self._ready()
