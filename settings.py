@@ -6,8 +6,9 @@ clone works with no configuration at all.
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -38,6 +39,17 @@ class Settings(BaseSettings):
     feed_timeout_seconds: float = 20.0
     feed_emulator_url: str = "http://127.0.0.1:8102"
 
+    # Telegram: a user session (bots cannot read a channel's history), made once with pyrogram's
+    # export_session_string(). Secrets live here, never in a workflow's input.
+    telegram_api_id: int = 0
+    telegram_api_hash: str = ""
+    telegram_session: str = ""
+    # The Telegram stand-in (emulators/telegram.py). Unset: the local one, unless a session is configured;
+    # set empty: real Telegram.
+    telegram_emulator_url: str | None = None
+    # How often pyrogram itself retries a request whose connection failed, before the activity's own retry.
+    telegram_request_retries: int = 3
+
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""
@@ -57,6 +69,13 @@ class Settings(BaseSettings):
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
     workflow_task_timeout_seconds: float = 3.0
+
+    @model_validator(mode="after")
+    def _pick_telegram(self) -> Self:
+        # Mirrors the LLM: with no credentials of its own, Longrun talks to the local stand-in.
+        if self.telegram_emulator_url is None:
+            self.telegram_emulator_url = "" if self.telegram_session else "http://127.0.0.1:8103"
+        return self
 
     @property
     def pg_dir(self) -> Path:

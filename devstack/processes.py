@@ -338,6 +338,7 @@ def stack_env(
     data_dir: Path,
     openai_port: int | None = None,
     feeds_port: int | None = None,
+    telegram_port: int | None = None,
     task_queue: str | None = None,
     namespace: str | None = None,
     api_port: int | None = None,
@@ -348,6 +349,8 @@ def stack_env(
 
     Pass `base={}` to get only the variables this adds. OPENAI_BASE_URL points at the emulator unless
     `base` has an OPENAI_API_KEY (a real LLM); then it is left alone (or set to OpenAI's own URL).
+    Likewise LONGRUN_TELEGRAM_EMULATOR_URL points at the Telegram stand-in unless `base` has a
+    LONGRUN_TELEGRAM_SESSION (real Telegram).
     """
     env = dict(os.environ if base is None else base)
     env["LONGRUN_DATABASE_URL"] = database_url
@@ -369,6 +372,8 @@ def stack_env(
         env.pop("LONGRUN_OPENAI_BASE_URL", None)
     if feeds_port is not None:
         env["LONGRUN_FEED_EMULATOR_URL"] = f"http://{HOST}:{feeds_port}"
+    if telegram_port is not None and not env.get("LONGRUN_TELEGRAM_SESSION"):
+        env["LONGRUN_TELEGRAM_EMULATOR_URL"] = f"http://{HOST}:{telegram_port}"
     if ui_port is not None:
         # The dashboard links jobs to the Web UI this stack's Temporal serves, wherever its port is.
         env["LONGRUN_TEMPORAL_UI_URL"] = f"http://{HOST}:{ui_port}"

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulators.errors import error_payload
@@ -50,7 +50,7 @@ class FaultSpec(BaseModel):
     def matches(self, path: str) -> bool:
         return self.path is None or path.startswith(self.path)
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
         headers = {}
         if self.retry_after is not None:
             headers = {"Retry-After": f"{self.retry_after:g}", "retry-after-ms": str(round(self.retry_after * 1000))}
@@ -110,11 +110,11 @@ class FaultBook:
         return (delay.spec if delay else None), (answer.spec if answer else None)
 
 
-def _control_router(book: FaultBook) -> APIRouter:
+def _control_router(book: FaultBook, spec_type: type[FaultSpec]) -> APIRouter:
     router = APIRouter(prefix=CONTROL_PREFIX, tags=["emulator control"])
 
     @router.post("/faults")
-    async def add_fault(spec: FaultSpec) -> dict[str, int]:
+    async def add_fault(spec: spec_type) -> dict[str, int]:
         return {"id": book.add(spec)}
 
     @router.delete("/faults")
@@ -173,12 +173,14 @@ class EmulatorApp(FastAPI):
     """FastAPI with the control routes and with fault injection as the outermost layer.
 
     Outermost so a dropped connection still has uvicorn's own ``send`` (Starlette's error middleware wraps it).
+    An emulator whose protocol has errors of its own passes a ``FaultSpec`` subclass that adds answering kinds
+    and renders them in ``response()`` (the Telegram stand-in answers RPC errors in TL).
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, fault_spec: type[FaultSpec] = FaultSpec, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state.faults = FaultBook()
-        self.include_router(_control_router(self.state.faults))
+        self.include_router(_control_router(self.state.faults, fault_spec))
 
     def build_middleware_stack(self) -> ASGIApp:
         return _FaultMiddleware(super().build_middleware_stack(), self.state.faults)

@@ -74,3 +74,15 @@ def feeds_url(feeds_server: str) -> str:
     """Base URL of the feeds emulator, with no fault rules and zeroed stats."""
     httpx.post(f"{feeds_server}/_emulator/reset").raise_for_status()
     return feeds_server
+
+
+@pytest.fixture(scope="session")
+def telegram_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _run("emulators.telegram", tmp_path_factory)
+
+
+@pytest.fixture
+def telegram_url(telegram_server: str) -> str:
+    """Base URL of the Telegram stand-in, with no fault rules and zeroed stats."""
+    httpx.post(f"{telegram_server}/_emulator/reset").raise_for_status()
+    return telegram_server

@@ -1,0 +1,197 @@
+"""ExportSource and check_export over Telegram Desktop exports written by the generator: the same channel reads the
+same from the export as through pyrogram, broken exports are refused with what is wrong, files stay inside."""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from clients.posts import Post, PostKind, SourceError
+from clients.telegram import PyrogramSource
+from clients.telegram_export import ExportInvalid, ExportSource, check_export
+from devstack.clients import Emulator
+from emulators.telegram_channel import ChannelSpec, generate, media_bytes
+from emulators.telegram_export_gen import write_export
+from settings import Settings
+from tests.telegram.expected import albums, entity_spans
+
+CHANNEL = "gen_1200_s5"
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="tg-export-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def read_all(source, limit: int = 100) -> list[Post]:
+    posts, after_id = [], 0
+    while True:
+        page = await source.page(after_id, limit)
+        posts += page.posts
+        after_id = page.after_id
+        if page.done:
+            return posts
+
+
+def shape(post: Post) -> tuple:
+    return (post.id, post.member_ids, post.kind, post.text, entity_spans(post), [m.kind for m in post.media])
+
+
+async def test_export_and_pyrogram_read_the_same_channel_the_same(
+    settings: Settings, telegram: Emulator, workdir: Path
+) -> None:
+    write_export(CHANNEL, workdir / "export")
+    async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as live:
+        from_telegram = await read_all(live)
+        live_count = await live.count()
+    async with ExportSource(workdir / "export") as export:
+        from_export = await read_all(export, limit=37)  # other page boundaries: the posts must not care
+        export_count = await export.count()
+
+    assert [shape(p) for p in from_export] == [shape(p) for p in from_telegram]
+    assert live_count == export_count == 1200
+    assert [p.member_ids for p in from_export] == albums(ChannelSpec.parse(CHANNEL))
+    undated = {m.id for m in generate(ChannelSpec.parse(CHANNEL)) if m.other == "dice"}  # Desktop writes no date
+    for exported, live_post in zip(from_export, from_telegram, strict=True):
+        if exported.id not in undated:
+            assert exported.date == live_post.date
+            assert exported.skip_reason == live_post.skip_reason
+    assert any(len(p.member_ids) > 1 for p in from_export), "albums found again without an album id"
+
+
+async def test_files_the_export_left_out_are_a_skip_reason(workdir: Path) -> None:
+    spec = ChannelSpec.parse(CHANNEL)
+    album = next(ids for ids in albums(spec) if len(ids) > 2)
+    single = next(m.id for m in generate(spec) if m.media and m.media.kind == "video" and not m.grouped_id)
+    write_export(CHANNEL, workdir / "export", leave_out={album[1], single})
+
+    summary = await check_export(workdir / "export")
+    async with ExportSource(workdir / "export") as export:
+        posts = {p.id: p for p in await export.posts([album[0], single])}
+
+    assert summary.media_not_included == 2
+    assert posts[single].kind == PostKind.unsupported
+    assert posts[single].skip_reason == "file not in the export: File not included"
+    assert posts[album[0]].member_ids == album, "the album is still one post"
+    assert posts[album[0]].kind == PostKind.unsupported, "a partial album is not published as if whole"
+
+
+async def test_download_copies_the_exported_file(workdir: Path) -> None:
+    spec = ChannelSpec.parse(CHANNEL)
+    write_export(CHANNEL, workdir / "export")
+    dest = workdir / "out"
+    async with ExportSource(workdir / "export") as export:
+        post = next(p for p in await read_all(export) if p.media and p.media[0].file_name)
+        first = await export.download(post.media[0], dest)
+        second = await export.download(post.media[0], dest)
+
+    expected = media_bytes(spec, post.id, next(m for m in generate(spec) if m.id == post.id).media)
+    assert first.read_bytes() == second.read_bytes() == expected
+    assert first.name == post.media[0].file_name and first != second
+    assert first.parent == second.parent == dest
+
+
+async def test_check_export_summarises_a_good_export(workdir: Path) -> None:
+    write_export("gen_50", workdir / "export")
+    messages = generate(ChannelSpec.parse("gen_50"))
+
+    summary = await check_export(str(workdir / "export"))
+
+    assert summary.channel_name == ChannelSpec.parse("gen_50").title
+    assert summary.channel_type == "public_channel"
+    assert summary.message_count == 50
+    assert summary.first_date == datetime.fromtimestamp(messages[0].date, UTC)
+    assert summary.last_date == datetime.fromtimestamp(messages[-1].date, UTC)
+    assert summary.media_files == sum(1 for m in messages if m.media)
+
+
+async def test_check_export_names_what_is_wrong(workdir: Path) -> None:
+    missing = workdir / "nowhere"
+    empty = workdir / "empty"
+    empty.mkdir()
+    broken = _export_dir(workdir / "broken", '{\n "name": "x",\n "messages": [\n  {"id": 1,, }\n ]\n}\n')
+    account = _export_dir(workdir / "account", json.dumps({"about": "x", "chats": {"list": []}}))
+    no_id = _export_dir(workdir / "no-id", json.dumps({"name": "x", "messages": [{"type": "message"}]}))
+
+    cases = {
+        missing: f"directory {missing} does not exist",
+        empty: "has no result.json",
+        broken: "result.json is not valid JSON at line 4, column 12",
+        account: "result.json has no messages list",
+        no_id: "message #1 of result.json has no numeric id",
+    }
+    for path, message in cases.items():
+        with pytest.raises(ExportInvalid, match=message.replace("(", r"\(")):
+            await check_export(path)
+    with pytest.raises(ExportInvalid, match="is not under"):
+        await check_export(empty, within=workdir / "elsewhere")
+
+
+@pytest.mark.parametrize("path", ["../outside.jpg", "photos/../../outside.jpg", "/etc/passwd", "C:\\x.jpg"])
+async def test_paths_that_leave_the_export_are_refused(workdir: Path, path: str) -> None:
+    message = {"id": 1, "type": "message", "date_unixtime": "1700000000", "photo": path, "text": ""}
+    export = _export_dir(workdir / "export", json.dumps({"name": "x", "messages": [message]}))
+
+    with pytest.raises(ExportInvalid, match="leaves the export directory"):
+        await check_export(export)
+    async with ExportSource(export) as source:
+        with pytest.raises(SourceError) as raised:
+            await source.page(0)
+    assert raised.value.permanent
+
+
+async def test_a_link_out_of_the_export_is_refused_at_download(workdir: Path) -> None:
+    secret = workdir / "secret.txt"
+    secret.write_text("not yours")
+    message = {"id": 1, "type": "message", "date_unixtime": "1700000000", "file": "files/notes.txt", "text": ""}
+    export = _export_dir(workdir / "export", json.dumps({"name": "x", "messages": [message]}))
+    (export / "files").mkdir()
+    os.symlink(secret, export / "files" / "notes.txt")
+
+    async with ExportSource(export) as source:
+        (post,) = (await source.page(0)).posts
+        with pytest.raises(SourceError, match="leaves the export directory") as raised:
+            await source.download(post.media[0], workdir / "out")
+
+    assert raised.value.permanent
+    assert not (workdir / "out").exists() or not any((workdir / "out").iterdir())
+
+
+async def test_desktop_text_parts_become_utf16_entities(workdir: Path) -> None:
+    text = [
+        "Привет 👋🏽 ",
+        {"type": "bold", "text": "жирный 🚀"},
+        " и ",
+        {"type": "text_link", "text": "ссылка", "href": "https://example.com/a"},
+        {"type": "text_link", "text": " плохая", "href": "javascript:alert(1)"},
+        " ",
+        {"type": "pre", "text": "print(1)", "language": "python"},
+        {"type": "link", "text": " https://x.org"},
+        {"type": "bank_card", "text": " 4111"},
+    ]
+    message = {"id": 7, "type": "message", "date_unixtime": "1700000000", "text": text}
+    export = _export_dir(workdir / "export", json.dumps({"name": "x", "messages": [message]}, ensure_ascii=False))
+
+    async with ExportSource(export) as source:
+        (post,) = (await source.page(0)).posts
+
+    assert post.text == "Привет 👋🏽 жирный 🚀 и ссылка плохая print(1) https://x.org 4111"
+    assert [(e.type, e.offset, e.length, e.url, e.language) for e in post.entities] == [
+        ("bold", 12, 9, None, None),
+        ("text_link", 24, 6, "https://example.com/a", None),
+        ("pre", 38, 8, None, "python"),
+        ("url", 46, 14, None, None),
+    ]
+
+
+def _export_dir(path: Path, result: str) -> Path:
+    path.mkdir(parents=True)
+    (path / "result.json").write_text(result, encoding="utf-8")
+    return path
