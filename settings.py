@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     telegram_emulator_url: str | None = None
     # How often pyrogram itself retries a request whose connection failed, before the activity's own retry.
     telegram_request_retries: int = 3
+    # Telegram Desktop exports are read only from under this directory (empty: data_dir/exports), so a
+    # channel's export path cannot point the workers at any file they can read.
+    telegram_exports_dir: str = ""
+
+    # Channel migration: posts whose media is downloaded and uploaded ahead of the one being sent.
+    migration_prepare_ahead: int = 4
 
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
@@ -86,6 +92,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"postgresql+asyncpg://postgres@/longrun?host={self.pg_dir}"
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.telegram_exports_dir) if self.telegram_exports_dir else self.data_dir / "exports"
+
+    @property
+    def media_dir(self) -> Path:
+        """Where media waits between its download from Telegram and its upload to MAX (deleted after)."""
+        return self.data_dir / "media"
 
     @property
     def llm_api_key(self) -> str:

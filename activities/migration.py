@@ -28,10 +28,13 @@ from activities.migration_models import (
     Tally,
 )
 from clients.posts import Post, PostKind, PostSource, SourceError
+from clients.telegram import PyrogramSource
+from clients.telegram_export import ExportSource
 from db import message_log
 from db.message_log import Waiting
-from db.models import CrosspostingLink, MaxChannel, MessageStatus, TelegramChannel
+from db.models import CrosspostingLink, MaxChannel, MessageStatus, SourceKind, TelegramChannel
 from db.session import SessionFactory
+from settings import Settings
 
 PAGE_SIZE = 100
 # Messages MAX may have received since an interrupted send: enough to find ours among the newest.
@@ -40,6 +43,20 @@ LOOK_BACK = 50
 
 class SourceFactory(Protocol):
     def __call__(self, channel: TelegramChannel) -> PostSource: ...
+
+
+def channel_sources(settings: Settings) -> SourceFactory:
+    """A channel's history the way it was saved: live through pyrogram, or from its Desktop export.
+
+    A source per step: the stand-in connects for free; on real Telegram that is one handshake per page.
+    """
+
+    def source(channel: TelegramChannel) -> PostSource:
+        if channel.source == SourceKind.export:
+            return ExportSource(channel.export_path)
+        return PyrogramSource.from_settings(settings, channel.chat)
+
+    return source
 
 
 @dataclass

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import InvalidToken, Principal, Tokens
 from api.jobs import Jobs
 from db.models import Role
+from settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -28,9 +29,14 @@ def get_jobs(request: Request) -> Jobs:
     return request.app.state.jobs
 
 
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 JobsDep = Annotated[Jobs, Depends(get_jobs)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
