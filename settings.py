@@ -7,7 +7,7 @@ clone works with no configuration at all.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -37,6 +37,14 @@ class Settings(BaseSettings):
 
     feed_timeout_seconds: float = 20.0
     feed_emulator_url: str = "http://127.0.0.1:8102"
+
+    # 1C's standard OData interface: the infobase's publication URL (`/odata/standard.odata/` is appended).
+    # The defaults are those of the 1C emulator that `make up` runs. The password is read here and only here:
+    # workflows never carry it, so it never lands in workflow history.
+    onec_url: str = "http://127.0.0.1:8105"
+    onec_user: str = "longrun"
+    onec_password: SecretStr = SecretStr("longrun")
+    onec_timeout_seconds: float = 60.0
 
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
