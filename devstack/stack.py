@@ -1,4 +1,4 @@
-"""A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, both
+"""A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, the
 emulators, worker processes and the API under uvicorn, all on free loopback ports under one directory."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Stack:
     temporal: ps.Proc
     openai: ps.Proc
     feeds: ps.Proc
+    onec: ps.Proc
     procs: list[ps.Proc] = field(default_factory=list)
 
     @property
@@ -39,6 +40,10 @@ class Stack:
     def feeds_url(self) -> str:
         return f"http://{ps.HOST}:{self.feeds.port}"
 
+    @property
+    def onec_url(self) -> str:
+        return f"http://{ps.HOST}:{self.onec.port}"
+
     def env(self, task_queue: str = "longrun-test", **extra: str) -> dict[str, str]:
         env = ps.stack_env(
             database_url=self.pg.database_url,
@@ -46,6 +51,7 @@ class Stack:
             data_dir=self.data_dir,
             openai_port=self.openai.port,
             feeds_port=self.feeds.port,
+            onec_port=self.onec.port,
             task_queue=task_queue,
         )
         env.pop("OPENAI_API_KEY", None)
@@ -101,7 +107,7 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        for proc in (self.openai, self.feeds, self.temporal):
+        for proc in (self.openai, self.feeds, self.onec, self.temporal):
             proc.stop()
         self.pg.stop()
 
@@ -119,11 +125,14 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         started.append(openai)
         feeds = ps.start_emulator("feeds", "emulators.feeds", ps.free_port(), None, logs)
         started.append(feeds)
+        # Inherits this environment, as workers do: it checks the LONGRUN_ONEC_USER/PASSWORD their client sends.
+        onec = ps.start_emulator("onec", "emulators.onec", ps.free_port(), None, logs)
+        started.append(onec)
     except BaseException:
         for thing in reversed(started):
             thing.stop()
         raise
-    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds)
+    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds, onec=onec)
     try:
         ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)
         ps.run_python("bootstrap", ["-m", "devstack.bootstrap"], stack.env(), logs, timeout=60)
