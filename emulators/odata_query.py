@@ -93,13 +93,31 @@ def parse_query(schema: EntitySchema, options: dict[str, str]) -> Query:
     )
 
 
-def run(rows: Sequence[Row], query: Query) -> tuple[list[Row], int]:
-    """The page of `rows` the query asks for, and how many rows matched in all (for `$inlinecount`)."""
-    matched = [row for row in rows if query.where(row)] if query.where else list(rows)
-    for name, descending in reversed(query.order):
-        matched.sort(key=lambda row: _sort_value(row.get(name)), reverse=descending)
+def order(rows: Sequence[Row], by: tuple[tuple[str, bool], ...]) -> list[Row]:
+    """`rows` sorted as `$orderby` asks (a stable sort per field, last field first)."""
+    ordered = list(rows)
+    for name, descending in reversed(by):
+        ordered.sort(key=lambda row: _sort_value(row.get(name)), reverse=descending)
+    return ordered
+
+
+def page(ordered: Sequence[Row], query: Query, *, count_all: bool = False) -> tuple[list[Row], int | None]:
+    """The rows of `ordered` that match, after `skip`, at most `top`; and how many match in all if `count_all`.
+
+    Without `count_all` the scan stops at the page's end, so a page near the start of a big book costs little.
+    """
     end = None if query.top is None else query.skip + query.top
-    return matched[query.skip : end], len(matched)
+    taken: list[Row] = []
+    matched = 0
+    for row in ordered:
+        if query.where is not None and not query.where(row):
+            continue
+        if query.skip <= matched and (end is None or matched < end):
+            taken.append(row)
+        matched += 1
+        if end is not None and matched >= end and not count_all:
+            break
+    return taken, matched if count_all else None
 
 
 def project(row: Row, select: tuple[str, ...] | None) -> Row:

@@ -48,7 +48,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from emulators import serve
 from emulators.faults import EmulatorApp
-from emulators.odata_query import QueryError, parse_filter, parse_query, parse_select, project, run
+from emulators.odata_query import QueryError, order, page, parse_filter, parse_query, parse_select, project
 from emulators.onec_book import SCHEMAS, Book, BookConfig
 from settings import Settings
 
@@ -135,10 +135,24 @@ class _State:
     def __init__(self) -> None:
         self.book = Book()
         self.session = Session()
+        # Sorting a big book for every page would cost more than the page: keep each order until the book changes.
+        self._orders: dict[tuple[str, tuple], tuple[Book, int, list[dict]]] = {}
 
     def reset(self) -> None:
-        self.book = Book()
+        self.use(Book())
         self.session.reset()
+
+    def use(self, book: Book) -> None:
+        self.book = book
+        self._orders.clear()
+
+    def ordered(self, entity_set: str, by: tuple[tuple[str, bool], ...]) -> list[dict]:
+        cached = self._orders.get((entity_set, by))
+        if cached is not None and cached[0] is self.book and cached[1] == self.book.revision:
+            return cached[2]
+        rows = order(self.book.rows(entity_set), by)
+        self._orders[(entity_set, by)] = (self.book, self.book.revision, rows)
+        return rows
 
 
 def create_app(settings: Settings | None = None) -> EmulatorApp:
@@ -197,10 +211,9 @@ def create_app(settings: Settings | None = None) -> EmulatorApp:
                 return _error(400, f"Неверное значение $inlinecount: {inline!r}")
         except QueryError as exc:
             return _error(exc.status, exc.message)
-        book = state.book
-        if book.config.page_latency_ms:
-            await asyncio.sleep(book.config.page_latency_ms / 1000)
-        rows, total = run(book.rows(entity_set), query)
+        if state.book.config.page_latency_ms:
+            await asyncio.sleep(state.book.config.page_latency_ms / 1000)
+        rows, total = page(state.ordered(entity_set, query.order), query, count_all=inline == "allpages")
         body: dict[str, Any] = {"odata.metadata": f"{_base(request)}/$metadata#{entity_set}"}
         if inline == "allpages":
             body["odata.count"] = str(total)
@@ -213,7 +226,7 @@ def create_app(settings: Settings | None = None) -> EmulatorApp:
 
     @app.post("/_emulator/book")
     async def set_book(config: BookConfig) -> dict[str, Any]:
-        state.book = Book(config)
+        state.use(Book(config))
         return _describe(state.book)
 
     @app.post("/_emulator/book/change")
