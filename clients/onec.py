@@ -52,13 +52,7 @@ class OneCError(Exception):
 
 
 class OneCClient:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        paging: Paging = Paging.KEYSET,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, paging: Paging = Paging.KEYSET) -> None:
         base = settings.onec_url.rstrip("/")
         # Accept the publication's URL with or without the OData path: both are common in 1C's own instructions.
         base = base.removesuffix(ODATA_PATH.rstrip("/"))
@@ -68,7 +62,6 @@ class OneCClient:
             auth=httpx.BasicAuth(settings.onec_user, settings.onec_password.get_secret_value()),
             timeout=settings.onec_timeout_seconds,
             headers={"Accept": "application/json"},
-            transport=transport,
         )
 
     async def __aenter__(self) -> "OneCClient":
@@ -90,7 +83,10 @@ class OneCClient:
         cursor: PageCursor | None = None,
         size: int = 500,
     ) -> Page[BankDocument]:
-        """Documents of `kind` dated within [date_from, date_to] (a date means the whole day), oldest first."""
+        """Documents of `kind` dated within [date_from, date_to] (a date means the whole day), oldest first.
+
+        Start with no cursor and pass each page's `next` back, with the same kind and period, until `more` is False.
+        """
         cursor = cursor or PageCursor()
         lower = _start(date_from) if cursor.key is None else max(_start(date_from), datetime.fromisoformat(cursor.key))
         period = f"Date ge {datetime_literal(lower)} and Date le {datetime_literal(_end(date_to))}"
@@ -123,7 +119,10 @@ class OneCClient:
     async def contractors_page(
         self, cursor: PageCursor | None = None, size: int = 500, *, include_deleted: bool = True
     ) -> Page[Contractor]:
-        """Contractors and their folders in order of `Code`; marked for deletion too unless told otherwise."""
+        """Contractors and their folders in order of `Code`; marked for deletion too unless told otherwise.
+
+        Paged as documents are: pass each page's `next` back, with the same `include_deleted`, while `more`.
+        """
         cursor = cursor or PageCursor()
         clauses = [] if cursor.key is None else [f"Code ge {string_literal(cursor.key)}"]
         if not include_deleted:
@@ -245,7 +244,7 @@ def _validate(model: type[R], raw: Any, **extra: Any) -> R:
 
 def _decode(content: bytes, parse: Callable[[Any], Any], path: str) -> Any:
     try:
-        # Amounts straight to Decimal: a float would turn 0.1 + 0.2 kopecks of rounding into a changed amount.
+        # Amounts straight to Decimal: 1C's amounts run to 15 digits and kopecks, more than a float holds exactly.
         payload = json.loads(content, parse_float=Decimal)
     except ValueError as exc:
         raise OneCError(
