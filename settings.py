@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -55,6 +55,14 @@ class Settings(BaseSettings):
 
     # Channel migration: posts whose media is downloaded and uploaded ahead of the one being sent.
     migration_prepare_ahead: int = 4
+
+    # 1C's standard OData interface: the infobase's publication URL (`/odata/standard.odata/` is appended).
+    # The defaults are those of the 1C emulator that `make up` runs. The password is read here and only here:
+    # workflows never carry it, so it never lands in workflow history.
+    onec_url: str = "http://127.0.0.1:8105"
+    onec_user: str = "longrun"
+    onec_password: SecretStr = SecretStr("longrun")
+    onec_timeout_seconds: float = 60.0
 
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.

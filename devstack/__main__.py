@@ -2,6 +2,7 @@
 
 up      Starts, in order: embedded Postgres (data_dir/pg), migrations (`python -m db.migrate`), the
         Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and Telegram emulators, one worker,
+        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and 1C emulators, one worker,
         the API, then `python -m devstack.bootstrap`. Writes data_dir/stack.json and waits.
         Ctrl-C / SIGTERM stops everything in reverse (API and worker first, Postgres last); nothing
         in data_dir is removed, so the next `up` continues where this one stopped.
@@ -36,7 +37,16 @@ if str(ROOT) not in sys.path:  # `settings` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 # Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
-STOP_ORDER = ["api", "worker", "temporal", "telegram_emulator", "feeds_emulator", "openai_emulator", "postgres"]
+STOP_ORDER = [
+    "api",
+    "worker",
+    "temporal",
+    "onec_emulator",
+    "telegram_emulator",
+    "feeds_emulator",
+    "openai_emulator",
+    "postgres",
+]
 STOP_TIMEOUTS = {"worker": 20.0, "api": 10.0, "temporal": 15.0}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
@@ -71,6 +81,7 @@ class StackConfig:
     openai_port: int
     feeds_port: int
     telegram_port: int
+    onec_port: int
     api_port: int
     task_queue: str
     namespace: str
@@ -91,6 +102,7 @@ class StackConfig:
             "openai emulator": self.openai_port,
             "feeds emulator": self.feeds_port,
             "telegram emulator": self.telegram_port,
+            "1c emulator": self.onec_port,
             "api": self.api_port,
         }
 
@@ -107,6 +119,7 @@ class StackConfig:
             openai_port=args.openai_port or _local_port(s.openai_base_url, 8101),
             feeds_port=args.feeds_port or _local_port(s.feed_emulator_url, 8102),
             telegram_port=args.telegram_port or _local_port(s.telegram_emulator_url or "", 8103),
+            onec_port=args.onec_port or _local_port(s.onec_url, 8105),
             api_port=args.api_port or s.api_port,
             task_queue=s.task_queue,
             namespace=s.temporal_namespace,
@@ -175,6 +188,7 @@ class Stack:
             openai_port=cfg.openai_port,
             feeds_port=cfg.feeds_port,
             telegram_port=cfg.telegram_port,
+            onec_port=cfg.onec_port,
             task_queue=cfg.task_queue,
             namespace=cfg.namespace,
             api_port=cfg.api_port,
@@ -205,6 +219,9 @@ class Stack:
             "telegram emulator", P.start_emulator, "telegram_emulator", "emulators.telegram", cfg.telegram_port,
             self.env, logs,
         )  # fmt: skip
+        self.pieces["onec_emulator"] = self._step(
+            "1c emulator", P.start_emulator, "onec_emulator", "emulators.onec", cfg.onec_port, self.env, logs
+        )
 
         t0 = time.monotonic()
         worker = P.start_python("worker", ["worker.py"], self.env, logs)
@@ -280,6 +297,8 @@ class Stack:
             "feeds_emulator": f"http://{P.HOST}:{cfg.feeds_port}",
             "telegram_emulator": f"http://{P.HOST}:{cfg.telegram_port}",
             "telegram": self.env.get("LONGRUN_TELEGRAM_EMULATOR_URL") or "Telegram (LONGRUN_TELEGRAM_SESSION)",
+            "onec_emulator": f"http://{P.HOST}:{cfg.onec_port}",
+            "onec": self.env.get("LONGRUN_ONEC_URL", f"http://{P.HOST}:{cfg.onec_port}"),
         }
 
     def print_summary(self, seconds: float) -> None:
@@ -299,6 +318,8 @@ class Stack:
             f"  Feeds emulator   {u['feeds_emulator']}",
             f"  Telegram stand-in {u['telegram_emulator']}"
             + ("" if u["telegram"] == u["telegram_emulator"] else f"  (not used: the worker reads {u['telegram']})"),
+            f"  1C emulator      {u['onec_emulator']}/odata/standard.odata/"
+            + ("" if u["onec"] == u["onec_emulator"] else f"  (not used: LONGRUN_ONEC_URL is {u['onec']})"),
             f"  Postgres         {self.database_url}",
             f"  Logs             {rel}/logs/   state: {rel}/stack.json",
             "Ctrl-C stops everything (data stays). `make worker` adds a worker.",
@@ -500,11 +521,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--openai-port", type=int, help="default: port of OPENAI_BASE_URL (8101)")
             p.add_argument("--feeds-port", type=int, help="default: port of LONGRUN_FEED_EMULATOR_URL (8102)")
             p.add_argument("--telegram-port", type=int, help="default: port of LONGRUN_TELEGRAM_EMULATOR_URL (8103)")
+            p.add_argument("--onec-port", type=int, help="1C OData emulator; default: port of LONGRUN_ONEC_URL (8105)")
             p.add_argument("--api-port", type=int, help="default: LONGRUN_API_PORT (8000)")
         if name == "worker":
             p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
     args = parser.parse_args(argv)
-    for attr in ("temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "api_port"):
+    for attr in ("temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "onec_port", "api_port"):
         if not hasattr(args, attr):
             setattr(args, attr, None)
     return {"up": cmd_up, "worker": cmd_worker, "down": cmd_down}[args.command](args)

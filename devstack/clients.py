@@ -77,3 +77,31 @@ class Emulator:
         async with httpx.AsyncClient(base_url=self.base_url) as http:
             stats = (await http.get("/_emulator/stats")).json()
         return stats["requests"].get(path, 0)
+
+    async def control(self, method: str, path: str, **body: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as http:
+            response = await http.request(method, path, json=body if method != "GET" else None)
+        response.raise_for_status()
+        return response.json()
+
+
+class OneCEmulator(Emulator):
+    """The 1C emulator's book, besides its faults (see `emulators.onec` for every knob)."""
+
+    async def book(self, **config: Any) -> dict:
+        """A new book from `config` (seed, documents, contractors, ...); answers its config and counts."""
+        return await self.control("POST", "/_emulator/book", **config)
+
+    async def counts(self) -> dict[str, int]:
+        return (await self.control("GET", "/_emulator/book"))["counts"]
+
+    async def change(self, count: int, entity: str = "documents") -> list[str]:
+        """Rewrite `count` objects (new DataVersion, new amount): a sync after this finds them updated."""
+        return (await self.control("POST", "/_emulator/book/change", count=count, entity=entity))["changed"]
+
+    async def arrive(self) -> list[str]:
+        """The contractors documents named before the catalog had them arrive; answers their keys."""
+        return (await self.control("POST", "/_emulator/book/arrive"))["arrived"]
+
+    async def expire_session(self, *, times: int | None = None, seconds: float | None = None) -> None:
+        await self.control("POST", "/_emulator/session", times=times, seconds=seconds)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -339,6 +340,7 @@ def stack_env(
     openai_port: int | None = None,
     feeds_port: int | None = None,
     telegram_port: int | None = None,
+    onec_port: int | None = None,
     task_queue: str | None = None,
     namespace: str | None = None,
     api_port: int | None = None,
@@ -351,6 +353,7 @@ def stack_env(
     `base` has an OPENAI_API_KEY (a real LLM); then it is left alone (or set to OpenAI's own URL).
     Likewise LONGRUN_TELEGRAM_EMULATOR_URL points at the Telegram stand-in unless `base` has a
     LONGRUN_TELEGRAM_SESSION (real Telegram).
+    Likewise LONGRUN_ONEC_URL points at the 1C emulator unless `base` names a 1C on another host.
     """
     env = dict(os.environ if base is None else base)
     env["LONGRUN_DATABASE_URL"] = database_url
@@ -374,11 +377,18 @@ def stack_env(
         env["LONGRUN_FEED_EMULATOR_URL"] = f"http://{HOST}:{feeds_port}"
     if telegram_port is not None and not env.get("LONGRUN_TELEGRAM_SESSION"):
         env["LONGRUN_TELEGRAM_EMULATOR_URL"] = f"http://{HOST}:{telegram_port}"
+    if onec_port is not None and _is_loopback(env.get("LONGRUN_ONEC_URL", "")):
+        env["LONGRUN_ONEC_URL"] = f"http://{HOST}:{onec_port}"
     if ui_port is not None:
         # The dashboard links jobs to the Web UI this stack's Temporal serves, wherever its port is.
         env["LONGRUN_TEMPORAL_UI_URL"] = f"http://{HOST}:{ui_port}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def _is_loopback(url: str) -> bool:
+    """True for no URL at all or one on this machine: a URL elsewhere is a real service the user chose."""
+    return not url or urlsplit(url if "://" in url else f"//{url}").hostname in ("127.0.0.1", "localhost", "::1")
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -1,5 +1,5 @@
 """A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, the emulators
-(OpenAI, feeds, Telegram), worker processes and the API under uvicorn, all on free loopback ports under one
+(OpenAI, feeds, Telegram, 1C), worker processes and the API under uvicorn, all on free loopback ports under one
 directory."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Stack:
     openai: ps.Proc
     feeds: ps.Proc
     telegram: ps.Proc
+    onec: ps.Proc
     procs: list[ps.Proc] = field(default_factory=list)
 
     @property
@@ -45,6 +46,10 @@ class Stack:
     def telegram_url(self) -> str:
         return f"http://{ps.HOST}:{self.telegram.port}"
 
+    @property
+    def onec_url(self) -> str:
+        return f"http://{ps.HOST}:{self.onec.port}"
+
     def env(self, task_queue: str = "longrun-test", **extra: str) -> dict[str, str]:
         env = ps.stack_env(
             database_url=self.pg.database_url,
@@ -52,6 +57,7 @@ class Stack:
             data_dir=self.data_dir,
             openai_port=self.openai.port,
             feeds_port=self.feeds.port,
+            onec_port=self.onec.port,
             task_queue=task_queue,
         )
         env.pop("OPENAI_API_KEY", None)
@@ -109,7 +115,7 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        for proc in (self.openai, self.feeds, self.telegram, self.temporal):
+        for proc in (self.openai, self.feeds, self.telegram, self.onec, self.temporal):
             proc.stop()
         self.pg.stop()
 
@@ -129,11 +135,14 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         started.append(feeds)
         telegram = ps.start_emulator("telegram", "emulators.telegram", ps.free_port(), None, logs)
         started.append(telegram)
+        # Inherits this environment, as workers do: it checks the LONGRUN_ONEC_USER/PASSWORD their client sends.
+        onec = ps.start_emulator("onec", "emulators.onec", ps.free_port(), None, logs)
+        started.append(onec)
     except BaseException:
         for thing in reversed(started):
             thing.stop()
         raise
-    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds, telegram=telegram)
+    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds, telegram=telegram, onec=onec)
     try:
         ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)
         ps.run_python("bootstrap", ["-m", "devstack.bootstrap"], stack.env(), logs, timeout=60)

@@ -6,14 +6,16 @@ Control API (never faulted, never counted):
   "status": 429, "retry_after": 1.0, "latency_ms": 500, "times": 3, "body": {...}}`` adds a rule and answers
   ``{"id": n}``. ``path`` is a prefix of the request path (omitted: every path). ``times`` is how many matching
   requests the rule is spent on (omitted/null: forever).
-- ``DELETE /_emulator/faults`` removes every rule; ``POST /_emulator/reset`` also zeroes the stats.
+- ``DELETE /_emulator/faults`` removes every rule; ``POST /_emulator/reset`` also zeroes the stats and runs the
+  emulator's own reset hooks (the 1C emulator returns to its default book).
 - ``GET /_emulator/stats`` answers ``{"requests": {path: n}, "faults_applied": {path: n}}`` by exact path.
 
 How rules combine: a request takes at most one latency rule and at most one answering rule (``status`` or
 ``drop``), each the first live match in the order rules were added; both are spent by that request. So
 "slow, then 503" is two rules, and a 429 rule added after a forever-latency rule still fires.
 
-``status`` answers with the OpenAI error envelope (or the given ``body``) plus ``Retry-After`` and
+``status`` answers with the emulator's error envelope (the OpenAI one unless the emulator names another; or the
+given ``body``) plus ``Retry-After`` and
 ``retry-after-ms`` when ``retry_after`` is set, as the real API does. ``drop`` aborts the TCP connection
 without a byte of response, so the client sees a protocol/read error rather than an HTTP status.
 
@@ -23,6 +25,7 @@ cannot interleave inside an update.
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,11 +53,11 @@ class FaultSpec(BaseModel):
     def matches(self, path: str) -> bool:
         return self.path is None or path.startswith(self.path)
 
-    def response(self) -> Response:
+    def response(self, envelope: "ErrorEnvelope" = error_payload) -> Response:
         headers = {}
         if self.retry_after is not None:
             headers = {"Retry-After": f"{self.retry_after:g}", "retry-after-ms": str(round(self.retry_after * 1000))}
-        body = self.body if self.body is not None else error_payload(self.status, f"Emulated fault: {self.status}")
+        body = self.body if self.body is not None else envelope(self.status, f"Emulated fault: {self.status}")
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
@@ -68,14 +71,21 @@ class _Rule:
             self.remaining -= 1
 
 
+ErrorEnvelope = Callable[[int, str], dict[str, Any]]
+
+
 class FaultBook:
     """Rules and counters of one emulator process."""
 
-    def __init__(self) -> None:
+    def __init__(self, envelope: ErrorEnvelope = error_payload) -> None:
         self._rules: list[_Rule] = []
         self._next_id = 1
         self.requests: Counter[str] = Counter()
         self.faults_applied: Counter[str] = Counter()
+        # Injected errors answer in the emulated service's own shape, since clients read their message from it.
+        self.envelope = envelope
+        # State an emulator keeps besides faults (the 1C book) returns to its start on reset too.
+        self.reset_hooks: list[Callable[[], None]] = []
 
     def add(self, spec: FaultSpec) -> int:
         self._rules.append(_Rule(spec, spec.times))
@@ -89,6 +99,8 @@ class FaultBook:
         self.clear()
         self.requests.clear()
         self.faults_applied.clear()
+        for hook in self.reset_hooks:
+            hook()
 
     def take(self, path: str) -> tuple[FaultSpec | None, FaultSpec | None]:
         """Count the request and spend the rules that apply to it: (latency rule, answering rule)."""
@@ -166,7 +178,7 @@ class _FaultMiddleware:
         elif answer.kind == "drop":
             await _drop_connection(receive, send)
         else:
-            await answer.response()(scope, receive, send)
+            await answer.response(self.book.envelope)(scope, receive, send)
 
 
 class EmulatorApp(FastAPI):
@@ -174,12 +186,15 @@ class EmulatorApp(FastAPI):
 
     Outermost so a dropped connection still has uvicorn's own ``send`` (Starlette's error middleware wraps it).
     An emulator whose protocol has errors of its own passes a ``FaultSpec`` subclass that adds answering kinds
-    and renders them in ``response()`` (the Telegram stand-in answers RPC errors in TL).
+    and renders them in ``response()`` (the Telegram stand-in answers RPC errors in TL); one whose HTTP errors
+    have their own JSON shape passes ``error_envelope`` (the 1C emulator's `odata.error`).
     """
 
-    def __init__(self, *, fault_spec: type[FaultSpec] = FaultSpec, **kwargs: Any) -> None:
+    def __init__(
+        self, *, fault_spec: type[FaultSpec] = FaultSpec, error_envelope: ErrorEnvelope = error_payload, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.state.faults = FaultBook()
+        self.state.faults = FaultBook(error_envelope)
         self.include_router(_control_router(self.state.faults, fault_spec))
 
     def build_middleware_stack(self) -> ASGIApp:

@@ -41,7 +41,8 @@ from pyrogram.raw.core import TLObject
 from starlette.responses import Response
 
 from emulators import serve, telegram_tl
-from emulators.faults import EmulatorApp, FaultSpec
+from emulators.errors import error_payload
+from emulators.faults import EmulatorApp, ErrorEnvelope, FaultSpec
 from emulators.telegram_channel import ChannelIndex, ChannelSpec, GenMessage, index, media_bytes
 
 TL_MEDIA_TYPE = "application/x-telegram-tl"
@@ -80,10 +81,10 @@ class TelegramFault(FaultSpec):
     kind: Literal["status", "latency", "drop", "rpc_error"]
     error_message: str | None = Field(None, pattern=r"^[A-Z0-9_]+$")
 
-    def response(self) -> Response:
+    def response(self, envelope: ErrorEnvelope = error_payload) -> Response:
         if self.kind == "rpc_error":
             return rpc_error(self.status, self.error_message or "INTERNAL")
-        return super().response()
+        return super().response(envelope)
 
 
 class Channels:

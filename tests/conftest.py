@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from clients.temporal import connect
-from devstack.clients import Api, Emulator
+from devstack.clients import Api, Emulator, OneCEmulator
 from devstack.stack import ADMIN_PASSWORD, Stack, start_stack
 from settings import Settings
 
@@ -87,3 +87,10 @@ async def llm(stack: Stack):
 async def feeds(stack: Stack):
     async for emulator in clean_emulator(stack.feeds_url):
         yield emulator
+
+
+@pytest.fixture
+async def onec(stack: Stack):
+    """The stack's 1C emulator: default book, live session, no faults; its book and faults scriptable."""
+    async for emulator in clean_emulator(stack.onec_url):
+        yield OneCEmulator(emulator.base_url)

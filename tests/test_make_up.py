@@ -55,13 +55,17 @@ def up_dirs():
 
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "api")}
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "onec", "api")}
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-1")
     try:
         stack = json.loads((data_dir / "stack.json").read_text())
-        assert {"postgres", "temporal", "worker", "api", "telegram_emulator"} <= set(stack["processes"])
+        assert {"postgres", "temporal", "worker", "api", "telegram_emulator", "onec_emulator"} <= set(
+            stack["processes"]
+        )
         assert stack["env"]["LONGRUN_TELEGRAM_EMULATOR_URL"] == f"http://{ps.HOST}:{ports['telegram']}"
+        # Workers are pointed at this stack's 1C emulator, on whatever port it was given.
+        assert stack["urls"]["onec"] == f"http://{ps.HOST}:{ports['onec']}"
         admin = await Api.login(api_url, "admin", PASSWORD)
         sources = (await admin.ok("GET", "/api/v1/news/sources"))[:3]
         assert len(sources) == 3, "bootstrap seeds demo sources"

@@ -1,5 +1,6 @@
 """Each emulator runs as a real subprocess started by its command line, as the dev stack starts it."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_DEADLINE_S = 15.0
+# Cyrillic on purpose: 1C users usually have Russian names, and Basic auth must carry them as UTF-8.
+ONEC_USER, ONEC_PASSWORD = "Бухгалтер", "пароль:с двоеточием"
+ONEC_CREDENTIALS = {"LONGRUN_ONEC_USER": ONEC_USER, "LONGRUN_ONEC_PASSWORD": ONEC_PASSWORD}
 
 
 def _free_port() -> int:
@@ -33,13 +37,14 @@ def _wait_ready(process: subprocess.Popen, base_url: str, log: Path) -> None:
     raise RuntimeError(f"emulator not ready after {READY_DEADLINE_S}s:\n{log.read_text()}")
 
 
-def _run(module: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _run(module: str, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None) -> Iterator[str]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp(module) / "server.log"
     with log.open("wb") as sink:
         command = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        environment = {**os.environ, **env} if env else None
+        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=environment)
     try:
         _wait_ready(process, base_url, log)
         yield base_url
@@ -60,6 +65,11 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def feeds_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _run("emulators.feeds", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def onec_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _run("emulators.onec", tmp_path_factory, ONEC_CREDENTIALS)
 
 
 @pytest.fixture
@@ -86,3 +96,10 @@ def telegram_url(telegram_server: str) -> str:
     """Base URL of the Telegram stand-in, with no fault rules and zeroed stats."""
     httpx.post(f"{telegram_server}/_emulator/reset").raise_for_status()
     return telegram_server
+
+
+@pytest.fixture
+def onec_url(onec_server: str) -> str:
+    """Base URL of the 1C emulator, with its default book, a live session, no fault rules and zeroed stats."""
+    httpx.post(f"{onec_server}/_emulator/reset").raise_for_status()
+    return onec_server
