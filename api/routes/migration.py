@@ -1,0 +1,344 @@
+"""Telegram → MAX migration (seed 002): channels, crossposting links, migration jobs and the message log."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import CurrentUser, Editors, JobsDep, SessionDep, SettingsDep, field_error
+from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
+from clients.telegram_export import ExportInvalid, check_export
+from db.message_log import count_failed
+from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
+from settings import Settings
+from workflows.migration import MigrateChannelWorkflow, MigrationScope, migration_job, migration_job_id
+
+router = APIRouter(prefix="/api/v1", tags=["migration"])
+
+
+# -- channels ----------------------------------------------------------------------------------------
+
+
+class TelegramChannelIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    source: SourceKind = SourceKind.pyrogram
+    chat: str | None = Field(None, min_length=1, max_length=200, description="@username or numeric id (pyrogram)")
+    export_path: str | None = Field(None, min_length=1, max_length=1000, description="export directory (export)")
+
+    @model_validator(mode="after")
+    def source_needs_its_field(self) -> "TelegramChannelIn":
+        if self.source == SourceKind.pyrogram and not self.chat:
+            raise ValueError("a pyrogram channel needs `chat`: its @username or numeric id")
+        if self.source == SourceKind.export and not self.export_path:
+            raise ValueError("an export channel needs `export_path`: the directory holding result.json")
+        return self
+
+
+class TelegramChannelPatch(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    chat: str | None = Field(None, min_length=1, max_length=200)
+    export_path: str | None = Field(None, min_length=1, max_length=1000)
+
+
+class TelegramChannelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    title: str
+    source: SourceKind
+    chat: str | None
+    export_path: str | None
+    created_at: datetime
+
+
+class MaxChannelIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    chat_id: int
+    bot_token: str = Field(min_length=1, max_length=500, description="write-only: never answered back")
+
+
+class MaxChannelPatch(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    chat_id: int | None = None
+    bot_token: str | None = Field(None, min_length=1, max_length=500)
+
+
+class MaxChannelOut(BaseModel):
+    id: int
+    title: str
+    chat_id: int
+    # The token's last characters, so a person can tell which bot it is without the token leaking.
+    bot_token_hint: str
+    created_at: datetime
+
+
+class LinkIn(BaseModel):
+    telegram_channel_id: int
+    max_channel_id: int
+    active: bool = True
+
+
+class LinkPatch(BaseModel):
+    active: bool | None = None
+
+
+class LinkOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    telegram_channel_id: int
+    max_channel_id: int
+    active: bool
+    created_at: datetime
+
+
+def max_channel_out(channel: MaxChannel) -> MaxChannelOut:
+    return MaxChannelOut(
+        id=channel.id,
+        title=channel.title,
+        chat_id=channel.chat_id,
+        bot_token_hint="…" + channel.bot_token[-4:],
+        created_at=channel.created_at,
+    )
+
+
+async def found(session: AsyncSession, model: type, item_id: int, what: str) -> Any:
+    item = await session.get(model, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} {item_id} not found")
+    return item
+
+
+async def checked_export(path: str, settings: Settings) -> None:
+    """A missing directory or a broken result.json is the caller's mistake now, not a failed job later."""
+    try:
+        await check_export(path, within=settings.exports_dir)
+    except ExportInvalid as exc:
+        raise field_error("export_path", str(exc)) from exc
+
+
+@router.get("/telegram-channels", response_model=list[TelegramChannelOut])
+async def list_telegram_channels(session: SessionDep, _: CurrentUser):
+    return (await session.scalars(select(TelegramChannel).order_by(TelegramChannel.id))).all()
+
+
+@router.post("/telegram-channels", status_code=status.HTTP_201_CREATED, response_model=TelegramChannelOut)
+async def create_telegram_channel(body: TelegramChannelIn, session: SessionDep, _: Editors, settings: SettingsDep):
+    if body.source == SourceKind.export:
+        await checked_export(body.export_path, settings)
+    channel = TelegramChannel(**body.model_dump())
+    session.add(channel)
+    await session.commit()
+    return channel
+
+
+@router.get("/telegram-channels/{channel_id}", response_model=TelegramChannelOut)
+async def read_telegram_channel(channel_id: int, session: SessionDep, _: CurrentUser):
+    return await found(session, TelegramChannel, channel_id, "telegram channel")
+
+
+@router.patch("/telegram-channels/{channel_id}", response_model=TelegramChannelOut)
+async def update_telegram_channel(
+    channel_id: int, body: TelegramChannelPatch, session: SessionDep, _: Editors, settings: SettingsDep
+):
+    channel = await found(session, TelegramChannel, channel_id, "telegram channel")
+    changes = body.model_dump(exclude_unset=True)
+    if "export_path" in changes and channel.source == SourceKind.export:
+        await checked_export(changes["export_path"], settings)
+    for key, value in changes.items():
+        setattr(channel, key, value)
+    await session.commit()
+    return channel
+
+
+@router.delete("/telegram-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_telegram_channel(channel_id: int, session: SessionDep, _: Editors) -> None:
+    await session.delete(await found(session, TelegramChannel, channel_id, "telegram channel"))
+    await session.commit()
+
+
+@router.get("/max-channels")
+async def list_max_channels(session: SessionDep, _: CurrentUser) -> list[MaxChannelOut]:
+    return [max_channel_out(c) for c in await session.scalars(select(MaxChannel).order_by(MaxChannel.id))]
+
+
+@router.post("/max-channels", status_code=status.HTTP_201_CREATED)
+async def create_max_channel(body: MaxChannelIn, session: SessionDep, _: Editors) -> MaxChannelOut:
+    channel = MaxChannel(**body.model_dump())
+    session.add(channel)
+    await session.commit()
+    return max_channel_out(channel)
+
+
+@router.get("/max-channels/{channel_id}")
+async def read_max_channel(channel_id: int, session: SessionDep, _: CurrentUser) -> MaxChannelOut:
+    return max_channel_out(await found(session, MaxChannel, channel_id, "max channel"))
+
+
+@router.patch("/max-channels/{channel_id}")
+async def update_max_channel(channel_id: int, body: MaxChannelPatch, session: SessionDep, _: Editors) -> MaxChannelOut:
+    channel = await found(session, MaxChannel, channel_id, "max channel")
+    for key, value in body.model_dump(exclude_unset=True).items():
+        setattr(channel, key, value)
+    await session.commit()
+    return max_channel_out(channel)
+
+
+@router.delete("/max-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_max_channel(channel_id: int, session: SessionDep, _: Editors) -> None:
+    await session.delete(await found(session, MaxChannel, channel_id, "max channel"))
+    await session.commit()
+
+
+# -- links -------------------------------------------------------------------------------------------
+
+
+@router.get("/links", response_model=list[LinkOut])
+async def list_links(session: SessionDep, _: CurrentUser):
+    return (await session.scalars(select(CrosspostingLink).order_by(CrosspostingLink.id))).all()
+
+
+@router.post("/links", status_code=status.HTTP_201_CREATED, response_model=LinkOut)
+async def create_link(body: LinkIn, session: SessionDep, _: Editors):
+    if await session.get(TelegramChannel, body.telegram_channel_id) is None:
+        raise field_error("telegram_channel_id", f"unknown telegram channel {body.telegram_channel_id}")
+    if await session.get(MaxChannel, body.max_channel_id) is None:
+        raise field_error("max_channel_id", f"unknown max channel {body.max_channel_id}")
+    link = CrosspostingLink(**body.model_dump())
+    session.add(link)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "these two channels are already linked") from exc
+    return link
+
+
+@router.get("/links/{link_id}", response_model=LinkOut)
+async def read_link(link_id: int, session: SessionDep, _: CurrentUser):
+    return await found(session, CrosspostingLink, link_id, "link")
+
+
+@router.patch("/links/{link_id}", response_model=LinkOut)
+async def update_link(link_id: int, body: LinkPatch, session: SessionDep, _: Editors):
+    link = await found(session, CrosspostingLink, link_id, "link")
+    for key, value in body.model_dump(exclude_unset=True).items():
+        setattr(link, key, value)
+    await session.commit()
+    return link
+
+
+@router.delete("/links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_link(link_id: int, session: SessionDep, _: Editors) -> None:
+    await session.delete(await found(session, CrosspostingLink, link_id, "link"))
+    await session.commit()
+
+
+# -- migrations --------------------------------------------------------------------------------------
+
+
+class MigrationStart(BaseModel):
+    link_id: int
+    since: datetime | None = None
+    until: datetime | None = None
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def period_in_order(self) -> "MigrationStart":
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("`since` is after `until`")
+        return self
+
+
+class MigrationSignalled(BaseModel):
+    job_id: str
+    signal: str
+
+
+class MessageLogOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    telegram_message_id: int
+    post_id: int
+    status: MessageStatus
+    max_message_id: str | None
+    error: str | None
+    posted_at: datetime | None
+    send_started_at: datetime | None
+    sent_at: datetime | None
+    prepare_ms: int | None
+    send_ms: int | None
+    media_bytes: int | None
+    updated_at: datetime
+
+
+class MessageLogPage(BaseModel):
+    items: list[MessageLogOut]
+    total: int
+
+
+async def known_link(session: AsyncSession, link_id: int, field: str | None = None) -> CrosspostingLink:
+    link = await session.get(CrosspostingLink, link_id)
+    if link is None:
+        if field:
+            raise field_error(field, f"unknown link {link_id}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"link {link_id} not found")
+    return link
+
+
+@router.post("/migrations", status_code=status.HTTP_202_ACCEPTED)
+async def start_migration(body: MigrationStart, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
+    """Start migrating a link; while one runs for the link, its job is answered instead."""
+    await known_link(session, body.link_id, "link_id")
+    scope = MigrationScope(link_id=body.link_id, since=body.since, until=body.until, dry_run=body.dry_run)
+    return JobStarted(job_id=await jobs.start(migration_job(scope, who.username)))
+
+
+@router.post("/migrations/{link_id}/retry-failed", status_code=status.HTTP_202_ACCEPTED)
+async def retry_failed(link_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
+    await known_link(session, link_id)
+    if not await count_failed(session, link_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"link {link_id} has no failed messages")
+    scope = MigrationScope(link_id=link_id, only_failed=True)
+    return JobStarted(job_id=await jobs.start(migration_job(scope, who.username)))
+
+
+async def signal_migration(link_id: int, signal: str, session: AsyncSession, jobs: Jobs) -> MigrationSignalled:
+    await known_link(session, link_id)
+    job_id = migration_job_id(link_id)
+    try:
+        await jobs.signal(job_id, signal)
+    except (JobNotFound, JobClosed) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"no migration of link {link_id} is running") from exc
+    return MigrationSignalled(job_id=job_id, signal=signal)
+
+
+@router.post("/migrations/{link_id}/pause", status_code=status.HTTP_202_ACCEPTED)
+async def pause_migration(link_id: int, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
+    """The running migration stops where it is and keeps its place."""
+    return await signal_migration(link_id, MigrateChannelWorkflow.pause.__name__, session, jobs)
+
+
+@router.post("/migrations/{link_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+async def resume_migration(link_id: int, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
+    return await signal_migration(link_id, MigrateChannelWorkflow.resume.__name__, session, jobs)
+
+
+@router.get("/migrations/{link_id}/log")
+async def message_log(
+    link_id: int,
+    session: SessionDep,
+    _: CurrentUser,
+    status_: Annotated[MessageStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> MessageLogPage:
+    await known_link(session, link_id)
+    where = [MessageLog.crossposting_link_id == link_id]
+    if status_ is not None:
+        where.append(MessageLog.status == status_)
+    total = await session.scalar(select(func.count()).select_from(MessageLog).where(*where))
+    rows = await session.scalars(
+        select(MessageLog).where(*where).order_by(MessageLog.telegram_message_id).limit(limit).offset(offset)
+    )
+    return MessageLogPage(items=[MessageLogOut.model_validate(r) for r in rows], total=total)
