@@ -16,11 +16,12 @@ apart can land closer, so a 1-second window at the server can hold one more than
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-# Reserve the key's next slot; answer the seconds from now until it starts (never negative).
-ReserveSlot = Callable[[str], Awaitable[float]]
+# Reserve the key's next slot; answer (when it starts, now), both in seconds on the limiter's own clock.
+ReserveSlot = Callable[[str], Awaitable[tuple[float, float]]]
 
 # After this many slots given up in a row the caller sends anyway: a loop or database that slow would otherwise
 # keep it waiting forever, and the server's 429 (retried) is the backstop.
@@ -39,16 +40,33 @@ def slot_interval(rate_per_second: float, headroom: float) -> float:
     return 1.0 / (rate_per_second * (1.0 - headroom))
 
 
-async def wait_for_slot(reserve: ReserveSlot, key: str, *, late_after: float) -> int:
+class ClockMap:
+    """The limiter's clock (the database's) on this process's monotonic clock, estimated as NTP does.
+
+    Each reservation answers the limiter's `now`, read somewhere between asking and answering; taking the middle
+    is wrong by up to half the round trip, and a round trip now and then takes 50 ms on a busy machine. So the
+    offset comes from the fastest of the recent round trips, and one slow answer does not move the schedule.
+    """
+
+    def __init__(self, keep: int = 32) -> None:
+        self._samples: deque[tuple[float, float]] = deque(maxlen=keep)  # (round trip, remote minus local)
+
+    def observe(self, remote_now: float, asked: float, answered: float) -> None:
+        self._samples.append((answered - asked, remote_now - (asked + answered) / 2))
+
+    def local(self, remote: float) -> float:
+        return remote - min(self._samples)[1]
+
+
+async def wait_for_slot(reserve: ReserveSlot, key: str, clock: ClockMap, *, late_after: float) -> int:
     """Reserve a slot for `key` and sleep until it starts; answer how many late slots were given up first."""
     loop = asyncio.get_running_loop()
     skipped = 0
     while True:
         asked = loop.time()
-        delay = await reserve(key)
-        answered = loop.time()
-        # The limiter read its clock somewhere between asking and answering: the middle is the best guess.
-        start = (asked + answered) / 2 + delay
+        slot, remote_now = await reserve(key)
+        clock.observe(remote_now, asked, loop.time())
+        start = clock.local(slot)
         await asyncio.sleep(max(0.0, start - loop.time()))
         if loop.time() - start <= late_after or skipped >= MAX_SKIPPED_SLOTS:
             return skipped
@@ -63,12 +81,13 @@ class LocalRateLimiter:
         self.late_after = late_after
         self.skipped = 0
         self._tat: dict[str, float] = {}
+        self._clock = ClockMap()
 
     async def acquire(self, key: str) -> None:
-        self.skipped += await wait_for_slot(self._reserve, key, late_after=self.late_after)
+        self.skipped += await wait_for_slot(self._reserve, key, self._clock, late_after=self.late_after)
 
-    async def _reserve(self, key: str) -> float:
+    async def _reserve(self, key: str) -> tuple[float, float]:
         now = asyncio.get_running_loop().time()
         slot = max(self._tat.get(key, now), now)
         self._tat[key] = slot + self.interval
-        return slot - now
+        return slot, now

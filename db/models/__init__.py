@@ -1,7 +1,8 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
 from db.models.news import NewsPost, NewsSource
+from db.models.rate_limits import RateLimit
 from db.models.users import Role, User
 from db.models.webbuddy import Project, Query, QueryLog, QueryStatus
 
-__all__ = ["NewsPost", "NewsSource", "Project", "Query", "QueryLog", "QueryStatus", "Role", "User"]
+__all__ = ["NewsPost", "NewsSource", "Project", "Query", "QueryLog", "QueryStatus", "RateLimit", "Role", "User"]
