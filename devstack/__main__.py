@@ -1,7 +1,7 @@
 """`python -m devstack up | worker | down` — the local stack behind `make up` and `make worker`.
 
 up      Starts, in order: embedded Postgres (data_dir/pg), migrations (`python -m db.migrate`), the
-        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI and feeds emulators, one worker,
+        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and MAX emulators, one worker,
         the API, then `python -m devstack.bootstrap`. Writes data_dir/stack.json and waits.
         Ctrl-C / SIGTERM stops everything in reverse (API and worker first, Postgres last); nothing
         in data_dir is removed, so the next `up` continues where this one stopped.
@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:  # `settings` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 # Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
-STOP_ORDER = ["api", "worker", "temporal", "feeds_emulator", "openai_emulator", "postgres"]
+STOP_ORDER = ["api", "worker", "temporal", "max_emulator", "feeds_emulator", "openai_emulator", "postgres"]
 STOP_TIMEOUTS = {"worker": 20.0, "api": 10.0, "temporal": 15.0}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
@@ -70,6 +70,7 @@ class StackConfig:
     ui_port: int
     openai_port: int
     feeds_port: int
+    max_port: int
     api_port: int
     task_queue: str
     namespace: str
@@ -89,6 +90,7 @@ class StackConfig:
             "temporal web ui": self.ui_port,
             "openai emulator": self.openai_port,
             "feeds emulator": self.feeds_port,
+            "max emulator": self.max_port,
             "api": self.api_port,
         }
 
@@ -104,6 +106,7 @@ class StackConfig:
             ui_port=args.ui_port or temporal_port + 1000,
             openai_port=args.openai_port or _local_port(s.openai_base_url, 8101),
             feeds_port=args.feeds_port or _local_port(s.feed_emulator_url, 8102),
+            max_port=args.max_port or _local_port(s.max_api_url, 8104),
             api_port=args.api_port or s.api_port,
             task_queue=s.task_queue,
             namespace=s.temporal_namespace,
@@ -171,6 +174,7 @@ class Stack:
             data_dir=cfg.data_dir,
             openai_port=cfg.openai_port,
             feeds_port=cfg.feeds_port,
+            max_port=cfg.max_port,
             task_queue=cfg.task_queue,
             namespace=cfg.namespace,
             api_port=cfg.api_port,
@@ -196,6 +200,9 @@ class Stack:
         )  # fmt: skip
         self.pieces["feeds_emulator"] = self._step(
             "feeds emulator", P.start_emulator, "feeds_emulator", "emulators.feeds", cfg.feeds_port, self.env, logs
+        )
+        self.pieces["max_emulator"] = self._step(
+            "max emulator", P.start_emulator, "max_emulator", "emulators.max", cfg.max_port, self.env, logs
         )
 
         t0 = time.monotonic()
@@ -270,6 +277,8 @@ class Stack:
             "openai_emulator": f"http://{P.HOST}:{cfg.openai_port}/v1",
             "llm": self.env.get("OPENAI_BASE_URL", f"http://{P.HOST}:{cfg.openai_port}/v1"),
             "feeds_emulator": f"http://{P.HOST}:{cfg.feeds_port}",
+            "max_emulator": f"http://{P.HOST}:{cfg.max_port}",
+            "max_api": self.env.get("LONGRUN_MAX_API_URL", f"http://{P.HOST}:{cfg.max_port}"),
         }
 
     def print_summary(self, seconds: float) -> None:
@@ -287,6 +296,8 @@ class Stack:
             f"  OpenAI emulator  {u['openai_emulator']}"
             + ("" if u["llm"] == u["openai_emulator"] else f"  (not used: OPENAI_API_KEY is set, LLM at {u['llm']})"),
             f"  Feeds emulator   {u['feeds_emulator']}",
+            f"  MAX emulator     {u['max_emulator']}"
+            + ("" if u["max_api"] == u["max_emulator"] else f"  (not used: MAX API at {u['max_api']})"),
             f"  Postgres         {self.database_url}",
             f"  Logs             {rel}/logs/   state: {rel}/stack.json",
             "Ctrl-C stops everything (data stays). `make worker` adds a worker.",
@@ -487,11 +498,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--ui-port", type=int, help="Temporal Web UI; default: temporal port + 1000 (8233)")
             p.add_argument("--openai-port", type=int, help="default: port of OPENAI_BASE_URL (8101)")
             p.add_argument("--feeds-port", type=int, help="default: port of LONGRUN_FEED_EMULATOR_URL (8102)")
+            p.add_argument("--max-port", type=int, help="MAX emulator; default: port of LONGRUN_MAX_API_URL (8104)")
             p.add_argument("--api-port", type=int, help="default: LONGRUN_API_PORT (8000)")
         if name == "worker":
             p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
     args = parser.parse_args(argv)
-    for attr in ("temporal_port", "ui_port", "openai_port", "feeds_port", "api_port"):
+    for attr in ("temporal_port", "ui_port", "openai_port", "feeds_port", "max_port", "api_port"):
         if not hasattr(args, attr):
             setattr(args, attr, None)
     return {"up": cmd_up, "worker": cmd_worker, "down": cmd_down}[args.command](args)

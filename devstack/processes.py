@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -338,6 +339,7 @@ def stack_env(
     data_dir: Path,
     openai_port: int | None = None,
     feeds_port: int | None = None,
+    max_port: int | None = None,
     task_queue: str | None = None,
     namespace: str | None = None,
     api_port: int | None = None,
@@ -369,6 +371,9 @@ def stack_env(
         env.pop("LONGRUN_OPENAI_BASE_URL", None)
     if feeds_port is not None:
         env["LONGRUN_FEED_EMULATOR_URL"] = f"http://{HOST}:{feeds_port}"
+    if max_port is not None and urlsplit(env.get("LONGRUN_MAX_API_URL", "")).hostname in (None, HOST, "localhost"):
+        # A MAX API elsewhere (the real one) is kept; the emulator still runs, unused.
+        env["LONGRUN_MAX_API_URL"] = f"http://{HOST}:{max_port}"
     if ui_port is not None:
         # The dashboard links jobs to the Web UI this stack's Temporal serves, wherever its port is.
         env["LONGRUN_TEMPORAL_UI_URL"] = f"http://{HOST}:{ui_port}"

@@ -1,5 +1,5 @@
-"""A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, both
-emulators, worker processes and the API under uvicorn, all on free loopback ports under one directory."""
+"""A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, the emulators
+(OpenAI, feeds, MAX), worker processes and the API under uvicorn, all on free loopback ports under one directory."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Stack:
     temporal: ps.Proc
     openai: ps.Proc
     feeds: ps.Proc
+    max: ps.Proc
     procs: list[ps.Proc] = field(default_factory=list)
 
     @property
@@ -39,6 +40,10 @@ class Stack:
     def feeds_url(self) -> str:
         return f"http://{ps.HOST}:{self.feeds.port}"
 
+    @property
+    def max_url(self) -> str:
+        return f"http://{ps.HOST}:{self.max.port}"
+
     def env(self, task_queue: str = "longrun-test", **extra: str) -> dict[str, str]:
         env = ps.stack_env(
             database_url=self.pg.database_url,
@@ -46,10 +51,12 @@ class Stack:
             data_dir=self.data_dir,
             openai_port=self.openai.port,
             feeds_port=self.feeds.port,
+            max_port=self.max.port,
             task_queue=task_queue,
         )
         env.pop("OPENAI_API_KEY", None)
         env["OPENAI_BASE_URL"] = f"{self.openai_url}/v1"
+        env["LONGRUN_MAX_API_URL"] = self.max_url
         env["LONGRUN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         env["LONGRUN_JWT_SECRET"] = "test-secret-" + "x" * 32
         env.update(extra)
@@ -101,7 +108,7 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        for proc in (self.openai, self.feeds, self.temporal):
+        for proc in (self.openai, self.feeds, self.max, self.temporal):
             proc.stop()
         self.pg.stop()
 
@@ -119,11 +126,13 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         started.append(openai)
         feeds = ps.start_emulator("feeds", "emulators.feeds", ps.free_port(), None, logs)
         started.append(feeds)
+        max_emulator = ps.start_emulator("max", "emulators.max", ps.free_port(), None, logs)
+        started.append(max_emulator)
     except BaseException:
         for thing in reversed(started):
             thing.stop()
         raise
-    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds)
+    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds, max=max_emulator)
     try:
         ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)
         ps.run_python("bootstrap", ["-m", "devstack.bootstrap"], stack.env(), logs, timeout=60)

@@ -87,3 +87,9 @@ async def llm(stack: Stack):
 async def feeds(stack: Stack):
     async for emulator in clean_emulator(stack.feeds_url):
         yield emulator
+
+
+@pytest.fixture
+async def max_emulator(stack: Stack):
+    async for emulator in clean_emulator(stack.max_url):
+        yield emulator

@@ -23,7 +23,9 @@ def start_up(data_dir: Path, ports: dict[str, int], log_dir: Path, name: str) ->
     for option, port in ports.items():
         args += [f"--{option}-port", str(port)]
     env = {**os.environ, "LONGRUN_ADMIN_PASSWORD": PASSWORD}
-    for variable in ("LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    for variable in (
+        "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LONGRUN_MAX_API_URL",
+    ):  # fmt: skip
         env.pop(variable, None)
     up = ps.start_python(name, args, env, log_dir)
     login = {"username": "admin", "password": PASSWORD}
@@ -52,12 +54,12 @@ def up_dirs():
 
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "api")}
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "max", "api")}
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-1")
     try:
         stack = json.loads((data_dir / "stack.json").read_text())
-        assert {"postgres", "temporal", "worker", "api"} <= set(stack["processes"])
+        assert {"postgres", "temporal", "worker", "api", "max_emulator"} <= set(stack["processes"])
         admin = await Api.login(api_url, "admin", PASSWORD)
         sources = (await admin.ok("GET", "/api/v1/news/sources"))[:3]
         assert len(sources) == 3, "bootstrap seeds demo sources"
