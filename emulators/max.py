@@ -23,6 +23,8 @@ Control (`/_emulator/...`, never limited or faulted; faults.py adds `faults`, `r
   "strict": false, "text_limit": 4000, "max_attachments": 12}` changes those knobs (reset restores them).
 - `POST /_emulator/max/bots` `{"token", "name"}`, `POST /_emulator/max/chats` `{"chat_id", "title"}`.
 - `GET /_emulator/max/chats/{chat_id}/messages`: every message of a chat, oldest first.
+- `GET /_emulator/max/arrivals?token=`: when each request of a token arrived (monotonic seconds, the latest
+  100,000), for a benchmark to look at every window, not only the worst.
 - `GET /_emulator/stats` adds `"max": {"tokens": {token: {"requests", "rejected", "max_per_second",
   "by_endpoint"}}, "chats": {chat_id: {"title", "messages": [...]}}}`: `max_per_second` is the most requests the
   token made within any one second (rejected ones included), what a rate-limit test asserts on.
@@ -52,6 +54,7 @@ from emulators.max_markdown import parse
 KINDS = ("image", "video", "audio", "file")
 DEFAULT_NOT_READY = {"image": 0.0, "video": 1.0, "audio": 0.5, "file": 0.5}
 NOT_READY_MESSAGE = "Key: errors.process.attachment.file.not.processed"
+ARRIVAL_LOG = 100_000
 
 
 class MaxApiError(Exception):
@@ -163,6 +166,8 @@ class TokenStats:
     by_endpoint: Counter[str] = field(default_factory=Counter)
     arrivals: deque[float] = field(default_factory=deque)  # every request of the last second
     accepted: deque[float] = field(default_factory=deque)  # the ones that were let through
+    # Every arrival (monotonic seconds), the latest ARRIVAL_LOG of them: for a benchmark's window analysis.
+    log: deque[float] = field(default_factory=lambda: deque(maxlen=ARRIVAL_LOG))
 
     def arrive(self, endpoint: str, now: float, limit: int) -> float | None:
         """Count a request; None when it may go on, else the seconds until it would have been allowed."""
@@ -172,6 +177,7 @@ class TokenStats:
             while log and log[0] <= now - 1.0:
                 log.popleft()
         self.arrivals.append(now)
+        self.log.append(now)
         self.max_per_second = max(self.max_per_second, len(self.arrivals))
         if limit and len(self.accepted) >= limit:
             self.rejected += 1
@@ -400,6 +406,11 @@ def create_app() -> EmulatorApp:
         chat = state.chats.setdefault(spec.chat_id, Chat(spec.chat_id, spec.title or f"Channel {spec.chat_id}"))
         chat.title, chat.type = spec.title or chat.title, spec.type
         return chat.wire()
+
+    @app.get(f"{CONTROL_PREFIX}/max/arrivals")
+    async def arrivals(token: str) -> dict[str, Any]:
+        stats = state.tokens.get(token)
+        return {"arrivals": list(stats.log) if stats else []}
 
     @app.get(f"{CONTROL_PREFIX}/max/chats/{{chat_id}}/messages")
     async def chat_messages(chat_id: int) -> dict[str, Any]:
