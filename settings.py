@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     max_api_url: str = "http://127.0.0.1:8104"
     # MAX allows 30 requests/s per bot token, across every process (db/rate_limits.py).
     max_rate_per_second: float = 30.0
-    # Share of that rate left unused, so requests arriving late never put 31 in one second at MAX (README).
+    # MAX takes at most 2 messages/s into one chat or channel (dev.max.ru, POST /messages).
+    max_chat_messages_per_second: float = 2.0
+    # Share of those rates left unused, so requests arriving late never put 31 in one second at MAX (README).
     max_rate_headroom: float = 0.04
     # A rate-limit slot woken later than this is given up for a new one, so a stalled caller does not bunch up.
     max_rate_late_slot_seconds: float = 0.015

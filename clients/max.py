@@ -12,7 +12,9 @@ A thin client rather than the `maxapi` library: see README, "MAX: the client". E
   whose answer was lost did arrive (clients/max_match.py).
 
 Every request, uploads included, first takes a slot from the limiter for its token (`acquire("max:<token>")`;
-db/rate_limits.py stores only a hash of that key). Every failure is a `MaxError` saying whether to retry and
+db/rate_limits.py stores only a hash of that key). MAX also takes at most 2 messages a second into one chat or
+channel (dev.max.ru, POST /messages): given a `chat_limiter`, a send first takes a slot for its chat too
+(`"max-chat:<token>:<chat_id>"`). Every failure is a `MaxError` saying whether to retry and
 when; the client itself never retries, so a caller (a Temporal activity) decides, and a send is never
 repeated behind its back.
 """
@@ -32,6 +34,7 @@ from pydantic import BaseModel, Field
 from clients.multipart import file_form
 from clients.posts import MediaKind
 from clients.rate_limit import RateLimiter
+from settings import Settings
 
 NOT_READY = "attachment.not.ready"
 # Failures before which the server cannot have seen the request: a send that failed so was not delivered.
@@ -123,14 +126,29 @@ class MaxClient:
         upload_timeout: float = 600.0,
         not_ready_retry_after: float = 1.0,
         rate_limited_retry_after: float = 1.0,
+        chat_limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._limiter = limiter
+        self._chat_limiter = chat_limiter
         self._timeout = timeout
         self._upload_timeout = upload_timeout
         self._not_ready_retry_after = not_ready_retry_after
         self._rate_limited_retry_after = rate_limited_retry_after
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, limiter: RateLimiter, chat_limiter: RateLimiter | None = None
+    ) -> MaxClient:
+        return cls(
+            settings.max_api_url,
+            limiter,
+            timeout=settings.max_timeout_seconds,
+            upload_timeout=settings.max_upload_timeout_seconds,
+            not_ready_retry_after=settings.max_not_ready_retry_seconds,
+            chat_limiter=chat_limiter,
+        )
 
     async def __aenter__(self) -> MaxClient:
         return self
@@ -182,6 +200,8 @@ class MaxClient:
         params: dict[str, Any] = {"chat_id": chat_id}
         if disable_link_preview is not None:
             params["disable_link_preview"] = str(disable_link_preview).lower()
+        if self._chat_limiter is not None:
+            await self._chat_limiter.acquire(f"max-chat:{token}:{chat_id}")
         response = await self._request(token, "POST", "/messages", params=params, json=body)
         return SentMessage.from_wire(response.json()["message"])
 

@@ -24,6 +24,7 @@ from sqlalchemy import Float, String, bindparam, text
 
 from clients.rate_limit import ClockMap, slot_interval, wait_for_slot
 from db.session import SessionFactory
+from settings import Settings
 
 _RESERVE = text(
     """
@@ -60,6 +61,19 @@ class PostgresRateLimiter:
         self.skipped = 0  # slots given up because this process woke too late for them
         self._sessions = sessions
         self._clock = ClockMap()
+
+    @classmethod
+    def from_settings(
+        cls, sessions: SessionFactory, settings: Settings, *, per_chat: bool = False
+    ) -> PostgresRateLimiter:
+        """MAX's limit per bot token, or (`per_chat`) its limit on messages into one chat."""
+        rate = settings.max_chat_messages_per_second if per_chat else settings.max_rate_per_second
+        return cls(
+            sessions,
+            rate_per_second=rate,
+            headroom=settings.max_rate_headroom,
+            late_after=settings.max_rate_late_slot_seconds,
+        )
 
     async def acquire(self, key: str) -> None:
         self.skipped += await wait_for_slot(self._reserve, key, self._clock, late_after=self.late_after)

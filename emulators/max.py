@@ -15,12 +15,15 @@ API (`Authorization: <bot token>`; errors are `{"code": "...", "message": "..."}
   and `to` are Unix milliseconds, the newest and oldest to include.
 
 Every request of a token (uploads too) counts toward `rate_limit_per_second` over a sliding second; over it the
-answer is 429 `too.many.requests` with Retry-After. Unknown tokens and chats are created on first use unless
-`strict` (then 401 `verify.token`, 404 `chat.not.found`).
+answer is 429 `too.many.requests` with Retry-After. MAX also takes only 2 messages/s into one chat: that limit is
+`chat_messages_per_second`, off (0) unless configured, so a load test can push one chat to the token's limit.
+Unknown tokens and chats are created on first use unless `strict` (then 401 `verify.token`, 404
+`chat.not.found`).
 
 Control (`/_emulator/...`, never limited or faulted; faults.py adds `faults`, `reset` and `stats`):
-- `POST /_emulator/max/config` `{"rate_limit_per_second": 30, "not_ready_seconds": 1.0 | {"video": 2.0},
-  "strict": false, "text_limit": 4000, "max_attachments": 12}` changes those knobs (reset restores them).
+- `POST /_emulator/max/config` `{"rate_limit_per_second": 30, "chat_messages_per_second": 0,
+  "not_ready_seconds": 1.0 | {"video": 2.0}, "strict": false, "text_limit": 4000, "max_attachments": 12}`
+  changes those knobs (reset restores them).
 - `POST /_emulator/max/bots` `{"token", "name"}`, `POST /_emulator/max/chats` `{"chat_id", "title"}`.
 - `GET /_emulator/max/chats/{chat_id}/messages`: every message of a chat, oldest first.
 - `GET /_emulator/max/arrivals?token=`: when each request of a token arrived (monotonic seconds, the latest
@@ -70,6 +73,7 @@ class ConfigPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rate_limit_per_second: int | None = Field(None, ge=0)
+    chat_messages_per_second: int | None = Field(None, ge=0)
     not_ready_seconds: float | dict[str, float] | None = None
     strict: bool | None = None
     text_limit: int | None = Field(None, ge=1)
@@ -90,6 +94,7 @@ class ChatSpec(BaseModel):
 @dataclass
 class Config:
     rate_limit_per_second: int = 30  # 0: no limit
+    chat_messages_per_second: int = 0  # 0: no limit (MAX's is 2)
     not_ready_seconds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_NOT_READY))
     strict: bool = False
     text_limit: int = 4000
@@ -122,6 +127,16 @@ class Chat:
     title: str
     type: str = "channel"
     messages: list[dict[str, Any]] = field(default_factory=list)
+    sends: deque[float] = field(default_factory=deque)  # accepted sends of the last second (monotonic)
+
+    def take_send(self, now: float, limit: int) -> float | None:
+        """None when one more message may go in now, else the seconds until it could."""
+        while self.sends and self.sends[0] <= now - 1.0:
+            self.sends.popleft()
+        if limit and len(self.sends) >= limit:
+            return max(0.001, self.sends[0] + 1.0 - now)
+        self.sends.append(now)
+        return None
 
     def wire(self) -> dict[str, Any]:
         last = self.messages[-1]["timestamp"] if self.messages else int(time.time() * 1000)
@@ -354,6 +369,11 @@ def create_app() -> EmulatorApp:
         body = await _json(request)
         chat = state.chat(chat_id)
         message = _new_message(state, bot, chat, body, str(request.base_url).rstrip("/"))
+        wait = chat.take_send(time.monotonic(), state.config.chat_messages_per_second)
+        if wait is not None:
+            raise MaxApiError(
+                429, "too.many.requests", "Too many messages to this chat", {"Retry-After": f"{wait:.3f}"}
+            )
         chat.messages.append(message)
         return {"message": message}
 

@@ -236,3 +236,19 @@ async def test_upload_streams_the_file(max_url: str, client: MaxClient, tmp_path
     await client.send(TOKEN, CHANNEL, "", [ref])
     (stored,) = await _stored(max_url)
     assert stored["body"]["attachments"][0]["type"] == "video"
+
+
+async def test_a_chat_limiter_keeps_sends_under_the_chat_limit(max_url: str, client: MaxClient) -> None:
+    await _configure(max_url, chat_messages_per_second=2)
+    await client.send(TOKEN, CHANNEL, "one")
+    await client.send(TOKEN, CHANNEL, "two")
+    with pytest.raises(MaxError) as limited:
+        await client.send(TOKEN, CHANNEL, "three")
+    assert (limited.value.status, limited.value.permanent) == (429, False)
+    assert limited.value.retry_after > 0
+
+    paced = MaxClient(max_url, LocalRateLimiter(1000), chat_limiter=LocalRateLimiter(2, headroom=0.1))
+    async with paced:
+        for n in range(4):
+            await paced.send(TOKEN, CHANNEL - 1, f"paced {n}")  # another chat: its own limit
+    assert [m["body"]["text"] for m in await _stored(max_url, CHANNEL - 1)] == [f"paced {n}" for n in range(4)]
