@@ -10,10 +10,12 @@ ever add characters around it.
 Telegram counts entity offsets in UTF-16 code units; everything here works on code points (Python indices) once
 the entities are converted, so an emoji outside the Basic Multilingual Plane is one character, never half of one.
 
-Why each rule (CommonMark-style parsing, which MAX's follows for these markers):
-- a post's own `* _ ` [ ] ~ \\` are backslash-escaped, so they never become formatting; `+` and `^` only where
-  they would form `++`/`^^` with a neighbour, `#` and `>` only at a line start (heading, quote), `!` only before a
-  link (image syntax) — escaping more would leave backslashes wherever a parser does not honour them;
+Why each rule (MAX documents the markers, not how it parses them; these assume CommonMark's rules, which the
+emulator applies strictly, emulators/max_markdown.py):
+- a post's own characters * _ ` [ ] ~ and backslash are backslash-escaped, so they never become formatting;
+  `+` and `^` only where they would form `++`/`^^` with a neighbour, `#` and `>` only at a line start (heading,
+  quote), `!` only before a link (image syntax): escaping more would leave backslashes wherever a parser does
+  not honour them;
 - a marker never touches whitespace on its inner side (`**word **` is not bold), so spans are trimmed and
   markers are moved across whitespace;
 - spans that overlap without nesting are closed and reopened so the output nests; a link is always the
