@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     onec_user: str = "longrun"
     onec_password: SecretStr = SecretStr("longrun")
     onec_timeout_seconds: float = 60.0
+    # MAX Bot API, the channel migration's destination: by default the emulator `make up` runs.
+    max_api_url: str = "http://127.0.0.1:8104"
+    # MAX allows 30 requests/s per bot token, across every process (db/rate_limits.py).
+    max_rate_per_second: float = 30.0
+    # MAX takes at most 2 messages/s into one chat or channel (dev.max.ru, POST /messages).
+    max_chat_messages_per_second: float = 2.0
+    # Share of those rates left unused, so requests arriving late never put 31 in one second at MAX (README).
+    max_rate_headroom: float = 0.04
+    # A rate-limit slot woken later than this is given up for a new one, so a stalled caller does not bunch up.
+    max_rate_late_slot_seconds: float = 0.015
+    max_timeout_seconds: float = 30.0
+    max_upload_timeout_seconds: float = 600.0
+    # When to try again a send whose attachment MAX is still processing (`attachment.not.ready`).
+    max_not_ready_retry_seconds: float = 1.0
 
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.

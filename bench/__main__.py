@@ -1,6 +1,6 @@
-"""`python -m bench [--strict] [orchestration|api|recovery|webbuddy|blocking [options]]`: the benchmarks, one at a time.
+"""`python -m bench [--strict] [orchestration|api|recovery|webbuddy|blocking|max_rate [options]]`: the benchmarks.
 
-With no name all five run in turn, each on its own fresh stack. Options after a name go to that benchmark
+With no name all of them run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
 targets it met, and writes bench/results/<name>.json. The exit status is 0 unless a benchmark failed to run;
 with --strict it is 1 when a target was missed too.
@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 
-from bench import api_latency, blocking, orchestration, recovery, webbuddy
+from bench import api_latency, blocking, max_rate, orchestration, recovery, webbuddy
 
 BENCHMARKS = {
     "orchestration": orchestration.main,
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "recovery": recovery.main,
     "webbuddy": webbuddy.main,
     "blocking": blocking.main,
+    "max_rate": max_rate.main,
 }
 
 

@@ -3,6 +3,7 @@
 up      Starts, in order: embedded Postgres (data_dir/pg), migrations (`python -m db.migrate`), the
         Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and Telegram emulators, one worker,
         Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and 1C emulators, one worker,
+        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and MAX emulators, one worker,
         the API, then `python -m devstack.bootstrap`. Writes data_dir/stack.json and waits.
         Ctrl-C / SIGTERM stops everything in reverse (API and worker first, Postgres last); nothing
         in data_dir is removed, so the next `up` continues where this one stopped.
@@ -41,6 +42,7 @@ STOP_ORDER = [
     "api",
     "worker",
     "temporal",
+    "max_emulator",
     "onec_emulator",
     "telegram_emulator",
     "feeds_emulator",
@@ -82,6 +84,7 @@ class StackConfig:
     feeds_port: int
     telegram_port: int
     onec_port: int
+    max_port: int
     api_port: int
     task_queue: str
     namespace: str
@@ -103,6 +106,7 @@ class StackConfig:
             "feeds emulator": self.feeds_port,
             "telegram emulator": self.telegram_port,
             "1c emulator": self.onec_port,
+            "max emulator": self.max_port,
             "api": self.api_port,
         }
 
@@ -120,6 +124,7 @@ class StackConfig:
             feeds_port=args.feeds_port or _local_port(s.feed_emulator_url, 8102),
             telegram_port=args.telegram_port or _local_port(s.telegram_emulator_url or "", 8103),
             onec_port=args.onec_port or _local_port(s.onec_url, 8105),
+            max_port=args.max_port or _local_port(s.max_api_url, 8104),
             api_port=args.api_port or s.api_port,
             task_queue=s.task_queue,
             namespace=s.temporal_namespace,
@@ -189,6 +194,7 @@ class Stack:
             feeds_port=cfg.feeds_port,
             telegram_port=cfg.telegram_port,
             onec_port=cfg.onec_port,
+            max_port=cfg.max_port,
             task_queue=cfg.task_queue,
             namespace=cfg.namespace,
             api_port=cfg.api_port,
@@ -221,6 +227,9 @@ class Stack:
         )  # fmt: skip
         self.pieces["onec_emulator"] = self._step(
             "1c emulator", P.start_emulator, "onec_emulator", "emulators.onec", cfg.onec_port, self.env, logs
+        )
+        self.pieces["max_emulator"] = self._step(
+            "max emulator", P.start_emulator, "max_emulator", "emulators.max", cfg.max_port, self.env, logs
         )
 
         t0 = time.monotonic()
@@ -299,6 +308,8 @@ class Stack:
             "telegram": self.env.get("LONGRUN_TELEGRAM_EMULATOR_URL") or "Telegram (LONGRUN_TELEGRAM_SESSION)",
             "onec_emulator": f"http://{P.HOST}:{cfg.onec_port}",
             "onec": self.env.get("LONGRUN_ONEC_URL", f"http://{P.HOST}:{cfg.onec_port}"),
+            "max_emulator": f"http://{P.HOST}:{cfg.max_port}",
+            "max_api": self.env.get("LONGRUN_MAX_API_URL", f"http://{P.HOST}:{cfg.max_port}"),
         }
 
     def print_summary(self, seconds: float) -> None:
@@ -320,6 +331,8 @@ class Stack:
             + ("" if u["telegram"] == u["telegram_emulator"] else f"  (not used: the worker reads {u['telegram']})"),
             f"  1C emulator      {u['onec_emulator']}/odata/standard.odata/"
             + ("" if u["onec"] == u["onec_emulator"] else f"  (not used: LONGRUN_ONEC_URL is {u['onec']})"),
+            f"  MAX emulator     {u['max_emulator']}"
+            + ("" if u["max_api"] == u["max_emulator"] else f"  (not used: MAX API at {u['max_api']})"),
             f"  Postgres         {self.database_url}",
             f"  Logs             {rel}/logs/   state: {rel}/stack.json",
             "Ctrl-C stops everything (data stays). `make worker` adds a worker.",
@@ -522,11 +535,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--feeds-port", type=int, help="default: port of LONGRUN_FEED_EMULATOR_URL (8102)")
             p.add_argument("--telegram-port", type=int, help="default: port of LONGRUN_TELEGRAM_EMULATOR_URL (8103)")
             p.add_argument("--onec-port", type=int, help="1C OData emulator; default: port of LONGRUN_ONEC_URL (8105)")
+            p.add_argument("--max-port", type=int, help="MAX emulator; default: port of LONGRUN_MAX_API_URL (8104)")
             p.add_argument("--api-port", type=int, help="default: LONGRUN_API_PORT (8000)")
         if name == "worker":
             p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
     args = parser.parse_args(argv)
-    for attr in ("temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "onec_port", "api_port"):
+    ports = ("temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "max_port", "onec_port")
+    for attr in (*ports, "api_port"):
         if not hasattr(args, attr):
             setattr(args, attr, None)
     return {"up": cmd_up, "worker": cmd_worker, "down": cmd_down}[args.command](args)

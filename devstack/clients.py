@@ -74,9 +74,11 @@ class Emulator:
             (await http.post("/_emulator/reset")).raise_for_status()
 
     async def requests(self, path: str) -> int:
+        return (await self.stats())["requests"].get(path, 0)
+
+    async def stats(self) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.base_url) as http:
-            stats = (await http.get("/_emulator/stats")).json()
-        return stats["requests"].get(path, 0)
+            return (await http.get("/_emulator/stats")).json()
 
     async def control(self, method: str, path: str, **body: Any) -> Any:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as http:

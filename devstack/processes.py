@@ -341,6 +341,7 @@ def stack_env(
     feeds_port: int | None = None,
     telegram_port: int | None = None,
     onec_port: int | None = None,
+    max_port: int | None = None,
     task_queue: str | None = None,
     namespace: str | None = None,
     api_port: int | None = None,
@@ -379,6 +380,9 @@ def stack_env(
         env["LONGRUN_TELEGRAM_EMULATOR_URL"] = f"http://{HOST}:{telegram_port}"
     if onec_port is not None and _is_loopback(env.get("LONGRUN_ONEC_URL", "")):
         env["LONGRUN_ONEC_URL"] = f"http://{HOST}:{onec_port}"
+    if max_port is not None and urlsplit(env.get("LONGRUN_MAX_API_URL", "")).hostname in (None, HOST, "localhost"):
+        # A MAX API elsewhere (the real one) is kept; the emulator still runs, unused.
+        env["LONGRUN_MAX_API_URL"] = f"http://{HOST}:{max_port}"
     if ui_port is not None:
         # The dashboard links jobs to the Web UI this stack's Temporal serves, wherever its port is.
         env["LONGRUN_TEMPORAL_UI_URL"] = f"http://{HOST}:{ui_port}"

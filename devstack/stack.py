@@ -1,6 +1,6 @@
 """A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, the emulators
-(OpenAI, feeds, Telegram, 1C), worker processes and the API under uvicorn, all on free loopback ports under one
-directory."""
+(OpenAI, feeds, Telegram, MAX, 1C), worker processes and the API under uvicorn, all on free loopback ports under
+one directory."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Stack:
     feeds: ps.Proc
     telegram: ps.Proc
     onec: ps.Proc
+    max: ps.Proc
     procs: list[ps.Proc] = field(default_factory=list)
 
     @property
@@ -50,6 +51,10 @@ class Stack:
     def onec_url(self) -> str:
         return f"http://{ps.HOST}:{self.onec.port}"
 
+    @property
+    def max_url(self) -> str:
+        return f"http://{ps.HOST}:{self.max.port}"
+
     def env(self, task_queue: str = "longrun-test", **extra: str) -> dict[str, str]:
         env = ps.stack_env(
             database_url=self.pg.database_url,
@@ -58,12 +63,14 @@ class Stack:
             openai_port=self.openai.port,
             feeds_port=self.feeds.port,
             onec_port=self.onec.port,
+            max_port=self.max.port,
             task_queue=task_queue,
         )
         env.pop("OPENAI_API_KEY", None)
         env.pop("LONGRUN_TELEGRAM_SESSION", None)
         env["LONGRUN_TELEGRAM_EMULATOR_URL"] = self.telegram_url
         env["OPENAI_BASE_URL"] = f"{self.openai_url}/v1"
+        env["LONGRUN_MAX_API_URL"] = self.max_url
         env["LONGRUN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         env["LONGRUN_JWT_SECRET"] = "test-secret-" + "x" * 32
         env.update(extra)
@@ -115,7 +122,7 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        for proc in (self.openai, self.feeds, self.telegram, self.onec, self.temporal):
+        for proc in (self.openai, self.feeds, self.telegram, self.max, self.onec, self.temporal):
             proc.stop()
         self.pg.stop()
 
@@ -138,11 +145,22 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         # Inherits this environment, as workers do: it checks the LONGRUN_ONEC_USER/PASSWORD their client sends.
         onec = ps.start_emulator("onec", "emulators.onec", ps.free_port(), None, logs)
         started.append(onec)
+        max_emulator = ps.start_emulator("max", "emulators.max", ps.free_port(), None, logs)
+        started.append(max_emulator)
     except BaseException:
         for thing in reversed(started):
             thing.stop()
         raise
-    stack = Stack(data_dir=data_dir, pg=pg, temporal=temporal, openai=openai, feeds=feeds, telegram=telegram, onec=onec)
+    stack = Stack(
+        data_dir=data_dir,
+        pg=pg,
+        temporal=temporal,
+        openai=openai,
+        feeds=feeds,
+        telegram=telegram,
+        max=max_emulator,
+        onec=onec,
+    )
     try:
         ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)
         ps.run_python("bootstrap", ["-m", "devstack.bootstrap"], stack.env(), logs, timeout=60)

@@ -2,13 +2,15 @@
 
 Control API (never faulted, never counted):
 
-- ``POST /_emulator/faults`` with ``{"path": "/v1/chat/completions", "kind": "status"|"latency"|"drop",
+- ``POST /_emulator/faults`` with ``{"path": "/v1/chat/completions", "kind": "status"|"latency"|"drop"|"drop_after",
   "status": 429, "retry_after": 1.0, "latency_ms": 500, "times": 3, "body": {...}}`` adds a rule and answers
   ``{"id": n}``. ``path`` is a prefix of the request path (omitted: every path). ``times`` is how many matching
   requests the rule is spent on (omitted/null: forever).
 - ``DELETE /_emulator/faults`` removes every rule; ``POST /_emulator/reset`` also zeroes the stats and runs the
   emulator's own reset hooks (the 1C emulator returns to its default book).
-- ``GET /_emulator/stats`` answers ``{"requests": {path: n}, "faults_applied": {path: n}}`` by exact path.
+- ``GET /_emulator/stats`` answers ``{"requests": {path: n}, "faults_applied": {path: n}}`` by exact path, plus
+  whatever the emulator adds under its own key (``EmulatorApp.add_stats``); ``reset`` also clears its state
+  (``EmulatorApp.on_reset``).
 
 How rules combine: a request takes at most one latency rule and at most one answering rule (``status`` or
 ``drop``), each the first live match in the order rules were added; both are spent by that request. So
@@ -18,6 +20,8 @@ How rules combine: a request takes at most one latency rule and at most one answ
 given ``body``) plus ``Retry-After`` and
 ``retry-after-ms`` when ``retry_after`` is set, as the real API does. ``drop`` aborts the TCP connection
 without a byte of response, so the client sees a protocol/read error rather than an HTTP status.
+``drop_after`` ("accept, then drop") lets the emulator carry the request out — a message is stored — and then
+aborts the connection instead of answering: the client cannot tell whether its request took effect.
 
 State is per process and mutated only in code that never awaits, so concurrent requests on the event loop
 cannot interleave inside an update.
@@ -43,7 +47,7 @@ class FaultSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str | None = None
-    kind: Literal["status", "latency", "drop"]
+    kind: Literal["status", "latency", "drop", "drop_after"]
     status: int = Field(500, ge=100, le=599)
     retry_after: float | None = Field(None, ge=0)
     latency_ms: float = Field(0, ge=0)
@@ -84,7 +88,9 @@ class FaultBook:
         self.faults_applied: Counter[str] = Counter()
         # Injected errors answer in the emulated service's own shape, since clients read their message from it.
         self.envelope = envelope
-        # State an emulator keeps besides faults (the 1C book) returns to its start on reset too.
+        # What an emulator reports besides counts (MAX's messages per chat) and the state it keeps besides
+        # faults (the 1C book), which returns to its start on reset too.
+        self.extra_stats: dict[str, Callable[[], Any]] = {}
         self.reset_hooks: list[Callable[[], None]] = []
 
     def add(self, spec: FaultSpec) -> int:
@@ -101,6 +107,10 @@ class FaultBook:
         self.faults_applied.clear()
         for hook in self.reset_hooks:
             hook()
+
+    def stats(self) -> dict[str, Any]:
+        extra = {name: produce() for name, produce in self.extra_stats.items()}
+        return {"requests": dict(self.requests), "faults_applied": dict(self.faults_applied), **extra}
 
     def take(self, path: str) -> tuple[FaultSpec | None, FaultSpec | None]:
         """Count the request and spend the rules that apply to it: (latency rule, answering rule)."""
@@ -140,8 +150,8 @@ def _control_router(book: FaultBook, spec_type: type[FaultSpec]) -> APIRouter:
         return {"ok": True}
 
     @router.get("/stats")
-    async def stats() -> dict[str, dict[str, int]]:
-        return {"requests": dict(book.requests), "faults_applied": dict(book.faults_applied)}
+    async def stats() -> dict[str, Any]:
+        return book.stats()
 
     return router
 
@@ -161,6 +171,16 @@ async def _drop_connection(receive: Receive, send: Send) -> None:
         pass
 
 
+async def _accept_then_drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run the request to its end, throw its answer away and abort the connection."""
+
+    async def discard(_: Any) -> None:
+        pass
+
+    await app(scope, receive, discard)
+    await _drop_connection(receive, send)
+
+
 class _FaultMiddleware:
     def __init__(self, app: ASGIApp, book: FaultBook) -> None:
         self.app = app
@@ -177,6 +197,8 @@ class _FaultMiddleware:
             await self.app(scope, receive, send)
         elif answer.kind == "drop":
             await _drop_connection(receive, send)
+        elif answer.kind == "drop_after":
+            await _accept_then_drop(self.app, scope, receive, send)
         else:
             await answer.response(self.book.envelope)(scope, receive, send)
 
@@ -199,3 +221,11 @@ class EmulatorApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return _FaultMiddleware(super().build_middleware_stack(), self.state.faults)
+
+    def add_stats(self, name: str, produce: Callable[[], Any]) -> None:
+        """Answer `produce()` under `name` in ``GET /_emulator/stats``."""
+        self.state.faults.extra_stats[name] = produce
+
+    def on_reset(self, hook: Callable[[], None]) -> None:
+        """Call `hook` on ``POST /_emulator/reset``, after the fault rules and counts are cleared."""
+        self.state.faults.reset_hooks.append(hook)

@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None) -> EmulatorApp:
     expected = (settings.onec_user.encode(), settings.onec_password.get_secret_value().encode())
     app = EmulatorApp(title="1C OData emulator", error_envelope=odata_error)
     state = _State()
-    app.state.faults.reset_hooks.append(state.reset)
+    app.on_reset(state.reset)
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:

@@ -78,7 +78,7 @@ def rpc_error(code: int, message: str) -> Response:
 class TelegramFault(FaultSpec):
     """The shared fault rules plus ``rpc_error``: Telegram's own failures, answered in TL."""
 
-    kind: Literal["status", "latency", "drop", "rpc_error"]
+    kind: Literal["status", "latency", "drop", "drop_after", "rpc_error"]
     error_message: str | None = Field(None, pattern=r"^[A-Z0-9_]+$")
 
     def response(self, envelope: ErrorEnvelope = error_payload) -> Response:

@@ -94,3 +94,9 @@ async def onec(stack: Stack):
     """The stack's 1C emulator: default book, live session, no faults; its book and faults scriptable."""
     async for emulator in clean_emulator(stack.onec_url):
         yield OneCEmulator(emulator.base_url)
+
+
+@pytest.fixture
+async def max_emulator(stack: Stack):
+    async for emulator in clean_emulator(stack.max_url):
+        yield emulator

@@ -26,6 +26,7 @@ def start_up(data_dir: Path, ports: dict[str, int], log_dir: Path, name: str) ->
     for variable in (
         "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL",
         "LONGRUN_TELEGRAM_SESSION", "LONGRUN_TELEGRAM_EMULATOR_URL",
+        "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LONGRUN_MAX_API_URL",
     ):  # fmt: skip
         env.pop(variable, None)
     up = ps.start_python(name, args, env, log_dir)
@@ -55,14 +56,13 @@ def up_dirs():
 
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "onec", "api")}
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api")}
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-1")
     try:
         stack = json.loads((data_dir / "stack.json").read_text())
-        assert {"postgres", "temporal", "worker", "api", "telegram_emulator", "onec_emulator"} <= set(
-            stack["processes"]
-        )
+        emulators = {"telegram_emulator", "max_emulator", "onec_emulator"}
+        assert {"postgres", "temporal", "worker", "api", *emulators} <= set(stack["processes"])
         assert stack["env"]["LONGRUN_TELEGRAM_EMULATOR_URL"] == f"http://{ps.HOST}:{ports['telegram']}"
         # Workers are pointed at this stack's 1C emulator, on whatever port it was given.
         assert stack["urls"]["onec"] == f"http://{ps.HOST}:{ports['onec']}"

@@ -9,6 +9,7 @@ from db.models.migration import (
     TelegramChannel,
 )
 from db.models.news import NewsPost, NewsSource
+from db.models.rate_limits import RateLimit
 from db.models.users import Role, User
 from db.models.webbuddy import Project, Query, QueryLog, QueryStatus
 
@@ -25,6 +26,7 @@ __all__ = [
     "Query",
     "QueryLog",
     "QueryStatus",
+    "RateLimit",
     "Role",
     "User",
 ]

@@ -103,3 +103,15 @@ def onec_url(onec_server: str) -> str:
     """Base URL of the 1C emulator, with its default book, a live session, no fault rules and zeroed stats."""
     httpx.post(f"{onec_server}/_emulator/reset").raise_for_status()
     return onec_server
+
+
+@pytest.fixture(scope="session")
+def max_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _run("emulators.max", tmp_path_factory)
+
+
+@pytest.fixture
+def max_url(max_server: str) -> str:
+    """Base URL of the MAX emulator: no faults, no bots, chats or messages, default knobs."""
+    httpx.post(f"{max_server}/_emulator/reset").raise_for_status()
+    return max_server

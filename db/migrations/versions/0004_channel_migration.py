@@ -1,15 +1,15 @@
 """channel migration
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_max_rate_limits
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003_max_rate_limits"
 branch_labels = None
 depends_on = None
 
