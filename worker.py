@@ -23,18 +23,22 @@ from temporalio.client import (
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.webbuddy import ReconcileInput, WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
+from clients.max import MaxClient
 from clients.temporal import connect
+from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
+from workflows.migration import MigrateChannelWorkflow
 from workflows.news_discovery import NewsDiscoveryWorkflow
 from workflows.start import scheduled, start_job
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
-WORKFLOWS = [NewsDiscoveryWorkflow, ProcessQueryWorkflow, ReconcileQueriesWorkflow]
+WORKFLOWS = [NewsDiscoveryWorkflow, ProcessQueryWorkflow, ReconcileQueriesWorkflow, MigrateChannelWorkflow]
 RECONCILE_SCHEDULE = "webbuddy-reconcile"
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -65,16 +69,41 @@ class Dependencies:
         self.sessions = make_session_factory(self.engine)
         self.http = httpx.AsyncClient(timeout=settings.feed_timeout_seconds)
         self.llm = LLMClient(settings)
+        # MAX's limits hold across every worker process: the slots are handed out by Postgres.
+        per_chat = settings.max_chat_messages_per_second > 0
+        self.max = MaxClient.from_settings(
+            settings,
+            PostgresRateLimiter.from_settings(self.sessions, settings),
+            PostgresRateLimiter.from_settings(self.sessions, settings, per_chat=True) if per_chat else None,
+        )
 
     def activities(self) -> list:
         news = NewsActivities(self.sessions, FeedClient(self.http), self.llm)
         webbuddy = WebBuddyActivities(self.sessions, self.llm, self.client, self.start_query)
-        return [news.discover_source, webbuddy.claim, webbuddy.answer, webbuddy.finish, webbuddy.reconcile]
+        migration = MigrationActivities(
+            self.sessions,
+            channel_sources(self.settings),
+            self.max,
+            self.settings.media_dir,
+            self.settings.migration_prepare_ahead,
+        )
+        return [
+            news.discover_source,
+            webbuddy.claim,
+            webbuddy.answer,
+            webbuddy.finish,
+            webbuddy.reconcile,
+            migration.survey,
+            migration.read_page,
+            migration.publish_page,
+            migration.tally,
+        ]
 
     async def start_query(self, query_id: int, owner: str) -> None:
         await start_job(self.client, self.settings, query_job(query_id, owner))
 
     async def close(self) -> None:
+        await self.max.close()
         await self.http.aclose()
         await self.llm.close()
         await self.engine.dispose()
@@ -121,6 +150,8 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # httpx logs every request at INFO: thousands a minute from a migration, and their formatting costs CPU.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     client = await connect(settings)
     await ensure_schedules(client, settings)

@@ -11,9 +11,11 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -27,18 +29,24 @@ from activities.migration_models import (
     Survey,
     Tally,
 )
-from clients.posts import Post, PostKind, PostSource, SourceError
+from clients.max import AttachmentRef, MaxClient, MaxError
+from clients.max_match import find_delivered
+from clients.max_split import OutgoingMessage, plan_post
+from clients.posts import Media, Post, PostKind, PostSource, SourceError
 from clients.telegram import PyrogramSource
 from clients.telegram_export import ExportSource
 from db import message_log
 from db.message_log import Waiting
 from db.models import CrosspostingLink, MaxChannel, MessageStatus, SourceKind, TelegramChannel
-from db.session import SessionFactory
+from db.session import SessionFactory, autocommit
 from settings import Settings
 
 PAGE_SIZE = 100
-# Messages MAX may have received since an interrupted send: enough to find ours among the newest.
-LOOK_BACK = 50
+# A 429 or an attachment still processing is waited out inside the step this many times before the step
+# itself fails and Temporal retries it (an outage of MAX, not its pacing).
+MAX_ATTEMPTS_PER_CALL = 8
+# MAX stamps messages with its own clock: look back a little further than our intent to find ours.
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 class SourceFactory(Protocol):
@@ -68,16 +76,23 @@ class Link:
 
 @dataclass
 class Prepared:
-    """A post's media, uploaded to MAX and ready to attach."""
+    """A post's MAX messages, and the media of those still to send, uploaded and ready to attach in order."""
 
-    attachments: list[Any] = field(default_factory=list)
+    parts: list[OutgoingMessage] = field(default_factory=list)
+    attachments: list[AttachmentRef] = field(default_factory=list)
     media_bytes: int = 0
     prepare_ms: int = 0
 
 
-def source_failure(exc: SourceError) -> ApplicationError:
-    from datetime import timedelta
+class Refused(Exception):
+    """MAX (or Telegram, for a file) refused this post for good: the post fails, the job goes on."""
 
+
+class LostAnswer(Exception):
+    """The request reached MAX but its answer did not come back: MAX may have acted on it."""
+
+
+def source_failure(exc: SourceError) -> ApplicationError:
     delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
     return ApplicationError(str(exc), type="SourceError", non_retryable=exc.permanent, next_retry_delay=delay)
 
@@ -87,15 +102,15 @@ class MigrationActivities:
         self,
         sessions: SessionFactory,
         sources: SourceFactory,
-        publisher: Any,
+        max_client: MaxClient,
         media_dir: Path,
-        prepare_parallel: int = 4,
+        prepare_ahead: int,
     ) -> None:
         self._sessions = sessions
         self._sources = sources
-        self._max = publisher
+        self._max = max_client
         self._media_dir = media_dir
-        self._prepare_parallel = prepare_parallel
+        self._prepare_ahead = max(prepare_ahead, 1)
 
     # -- survey and tally (local activities: one query or one call each) ---------------------------
 
@@ -183,14 +198,14 @@ class MigrationActivities:
             waiting = await message_log.pending_posts(session, link.id, inp.message_ids)
         published = Published(tally=Tally())
         last_done = {"id": 0}
-        # This attempt's own folder: files a killed attempt left behind are removed with it.
+        # The link's own folder: files a killed attempt left behind are removed with it.
         media_dir = self._media_dir / f"link-{link.id}"
         shutil.rmtree(media_dir, ignore_errors=True)
         media_dir.mkdir(parents=True, exist_ok=True)
         source = self._sources(link.telegram)
         try:
-            async with heartbeating(lambda: last_done["id"]):
-                await self._publish_in_order(link, source, waiting, media_dir, published, last_done)
+            async with heartbeating(lambda: last_done["id"]), autocommit(self._sessions) as log:
+                await self._publish_in_order(link, source, waiting, media_dir, published, last_done, log)
         finally:
             await source.close()
             shutil.rmtree(media_dir, ignore_errors=True)
@@ -200,26 +215,29 @@ class MigrationActivities:
         return published
 
     async def _publish_in_order(
-        self, link: Link, source: PostSource, waiting: list[Waiting], media_dir: Path, out: Published, last: dict
+        self,
+        link: Link,
+        source: PostSource,
+        waiting: list[Waiting],
+        media_dir: Path,
+        out: Published,
+        last: dict,
+        log: AsyncConnection,
     ) -> None:
-        slots = asyncio.Semaphore(self._prepare_parallel)
+        """Posts go out strictly one after another; the media of the next few is prepared meanwhile."""
+        slots = asyncio.Semaphore(self._prepare_ahead)
         ahead: dict[int, asyncio.Task[Prepared]] = {}
-
-        def prepare_ahead(upto: int) -> None:
-            for i in range(upto, min(upto + self._prepare_parallel * 2, len(waiting))):
-                if i not in ahead:
-                    ahead[i] = asyncio.ensure_future(self._prepare(link, source, waiting[i].post, media_dir, slots))
-
         try:
             for i, item in enumerate(waiting):
-                prepare_ahead(i)
+                for j in range(i, min(i + 2 * self._prepare_ahead, len(waiting))):
+                    if j not in ahead:
+                        ahead[j] = asyncio.ensure_future(self._prepare(link, source, waiting[j], media_dir, slots))
                 try:
                     prepared = await ahead.pop(i)
-                except MediaRefused as exc:
-                    await self._record(link, item.post, MessageStatus.failed, error=str(exc))
-                    out.tally.failed += len(item.post.member_ids)
+                except Refused as exc:
+                    await message_log.record_outcome(log, link.id, item.post, MessageStatus.failed, error=str(exc))
                     continue
-                await self._publish_post(link, item, prepared, out)
+                await self._publish_post(link, item, prepared, out, log)
                 out.media_files += len(item.post.media)
                 out.media_bytes += prepared.media_bytes
                 last["id"] = item.post.id
@@ -229,43 +247,144 @@ class MigrationActivities:
             await asyncio.gather(*ahead.values(), return_exceptions=True)
 
     async def _prepare(
-        self, link: Link, source: PostSource, post: Post, media_dir: Path, slots: asyncio.Semaphore
+        self, link: Link, source: PostSource, item: Waiting, media_dir: Path, slots: asyncio.Semaphore
     ) -> Prepared:
-        """Download the post's media from Telegram and upload it to MAX; files are deleted either way."""
-        prepared = Prepared()
-        if not post.media:
+        """The post's media downloaded from Telegram and uploaded to MAX; each file is deleted once uploaded.
+
+        Parts MAX already has (an earlier attempt sent them) need nothing: only the rest is prepared.
+        """
+        parts = plan_post(item.post)
+        prepared = Prepared(parts=parts)
+        todo = [m for part in parts[len(item.sent) :] for m in part.media]
+        if not todo:
             return prepared
         started = time.monotonic()
         async with slots:
-            folder = media_dir / str(post.id)
+            folder = media_dir / str(item.post.id)
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                for media in post.media:
-                    try:
-                        path = await source.download(media, folder)
-                    except SourceError as exc:
-                        if exc.permanent:
-                            raise MediaRefused(f"media of message {post.id} cannot be downloaded: {exc}") from exc
-                        raise source_failure(exc) from exc
-                    prepared.media_bytes += path.stat().st_size
-                    prepared.attachments.append(
-                        await self._max_call(lambda: self._max.upload(link.max.bot_token, media.kind, path))
-                    )
-                    path.unlink(missing_ok=True)
+                for media in todo:
+                    prepared.attachments.append(await self._transfer(link, source, media, folder, prepared))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
         prepared.prepare_ms = int((time.monotonic() - started) * 1000)
         return prepared
 
-    async def _publish_post(self, link: Link, item: Waiting, prepared: Prepared, out: Published) -> None:
-        raise NotImplementedError  # wired to the MAX client when it lands
+    async def _transfer(self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared):
+        try:
+            path = await source.download(media, folder)
+        except SourceError as exc:
+            if exc.permanent:
+                raise Refused(f"Telegram would not give the file: {exc}") from exc
+            raise source_failure(exc) from exc
+        try:
+            prepared.media_bytes += path.stat().st_size
+            token = link.max.bot_token
 
-    async def _max_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        raise NotImplementedError
+            async def upload():
+                return await self._max.upload(
+                    token, media.kind, path, file_name=media.file_name, mime_type=media.mime_type
+                )
 
-    async def _record(self, link: Link, post: Post, status: MessageStatus, **outcome: Any) -> None:
-        async with self._sessions() as session, session.begin():
-            await message_log.record_outcome(session, link.id, post, status, **outcome)
+            return await self._patiently(upload, f"upload of a {media.kind.value}")
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def _publish_post(
+        self, link: Link, item: Waiting, prepared: Prepared, out: Published, log: AsyncConnection
+    ) -> None:
+        """Send the post's parts that MAX does not have yet, recording intent before and outcome after each.
+
+        `log` commits every statement on its own: an intent is in the database before the send begins."""
+        post, parts, sent = item.post, prepared.parts, list(item.sent)
+        attachments = iter(prepared.attachments)
+        if not parts:
+            await message_log.record_outcome(log, link.id, post, MessageStatus.skipped, error="nothing MAX can show")
+            return
+        started = time.monotonic()
+        intent_at = item.intent_at
+        try:
+            while len(sent) < len(parts):
+                part = parts[len(sent)]
+                if intent_at is not None:
+                    # An attempt died (or lost its answer) around this send: is the message in MAX already?
+                    found = await self._find_delivered(link, part, intent_at)
+                    if found is not None:
+                        sent.append(found)
+                        intent_at = None
+                        for _ in part.media:  # uploaded again for nothing: MAX keeps the first upload
+                            next(attachments)
+                        continue
+                refs = [next(attachments) for _ in part.media]
+                intent_at = await message_log.record_intent(log, link.id, post, sent)
+                mid = await self._send(link, part, refs)
+                if mid is None:
+                    continue  # the answer was lost: look in MAX, then send again if it is not there
+                sent.append(mid)
+                intent_at = None
+                out.posts += 1
+        except Refused as exc:
+            parts_sent = ",".join(sent) or None
+            await message_log.record_outcome(
+                log, link.id, post, MessageStatus.failed, error=str(exc), max_message_id=parts_sent
+            )
+            return
+        await message_log.record_outcome(
+            log,
+            link.id,
+            post,
+            MessageStatus.success,
+            max_message_id=",".join(sent),
+            prepare_ms=prepared.prepare_ms,
+            send_ms=int((time.monotonic() - started) * 1000),
+            media_bytes=prepared.media_bytes,
+        )
+
+    async def _send(self, link: Link, part: OutgoingMessage, refs: list[AttachmentRef]) -> str | None:
+        """One part into the channel: its MAX id, or None when MAX may have it but did not say so."""
+        destination = link.max
+
+        async def send():
+            return await self._max.send(destination.bot_token, destination.chat_id, part.markdown, refs, notify=False)
+
+        try:
+            return (await self._patiently(send, "send")).mid
+        except LostAnswer:
+            return None
+
+    async def _find_delivered(self, link: Link, part: OutgoingMessage, intent_at: datetime) -> str | None:
+        """The message MAX took for `part` since the intent, if any, and not already another post's."""
+        destination = link.max
+        since_ms = int((intent_at - CLOCK_SKEW).timestamp() * 1000)
+
+        async def look():
+            return await self._max.messages_since(destination.bot_token, destination.chat_id, since_ms)
+
+        messages = await self._patiently(look, "read back the channel")
+        async with self._sessions() as session:
+            known = await message_log.known_max_ids(session, link.id, [m.mid for m in messages])
+        found = find_delivered(messages, part, since_ms=since_ms, exclude_mids=known)
+        return found.mid if found else None
+
+    async def _patiently(self, call: Callable[[], Awaitable[Any]], doing: str) -> Any:
+        """A MAX call, waiting out 429 and `attachment.not.ready` as MAX asks; a refusal raises `Refused`,
+        a lost answer after the request went out raises `LostAnswer`, anything else fails the attempt."""
+        for attempt in range(1, MAX_ATTEMPTS_PER_CALL + 1):
+            try:
+                return await call()
+            except MaxError as exc:
+                if exc.permanent:
+                    if exc.status in (401, 403):
+                        raise ApplicationError(
+                            f"MAX refused the bot token ({exc.status}): {exc}", type="MaxAuth", non_retryable=True
+                        ) from exc
+                    raise Refused(f"MAX refused the {doing}: {exc}") from exc
+                if exc.maybe_delivered:
+                    raise LostAnswer(str(exc)) from exc
+                if attempt == MAX_ATTEMPTS_PER_CALL:
+                    raise ApplicationError(f"MAX {doing}: {exc}", type="MaxUnavailable") from exc
+                await asyncio.sleep(exc.retry_after if exc.retry_after is not None else min(2.0**attempt, 30.0))
+        raise AssertionError("unreachable")
 
     # -- shared ------------------------------------------------------------------------------------
 
@@ -288,7 +407,3 @@ class MigrationActivities:
             raise source_failure(exc) from exc
         finally:
             await source.close()
-
-
-class MediaRefused(Exception):
-    """A post's media that can never be published (gone from Telegram, refused by MAX): the post fails."""

@@ -7,17 +7,21 @@ cannot show. `success` and `skipped` are final: re-runs and retried pages leave 
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from clients.posts import Post
 from db.base import utcnow
 from db.models import MessageLog, MessageStatus
 
 FINAL = (MessageStatus.success.value, MessageStatus.skipped.value)
+# Statements go to the table, not the ORM entity: the ORM's bulk-update bookkeeping (matching rows in the
+# session) was a fifth of a migration worker's CPU, for sessions that never hold a MessageLog object.
+LOG = MessageLog.__table__
 
 
 async def already_done(session: AsyncSession, link_id: int, message_ids: Iterable[int]) -> set[int]:
@@ -60,7 +64,7 @@ async def mark_pending(session: AsyncSession, link_id: int, posts: list[Post]) -
     rows = _rows(link_id, posts, MessageStatus.pending, None)
     if not rows:
         return
-    stmt = insert(MessageLog).values(rows)
+    stmt = insert(LOG).values(rows)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["crossposting_link_id", "telegram_message_id"],
@@ -72,7 +76,7 @@ async def mark_pending(session: AsyncSession, link_id: int, posts: list[Post]) -
                 "error": None,
                 "updated_at": stmt.excluded.updated_at,
             },
-            where=MessageLog.status.not_in(FINAL),
+            where=LOG.c.status.not_in(FINAL),
         )
     )
 
@@ -80,16 +84,17 @@ async def mark_pending(session: AsyncSession, link_id: int, posts: list[Post]) -
 async def mark_skipped(session: AsyncSession, link_id: int, posts: list[Post]) -> None:
     rows = _rows(link_id, posts, MessageStatus.skipped, None)
     if rows:
-        await session.execute(insert(MessageLog).values(rows).on_conflict_do_nothing())
+        await session.execute(insert(LOG).values(rows).on_conflict_do_nothing())
 
 
 @dataclass
 class Waiting:
-    """A post still to publish. `intent`: an earlier attempt began sending it and did not record the end;
-    `sent`: the MAX ids of its parts (a long text goes as several messages) known to have arrived."""
+    """A post still to publish. `intent_at`: when an earlier attempt began sending its next part without
+    recording the end; `sent`: the MAX ids of its parts (a long text goes as several messages) known to
+    have arrived."""
 
     post: Post
-    intent: bool = False
+    intent_at: datetime | None = None
     sent: list[str] = field(default_factory=list)
 
 
@@ -108,26 +113,27 @@ async def pending_posts(session: AsyncSession, link_id: int, message_ids: list[i
     return [
         Waiting(
             post=Post.model_validate(row.post),
-            intent=row.send_started_at is not None,
+            intent_at=row.send_started_at,
             sent=row.max_message_id.split(",") if row.max_message_id else [],
         )
         for row in rows
     ]
 
 
-async def record_intent(session: AsyncSession, link_id: int, post: Post, sent: list[str]) -> None:
+async def record_intent(session: AsyncSession | AsyncConnection, link_id: int, post: Post, sent: list[str]) -> datetime:
     """Before each send: from here on, a crash leaves an intent that makes the next attempt ask MAX first.
 
-    `sent` are the parts MAX is known to have, so the intent is for the part after them."""
-    await session.execute(
-        update(MessageLog)
-        .where(MessageLog.crossposting_link_id == link_id, MessageLog.telegram_message_id == post.id)
+    `sent` are the parts MAX is known to have, so the intent is for the part after them. Answers its time."""
+    return await session.scalar(
+        update(LOG)
+        .where(LOG.c.crossposting_link_id == link_id, LOG.c.telegram_message_id == post.id)
         .values(send_started_at=func.now(), max_message_id=",".join(sent) or None)
+        .returning(LOG.c.send_started_at)
     )
 
 
 async def record_outcome(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     link_id: int,
     post: Post,
     status: MessageStatus,
@@ -140,17 +146,16 @@ async def record_outcome(
 ) -> None:
     """After the send (or the refusal): every member of the post gets the outcome; the stored post goes."""
     await session.execute(
-        update(MessageLog)
-        .where(
-            MessageLog.crossposting_link_id == link_id,
-            MessageLog.telegram_message_id.in_(post.member_ids),
-        )
+        update(LOG)
+        .where(LOG.c.crossposting_link_id == link_id, LOG.c.telegram_message_id.in_(post.member_ids))
         .values(
             status=status.value,
             max_message_id=max_message_id,
             error=error,
-            post=None if status == MessageStatus.success else MessageLog.post,
+            post=null() if status == MessageStatus.success else LOG.c.post,
             sent_at=func.now() if status == MessageStatus.success else None,
+            # MAX refused the post outright: nothing of it arrived, so a later retry has nothing to look for.
+            send_started_at=LOG.c.send_started_at if status == MessageStatus.success else None,
             prepare_ms=prepare_ms,
             send_ms=send_ms,
             media_bytes=media_bytes,

@@ -7,6 +7,7 @@ A channel is named by its username, and the name says what it holds:
   contacts, dice) with gaps in the ids, as a channel that has deleted posts has;
 - ``bench_<count>[_s<seed>][_m<bytes>]``: the benchmark's mix of posts, 70% text, 20% single photos, 10% photo
   albums;
+- ``text_<count>[_s<seed>]``: text posts only (with entities), for measuring the migration's own pace;
 - ``private_<anything>``: a channel that resolves but whose history the user may not read.
 
 ``seed`` (default 0) picks another channel of the same size; ``bytes`` (default 2048) is the size of every
@@ -35,9 +36,9 @@ MAX_MEDIA_BYTES = 20 * 1024 * 1024
 DEFAULT_MEDIA_BYTES = 2048
 FIRST_DATE = int(datetime(2024, 3, 1, 9, 0, tzinfo=UTC).timestamp())
 
-_NAME = re.compile(r"^(gen|bench)_(\d+)(?:_s(\d+))?(?:_m(\d+))?$")
+_NAME = re.compile(r"^(gen|bench|text)_(\d+)(?:_s(\d+))?(?:_m(\d+))?$")
 
-Mix = Literal["gen", "bench"]
+Mix = Literal["gen", "bench", "text"]
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ class _Builder:
 
     def build(self) -> list[GenMessage]:
         spec, rng = self.spec, self.rng
-        weights = _BENCH_WEIGHTS if spec.mix == "bench" else _GEN_WEIGHTS
+        weights = {"bench": _BENCH_WEIGHTS, "text": {"text": 1.0}}.get(spec.mix, _GEN_WEIGHTS)
         kinds, cumulative = list(weights), list(weights.values())
         if spec.mix == "gen":
             self.add(service="create_channel", detail={"title": spec.title})

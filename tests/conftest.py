@@ -100,3 +100,9 @@ async def onec(stack: Stack):
 async def max_emulator(stack: Stack):
     async for emulator in clean_emulator(stack.max_url):
         yield emulator
+
+
+@pytest.fixture
+async def telegram(stack: Stack):
+    async for emulator in clean_emulator(stack.telegram_url):
+        yield emulator

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -244,11 +244,13 @@ class MigrationStart(BaseModel):
     until: datetime | None = None
     dry_run: bool = False
 
-    @model_validator(mode="after")
-    def period_in_order(self) -> "MigrationStart":
-        if self.since and self.until and self.since > self.until:
-            raise ValueError("`since` is after `until`")
-        return self
+    @field_validator("until")
+    @classmethod
+    def period_in_order(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if since and until and since > until:
+            raise ValueError(f"`until` ({until.isoformat()}) is before `since` ({since.isoformat()})")
+        return until
 
 
 class MigrationSignalled(BaseModel):
