@@ -21,7 +21,8 @@ given ``body``) plus ``Retry-After`` and
 ``retry-after-ms`` when ``retry_after`` is set, as the real API does. ``drop`` aborts the TCP connection
 without a byte of response, so the client sees a protocol/read error rather than an HTTP status.
 ``drop_after`` ("accept, then drop") lets the emulator carry the request out — a message is stored — and then
-aborts the connection instead of answering: the client cannot tell whether its request took effect.
+aborts the connection instead of answering: the client cannot tell whether its request took effect. Its
+``latency_ms`` holds the silent connection that long first, so a test can kill the client in between.
 
 State is per process and mutated only in code that never awaits, so concurrent requests on the event loop
 cannot interleave inside an update.
@@ -171,13 +172,16 @@ async def _drop_connection(receive: Receive, send: Send) -> None:
         pass
 
 
-async def _accept_then_drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run the request to its end, throw its answer away and abort the connection."""
+async def _accept_then_drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send, hold_ms: float) -> None:
+    """Run the request to its end, throw its answer away, keep the connection silent for `hold_ms` (a client
+    can die meanwhile, its request carried out), then abort the connection."""
 
     async def discard(_: Any) -> None:
         pass
 
     await app(scope, receive, discard)
+    if hold_ms:
+        await asyncio.sleep(hold_ms / 1000)
     await _drop_connection(receive, send)
 
 
@@ -198,7 +202,7 @@ class _FaultMiddleware:
         elif answer.kind == "drop":
             await _drop_connection(receive, send)
         elif answer.kind == "drop_after":
-            await _accept_then_drop(self.app, scope, receive, send)
+            await _accept_then_drop(self.app, scope, receive, send, answer.latency_ms)
         else:
             await answer.response(self.book.envelope)(scope, receive, send)
 
