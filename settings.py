@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     # channel's export path cannot point the workers at any file they can read.
     telegram_exports_dir: str = ""
 
-    # Channel migration: posts whose media is downloaded and uploaded ahead of the one being sent.
-    migration_prepare_ahead: int = 4
+    # Channel migration: posts whose media is downloaded and uploaded ahead of the one being sent, so that the
+    # sender finds an album ready instead of waiting while MAX's rate limit has room (bench migration).
+    migration_prepare_ahead: int = 16
 
     # 1C's standard OData interface: the infobase's publication URL (`/odata/standard.odata/` is appended).
     # The defaults are those of the 1C emulator that `make up` runs. The password is read here and only here:
@@ -63,6 +64,27 @@ class Settings(BaseSettings):
     onec_user: str = "longrun"
     onec_password: SecretStr = SecretStr("longrun")
     onec_timeout_seconds: float = 60.0
+    # The longest period one bank sync may ask for; a longer one is a caller's mistake (422).
+    onec_max_period_days: int = 366
+    # What auto-classification may call a transaction (rules may name others). JSON list in the environment.
+    onec_categories: list[str] = Field(
+        default_factory=lambda: [
+            "Выручка",
+            "Поставщики",
+            "Зарплата",
+            "Налоги и взносы",
+            "Аренда",
+            "Банковские комиссии",
+            "Кредиты и займы",
+            "Перевод между счетами",
+            "Прочее",
+        ]
+    )
+    # Schedules (Temporal Schedules, pausable from the API and the Web UI): the catalog nightly, and every
+    # hour the bank documents of the last few days (1C documents are often entered or fixed after the fact).
+    onec_contractors_cron: str = "0 3 * * *"
+    onec_bank_every_minutes: float = 60.0
+    onec_bank_days_back: int = 3
     # MAX Bot API, the channel migration's destination: by default the emulator `make up` runs.
     max_api_url: str = "http://127.0.0.1:8104"
     # MAX allows 30 requests/s per bot token, across every process (db/rate_limits.py).

@@ -12,48 +12,48 @@ from datetime import timedelta
 import httpx
 from temporalio.client import (
     Client,
-    Schedule,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleUpdate,
 )
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
-from activities.webbuddy import ReconcileInput, WebBuddyActivities
+from activities.onec import OneCActivities, ScheduledSync
+from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
+from clients.onec import OneCClient
 from clients.temporal import connect
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from workflows.migration import MigrateChannelWorkflow
 from workflows.news_discovery import NewsDiscoveryWorkflow
-from workflows.start import scheduled, start_job
+from workflows.onec_sync import (
+    ScheduledOneCSyncWorkflow,
+    SyncBankTransactionsWorkflow,
+    SyncContractorsWorkflow,
+    scheduled_job,
+)
+from workflows.schedules import ensure_schedules
+from workflows.start import start_job
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
-WORKFLOWS = [NewsDiscoveryWorkflow, ProcessQueryWorkflow, ReconcileQueriesWorkflow, MigrateChannelWorkflow]
-RECONCILE_SCHEDULE = "webbuddy-reconcile"
+WORKFLOWS = [
+    NewsDiscoveryWorkflow,
+    ProcessQueryWorkflow,
+    ReconcileQueriesWorkflow,
+    MigrateChannelWorkflow,
+    SyncBankTransactionsWorkflow,
+    SyncContractorsWorkflow,
+    ScheduledOneCSyncWorkflow,
+]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
 # mutable state, so sharing it is safe and saves ~12% of worker CPU (bench webbuddy: one worker
 # holds 25 queries/s instead of 20).
 SANDBOX = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.base"))
-
-
-def reconcile_schedule_id(task_queue: str) -> str:
-    """One sweep per deployment: the default task queue's is plainly `webbuddy-reconcile`."""
-    return (
-        RECONCILE_SCHEDULE
-        if task_queue == Settings.model_fields["task_queue"].default
-        else f"{RECONCILE_SCHEDULE}-{task_queue}"
-    )
 
 
 log = logging.getLogger("longrun.worker")
@@ -71,6 +71,7 @@ class Dependencies:
         self.llm = LLMClient(settings)
         # MAX's limits hold across every worker process: the slots are handed out by Postgres.
         per_chat = settings.max_chat_messages_per_second > 0
+        self.onec = OneCClient(settings)
         self.max = MaxClient.from_settings(
             settings,
             PostgresRateLimiter.from_settings(self.sessions, settings),
@@ -87,6 +88,7 @@ class Dependencies:
             self.settings.media_dir,
             self.settings.migration_prepare_ahead,
         )
+        onec = OneCActivities(self.sessions, self.onec, self.llm, self.settings.onec_categories, self.start_scheduled)
         return [
             news.discover_source,
             webbuddy.claim,
@@ -97,12 +99,21 @@ class Dependencies:
             migration.read_page,
             migration.publish_page,
             migration.tally,
+            onec.count,
+            onec.sync_page,
+            onec.apply_rules,
+            onec.classify_with_llm,
+            onec.start_scheduled,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:
         await start_job(self.client, self.settings, query_job(query_id, owner))
 
+    async def start_scheduled(self, sync: ScheduledSync) -> str:
+        return (await start_job(self.client, self.settings, scheduled_job(sync))).id
+
     async def close(self) -> None:
+        await self.onec.close()
         await self.max.close()
         await self.http.aclose()
         await self.llm.close()
@@ -123,38 +134,14 @@ def build_worker(client: Client, settings: Settings, deps: Dependencies, workflo
     )
 
 
-async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """Create the reconcile schedule if it is missing, or bring it to this worker's settings."""
-    schedule_id = reconcile_schedule_id(settings.task_queue)
-    schedule = Schedule(
-        action=scheduled(
-            settings,
-            ReconcileQueriesWorkflow.run,
-            ReconcileInput(
-                grace_seconds=settings.webbuddy_grace_seconds,
-                stale_claim_seconds=settings.webbuddy_stale_claim_seconds,
-            ),
-            workflow_id=f"{schedule_id}-run",
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.webbuddy_reconcile_seconds))]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        log.info("created schedule %s", schedule_id)
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
-
-
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # httpx logs every request at INFO: thousands a minute from a migration, and their formatting costs CPU.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     client = await connect(settings)
-    await ensure_schedules(client, settings)
+    for created in await ensure_schedules(client, settings):
+        log.info("created schedule %s", created)
     deps = Dependencies(settings, client)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()

@@ -42,6 +42,8 @@ from db.session import SessionFactory, autocommit
 from settings import Settings
 
 PAGE_SIZE = 100
+# Files between their download from Telegram and their upload to MAX at any time (each one on disk meanwhile).
+FILES_AT_ONCE = 8
 # A 429 or an attachment still processing is waited out inside the step this many times before the step
 # itself fails and Temporal retries it (an outage of MAX, not its pacing).
 MAX_ATTEMPTS_PER_CALL = 8
@@ -224,12 +226,17 @@ class MigrationActivities:
         last: dict,
         log: AsyncConnection,
     ) -> None:
-        """Posts go out strictly one after another; the media of the next few is prepared meanwhile."""
-        slots = asyncio.Semaphore(self._prepare_ahead)
+        """Posts go out strictly one after another; the media of the next ones is prepared meanwhile.
+
+        The sender must never wait for media while MAX's limit has room: an album is 10 downloads and 20
+        uploads. So the next `prepare_ahead` posts are prepared at once, their files in parallel, with at most
+        `FILES_AT_ONCE` files between their download and their upload (on disk) at any time.
+        """
+        slots = asyncio.Semaphore(FILES_AT_ONCE)
         ahead: dict[int, asyncio.Task[Prepared]] = {}
         try:
             for i, item in enumerate(waiting):
-                for j in range(i, min(i + 2 * self._prepare_ahead, len(waiting))):
+                for j in range(i, min(i + self._prepare_ahead, len(waiting))):
                     if j not in ahead:
                         ahead[j] = asyncio.ensure_future(self._prepare(link, source, waiting[j], media_dir, slots))
                 try:
@@ -259,18 +266,28 @@ class MigrationActivities:
         if not todo:
             return prepared
         started = time.monotonic()
-        async with slots:
-            folder = media_dir / str(item.post.id)
-            folder.mkdir(parents=True, exist_ok=True)
-            try:
-                for media in todo:
-                    prepared.attachments.append(await self._transfer(link, source, media, folder, prepared))
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+        folder = media_dir / str(item.post.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            # In the post's order: the attachments go with its parts in that order.
+            prepared.attachments = list(
+                await asyncio.gather(*(self._transfer(link, source, m, folder, prepared, slots) for m in todo))
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         prepared.prepare_ms = int((time.monotonic() - started) * 1000)
         return prepared
 
-    async def _transfer(self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared):
+    async def _transfer(
+        self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared, slots: asyncio.Semaphore
+    ) -> AttachmentRef:
+        """One file from Telegram to MAX; the slot bounds how many files are on disk at once."""
+        async with slots:
+            return await self._download_and_upload(link, source, media, folder, prepared)
+
+    async def _download_and_upload(
+        self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared
+    ) -> AttachmentRef:
         try:
             path = await source.download(media, folder)
         except SourceError as exc:

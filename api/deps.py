@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import InvalidToken, Principal, Tokens
 from api.jobs import Jobs
+from api.temporal import TemporalGateway
 from db.models import Role
 from settings import Settings
 
@@ -33,10 +34,15 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_temporal(request: Request) -> TemporalGateway:
+    return request.app.state.temporal
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 JobsDep = Annotated[Jobs, Depends(get_jobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from bench.common import bench_stack, print_targets, stack_client, table, write_results
@@ -89,7 +90,9 @@ async def paced(stack: Stack, admin: Api, worker: ps.Proc, args: argparse.Namesp
     chat, token = f"bench_{args.posts}", "bench-paced-token"
     link_id = await link_for(admin, chat, 9_001, token)
     job, wall, _ = await run_migration(admin, link_id, worker, within=args.posts * 1.0 + 600)
-    arrivals = (await max_emulator.control("GET", "/_emulator/max/arrivals", token=token))["arrivals"]
+    async with httpx.AsyncClient(base_url=stack.max_url, timeout=60) as http:
+        answer = await http.get("/_emulator/max/arrivals", params={"token": token})
+    arrivals = answer.raise_for_status().json()["arrivals"]
     stats = (await max_emulator.stats())["max"]["tokens"][token]
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     utilisation = len(arrivals) / (30.0 * span) if span else 0.0

@@ -101,6 +101,14 @@ class OneCClient:
             lambda document: document.date.isoformat(),
         )
 
+    async def count_documents(self, kind: DocumentKind, date_from: date | datetime, date_to: date | datetime) -> int:
+        """How many documents of `kind` the period holds (`$count`): a sync's total, for its progress."""
+        period = f"Date ge {datetime_literal(_start(date_from))} and Date le {datetime_literal(_end(date_to))}"
+        return await self._count(DocumentKind(kind).value, period)
+
+    async def count_contractors(self) -> int:
+        return await self._count(CONTRACTORS, None)
+
     async def documents(
         self, kind: DocumentKind, date_from: date | datetime, date_to: date | datetime, size: int = 500
     ) -> AsyncIterator[BankDocument]:
@@ -193,6 +201,14 @@ class OneCClient:
         rows = await self._get(entity_path(entity_set), options, parse)
         taken = rows[:size]
         return Page(rows=taken, more=len(rows) > size, next=advance(cursor, taken, key_of, self.paging))
+
+    async def _count(self, entity_set: str, where: str | None) -> int:
+        def parse(payload: Any) -> int:
+            if isinstance(payload, bool) or not isinstance(payload, int):
+                raise OneCError(f"{entity_set}/$count: not a number: {payload!r:.50}", status=200, permanent=True)
+            return payload
+
+        return await self._get(f"{entity_path(entity_set)}/$count", {"$filter": where}, parse)
 
     async def _get(self, path: str, options: dict[str, Any], parse: Callable[[Any], Any]) -> Any:
         url = f"{path}?{query_string(options)}"

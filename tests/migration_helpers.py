@@ -98,6 +98,11 @@ async def logged_max_ids(database, link_id: int) -> list[str]:
         return [mid for value in rows for mid in value.split(",")]
 
 
+def media_left(data_dir: Path) -> list[Path]:
+    """Temporary media files still on the workers' disk (each is deleted once uploaded)."""
+    return [p for p in (data_dir / "media").rglob("*") if p.is_file()]
+
+
 async def max_count_reaches(emulator: Emulator, chat_id: int, count: int, within: float = 60) -> None:
     async def enough():
         return len(await in_max(emulator, chat_id)) >= count

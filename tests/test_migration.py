@@ -16,6 +16,7 @@ from tests.migration_helpers import (
     logged_max_ids,
     make_link,
     max_count_reaches,
+    media_left,
     migrate,
     unique,
 )
@@ -62,6 +63,7 @@ async def test_a_channel_moves_over_once_in_order(source, mig, stack, fast_max, 
     assert result["posts_published"] == len(arrived) and result["messages_migrated"] == counts["success"]
     assert job["skipped"] == job["total"] - counts["success"]  # service messages, polls...: counted, not sent
     assert job["details"]["media_files"] > 0 and job["details"]["media_bytes"] > 0
+    assert media_left(stack.data_dir) == []
     if source == "pyrogram" and os.environ.get("LONGRUN_RECORD_HISTORIES"):
         await record(temporal, job["job_id"], "MigrateChannel-completed")
 
@@ -134,6 +136,7 @@ async def test_cancel_publishes_nothing_after_cancelled(mig, stack, fast_max, da
     assert not (await temporal.get_workflow_handle(job_id).describe()).raw_description.pending_activities
     assert len(await logged_max_ids(database, link["id"])) == len(at_cancel)
     assert await in_max(fast_max, max_chat) == at_cancel
+    assert media_left(stack.data_dir) == []
     if os.environ.get("LONGRUN_RECORD_HISTORIES"):
         await record(temporal, job_id, "MigrateChannel-cancelled")
 

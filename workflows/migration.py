@@ -24,8 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.start import JobRequest
 
 JOB_TYPE = "channel_migration"
-# A run continues as new after this many pages (~25 events each): history stays far below 10,000 events.
+# A run continues as new after this many pages (~15 events each): history stays far below 10,000 events.
 PAGES_PER_RUN = 100
+# Pages read but not yet published, at most: reading runs ahead of MAX's pace, not the whole channel ahead.
+READ_AHEAD = 10
 
 # Reading waits out FloodWait exactly (the activity asks for it); a source that is gone fails the job.
 READ_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
@@ -73,6 +75,7 @@ class MigrateChannelWorkflow(JobWorkflow):
     def __init__(self) -> None:
         super().__init__()
         self._paused = False
+        self._unpublished: list[PageRead] = []  # read by the reader, not yet handed to a publish step
 
     @workflow.signal
     def pause(self) -> None:
@@ -91,30 +94,27 @@ class MigrateChannelWorkflow(JobWorkflow):
             self._progress.details.update(dry_run=scope.dry_run, only_failed=scope.only_failed)
         else:
             self.continue_from(inp.carried, inp.carried.message)
-        pages_here = 0
-        prefetch: asyncio.Task | None = None
-        while not cursor.done and not self.cancel_requested:
-            await self._hold_while_paused()
-            if self.cancel_requested:
+        # Pages are read by a reader of their own while the publisher publishes what is read: each publish
+        # step takes every page read during the last one, so MAX's rate limit is not left idle between pages.
+        reader = asyncio.ensure_future(self._reader(scope, cursor, inp.pages_per_run))
+        while not self.cancel_requested:
+            await self.wait(lambda: bool(self._unpublished) or reader.done() or self.cancel_requested)
+            if self.cancel_requested or not self._unpublished:
                 break
-            page: PageRead = await (prefetch or asyncio.ensure_future(self._read(scope, cursor.after_id)))
-            prefetch = None
-            cursor.after_id, cursor.done, cursor.pages = page.after_id, page.done, cursor.pages + 1
-            pages_here += 1
-            self._count_read(page, scope)
-            last_of_run = pages_here >= inp.pages_per_run or workflow.info().is_continue_as_new_suggested()
-            if not cursor.done and not last_of_run and not self.cancel_requested:
-                # The next page is read while this one is published: MAX never waits for Telegram.
-                prefetch = asyncio.ensure_future(self._read(scope, cursor.after_id))
-            if page.pending_ids and not scope.dry_run:
-                await self._publish(PublishPage(link_id=scope.link_id, message_ids=page.pending_ids), cursor)
-            if last_of_run and not cursor.done and not self.cancel_requested:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(inp.model_copy(update={"cursor": cursor, "carried": self._progress}))
-        if prefetch is not None:
-            # Cancelled with a read under way: let it end before the job does.
-            prefetch.cancel()
-            await asyncio.gather(prefetch, return_exceptions=True)
+            batch, self._unpublished = self._unpublished, []
+            message_ids = [i for page in batch for i in page.pending_ids]
+            if message_ids and not scope.dry_run:
+                await self._hold_while_paused()
+                if not self.cancel_requested:
+                    await self._publish(PublishPage(link_id=scope.link_id, message_ids=message_ids), cursor)
+        if not reader.done():
+            reader.cancel()  # cancelled with a read under way: it ends before the job does
+        await asyncio.gather(reader, return_exceptions=True)
+        if not self.cancel_requested and not reader.cancelled() and reader.exception() is not None:
+            raise reader.exception()  # a page that cannot be read (the channel is gone): the job fails
+        if not cursor.done and not self.cancel_requested:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(inp.model_copy(update={"cursor": cursor, "carried": self._progress}))
         if cursor.done and not self.cancel_requested:
             self._progress.total = self._progress.processed  # `until` may end the history early
         p = self._progress
@@ -133,6 +133,21 @@ class MigrateChannelWorkflow(JobWorkflow):
         )
 
     # -- reading -----------------------------------------------------------------------------------
+
+    async def _reader(self, scope: MigrationScope, cursor: Cursor, pages_per_run: int) -> None:
+        """Pages one after another, at most READ_AHEAD unpublished, until the history (or this run) is through."""
+        pages = 0
+        while not cursor.done and pages < pages_per_run and not self.cancel_requested:
+            await workflow.wait_condition(lambda: len(self._unpublished) < READ_AHEAD or self.cancel_requested)
+            if self.cancel_requested:
+                return
+            page = await self._read(scope, cursor.after_id)
+            cursor.after_id, cursor.done, cursor.pages = page.after_id, page.done, cursor.pages + 1
+            pages += 1
+            self._count_read(page, scope)
+            self._unpublished.append(page)
+            if workflow.info().is_continue_as_new_suggested():
+                return
 
     async def _read(self, scope: MigrationScope, after_id: int) -> PageRead:
         return await workflow.execute_activity_method(

@@ -9,11 +9,16 @@ from db.models.migration import (
     TelegramChannel,
 )
 from db.models.news import NewsPost, NewsSource
+from db.models.onec import BankTransaction, ClassificationRule, Contractor, SyncPage
 from db.models.rate_limits import RateLimit
 from db.models.users import Role, User
 from db.models.webbuddy import Project, Query, QueryLog, QueryStatus
 
 __all__ = [
+    "BankTransaction",
+    "ClassificationRule",
+    "Contractor",
+    "SyncPage",
     "CrosspostingLink",
     "MaxChannel",
     "MessageLog",

@@ -17,6 +17,7 @@ const CANCEL_REASON = "cancelled from the dashboard";
 
 const CAN_START_JOBS = new Set(["admin", "manager", "user"]);
 const CAN_EDIT_DRAFTS = new Set(["admin", "manager"]);
+const CAN_SYNC_1C = new Set(["admin", "manager"]);  // the seed: only admins and managers start a 1C sync
 const STORE = { access: "longrun.access", refresh: "longrun.refresh", user: "longrun.user" };
 
 // ---- small helpers -------------------------------------------------------------------------
@@ -159,6 +160,10 @@ function renderWhoami() {
   const canStart = CAN_START_JOBS.has(user.role);
   $("discover-btn").disabled = !canStart;
   if (!canStart) $("discover-info").textContent = `The ${user.role} role cannot start discoveries.`;
+  const canSync = CAN_SYNC_1C.has(user.role);
+  $("onec-bank").disabled = !canSync;
+  $("onec-contractors").disabled = !canSync;
+  $("onec-info").textContent = canSync ? "" : `The ${user.role} role cannot start a 1C sync.`;
 }
 
 function showLogin(message) {
@@ -180,6 +185,7 @@ function showDashboard() {
   loadSources().catch(() => {});
   loadDrafts().catch(() => {});
   loadConfig();
+  loadSchedules().catch(() => {});
   Object.assign(live, { wanted: true, backoff: WS_BACKOFF_START_MS, failed: false, authRetried: false, listedAt: 0 });
   connectLive();
   clearInterval(live.staleTimer);
@@ -266,7 +272,9 @@ function renderTemporalNav() {
 
 // ---- jobs ----------------------------------------------------------------------------------
 const jobs = new Map();        // job_id -> what we know: the list entry merged with its latest snapshot
-const knownTypes = new Set(["news_discovery"]);
+const knownTypes = new Set([
+  "news_discovery", "webbuddy_query", "channel_migration", "sync_bank_transactions", "sync_contractors",
+]);
 let detailId = null;           // the job shown in the details dialog
 
 function resetState() {
@@ -335,6 +343,7 @@ function mergeSnapshot(snap) {
   if (!snap.started_at && startedAt) job.started_at = startedAt;
   if (isNew) renderJobs(); else renderJob(job.job_id);
   if (detailId === job.job_id) renderDetails();
+  if (onec.taskId === job.job_id) renderOnecTask();
   syncDraftsRefresh();
 }
 
@@ -879,6 +888,87 @@ async function saveTitle(id, input, form, errorEl) {
     showError(errorEl, error);
   }
 }
+
+// ---- 1C sync -------------------------------------------------------------------------------
+const onec = { taskId: null, schedules: [] };
+
+function renderOnecTask() {
+  const job = onec.taskId ? jobs.get(onec.taskId) : null;
+  $("onec-task").replaceChildren(...(job ? [jobRow(job)] : []));
+}
+
+async function startSync(path, body, button) {
+  clearError($("onec-error"));
+  button.disabled = true;
+  try {
+    const started = await api("POST", path, body);
+    onec.taskId = started.task_id;
+    const snap = await api("GET", `/api/v1/jobs/${encodeURIComponent(started.task_id)}`);
+    mergeSnapshot(snap);
+    if (!jobs.has(started.task_id)) jobs.set(started.task_id, { ...snap, _snapshot: true });
+    renderOnecTask();
+  } catch (error) {
+    showError($("onec-error"), error);
+  } finally {
+    button.disabled = !CAN_SYNC_1C.has(session.user?.role);
+  }
+}
+
+$("onec-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const body = {
+    date_from: $("onec-from").value, date_to: $("onec-to").value, auto_classify: $("onec-classify").checked,
+  };
+  if (!body.date_from || !body.date_to) {
+    showError($("onec-error"), "Choose the period: both dates.");
+    return;
+  }
+  startSync("/api/v1/sync-1c/bank-transactions/sync-async", body, $("onec-bank"));
+});
+
+$("onec-contractors").addEventListener("click", (event) => {
+  startSync("/api/v1/sync-1c/contractors/sync-async", null, event.currentTarget);
+});
+
+$("onec-task").addEventListener("click", (event) => {
+  const action = event.target.closest("[data-action]");
+  if (action && action.dataset.action === "cancel" && onec.taskId) cancelJob(onec.taskId, action, $("onec-error"));
+});
+
+async function loadSchedules() {
+  const epochAtStart = epoch;
+  try {
+    const schedules = await api("GET", "/api/v1/sync-1c/schedules");
+    if (epochAtStart !== epoch) return;
+    onec.schedules = schedules;
+    renderSchedules();
+  } catch (error) {
+    $("onec-schedules").replaceChildren(h("p", { class: "muted" }, "Schedules are not available yet."));
+    throw error;
+  }
+}
+
+function renderSchedules() {
+  const canEdit = CAN_SYNC_1C.has(session.user?.role);
+  $("onec-schedules").replaceChildren(...onec.schedules.map((s) => scheduleRow(s, { canEdit })));
+}
+
+$("onec-schedules").addEventListener("click", async (event) => {
+  const action = event.target.closest("[data-action]");
+  const row = event.target.closest("[data-name]");
+  if (!action || !row) return;
+  action.disabled = true;
+  clearError($("onec-error"));
+  try {
+    await api("POST", `/api/v1/sync-1c/schedules/${encodeURIComponent(row.dataset.name)}/${action.dataset.action}`);
+    await loadSchedules();
+  } catch (error) {
+    showError($("onec-error"), error);
+    action.disabled = false;
+  }
+});
+
+$("onec-schedules-reload").addEventListener("click", () => loadSchedules().catch(() => {}));
 
 // ---- start ---------------------------------------------------------------------------------
 if (session.access && session.user) showDashboard();

@@ -10,7 +10,7 @@
 //     CSSOM, handlers through addEventListener.
 "use strict";
 
-const ACTIVE = new Set(["pending", "running", "cancelling"]);
+const ACTIVE = new Set(["pending", "running", "paused", "cancelling"]);
 
 // Attributes a browser follows or loads. `srcset`, `srcdoc` and string `style` are refused
 // outright: none is needed, and each would need its own parser to be made safe.
@@ -127,7 +127,7 @@ function ranFor(job) {
 
 function jobRow(job) {
   const snap = job._snapshot;
-  const canCancel = job.status === "pending" || job.status === "running";
+  const canCancel = job.status === "pending" || job.status === "running" || job.status === "paused";
   const lastError = job.errors && job.errors.length ? job.errors[job.errors.length - 1] : null;
   return h("article", { class: "job", dataset: { id: job.job_id }, tabindex: 0, title: "Show details" },
     h("div", { class: "job-top" },
@@ -151,6 +151,19 @@ function jobRow(job) {
     job.message && h("div", { class: "job-line muted" }, job.message),
     lastError && h("div", { class: "job-line c-bad" },
       `${job.errors.length} error${job.errors.length === 1 ? "" : "s"}, latest: `, h("b", {}, lastError.item), `: ${lastError.error}`));
+}
+
+// ---- 1C schedules --------------------------------------------------------------------------
+/** One scheduled sync: its name, when it runs next, and the button that pauses or resumes it. */
+function scheduleRow(schedule, { canEdit }) {
+  const next = schedule.next_runs && schedule.next_runs.length ? schedule.next_runs[0] : null;
+  return h("div", { class: "job-line", dataset: { name: schedule.name } },
+    h("b", {}, schedule.name), " ",
+    h("span", { class: `badge ${schedule.paused ? "paused" : "running"}` }, schedule.paused ? "paused" : "on"), " ",
+    schedule.paused ? h("span", { class: "muted" }, schedule.note || "")
+      : h("span", { class: "muted" }, "next ", next ? timeEl(next) : "—"), " ",
+    canEdit && h("button", { type: "button", class: "link small", dataset: { action: schedule.paused ? "unpause" : "pause" } },
+      schedule.paused ? "resume" : "pause"));
 }
 
 // ---- news drafts ---------------------------------------------------------------------------

@@ -1,0 +1,269 @@
+"""1C sync (seed 003) with the seed's endpoints: start a sync (`{"task_id"}`), read the synced books, edit the
+classification rules, and pause or resume the syncs' schedules."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from sqlalchemy import func, or_, select
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import CurrentUser, Editors, JobsDep, SessionDep, SettingsDep, TemporalDep, field_error
+from db.models.onec import BankTransaction, ClassificationRule, Contractor, Direction
+from settings import Settings
+from workflows.onec_sync import SyncBankInput, SyncContractorsInput, bank_sync_job, contractors_sync_job
+from workflows.schedules import PAUSABLE, schedule_id
+
+router = APIRouter(prefix="/api/v1/sync-1c", tags=["1c"])
+
+
+class BankSyncRequest(BaseModel):
+    date_from: date
+    date_to: date
+    auto_classify: bool = False
+
+    @field_validator("date_to")
+    @classmethod
+    def period_in_order(cls, date_to: date, info: ValidationInfo) -> date:
+        date_from = info.data.get("date_from")
+        if date_from and date_to < date_from:
+            raise ValueError(f"date_to ({date_to}) is before date_from ({date_from})")
+        return date_to
+
+
+class TaskStarted(BaseModel):
+    """The seed's answer to a sync start: poll `/api/v1/tasks/{task_id}` or watch `/api/v1/ws/tasks/{task_id}`."""
+
+    task_id: str
+
+
+class TransactionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    ref_key: UUID
+    direction: Direction
+    number: str
+    date: datetime
+    posted: bool
+    amount: Decimal
+    contractor_key: UUID | None
+    purpose: str
+    operation: str
+    deleted: bool
+    category: str | None
+    category_source: str | None
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionOut]
+    total: int
+
+
+class ContractorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    ref_key: UUID
+    code: str
+    name: str
+    full_name: str
+    inn: str
+    kpp: str
+    is_folder: bool
+    parent_key: UUID | None
+    deleted: bool
+
+
+class ContractorPage(BaseModel):
+    items: list[ContractorOut]
+    total: int
+
+
+class RuleIn(BaseModel):
+    category: str = Field(min_length=1, max_length=100)
+    priority: int = Field(100, ge=0, le=10_000)
+    contractor_key: UUID | None = None
+    inn: str | None = Field(None, pattern=r"^\d{10}(\d{2})?$")
+    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
+    operation: str | None = Field(None, min_length=1, max_length=200)
+    direction: Direction | None = None
+    active: bool = True
+
+
+class RulePatch(BaseModel):
+    category: str | None = Field(None, min_length=1, max_length=100)
+    priority: int | None = Field(None, ge=0, le=10_000)
+    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
+    active: bool | None = None
+
+
+class RuleOut(RuleIn):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+
+
+@router.post("/bank-transactions/sync-async", status_code=status.HTTP_202_ACCEPTED)
+async def sync_bank_transactions(
+    body: BankSyncRequest, who: Editors, jobs: JobsDep, settings: SettingsDep
+) -> TaskStarted:
+    """Sync a period's bank documents; while a bank sync runs, its task is answered instead of a second one."""
+    if (body.date_to - body.date_from).days + 1 > settings.onec_max_period_days:
+        raise field_error("date_to", f"the period is longer than {settings.onec_max_period_days} days")
+    inp = SyncBankInput(date_from=body.date_from, date_to=body.date_to, auto_classify=body.auto_classify)
+    return TaskStarted(task_id=await jobs.start(bank_sync_job(inp, who.username)))
+
+
+@router.post("/contractors/sync-async", status_code=status.HTTP_202_ACCEPTED)
+async def sync_contractors(who: Editors, jobs: JobsDep) -> TaskStarted:
+    return TaskStarted(task_id=await jobs.start(contractors_sync_job(SyncContractorsInput(), who.username)))
+
+
+@router.get("/bank-transactions")
+async def list_transactions(
+    session: SessionDep,
+    _: CurrentUser,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    contractor: UUID | None = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    direction: Direction | None = None,
+    include_deleted: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TransactionPage:
+    where = []
+    if date_from is not None:
+        where.append(BankTransaction.date >= datetime.combine(date_from, datetime.min.time()))
+    if date_to is not None:
+        where.append(BankTransaction.date <= datetime.combine(date_to, datetime.max.time()))
+    if contractor is not None:
+        where.append(BankTransaction.contractor_key == contractor)
+    if category is not None:
+        where.append(BankTransaction.category == category)
+    if direction is not None:
+        where.append(BankTransaction.direction == direction)
+    if not include_deleted:
+        where.append(BankTransaction.deleted.is_(False))
+    total = await session.scalar(select(func.count()).select_from(BankTransaction).where(*where))
+    rows = await session.scalars(
+        select(BankTransaction)
+        .where(*where)
+        .order_by(BankTransaction.date.desc(), BankTransaction.ref_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return TransactionPage(items=[TransactionOut.model_validate(r) for r in rows], total=total)
+
+
+@router.get("/contractors")
+async def list_contractors(
+    session: SessionDep,
+    _: CurrentUser,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="part of a name, or an ИНН")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ContractorPage:
+    where = [Contractor.is_folder.is_(False)]
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(
+            or_(Contractor.name.ilike(pattern), Contractor.full_name.ilike(pattern), Contractor.inn == q.strip())
+        )
+    total = await session.scalar(select(func.count()).select_from(Contractor).where(*where))
+    rows = await session.scalars(
+        select(Contractor).where(*where).order_by(Contractor.name, Contractor.ref_key).limit(limit).offset(offset)
+    )
+    return ContractorPage(items=[ContractorOut.model_validate(r) for r in rows], total=total)
+
+
+@router.get("/rules", response_model=list[RuleOut])
+async def list_rules(session: SessionDep, _: CurrentUser):
+    order = (ClassificationRule.priority, ClassificationRule.id)
+    return (await session.scalars(select(ClassificationRule).order_by(*order))).all()
+
+
+@router.post("/rules", status_code=status.HTTP_201_CREATED, response_model=RuleOut)
+async def create_rule(body: RuleIn, session: SessionDep, _: Editors):
+    if not (body.contractor_key or body.inn or body.purpose_contains or body.operation or body.direction):
+        raise field_error("purpose_contains", "a rule needs at least one condition (contractor, inn, purpose, ...)")
+    rule = ClassificationRule(**body.model_dump(mode="json"))
+    session.add(rule)
+    await session.commit()
+    return rule
+
+
+@router.patch("/rules/{rule_id}", response_model=RuleOut)
+async def update_rule(rule_id: int, body: RulePatch, session: SessionDep, _: Editors):
+    rule = await session.get(ClassificationRule, rule_id)
+    if rule is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
+    for key, value in body.model_dump(exclude_unset=True).items():
+        setattr(rule, key, value)
+    await session.commit()
+    return rule
+
+
+@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_rule(rule_id: int, session: SessionDep, _: Editors) -> None:
+    rule = await session.get(ClassificationRule, rule_id)
+    if rule is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
+    await session.delete(rule)
+    await session.commit()
+
+
+# -- schedules ---------------------------------------------------------------------------------------
+
+ScheduleName = Literal["bank-transactions", "contractors"]
+
+
+class ScheduleOut(BaseModel):
+    name: ScheduleName
+    schedule_id: str
+    paused: bool
+    note: str
+    next_runs: list[datetime]
+    last_run: datetime | None
+
+
+async def schedule_out(name: ScheduleName, temporal: TemporalDep, settings: Settings) -> ScheduleOut:
+    sid = schedule_id(PAUSABLE[name], settings)
+    try:
+        described = await (await temporal.client()).get_schedule_handle(sid).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            missing = f"schedule {sid!r} does not exist yet (no worker has started)"
+            raise HTTPException(status.HTTP_404_NOT_FOUND, missing) from exc
+        raise
+    state, info = described.schedule.state, described.info
+    recent = info.recent_actions[-1].started_at if info.recent_actions else None
+    return ScheduleOut(
+        name=name,
+        schedule_id=sid,
+        paused=state.paused,
+        note=state.note or "",
+        next_runs=info.next_action_times[:3],
+        last_run=recent,
+    )
+
+
+@router.get("/schedules")
+async def list_schedules(_: CurrentUser, temporal: TemporalDep, settings: SettingsDep) -> list[ScheduleOut]:
+    return [await schedule_out(name, temporal, settings) for name in PAUSABLE]
+
+
+@router.post("/schedules/{name}/pause")
+async def pause_schedule(name: ScheduleName, who: Editors, temporal: TemporalDep, settings: SettingsDep) -> ScheduleOut:
+    """The scheduled sync stops running until resumed (also shown, and undoable, in the Temporal Web UI)."""
+    handle = (await temporal.client()).get_schedule_handle(schedule_id(PAUSABLE[name], settings))
+    await handle.pause(note=f"paused by {who.username}")
+    return await schedule_out(name, temporal, settings)
+
+
+@router.post("/schedules/{name}/unpause")
+async def unpause_schedule(
+    name: ScheduleName, who: Editors, temporal: TemporalDep, settings: SettingsDep
+) -> ScheduleOut:
+    handle = (await temporal.client()).get_schedule_handle(schedule_id(PAUSABLE[name], settings))
+    await handle.unpause(note=f"resumed by {who.username}")
+    return await schedule_out(name, temporal, settings)

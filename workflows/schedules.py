@@ -1,0 +1,101 @@
+"""The Temporal Schedules a deployment runs, their ids and what they start, all from settings.
+
+Not workflow code: the worker creates these at start and the API pauses and resumes them by the same ids.
+Each deployment (task queue) has its own: the default queue's ids are plain, another queue's carry its name,
+so stacks sharing one Temporal do not run each other's schedules.
+"""
+
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from activities.onec import ScheduledSync
+from activities.webbuddy import ReconcileInput
+from settings import Settings
+from workflows.onec_sync import ScheduledOneCSyncWorkflow
+from workflows.start import scheduled
+from workflows.webbuddy import ReconcileQueriesWorkflow
+
+RECONCILE = "webbuddy-reconcile"
+ONEC_BANK = "onec-bank-transactions"
+ONEC_CONTRACTORS = "onec-contractors"
+# The schedules a person may pause (the reconcile sweep is the WebBuddy queue's safety net, not a choice).
+PAUSABLE = {"bank-transactions": ONEC_BANK, "contractors": ONEC_CONTRACTORS}
+
+
+def schedule_id(base: str, settings: Settings) -> str:
+    default_queue = Settings.model_fields["task_queue"].default
+    return base if settings.task_queue == default_queue else f"{base}-{settings.task_queue}"
+
+
+def _every(seconds: float) -> ScheduleSpec:
+    return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=seconds))])
+
+
+def deployment_schedules(settings: Settings) -> dict[str, Schedule]:
+    skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
+    reconcile_id = schedule_id(RECONCILE, settings)
+    bank_id, contractors_id = schedule_id(ONEC_BANK, settings), schedule_id(ONEC_CONTRACTORS, settings)
+    return {
+        reconcile_id: Schedule(
+            action=scheduled(
+                settings,
+                ReconcileQueriesWorkflow.run,
+                ReconcileInput(
+                    grace_seconds=settings.webbuddy_grace_seconds,
+                    stale_claim_seconds=settings.webbuddy_stale_claim_seconds,
+                ),
+                workflow_id=f"{reconcile_id}-run",
+            ),
+            spec=_every(settings.webbuddy_reconcile_seconds),
+            policy=skip,
+        ),
+        bank_id: Schedule(
+            action=scheduled(
+                settings,
+                ScheduledOneCSyncWorkflow.run,
+                ScheduledSync(kind="bank_transactions", days_back=settings.onec_bank_days_back),
+                workflow_id=f"{bank_id}-run",
+            ),
+            spec=_every(settings.onec_bank_every_minutes * 60),
+            policy=skip,
+        ),
+        contractors_id: Schedule(
+            action=scheduled(
+                settings,
+                ScheduledOneCSyncWorkflow.run,
+                ScheduledSync(kind="contractors"),
+                workflow_id=f"{contractors_id}-run",
+            ),
+            spec=ScheduleSpec(cron_expressions=[settings.onec_contractors_cron]),
+            policy=skip,
+        ),
+    }
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
+    """Create the deployment's schedules, or bring existing ones to these settings, paused or not as they were."""
+    created = []
+    for sid, schedule in deployment_schedules(settings).items():
+        try:
+            await client.create_schedule(sid, schedule)
+            created.append(sid)
+        except ScheduleAlreadyRunningError:
+
+            def keep_state(current: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                # An operator's pause survives a worker restart: only what settings decide is replaced.
+                return ScheduleUpdate(schedule=replace(new, state=current.description.schedule.state))
+
+            await client.get_schedule_handle(sid).update(keep_state)
+    return created
