@@ -1,7 +1,7 @@
-"""Channel migration: survey a link, read a page of history into the log, publish a page in order.
+"""Channel migration: survey a link, read a page of history into the log, publish what was read in order.
 
-Publishing a page is a pipeline: media of the next few posts is downloaded from Telegram and uploaded
-to MAX ahead, in parallel (bounded), while posts are sent strictly one after another in the source's
+A publish step is a pipeline: the media of the next posts is downloaded from Telegram and uploaded to
+MAX ahead, in parallel (bounded), while posts are sent strictly one after another in the source's
 order. Each send records its intent first and its outcome after; a retry that finds an intent without
 an outcome asks MAX whether the message arrived before sending it again.
 """

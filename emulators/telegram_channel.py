@@ -35,6 +35,15 @@ MAX_MESSAGES = 200_000
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
 DEFAULT_MEDIA_BYTES = 2048
 FIRST_DATE = int(datetime(2024, 3, 1, 9, 0, tzinfo=UTC).timestamp())
+INT32_MAX = 2**31 - 1
+MIN_GAP, MAX_GAP = 60, 7200  # seconds between two posts
+
+
+def widest_gap(count: int) -> int:
+    """Posts are minutes to hours apart, so no two posts share a second (an album's members do); a very long
+    channel's posts come closer, so that even at the widest gap its last date fits Telegram's 32-bit field."""
+    return max(MIN_GAP, min(MAX_GAP, (INT32_MAX - FIRST_DATE) // (count + 1)))
+
 
 _NAME = re.compile(r"^(gen|bench|text)_(\d+)(?:_s(\d+))?(?:_m(\d+))?$")
 
@@ -278,9 +287,9 @@ class _Builder:
         kinds, cumulative = list(weights), list(weights.values())
         if spec.mix == "gen":
             self.add(service="create_channel", detail={"title": spec.title})
+        widest = widest_gap(spec.count)
         while len(self.messages) < spec.count:
-            # Posts are minutes to hours apart, so no two posts share a second; an album's members do.
-            self.date += rng.randint(60, 7200)
+            self.date += rng.randint(MIN_GAP, widest)
             self.skip_deleted()
             kind = rng.choices(kinds, cumulative)[0]
             self.post(kind, spec.count - len(self.messages))

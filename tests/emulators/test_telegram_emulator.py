@@ -15,7 +15,17 @@ from pyrogram import errors, raw, utils
 from pyrogram.raw.core import TLObject
 
 from clients.telegram_http import NoTelegramConnection, StandInClient, StandInSession
-from emulators.telegram_channel import ChannelSpec, channel_digest, generate, media_bytes
+from emulators.telegram_channel import (
+    FIRST_DATE,
+    INT32_MAX,
+    MAX_GAP,
+    MAX_MESSAGES,
+    ChannelSpec,
+    channel_digest,
+    generate,
+    media_bytes,
+    widest_gap,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "gen_300"
@@ -204,3 +214,9 @@ def test_channel_names_choose_size_seed_mix_and_file_size() -> None:
     assert {"create_channel", "pin_message", "edit_title"} <= {m.service for m in gen}
     assert gen[-1].id > len(gen), "deleted posts leave gaps in the ids"
     assert ChannelSpec.parse("gen_0") is None and ChannelSpec.parse("news") is None
+
+
+def test_the_longest_channel_still_dates_its_posts_before_2038() -> None:
+    # Telegram's dates are 32-bit: a channel of 143,000 posts at up to two hours apart overflowed them.
+    assert FIRST_DATE + MAX_MESSAGES * widest_gap(MAX_MESSAGES) <= INT32_MAX
+    assert widest_gap(1000) == MAX_GAP, "ordinary channels keep their spacing (and their generated content)"
