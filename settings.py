@@ -49,13 +49,16 @@ class Settings(BaseSettings):
     telegram_emulator_url: str | None = None
     # How often pyrogram itself retries a request whose connection failed, before the activity's own retry.
     telegram_request_retries: int = 3
+    # Files one client downloads at once. pyrogram's own default is 1, which caps a migration at 1 / (a file's
+    # round trip) files a second: 10/s at 100 ms, less than MAX's limit takes when albums come in a row.
+    telegram_concurrent_downloads: int = 4
     # Telegram Desktop exports are read only from under this directory (empty: data_dir/exports), so a
     # channel's export path cannot point the workers at any file they can read.
     telegram_exports_dir: str = ""
 
     # Channel migration: posts whose media is downloaded and uploaded ahead of the one being sent, so that the
     # sender finds an album ready instead of waiting while MAX's rate limit has room (bench migration).
-    migration_prepare_ahead: int = 16
+    migration_prepare_ahead: int = 32
 
     # 1C's standard OData interface: the infobase's publication URL (`/odata/standard.odata/` is appended).
     # The defaults are those of the 1C emulator that `make up` runs. The password is read here and only here:

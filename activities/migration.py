@@ -43,7 +43,7 @@ from settings import Settings
 
 PAGE_SIZE = 100
 # Files between their download from Telegram and their upload to MAX at any time (each one on disk meanwhile).
-FILES_AT_ONCE = 8
+FILES_AT_ONCE = 16
 # A 429 or an attachment still processing is waited out inside the step this many times before the step
 # itself fails and Temporal retries it (an outage of MAX, not its pacing).
 MAX_ATTEMPTS_PER_CALL = 8
@@ -238,7 +238,9 @@ class MigrationActivities:
             for i, item in enumerate(waiting):
                 for j in range(i, min(i + self._prepare_ahead, len(waiting))):
                     if j not in ahead:
-                        ahead[j] = asyncio.ensure_future(self._prepare(link, source, waiting[j], media_dir, slots))
+                        ahead[j] = asyncio.ensure_future(
+                            self._prepare(link, source, waiting[j], media_dir, slots, urgency=1 + j)
+                        )
                 try:
                     prepared = await ahead.pop(i)
                 except Refused as exc:
@@ -254,11 +256,12 @@ class MigrationActivities:
             await asyncio.gather(*ahead.values(), return_exceptions=True)
 
     async def _prepare(
-        self, link: Link, source: PostSource, item: Waiting, media_dir: Path, slots: asyncio.Semaphore
+        self, link: Link, source: PostSource, item: Waiting, media_dir: Path, slots: asyncio.Semaphore, urgency: int
     ) -> Prepared:
         """The post's media downloaded from Telegram and uploaded to MAX; each file is deleted once uploaded.
 
-        Parts MAX already has (an earlier attempt sent them) need nothing: only the rest is prepared.
+        Parts MAX already has (an earlier attempt sent them) need nothing: only the rest is prepared. `urgency`
+        orders this post's uploads among the step's MAX requests: sends are 0, the next post's files 1, and so on.
         """
         parts = plan_post(item.post)
         prepared = Prepared(parts=parts)
@@ -271,7 +274,7 @@ class MigrationActivities:
         try:
             # In the post's order: the attachments go with its parts in that order.
             prepared.attachments = list(
-                await asyncio.gather(*(self._transfer(link, source, m, folder, prepared, slots) for m in todo))
+                await asyncio.gather(*(self._transfer(link, source, m, folder, prepared, slots, urgency) for m in todo))
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -279,14 +282,21 @@ class MigrationActivities:
         return prepared
 
     async def _transfer(
-        self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared, slots: asyncio.Semaphore
+        self,
+        link: Link,
+        source: PostSource,
+        media: Media,
+        folder: Path,
+        prepared: Prepared,
+        slots: asyncio.Semaphore,
+        urgency: int,
     ) -> AttachmentRef:
         """One file from Telegram to MAX; the slot bounds how many files are on disk at once."""
         async with slots:
-            return await self._download_and_upload(link, source, media, folder, prepared)
+            return await self._download_and_upload(link, source, media, folder, prepared, urgency)
 
     async def _download_and_upload(
-        self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared
+        self, link: Link, source: PostSource, media: Media, folder: Path, prepared: Prepared, urgency: int
     ) -> AttachmentRef:
         try:
             path = await source.download(media, folder)
@@ -300,7 +310,7 @@ class MigrationActivities:
 
             async def upload():
                 return await self._max.upload(
-                    token, media.kind, path, file_name=media.file_name, mime_type=media.mime_type
+                    token, media.kind, path, file_name=media.file_name, mime_type=media.mime_type, priority=urgency
                 )
 
             return await self._patiently(upload, f"upload of a {media.kind.value}")

@@ -92,7 +92,8 @@ async def paced(stack: Stack, admin: Api, worker: ps.Proc, args: argparse.Namesp
     job, wall, _ = await run_migration(admin, link_id, worker, within=args.posts * 1.0 + 600)
     async with httpx.AsyncClient(base_url=stack.max_url, timeout=60) as http:
         answer = await http.get("/_emulator/max/arrivals", params={"token": token})
-    arrivals = answer.raise_for_status().json()["arrivals"]
+    answer = answer.raise_for_status().json()
+    arrivals = answer["arrivals"]
     stats = (await max_emulator.stats())["max"]["tokens"][token]
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     utilisation = len(arrivals) / (30.0 * span) if span else 0.0
@@ -109,6 +110,37 @@ async def paced(stack: Stack, admin: Api, worker: ps.Proc, args: argparse.Namesp
         "worst_second": stats["max_per_second"],
         "backlog_s": round(span, 1),
         "utilisation": round(utilisation, 4),
+        "pauses": pauses(arrivals, answer["endpoints"]),
+    }
+
+
+def pauses(arrivals: list[float], endpoints: list[str], rate: float = 30.0, headroom: float = 0.04) -> dict[str, Any]:
+    """Where the limit went unused: every gap between two arrivals longer than 1.5 slots, as slots lost,
+    by the endpoint whose request ended the gap and by the gap's length. The rest of what is lost is the
+    limiter's headroom (`headroom` of every second)."""
+    slot = 1.0 / (rate * (1.0 - headroom))
+    by_endpoint: dict[str, float] = {}
+    by_length = {"<0.1s": 0.0, "0.1-0.5s": 0.0, "0.5-2s": 0.0, ">=2s": 0.0}
+    count = 0
+    longest: list[tuple[float, float, str]] = []
+    for before, after, endpoint in zip(arrivals, arrivals[1:], endpoints[1:], strict=False):
+        gap = after - before
+        if gap <= 1.5 * slot:
+            continue
+        count += 1
+        longest.append((round(gap, 3), round(before - arrivals[0], 2), endpoint))
+        lost = (gap - slot) * rate
+        by_endpoint[endpoint] = by_endpoint.get(endpoint, 0.0) + lost
+        bucket = "<0.1s" if gap < 0.1 else "0.1-0.5s" if gap < 0.5 else "0.5-2s" if gap < 2 else ">=2s"
+        by_length[bucket] += lost
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+    return {
+        "gaps": count,
+        "slots_lost_in_gaps": round(sum(by_endpoint.values())),
+        "share_lost_in_gaps": round(sum(by_endpoint.values()) / (rate * span), 4) if span else 0.0,
+        "by_endpoint": {k: round(v) for k, v in sorted(by_endpoint.items(), key=lambda kv: -kv[1])},
+        "by_length": {k: round(v) for k, v in by_length.items()},
+        "longest": sorted(longest, reverse=True)[:15],  # (seconds, seconds into the backlog, ended by)
     }
 
 
@@ -190,6 +222,11 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
               p["backlog_s"], f"{p['utilisation']:.1%}"]],
         ))  # fmt: skip
         print(f"  requests by endpoint: {p['by_endpoint']}")
+        g = p["pauses"]
+        print(
+            f"  pauses over 1.5 slots: {g['gaps']}, {g['slots_lost_in_gaps']} slots ({g['share_lost_in_gaps']:.1%}) "
+            f"ended by {g['by_endpoint']}, by length {g['by_length']}"
+        )
         targets["utilisation"] = f">= {TARGET_UTILISATION:.0%} of 30 requests/s while the backlog lasts"
         met["utilisation"] = p["status"] == "completed" and p["utilisation"] >= TARGET_UTILISATION
         measured["utilisation"] = f"{p['utilisation']:.1%} ({p['status']})"

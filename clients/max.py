@@ -12,11 +12,12 @@ A thin client rather than the `maxapi` library: see README, "MAX: the client". E
   whose answer was lost did arrive (clients/max_match.py).
 
 Every request, uploads included, first takes a slot from the limiter for its token (`acquire("max:<token>")`;
-db/rate_limits.py stores only a hash of that key). MAX also takes at most 2 messages a second into one chat or
-channel (dev.max.ru, POST /messages): given a `chat_limiter`, a send first takes a slot for its chat too
-(`"max-chat:<token>:<chat_id>"`). Every failure is a `MaxError` saying whether to retry and
-when; the client itself never retries, so a caller (a Temporal activity) decides, and a send is never
-repeated behind its back.
+db/rate_limits.py stores only a hash of that key); within the process the most urgent request takes the next
+slot (`priority`: a send before uploads for later posts, clients/rate_limit.py `Prioritised`). MAX also takes
+at most 2 messages a second into one chat or channel (dev.max.ru, POST /messages): given a `chat_limiter`, a send
+first takes a slot for its chat too (`"max-chat:<token>:<chat_id>"`). Every failure is a `MaxError` saying
+whether to retry and when; the client itself never retries, so a caller (a Temporal activity) decides, and a
+send is never repeated behind its back.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pydantic import BaseModel, Field
 
 from clients.multipart import file_form
 from clients.posts import MediaKind
-from clients.rate_limit import RateLimiter
+from clients.rate_limit import Prioritised, RateLimiter
 from settings import Settings
 
 NOT_READY = "attachment.not.ready"
@@ -129,7 +130,7 @@ class MaxClient:
         chat_limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._limiter = limiter
+        self._limiter = Prioritised(limiter)
         self._chat_limiter = chat_limiter
         self._timeout = timeout
         self._upload_timeout = upload_timeout
@@ -166,9 +167,17 @@ class MaxClient:
         return (await self._request(token, "GET", "/me")).json()
 
     async def upload(
-        self, token: str, kind: MediaKind, path: Path, *, file_name: str | None = None, mime_type: str | None = None
+        self,
+        token: str,
+        kind: MediaKind,
+        path: Path,
+        *,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        priority: int = 0,
     ) -> AttachmentRef:
-        slot = (await self._request(token, "POST", "/uploads", params={"type": kind.value})).json()
+        """`priority`: among this process's requests for the token, lower goes first (see `Prioritised`)."""
+        slot = (await self._request(token, "POST", "/uploads", priority=priority, params={"type": kind.value})).json()
         url = slot.get("url")
         if not isinstance(url, str) or not url:
             raise MaxError("POST /uploads answered without an upload URL", status=200, code="upload.no_url")
@@ -176,7 +185,13 @@ class MaxClient:
         content_type = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         headers, body = await file_form("data", Path(path), filename=name, content_type=content_type)
         response = await self._request(
-            token, "POST", url, content=body, headers=headers, timeout=httpx.Timeout(self._upload_timeout)
+            token,
+            "POST",
+            url,
+            priority=priority,
+            content=body,
+            headers=headers,
+            timeout=httpx.Timeout(self._upload_timeout),
         )
         attachment_token = slot.get("token") if kind in (MediaKind.video, MediaKind.audio) else _token_of(response)
         if not attachment_token:
@@ -238,8 +253,8 @@ class MaxClient:
 
     # ----------------------------------------------------------------------- plumbing
 
-    async def _request(self, token: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        await self._limiter.acquire(f"max:{token}")
+    async def _request(self, token: str, method: str, url: str, *, priority: int = 0, **kwargs: Any) -> httpx.Response:
+        await self._limiter.acquire(f"max:{token}", priority)
         headers = {"Authorization": token, **kwargs.pop("headers", {})}
         try:
             response = await self._http.request(method, url, headers=headers, **kwargs)

@@ -56,6 +56,7 @@ def telegram_client(settings: Settings, name: str = "longrun") -> pyrogram.Clien
             base_url=settings.telegram_emulator_url,
             api_id=settings.telegram_api_id,
             api_hash=settings.telegram_api_hash,
+            max_concurrent_transmissions=max(settings.telegram_concurrent_downloads, 1),
             **_CLIENT_OPTIONS,
         )
     if not (settings.telegram_session and settings.telegram_api_id and settings.telegram_api_hash):
@@ -70,6 +71,7 @@ def telegram_client(settings: Settings, name: str = "longrun") -> pyrogram.Clien
         api_hash=settings.telegram_api_hash,
         session_string=settings.telegram_session,
         in_memory=True,
+        max_concurrent_transmissions=max(settings.telegram_concurrent_downloads, 1),
         **_CLIENT_OPTIONS,
     )
 

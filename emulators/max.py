@@ -27,7 +27,8 @@ Control (`/_emulator/...`, never limited or faulted; faults.py adds `faults`, `r
 - `POST /_emulator/max/bots` `{"token", "name"}`, `POST /_emulator/max/chats` `{"chat_id", "title"}`.
 - `GET /_emulator/max/chats/{chat_id}/messages`: every message of a chat, oldest first.
 - `GET /_emulator/max/arrivals?token=`: when each request of a token arrived (monotonic seconds, the latest
-  100,000), for a benchmark to look at every window, not only the worst.
+  100,000) and its endpoint (`endpoints`, in step), for a benchmark to look at every window, not only the worst,
+  and at what ended each pause.
 - `GET /_emulator/stats` adds `"max": {"tokens": {token: {"requests", "rejected", "max_per_second",
   "by_endpoint"}}, "chats": {chat_id: {"title", "messages": [...]}}}`: `max_per_second` is the most requests the
   token made within any one second (rejected ones included), what a rate-limit test asserts on.
@@ -183,6 +184,7 @@ class TokenStats:
     accepted: deque[float] = field(default_factory=deque)  # the ones that were let through
     # Every arrival (monotonic seconds), the latest ARRIVAL_LOG of them: for a benchmark's window analysis.
     log: deque[float] = field(default_factory=lambda: deque(maxlen=ARRIVAL_LOG))
+    log_endpoints: deque[str] = field(default_factory=lambda: deque(maxlen=ARRIVAL_LOG))
 
     def arrive(self, endpoint: str, now: float, limit: int) -> float | None:
         """Count a request; None when it may go on, else the seconds until it would have been allowed."""
@@ -193,6 +195,7 @@ class TokenStats:
                 log.popleft()
         self.arrivals.append(now)
         self.log.append(now)
+        self.log_endpoints.append(endpoint)
         self.max_per_second = max(self.max_per_second, len(self.arrivals))
         if limit and len(self.accepted) >= limit:
             self.rejected += 1
@@ -430,7 +433,9 @@ def create_app() -> EmulatorApp:
     @app.get(f"{CONTROL_PREFIX}/max/arrivals")
     async def arrivals(token: str) -> dict[str, Any]:
         stats = state.tokens.get(token)
-        return {"arrivals": list(stats.log) if stats else []}
+        if stats is None:
+            return {"arrivals": [], "endpoints": []}
+        return {"arrivals": list(stats.log), "endpoints": list(stats.log_endpoints)}
 
     @app.get(f"{CONTROL_PREFIX}/max/chats/{{chat_id}}/messages")
     async def chat_messages(chat_id: int) -> dict[str, Any]:
