@@ -27,7 +27,12 @@ JOB_TYPE = "channel_migration"
 # A run continues as new after this many pages (~15 events each): history stays far below 10,000 events.
 PAGES_PER_RUN = 100
 # Pages read but not yet published, at most: reading runs ahead of MAX's pace, not the whole channel ahead.
-READ_AHEAD = 10
+# A publish step takes every page read, so this also bounds a step; each step boundary leaves MAX's limit idle
+# for a few hundred milliseconds (measured by `python -m bench migration`), so steps are long. Runs that began
+# before the patch keep their 10.
+READ_AHEAD = 30
+READ_AHEAD_PATCH = "read-ahead-30"
+READ_AHEAD_BEFORE_PATCH = 10
 
 # Reading waits out FloodWait exactly (the activity asks for it); a source that is gone fails the job.
 READ_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
@@ -96,7 +101,8 @@ class MigrateChannelWorkflow(JobWorkflow):
             self.continue_from(inp.carried, inp.carried.message)
         # Pages are read by a reader of their own while the publisher publishes what is read: each publish
         # step takes every page read during the last one, so MAX's rate limit is not left idle between pages.
-        reader = asyncio.ensure_future(self._reader(scope, cursor, inp.pages_per_run))
+        read_ahead = READ_AHEAD if workflow.patched(READ_AHEAD_PATCH) else READ_AHEAD_BEFORE_PATCH
+        reader = asyncio.ensure_future(self._reader(scope, cursor, inp.pages_per_run, read_ahead))
         while not self.cancel_requested:
             await self.wait(lambda: bool(self._unpublished) or reader.done() or self.cancel_requested)
             if self.cancel_requested or not self._unpublished:
@@ -134,11 +140,11 @@ class MigrateChannelWorkflow(JobWorkflow):
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def _reader(self, scope: MigrationScope, cursor: Cursor, pages_per_run: int) -> None:
-        """Pages one after another, at most READ_AHEAD unpublished, until the history (or this run) is through."""
+    async def _reader(self, scope: MigrationScope, cursor: Cursor, pages_per_run: int, read_ahead: int) -> None:
+        """Pages one after another, at most `read_ahead` unpublished, until the history (or this run) is through."""
         pages = 0
         while not cursor.done and pages < pages_per_run and not self.cancel_requested:
-            await workflow.wait_condition(lambda: len(self._unpublished) < READ_AHEAD or self.cancel_requested)
+            await workflow.wait_condition(lambda: len(self._unpublished) < read_ahead or self.cancel_requested)
             if self.cancel_requested:
                 return
             page = await self._read(scope, cursor.after_id)
