@@ -118,6 +118,23 @@ class Settings(BaseSettings):
     # An external worker's claim with no log or PATCH for this long goes back to the queue.
     webbuddy_stale_claim_seconds: float = 600.0
 
+    # Task tracker (seed 004). Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
+    # `secret_token`); while it is empty the webhook refuses every update.
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    # The bot whose updates reach the webhook: its token for getUserProfilePhotos/getFile (avatars; none fetched
+    # while empty) and the Bot API's address (the Bot API emulator under `make up`).
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_bot_api_url: str = "https://api.telegram.org"
+    telegram_bot_timeout_seconds: float = 15.0
+    # Knowledge extraction starts in a chat once this many messages without a topic have gathered within the
+    # window, and takes up to `batch` of them at a time.
+    tracker_extraction_threshold: int = 10
+    tracker_extraction_window_hours: float = 24.0
+    tracker_extraction_batch: int = 50
+    # The inbox sweep: updates stored but not saved this long after arriving get their workflow (re)started.
+    tracker_reconcile_seconds: float = 30.0
+    tracker_inbox_grace_seconds: float = 10.0
+
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
@@ -148,6 +165,11 @@ class Settings(BaseSettings):
     def media_dir(self) -> Path:
         """Where media waits between its download from Telegram and its upload to MAX (deleted after)."""
         return self.data_dir / "media"
+
+    @property
+    def avatars_dir(self) -> Path:
+        """Where workers cache the avatars of Telegram users (the tracker's user profiles)."""
+        return self.data_dir / "avatars"
 
     @property
     def llm_api_key(self) -> str:

@@ -10,7 +10,7 @@ from api import dashboard
 from api.auth import Tokens
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
-from api.routes import auth, health, jobs, migration, news, onec, tasks, webbuddy
+from api.routes import auth, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
-    for module in (auth, health, jobs, migration, news, onec, tasks, webbuddy):
+    for module in (auth, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy):
         app.include_router(module.router)
 
     @app.exception_handler(TemporalUnavailable)
