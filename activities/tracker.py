@@ -50,8 +50,10 @@ class ScoredMessage(BaseModel):
 
 
 class ScoreOutcome(BaseModel):
-    # The messages this call scored (a message scored before is not scored again).
+    # The messages' scores, whoever wrote them.
     scored: list[ScoredMessage]
+    # The messages this call scored: a message is scored once, by the first call that finds it unscored.
+    newly_scored: list[int] = []
     ready_chats: list[int]
 
 
@@ -113,13 +115,10 @@ class TrackerActivities:
     @activity.defn(name="tracker.score_messages")
     async def score_messages(self, inp: ScoreInput) -> ScoreOutcome:
         now = utcnow()
-        scored = []
+        newly = []
         async with self._sessions() as session:
             pending = await tracker_messages.unscored(session, inp.message_ids, now)
-            vocabulary = frozenset()
-            if pending:
-                names = await tracker_messages.topic_names(session)
-                vocabulary = frozenset(w for name in names for w in words(name) if len(w) > 3)
+            vocabulary = await self._topic_vocabulary(session) if pending else frozenset()
             for message in pending:
                 result = score(
                     ScoringInput(
@@ -133,24 +132,33 @@ class TrackerActivities:
                         topic_words=vocabulary,
                     )
                 )
-                factors = result.noise_factors
                 if await tracker_messages.write_score(
-                    session, message.message_id, result.importance_score, result.noise_class.value, factors, now
+                    session,
+                    message.message_id,
+                    result.importance_score,
+                    result.noise_class.value,
+                    result.noise_factors,
+                    now,
                 ):
-                    scored.append(
-                        ScoredMessage(
-                            message_id=message.message_id,
-                            chat_id=message.chat_id,
-                            importance_score=result.importance_score,
-                            noise_class=result.noise_class.value,
-                        )
-                    )
+                    newly.append(message.message_id)
             await session.commit()
+            # Read back rather than reported from here: a retry whose first attempt wrote the scores (and then lost
+            # its answer) reports the same scores.
+            scores = await tracker_messages.scores(session, inp.message_ids)
             since = now - timedelta(hours=self._trigger.window_hours)
             ready = await tracker_messages.chats_ready(
                 session, sorted(set(inp.chat_ids)), self._trigger.threshold, since
             )
-        return ScoreOutcome(scored=scored, ready_chats=ready)
+        return ScoreOutcome(
+            scored=[ScoredMessage(message_id=i, chat_id=c, importance_score=v, noise_class=k) for i, c, v, k in scores],
+            newly_scored=newly,
+            ready_chats=ready,
+        )
+
+    @staticmethod
+    async def _topic_vocabulary(session) -> frozenset[str]:
+        names = await tracker_messages.topic_names(session)
+        return frozenset(w for name in names for w in words(name) if len(w) > 3)
 
     @activity.defn(name="tracker.trigger_extraction")
     async def trigger_extraction(self, inp: TriggerInput) -> str:

@@ -158,6 +158,16 @@ async def write_score(
     return written is not None
 
 
+async def scores(session: AsyncSession, message_ids: list[int]) -> list[tuple[int, int, float, str]]:
+    """(id, chat, importance_score, noise_class) of those of these messages that have a score."""
+    rows = await session.execute(
+        select(Message.id, Message.telegram_chat_id, Message.importance_score, Message.noise_class).where(
+            Message.id.in_(message_ids), Message.importance_score.is_not(None)
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
 async def _author_activity(session: AsyncSession, rows, now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
     authors = {(r.telegram_chat_id, r.user_profile_id) for r in rows if r.user_profile_id is not None}
     if not authors:

@@ -71,7 +71,7 @@ class TrackerUpdateInput(BaseModel):
 class TrackerUpdateResult(JobResult):
     message_id: int | None = None
     chat_id: int | None = None
-    # Whether this job scored the message (False: it was scored before, by an earlier run).
+    # The message has its score (written by this job, or found written by an earlier run of it).
     scored: bool = False
     importance_score: float | None = None
     noise_class: str | None = None
