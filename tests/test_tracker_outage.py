@@ -1,13 +1,17 @@
 """Temporal down while Telegram delivers updates: the webhook still answers 200 and keeps them in its inbox; once
 Temporal is back, the inbox sweep starts their workflows and every message is saved and scored."""
 
+import os
 import time
 
 import httpx
 from sqlalchemy import text
 
+from clients.temporal import connect
 from devstack import processes as ps
 from devstack.clients import eventually
+from settings import Settings
+from tests.test_replay import record
 
 QUEUE = "tracker-outage"
 SECRET = "outage-secret"
@@ -68,6 +72,12 @@ async def test_updates_delivered_while_temporal_is_down_are_processed_when_it_re
         async with database.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE saved_at IS NULL")) == 0
             assert await conn.scalar(text("SELECT count(*) FROM message")) == 5
+        if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+            client = await connect(Settings(temporal_address=f"{ps.HOST}:{port}"))
+            sweeps = client.list_workflows("WorkflowType = 'ReconcileTrackerInbox' AND ExecutionStatus = 'Completed'")
+            async for sweep in sweeps:
+                await record(client, sweep.id, "ReconcileTrackerInbox-sweep")
+                break
     finally:
         await database.dispose()
         stack.stop_named("api-tracker-outage", "worker-tracker-outage", "worker-tracker-outage-2")

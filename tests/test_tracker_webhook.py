@@ -2,6 +2,7 @@
 knowledge extracted at most once per message; bad secrets and malformed updates refused before anything starts."""
 
 import asyncio
+import os
 import random
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.tracker import ExtractionTrigger, ScoreInput, TrackerActivities
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
+from tests.test_replay import record
 from workflows.tracker import TrackerUpdateWorkflow, extraction_job_id, update_job_id
 
 SECRET = "tracker-test-secret"
@@ -194,6 +196,10 @@ async def test_a_burst_with_repeats_saves_and_scores_each_message_once_and_extra
             {"chats": chats},
         )
     # The trigger fires at 10 waiting messages and extraction goes on while 10 wait: fewer than 10 are left.
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        triggered = next(u for u, r in zip(updates, results, strict=True) if r.extraction_triggered)
+        await record(temporal, update_job_id(triggered["update_id"]), "TrackerUpdate-triggered-extraction")
+        await record(temporal, extraction_job_id(chats[0]), "ExtractKnowledge-burst")
     assert all(left < 10 for left in per_chat.values()), per_chat
     assert biggest_batch >= 10
     assert crossed == 0
