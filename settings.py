@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     # When to try again a send whose attachment MAX is still processing (`attachment.not.ready`).
     max_not_ready_retry_seconds: float = 1.0
 
+    # Telegram Bot API, the task tracker's bot (its webhook, and avatars through getUserProfilePhotos/getFile):
+    # by default the emulator `make up` runs; the real one is https://api.telegram.org. The token is read here and
+    # only here, so it never lands in workflow history.
+    telegram_bot_api_url: str = "http://127.0.0.1:8106"
+    telegram_bot_token: SecretStr = SecretStr("1000000001:longrun-emulator-bot-token")
+    telegram_bot_timeout_seconds: float = 30.0
+
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""

@@ -106,3 +106,10 @@ async def max_emulator(stack: Stack):
 async def telegram(stack: Stack):
     async for emulator in clean_emulator(stack.telegram_url):
         yield emulator
+
+
+@pytest.fixture
+async def telegram_bot(stack: Stack):
+    """The stack's Telegram Bot API emulator: no bots, webhooks or faults (emulators/telegram_bot.py)."""
+    async for emulator in clean_emulator(stack.telegram_bot_url):
+        yield emulator
