@@ -27,6 +27,7 @@ import httpx
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ATTEMPT_LOG = 200_000
+MAX_CONNECTIONS = 100  # setWebhook's upper bound
 
 
 @dataclass
@@ -151,7 +152,9 @@ class Deliverer:
         loop = asyncio.get_running_loop()
         item.attempts += 1
         if self._http is None:
-            limits = httpx.Limits(max_connections=self.hook.max_connections, max_keepalive_connections=None)
+            # The pump bounds requests in flight by the hook's current max_connections; the pool takes Telegram's
+            # largest, so a setWebhook that raises it needs no new client.
+            limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=None)
             self._http = httpx.AsyncClient(timeout=self.config.timeout_seconds, limits=limits)
         headers = {SECRET_HEADER: self.hook.secret_token} if self.hook.secret_token else {}
         started = time.time()

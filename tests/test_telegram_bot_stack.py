@@ -2,6 +2,7 @@
 
 import httpx
 
+from devstack.clients import eventually
 from devstack.processes import stack_env
 from settings import Settings
 
@@ -25,3 +26,19 @@ async def test_the_stacks_processes_reach_the_bot_api_with_their_token(stack, te
         me = (await http.get(f"/bot{token}/getMe")).json()
     assert me["ok"] and me["result"]["id"] == int(token.split(":")[0])
     assert settings.telegram_bot_api_url == stack.telegram_bot_url == telegram_bot.base_url
+
+
+async def test_the_emulator_client_drives_a_webhook_that_is_down(telegram_bot):
+    token = Settings(_env_file=None).telegram_bot_token.get_secret_value()
+    await telegram_bot.configure(retry_initial_seconds=0.01, max_attempts=2)
+    await telegram_bot.set_webhook(token, "http://127.0.0.1:9/webhook/telegram", secret_token="s")
+    updates = await telegram_bot.updates(3, seed=1)
+    await telegram_bot.deliver(updates, repeat=[updates[0]["update_id"]])
+
+    async def settled():
+        report = await telegram_bot.deliveries()
+        return report if report["pending"] == 0 else None
+
+    report = await eventually(settled, "the deliveries to be given up", within=30)
+    assert sorted(report["gave_up"]) == [u["update_id"] for u in updates] and len(report["attempts"]) == 6
+    assert (await telegram_bot.call(token, "getWebhookInfo"))["last_error_message"].startswith("Connection failed")
