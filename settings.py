@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     # When to try again a send whose attachment MAX is still processing (`attachment.not.ready`).
     max_not_ready_retry_seconds: float = 1.0
 
+    # Telegram Bot API, the task tracker's bot (its webhook, and avatars through getUserProfilePhotos/getFile):
+    # by default the emulator `make up` runs; the real one is https://api.telegram.org. The token is read here and
+    # only here, so it never lands in workflow history.
+    telegram_bot_api_url: str = "http://127.0.0.1:8106"
+    telegram_bot_token: SecretStr = SecretStr("1000000001:longrun-emulator-bot-token")
+    telegram_bot_timeout_seconds: float = 30.0
+
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""
@@ -121,11 +128,6 @@ class Settings(BaseSettings):
     # Task tracker (seed 004). Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
     # `secret_token`); while it is empty the webhook refuses every update.
     telegram_webhook_secret: SecretStr = SecretStr("")
-    # The bot whose updates reach the webhook: its token for getUserProfilePhotos/getFile (avatars; none fetched
-    # while empty) and the Bot API's address (the Bot API emulator under `make up`).
-    telegram_bot_token: SecretStr = SecretStr("")
-    telegram_bot_api_url: str = "https://api.telegram.org"
-    telegram_bot_timeout_seconds: float = 15.0
     # Knowledge extraction starts in a chat once this many messages without a topic have gathered within the
     # window, and takes up to `batch` of them at a time.
     tracker_extraction_threshold: int = 10
