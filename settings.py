@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     # When to try again a send whose attachment MAX is still processing (`attachment.not.ready`).
     max_not_ready_retry_seconds: float = 1.0
 
+    # Telegram Bot API, the task tracker's bot (its webhook, and avatars through getUserProfilePhotos/getFile):
+    # by default the emulator `make up` runs; the real one is https://api.telegram.org. The token is read here and
+    # only here, so it never lands in workflow history.
+    telegram_bot_api_url: str = "http://127.0.0.1:8106"
+    telegram_bot_token: SecretStr = SecretStr("1000000001:longrun-emulator-bot-token")
+    telegram_bot_timeout_seconds: float = 30.0
+
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""
@@ -117,6 +124,18 @@ class Settings(BaseSettings):
     webbuddy_grace_seconds: float = 30.0
     # An external worker's claim with no log or PATCH for this long goes back to the queue.
     webbuddy_stale_claim_seconds: float = 600.0
+
+    # Task tracker (seed 004). Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
+    # `secret_token`); while it is empty the webhook refuses every update.
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    # Knowledge extraction starts in a chat once this many messages without a topic have gathered within the
+    # window, and takes up to `batch` of them at a time.
+    tracker_extraction_threshold: int = 10
+    tracker_extraction_window_hours: float = 24.0
+    tracker_extraction_batch: int = 50
+    # The inbox sweep: updates stored but not saved this long after arriving get their workflow (re)started.
+    tracker_reconcile_seconds: float = 30.0
+    tracker_inbox_grace_seconds: float = 10.0
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
@@ -148,6 +167,11 @@ class Settings(BaseSettings):
     def media_dir(self) -> Path:
         """Where media waits between its download from Telegram and its upload to MAX (deleted after)."""
         return self.data_dir / "media"
+
+    @property
+    def avatars_dir(self) -> Path:
+        """Where workers cache the avatars of Telegram users (the tracker's user profiles)."""
+        return self.data_dir / "avatars"
 
     @property
     def llm_api_key(self) -> str:

@@ -19,11 +19,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
+from activities.tracker import ExtractionTrigger, TrackerActivities
+from activities.tracker_extraction import KnowledgeActivities
 from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
 from clients.onec import OneCClient
+from clients.telegram_bot import TelegramBotClient
 from clients.temporal import connect
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
@@ -38,6 +41,15 @@ from workflows.onec_sync import (
 )
 from workflows.schedules import ensure_schedules
 from workflows.start import start_job
+from workflows.tracker import (
+    MORE,
+    ExtractKnowledgeInput,
+    ExtractKnowledgeWorkflow,
+    ReconcileTrackerInboxWorkflow,
+    TrackerUpdateWorkflow,
+    extraction_job,
+    update_job,
+)
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
 WORKFLOWS = [
@@ -48,6 +60,9 @@ WORKFLOWS = [
     SyncBankTransactionsWorkflow,
     SyncContractorsWorkflow,
     ScheduledOneCSyncWorkflow,
+    TrackerUpdateWorkflow,
+    ExtractKnowledgeWorkflow,
+    ReconcileTrackerInboxWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -68,6 +83,8 @@ class Dependencies:
         self.engine = make_engine(settings)
         self.sessions = make_session_factory(self.engine)
         self.http = httpx.AsyncClient(timeout=settings.feed_timeout_seconds)
+        self.bot_http = httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds)
+        self.bot = TelegramBotClient.from_settings(settings, self.bot_http)
         self.llm = LLMClient(settings)
         # MAX's limits hold across every worker process: the slots are handed out by Postgres.
         per_chat = settings.max_chat_messages_per_second > 0
@@ -89,6 +106,14 @@ class Dependencies:
             self.settings.migration_prepare_ahead,
         )
         onec = OneCActivities(self.sessions, self.onec, self.llm, self.settings.onec_categories, self.start_scheduled)
+        trigger = ExtractionTrigger(
+            threshold=self.settings.tracker_extraction_threshold,
+            window_hours=self.settings.tracker_extraction_window_hours,
+        )
+        tracker = TrackerActivities(
+            self.sessions, self.bot, self.settings.avatars_dir, trigger, self.start_update, self.trigger_extraction
+        )
+        knowledge = KnowledgeActivities(self.sessions, self.llm)
         return [
             news.discover_source,
             webbuddy.claim,
@@ -104,6 +129,13 @@ class Dependencies:
             onec.apply_rules,
             onec.classify_with_llm,
             onec.start_scheduled,
+            tracker.save_update,
+            tracker.score_messages,
+            tracker.trigger_extraction,
+            tracker.fetch_avatar,
+            tracker.reconcile_inbox,
+            knowledge.extract_batch,
+            knowledge.release_claim,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:
@@ -112,7 +144,20 @@ class Dependencies:
     async def start_scheduled(self, sync: ScheduledSync) -> str:
         return (await start_job(self.client, self.settings, scheduled_job(sync))).id
 
+    async def start_update(self, update_id: int) -> None:
+        await start_job(self.client, self.settings, update_job(update_id))
+
+    async def trigger_extraction(self, chat_id: int) -> str:
+        inp = ExtractKnowledgeInput(
+            chat_id=chat_id,
+            batch=self.settings.tracker_extraction_batch,
+            minimum=self.settings.tracker_extraction_threshold,
+            window_hours=self.settings.tracker_extraction_window_hours,
+        )
+        return (await start_job(self.client, self.settings, extraction_job(inp), signal=MORE)).id
+
     async def close(self) -> None:
+        await self.bot_http.aclose()
         await self.onec.close()
         await self.max.close()
         await self.http.aclose()

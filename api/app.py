@@ -8,9 +8,11 @@ from temporalio.service import RPCError
 
 from api import dashboard
 from api.auth import Tokens
+from api.event_hub import Event, EventHub
+from api.event_listener import EventListener
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
-from api.routes import auth, health, jobs, migration, news, onec, tasks, webbuddy
+from api.routes import auth, events, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
@@ -30,12 +32,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = TemporalGateway(settings)
         app.state.jobs = Jobs(app.state.temporal)
         app.state.hub = ProgressHub(app.state.jobs)
+        app.state.events = EventHub()
+        app.state.event_listener = EventListener(
+            settings.effective_database_url,
+            app.state.events.dispatch,
+            lambda: app.state.events.broadcast(Event.of({"type": "stream.resumed"})),
+        )
+        app.state.event_listener.start()
         yield
+        await app.state.event_listener.close()
+        app.state.events.close()
         await app.state.hub.close()
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
-    for module in (auth, health, jobs, migration, news, onec, tasks, webbuddy):
+    for module in (auth, events, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy):
         app.include_router(module.router)
 
     @app.exception_handler(TemporalUnavailable)

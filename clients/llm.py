@@ -26,10 +26,11 @@ class LLMClient:
         self.model = settings.llm_model
         self.embedding_model = settings.embedding_model
 
-    async def parse(self, system: str, user: str, schema: type[M]) -> M:
-        """One chat completion whose answer must validate against `schema` (structured outputs)."""
+    async def parse(self, system: str, user: str, schema: type[M], model: str | None = None) -> M:
+        """One chat completion whose answer must validate against `schema` (structured outputs); `model` overrides
+        the configured one (an agent config names its own)."""
         completion = await self._client.chat.completions.parse(
-            model=self.model,
+            model=model or self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             response_format=schema,
         )

@@ -1,9 +1,8 @@
 """`python -m devstack up | worker | down` — the local stack behind `make up` and `make worker`.
 
 up      Starts, in order: embedded Postgres (data_dir/pg), migrations (`python -m db.migrate`), the
-        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and Telegram emulators, one worker,
-        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and 1C emulators, one worker,
-        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds and MAX emulators, one worker,
+        Temporal dev server (data_dir/temporal.db, Web UI), the OpenAI, feeds, Telegram, 1C, MAX and Telegram Bot
+        API emulators, one worker,
         the API, then `python -m devstack.bootstrap`. Writes data_dir/stack.json and waits.
         Ctrl-C / SIGTERM stops everything in reverse (API and worker first, Postgres last); nothing
         in data_dir is removed, so the next `up` continues where this one stopped.
@@ -42,6 +41,7 @@ STOP_ORDER = [
     "api",
     "worker",
     "temporal",
+    "telegram_bot_emulator",
     "max_emulator",
     "onec_emulator",
     "telegram_emulator",
@@ -85,6 +85,7 @@ class StackConfig:
     telegram_port: int
     onec_port: int
     max_port: int
+    telegram_bot_port: int
     api_port: int
     task_queue: str
     namespace: str
@@ -107,6 +108,7 @@ class StackConfig:
             "telegram emulator": self.telegram_port,
             "1c emulator": self.onec_port,
             "max emulator": self.max_port,
+            "telegram bot api emulator": self.telegram_bot_port,
             "api": self.api_port,
         }
 
@@ -125,6 +127,7 @@ class StackConfig:
             telegram_port=args.telegram_port or _local_port(s.telegram_emulator_url or "", 8103),
             onec_port=args.onec_port or _local_port(s.onec_url, 8105),
             max_port=args.max_port or _local_port(s.max_api_url, 8104),
+            telegram_bot_port=args.telegram_bot_port or _local_port(s.telegram_bot_api_url, 8106),
             api_port=args.api_port or s.api_port,
             task_queue=s.task_queue,
             namespace=s.temporal_namespace,
@@ -195,6 +198,7 @@ class Stack:
             telegram_port=cfg.telegram_port,
             onec_port=cfg.onec_port,
             max_port=cfg.max_port,
+            telegram_bot_port=cfg.telegram_bot_port,
             task_queue=cfg.task_queue,
             namespace=cfg.namespace,
             api_port=cfg.api_port,
@@ -231,6 +235,10 @@ class Stack:
         self.pieces["max_emulator"] = self._step(
             "max emulator", P.start_emulator, "max_emulator", "emulators.max", cfg.max_port, self.env, logs
         )
+        self.pieces["telegram_bot_emulator"] = self._step(
+            "bot api emulator", P.start_emulator, "telegram_bot_emulator", "emulators.telegram_bot",
+            cfg.telegram_bot_port, self.env, logs,
+        )  # fmt: skip
 
         t0 = time.monotonic()
         worker = P.start_python("worker", ["worker.py"], self.env, logs)
@@ -310,6 +318,10 @@ class Stack:
             "onec": self.env.get("LONGRUN_ONEC_URL", f"http://{P.HOST}:{cfg.onec_port}"),
             "max_emulator": f"http://{P.HOST}:{cfg.max_port}",
             "max_api": self.env.get("LONGRUN_MAX_API_URL", f"http://{P.HOST}:{cfg.max_port}"),
+            "telegram_bot_emulator": f"http://{P.HOST}:{cfg.telegram_bot_port}",
+            "telegram_bot_api": self.env.get(
+                "LONGRUN_TELEGRAM_BOT_API_URL", f"http://{P.HOST}:{cfg.telegram_bot_port}"
+            ),
         }
 
     def print_summary(self, seconds: float) -> None:
@@ -333,6 +345,12 @@ class Stack:
             + ("" if u["onec"] == u["onec_emulator"] else f"  (not used: LONGRUN_ONEC_URL is {u['onec']})"),
             f"  MAX emulator     {u['max_emulator']}"
             + ("" if u["max_api"] == u["max_emulator"] else f"  (not used: MAX API at {u['max_api']})"),
+            f"  Bot API emulator {u['telegram_bot_emulator']}"
+            + (
+                ""
+                if u["telegram_bot_api"] == u["telegram_bot_emulator"]
+                else f"  (not used: Bot API at {u['telegram_bot_api']})"
+            ),
             f"  Postgres         {self.database_url}",
             f"  Logs             {rel}/logs/   state: {rel}/stack.json",
             "Ctrl-C stops everything (data stays). `make worker` adds a worker.",
@@ -536,11 +554,19 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--telegram-port", type=int, help="default: port of LONGRUN_TELEGRAM_EMULATOR_URL (8103)")
             p.add_argument("--onec-port", type=int, help="1C OData emulator; default: port of LONGRUN_ONEC_URL (8105)")
             p.add_argument("--max-port", type=int, help="MAX emulator; default: port of LONGRUN_MAX_API_URL (8104)")
+            p.add_argument(
+                "--telegram-bot-port",
+                type=int,
+                help="Telegram Bot API emulator; default: port of LONGRUN_TELEGRAM_BOT_API_URL (8106)",
+            )
             p.add_argument("--api-port", type=int, help="default: LONGRUN_API_PORT (8000)")
         if name == "worker":
             p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
     args = parser.parse_args(argv)
-    ports = ("temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "max_port", "onec_port")
+    ports = (
+        "temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "max_port", "onec_port",
+        "telegram_bot_port",
+    )  # fmt: skip
     for attr in (*ports, "api_port"):
         if not hasattr(args, attr):
             setattr(args, attr, None)

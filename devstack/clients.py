@@ -4,7 +4,7 @@ fault controls, and `eventually`, the deadline loop every wait on a state goes t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -107,3 +107,37 @@ class OneCEmulator(Emulator):
 
     async def expire_session(self, *, times: int | None = None, seconds: float | None = None) -> None:
         await self.control("POST", "/_emulator/session", times=times, seconds=seconds)
+
+
+class TelegramBotEmulator(Emulator):
+    """The Telegram Bot API emulator as Telegram's side of a webhook (see `emulators.telegram_bot`)."""
+
+    async def call(self, token: str, method: str, **params: Any) -> Any:
+        """A Bot API method; answers its `result`, raises on `ok: false`."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as http:
+            body = (await http.post(f"/bot{token}/{method}", json=params)).json()
+        if not body.get("ok"):
+            raise RuntimeError(f"{method}: {body.get('error_code')} {body.get('description')}")
+        return body["result"]
+
+    async def set_webhook(self, token: str, url: str, secret_token: str | None = None, **params: Any) -> None:
+        await self.call(token, "setWebhook", url=url, secret_token=secret_token, **params)
+
+    async def updates(self, count: int, **spec: Any) -> list[dict[str, Any]]:
+        """Generated message Updates (chat_id, users, seed, first_update_id...), not delivered."""
+        return (await self.control("POST", "/_emulator/telegram_bot/updates", count=count, **spec))["updates"]
+
+    async def deliver(self, updates: list[Any], repeat: Sequence[int] = (), token: str | None = None) -> None:
+        """Queue `updates` for the webhook; each id in `repeat` is delivered twice."""
+        body: dict[str, Any] = {"updates": updates, "repeat": list(repeat)}
+        if token is not None:
+            body["token"] = token
+        await self.control("POST", "/_emulator/telegram_bot/deliver", **body)
+
+    async def deliveries(self, token: str | None = None) -> dict[str, Any]:
+        """`pending`, `delivered`, `gave_up` and every attempt so far."""
+        query = f"?token={token}" if token else ""
+        return await self.control("GET", f"/_emulator/telegram_bot/deliveries{query}")
+
+    async def configure(self, **knobs: Any) -> dict[str, Any]:
+        return await self.control("POST", "/_emulator/telegram_bot/config", **knobs)

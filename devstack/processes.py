@@ -342,6 +342,7 @@ def stack_env(
     telegram_port: int | None = None,
     onec_port: int | None = None,
     max_port: int | None = None,
+    telegram_bot_port: int | None = None,
     task_queue: str | None = None,
     namespace: str | None = None,
     api_port: int | None = None,
@@ -354,7 +355,8 @@ def stack_env(
     `base` has an OPENAI_API_KEY (a real LLM); then it is left alone (or set to OpenAI's own URL).
     Likewise LONGRUN_TELEGRAM_EMULATOR_URL points at the Telegram stand-in unless `base` has a
     LONGRUN_TELEGRAM_SESSION (real Telegram).
-    Likewise LONGRUN_ONEC_URL points at the 1C emulator unless `base` names a 1C on another host.
+    Likewise LONGRUN_ONEC_URL points at the 1C emulator unless `base` names a 1C on another host, and
+    LONGRUN_MAX_API_URL and LONGRUN_TELEGRAM_BOT_API_URL at their emulators unless `base` names another host.
     """
     env = dict(os.environ if base is None else base)
     env["LONGRUN_DATABASE_URL"] = database_url
@@ -383,6 +385,9 @@ def stack_env(
     if max_port is not None and urlsplit(env.get("LONGRUN_MAX_API_URL", "")).hostname in (None, HOST, "localhost"):
         # A MAX API elsewhere (the real one) is kept; the emulator still runs, unused.
         env["LONGRUN_MAX_API_URL"] = f"http://{HOST}:{max_port}"
+    if telegram_bot_port is not None and _is_loopback(env.get("LONGRUN_TELEGRAM_BOT_API_URL", "")):
+        # The real Bot API (https://api.telegram.org) is kept; the emulator still runs, unused.
+        env["LONGRUN_TELEGRAM_BOT_API_URL"] = f"http://{HOST}:{telegram_bot_port}"
     if ui_port is not None:
         # The dashboard links jobs to the Web UI this stack's Temporal serves, wherever its port is.
         env["LONGRUN_TEMPORAL_UI_URL"] = f"http://{HOST}:{ui_port}"

@@ -1,6 +1,6 @@
 """A throw-away stack for tests and benchmarks: embedded Postgres, the Temporal dev server, the emulators
-(OpenAI, feeds, Telegram, MAX, 1C), worker processes and the API under uvicorn, all on free loopback ports under
-one directory."""
+(OpenAI, feeds, Telegram, Telegram Bot API, MAX, 1C), worker processes and the API under uvicorn, all on free
+loopback ports under one directory."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Stack:
     telegram: ps.Proc
     onec: ps.Proc
     max: ps.Proc
+    telegram_bot: ps.Proc
     procs: list[ps.Proc] = field(default_factory=list)
 
     @property
@@ -55,6 +56,10 @@ class Stack:
     def max_url(self) -> str:
         return f"http://{ps.HOST}:{self.max.port}"
 
+    @property
+    def telegram_bot_url(self) -> str:
+        return f"http://{ps.HOST}:{self.telegram_bot.port}"
+
     def env(self, task_queue: str = "longrun-test", **extra: str) -> dict[str, str]:
         env = ps.stack_env(
             database_url=self.pg.database_url,
@@ -64,6 +69,7 @@ class Stack:
             feeds_port=self.feeds.port,
             onec_port=self.onec.port,
             max_port=self.max.port,
+            telegram_bot_port=self.telegram_bot.port,
             task_queue=task_queue,
         )
         env.pop("OPENAI_API_KEY", None)
@@ -71,6 +77,7 @@ class Stack:
         env["LONGRUN_TELEGRAM_EMULATOR_URL"] = self.telegram_url
         env["OPENAI_BASE_URL"] = f"{self.openai_url}/v1"
         env["LONGRUN_MAX_API_URL"] = self.max_url
+        env["LONGRUN_TELEGRAM_BOT_API_URL"] = self.telegram_bot_url
         env["LONGRUN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         env["LONGRUN_JWT_SECRET"] = "test-secret-" + "x" * 32
         env.update(extra)
@@ -122,7 +129,7 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        for proc in (self.openai, self.feeds, self.telegram, self.max, self.onec, self.temporal):
+        for proc in (self.openai, self.feeds, self.telegram, self.telegram_bot, self.max, self.onec, self.temporal):
             proc.stop()
         self.pg.stop()
 
@@ -147,6 +154,8 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         started.append(onec)
         max_emulator = ps.start_emulator("max", "emulators.max", ps.free_port(), None, logs)
         started.append(max_emulator)
+        telegram_bot = ps.start_emulator("telegram_bot", "emulators.telegram_bot", ps.free_port(), None, logs)
+        started.append(telegram_bot)
     except BaseException:
         for thing in reversed(started):
             thing.stop()
@@ -159,6 +168,7 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         feeds=feeds,
         telegram=telegram,
         max=max_emulator,
+        telegram_bot=telegram_bot,
         onec=onec,
     )
     try:

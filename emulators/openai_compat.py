@@ -2,9 +2,14 @@
 
 Chat completions answer from the last user message: with a ``json_schema`` response format the content is a
 document valid against the schema (see ``emulators.schema_fill`` for how the text steers it), with
-``json_object`` it follows a small fixed schema, and with no format it is plain text. Embeddings are unit
-vectors seeded by a hash of each input, so equal texts embed equally and different texts nearly orthogonally.
-Any ``Authorization`` header is accepted.
+``json_object`` it follows a small fixed schema, and with no format it is plain text. A test can plant the
+answer for a prompt that contains a given text (``emulators.openai_plants``):
+``POST /_emulator/openai/plant {"contains": "...", "answer": {...}}`` (or ``"item": {...}`` for one item of a
+batch), ``GET /_emulator/openai/plants``, ``DELETE /_emulator/openai/plant``.
+
+Embeddings (``emulators.embedding``) place texts that share words and stems near each other, deterministically,
+in the model's own size (1536 for text-embedding-3-small, 3072 for -large, 768 for nomic-embed-text...) or the
+requested ``dimensions``. Any ``Authorization`` header is accepted.
 
 Run: ``python -m emulators.openai_compat --host 127.0.0.1 --port 8101``
 """
@@ -13,7 +18,6 @@ import base64
 import hashlib
 import json
 import math
-import random
 import struct
 import time
 from typing import Any
@@ -21,11 +25,12 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import JSONResponse
 
-from emulators import schema_fill, serve
+from emulators import embedding, schema_fill, serve
 from emulators.errors import openai_error
-from emulators.faults import EmulatorApp
+from emulators.faults import CONTROL_PREFIX, EmulatorApp
+from emulators.openai_plants import Plants, PlantSpec
 
-DEFAULT_EMBEDDING_DIMENSIONS = 1536
+DEFAULT_EMBEDDING_DIMENSIONS = embedding.DEFAULT_DIMENSIONS
 DEFAULT_MODELS = ("gpt-4o-mini", "text-embedding-3-small")
 
 # What a json_object request gets: clients of that mode parse whatever JSON arrives, so any stable shape works.
@@ -57,6 +62,8 @@ class _BadRequest(Exception):
 def create_app() -> EmulatorApp:
     app = EmulatorApp(title="OpenAI-compatible emulator")
     models_seen: dict[str, None] = dict.fromkeys(DEFAULT_MODELS)
+    plants = Plants()
+    app.on_reset(plants.clear)
 
     @app.exception_handler(_BadRequest)
     async def bad_request(_: Request, exc: _BadRequest) -> JSONResponse:
@@ -73,7 +80,11 @@ def create_app() -> EmulatorApp:
         if body.get("stream"):
             raise _BadRequest("streaming is not supported by the emulator", "stream")
         models_seen[model] = None
-        content = _content(body.get("response_format"), _last_user_text(messages))
+        prompt = _prompt(messages)
+        content = plants.answer(prompt)
+        if content is None:
+            overrides = plants.item_overrides(prompt)
+            content = _content(body.get("response_format"), _last_user_text(messages), overrides)
         prompt_tokens = _count_tokens(json.dumps(messages))
         completion_tokens = _count_tokens(content)
         return {
@@ -104,15 +115,13 @@ def create_app() -> EmulatorApp:
         if not isinstance(model, str) or not model:
             raise _BadRequest("you must provide a model parameter", "model")
         texts = _embedding_inputs(body.get("input"))
-        dimensions = body.get("dimensions") or DEFAULT_EMBEDDING_DIMENSIONS
-        if not isinstance(dimensions, int) or dimensions < 1:
-            raise _BadRequest("'dimensions' must be a positive integer", "dimensions")
+        dimensions = _dimensions(model, body.get("dimensions"))
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             raise _BadRequest("'encoding_format' must be 'float' or 'base64'", "encoding_format")
         models_seen[model] = None
         data = [
-            {"object": "embedding", "index": i, "embedding": _encode(_unit_vector(text, dimensions), encoding)}
+            {"object": "embedding", "index": i, "embedding": _encode(embedding.embed(text, dimensions), encoding)}
             for i, text in enumerate(texts)
         ]
         tokens = sum(_count_tokens(text) for text in texts)
@@ -127,6 +136,19 @@ def create_app() -> EmulatorApp:
     async def list_models() -> dict[str, Any]:
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "emulator"} for name in models_seen]
         return {"object": "list", "data": data}
+
+    @app.post(f"{CONTROL_PREFIX}/openai/plant")
+    async def plant(spec: PlantSpec) -> dict[str, int]:
+        return {"id": plants.add(spec)}
+
+    @app.delete(f"{CONTROL_PREFIX}/openai/plant")
+    async def unplant() -> dict[str, bool]:
+        plants.clear()
+        return {"ok": True}
+
+    @app.get(f"{CONTROL_PREFIX}/openai/plants")
+    async def planted() -> dict[str, Any]:
+        return {"plants": plants.listing()}
 
     return app
 
@@ -143,22 +165,30 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def _last_user_text(messages: list[Any]) -> str:
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    message = (users or messages)[-1]
+    return _message_text((users or messages)[-1])  # content parts: only the text parts carry the prompt
+
+
+def _prompt(messages: list[Any]) -> str:
+    """Every message's text, for planted answers: the part a test knows may sit in a system or user message."""
+    return "\n".join(_message_text(message) for message in messages)
+
+
+def _message_text(message: Any) -> str:
     content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, list):  # content parts: only the text parts carry the prompt
+    if isinstance(content, list):
         return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
     return content if isinstance(content, str) else ""
 
 
-def _content(response_format: Any, text: str) -> str:
+def _content(response_format: Any, text: str, overrides: schema_fill.Overrides = ()) -> str:
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
             raise _BadRequest("response_format.json_schema.schema must be an object", "response_format")
-        return json.dumps(schema_fill.fill(schema, text))
+        return json.dumps(schema_fill.fill(schema, text, overrides))
     if kind == "json_object":
-        return json.dumps(schema_fill.fill(_JSON_OBJECT_SCHEMA, text))
+        return json.dumps(schema_fill.fill(_JSON_OBJECT_SCHEMA, text, overrides))
     if kind in (None, "text"):
         return schema_fill.answer(text)
     raise _BadRequest(f"unsupported response_format type {kind!r}", "response_format")
@@ -175,11 +205,18 @@ def _embedding_inputs(raw: Any) -> list[str]:
     raise _BadRequest("'input' must be a string, an array of strings or an array of token arrays", "input")
 
 
-def _unit_vector(text: str, dimensions: int) -> list[float]:
-    rng = random.Random(hashlib.sha256(text.encode()).digest())
-    vector = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
-    norm = math.sqrt(sum(x * x for x in vector))
-    return [x / norm for x in vector]
+def _dimensions(model: str, requested: Any) -> int:
+    """The vector size: the model's own unless `dimensions` asks for a smaller one, as OpenAI allows."""
+    native = embedding.default_dimensions(model)
+    if requested is None:
+        return native
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise _BadRequest("'dimensions' must be a positive integer", "dimensions")
+    if model in embedding.FIXED_SIZE_MODELS and requested != native:
+        raise _BadRequest("This model does not support specifying dimensions.", "dimensions")
+    if model in embedding.MODEL_DIMENSIONS and requested > native:
+        raise _BadRequest(f"'dimensions' must be at most {native} for {model}", "dimensions")
+    return requested
 
 
 def _encode(vector: list[float], encoding: str) -> list[float] | str:

@@ -82,9 +82,16 @@ def parse_items(text: str) -> list[_Source]:
     ]
 
 
-def fill(schema: dict[str, Any], text: str) -> Any:
-    """A value valid against ``schema``, derived from ``text`` by the rule in the module docstring."""
-    return _Filler(schema, text).fill(schema, _Source(text), None, 0)
+Overrides = list[tuple[str, dict[str, Any]]]
+
+
+def fill(schema: dict[str, Any], text: str, overrides: Overrides = ()) -> Any:
+    """A value valid against ``schema``, derived from ``text`` by the rule in the module docstring.
+
+    ``overrides``: (substring, fields) pairs; an element of the item array whose item contains the substring takes
+    those fields over its derived ones (a test's planted answer for one item of a batch).
+    """
+    return _Filler(schema, text, overrides).fill(schema, _Source(text), None, 0)
 
 
 def answer(text: str) -> str:
@@ -93,8 +100,9 @@ def answer(text: str) -> str:
 
 
 class _Filler:
-    def __init__(self, root: dict[str, Any], text: str) -> None:
+    def __init__(self, root: dict[str, Any], text: str, overrides: Overrides = ()) -> None:
         self._root = root
+        self._overrides = list(overrides)
         self._whole = _Source(text)
         self._items = parse_items(text)
         self._item_array_taken = False
@@ -158,7 +166,8 @@ class _Filler:
     def _array(self, schema: dict[str, Any], source: _Source, name: str | None, depth: int) -> list[Any]:
         if "prefixItems" in schema:
             return [self.fill(sub, source, name, depth + 1) for sub in schema["prefixItems"]]
-        if not self._item_array_taken:
+        item_array = not self._item_array_taken
+        if item_array:
             self._item_array_taken = True
             sources = list(self._items)
         elif depth > _MAX_DEPTH:
@@ -169,7 +178,18 @@ class _Filler:
         sources += [replace(self._whole, position=k, salt=k + 1) for k in range(len(sources), low)]
         if high is not None:
             sources = sources[:high]
-        return [self.fill(schema.get("items", {}), item, name, depth + 1) for item in sources]
+        elements = [self.fill(schema.get("items", {}), item, name, depth + 1) for item in sources]
+        if item_array:
+            for item, element in zip(sources, elements, strict=True):
+                self._override(item, element)
+        return elements
+
+    def _override(self, item: _Source, element: Any) -> None:
+        if not isinstance(element, dict):
+            return
+        for contains, fields in self._overrides:
+            if contains in item.text:
+                element.update(fields)
 
 
 def _type_of(schema: dict[str, Any]) -> str:

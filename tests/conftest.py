@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from clients.temporal import connect
-from devstack.clients import Api, Emulator, OneCEmulator
+from devstack.clients import Api, Emulator, OneCEmulator, TelegramBotEmulator
 from devstack.stack import ADMIN_PASSWORD, Stack, start_stack
 from settings import Settings
 
@@ -106,3 +106,10 @@ async def max_emulator(stack: Stack):
 async def telegram(stack: Stack):
     async for emulator in clean_emulator(stack.telegram_url):
         yield emulator
+
+
+@pytest.fixture
+async def telegram_bot(stack: Stack):
+    """The stack's Telegram Bot API emulator: no bots, webhooks or faults (emulators/telegram_bot.py)."""
+    async for emulator in clean_emulator(stack.telegram_bot_url):
+        yield TelegramBotEmulator(emulator.base_url)

@@ -27,6 +27,7 @@ def start_up(data_dir: Path, ports: dict[str, int], log_dir: Path, name: str) ->
         "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL",
         "LONGRUN_TELEGRAM_SESSION", "LONGRUN_TELEGRAM_EMULATOR_URL",
         "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LONGRUN_MAX_API_URL",
+        "LONGRUN_TELEGRAM_BOT_API_URL",
     ):  # fmt: skip
         env.pop(variable, None)
     up = ps.start_python(name, args, env, log_dir)
@@ -57,15 +58,17 @@ def up_dirs():
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
     ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api")}
+    ports["telegram-bot"] = ps.free_port()
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-1")
     try:
         stack = json.loads((data_dir / "stack.json").read_text())
-        emulators = {"telegram_emulator", "max_emulator", "onec_emulator"}
+        emulators = {"telegram_emulator", "max_emulator", "onec_emulator", "telegram_bot_emulator"}
         assert {"postgres", "temporal", "worker", "api", *emulators} <= set(stack["processes"])
         assert stack["env"]["LONGRUN_TELEGRAM_EMULATOR_URL"] == f"http://{ps.HOST}:{ports['telegram']}"
         # Workers are pointed at this stack's 1C emulator, on whatever port it was given.
         assert stack["urls"]["onec"] == f"http://{ps.HOST}:{ports['onec']}"
+        assert stack["env"]["LONGRUN_TELEGRAM_BOT_API_URL"] == f"http://{ps.HOST}:{ports['telegram-bot']}"
         admin = await Api.login(api_url, "admin", PASSWORD)
         sources = (await admin.ok("GET", "/api/v1/news/sources"))[:3]
         assert len(sources) == 3, "bootstrap seeds demo sources"

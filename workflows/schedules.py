@@ -21,13 +21,16 @@ from temporalio.client import (
 )
 
 from activities.onec import ScheduledSync
+from activities.tracker import ReconcileInboxInput
 from activities.webbuddy import ReconcileInput
 from settings import Settings
 from workflows.onec_sync import ScheduledOneCSyncWorkflow
 from workflows.start import scheduled
+from workflows.tracker import ReconcileTrackerInboxWorkflow
 from workflows.webbuddy import ReconcileQueriesWorkflow
 
 RECONCILE = "webbuddy-reconcile"
+TRACKER_INBOX = "tracker-inbox-reconcile"
 ONEC_BANK = "onec-bank-transactions"
 ONEC_CONTRACTORS = "onec-contractors"
 # The schedules a person may pause (the reconcile sweep is the WebBuddy queue's safety net, not a choice).
@@ -47,7 +50,19 @@ def deployment_schedules(settings: Settings) -> dict[str, Schedule]:
     skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
     reconcile_id = schedule_id(RECONCILE, settings)
     bank_id, contractors_id = schedule_id(ONEC_BANK, settings), schedule_id(ONEC_CONTRACTORS, settings)
+    inbox_id = schedule_id(TRACKER_INBOX, settings)
     return {
+        # The webhook's safety net: updates stored while Temporal was away (or whose start was lost) get started.
+        inbox_id: Schedule(
+            action=scheduled(
+                settings,
+                ReconcileTrackerInboxWorkflow.run,
+                ReconcileInboxInput(grace_seconds=settings.tracker_inbox_grace_seconds),
+                workflow_id=f"{inbox_id}-run",
+            ),
+            spec=_every(settings.tracker_reconcile_seconds),
+            policy=skip,
+        ),
         reconcile_id: Schedule(
             action=scheduled(
                 settings,

@@ -51,8 +51,12 @@ def task_timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.workflow_task_timeout_seconds)
 
 
-async def start_job(client: Client, settings: Settings, job: JobRequest) -> WorkflowHandle:
-    """Start a job; a running job with the same id is returned as it is."""
+async def start_job(client: Client, settings: Settings, job: JobRequest, signal: str | None = None) -> WorkflowHandle:
+    """Start a job; a running job with the same id is returned as it is.
+
+    With `signal`, the job is also sent that signal (signal-with-start): a running job learns of the new request
+    instead of missing it, and one that has just finished is started again.
+    """
     return await client.start_workflow(
         job.run,
         job.arg,
@@ -61,6 +65,7 @@ async def start_job(client: Client, settings: Settings, job: JobRequest) -> Work
         task_timeout=task_timeout(settings),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=job_attributes(job.job_type, job.owner),
+        start_signal=signal,
     )
 
 

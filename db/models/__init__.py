@@ -11,10 +11,36 @@ from db.models.migration import (
 from db.models.news import NewsPost, NewsSource
 from db.models.onec import BankTransaction, ClassificationRule, Contractor, SyncPage
 from db.models.rate_limits import RateLimit
+from db.models.tracker import (
+    AgentConfig,
+    AnalysisRun,
+    Atom,
+    AtomMessage,
+    ClassificationExperiment,
+    LLMProvider,
+    Message,
+    MessageIngestionJob,
+    TaskProposal,
+    TelegramUpdate,
+    Topic,
+    UserProfile,
+)
 from db.models.users import Role, User
 from db.models.webbuddy import Project, Query, QueryLog, QueryStatus
 
 __all__ = [
+    "AgentConfig",
+    "AnalysisRun",
+    "Atom",
+    "AtomMessage",
+    "ClassificationExperiment",
+    "LLMProvider",
+    "Message",
+    "MessageIngestionJob",
+    "TaskProposal",
+    "TelegramUpdate",
+    "Topic",
+    "UserProfile",
     "BankTransaction",
     "ClassificationRule",
     "Contractor",

@@ -115,3 +115,15 @@ def max_url(max_server: str) -> str:
     """Base URL of the MAX emulator: no faults, no bots, chats or messages, default knobs."""
     httpx.post(f"{max_server}/_emulator/reset").raise_for_status()
     return max_server
+
+
+@pytest.fixture(scope="session")
+def telegram_bot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _run("emulators.telegram_bot", tmp_path_factory)
+
+
+@pytest.fixture
+def telegram_bot_url(telegram_bot_server: str) -> str:
+    """Base URL of the Telegram Bot API emulator: no bots, webhooks or faults, default delivery knobs."""
+    httpx.post(f"{telegram_bot_server}/_emulator/reset").raise_for_status()
+    return telegram_bot_server

@@ -1,0 +1,143 @@
+"""Knowledge extraction (seed 004's extract_knowledge_from_messages_task): claim a batch of a chat's messages, ask
+the active `knowledge_extractor` agent for topics and atoms in structured output, and write them linked to their
+messages. Messages are numbered in the prompt; the answer refers to them by number.
+"""
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+
+from activities.errors import LLM_ERRORS, llm_failure
+from activities.heartbeat import heartbeating
+from clients.llm import LLMClient
+from db import tracker_knowledge
+from db.base import utcnow
+from db.models.tracker import AgentRole, AtomType
+from db.session import SessionFactory
+from db.tracker_knowledge import AtomDraft, ClaimedMessage, TopicDraft
+
+# What a person sees first of a long message is enough to place it; the prompt stays within a model's context.
+MESSAGE_CHARS = 1000
+
+
+class ExtractInput(BaseModel):
+    chat_id: int
+    # Names this batch: `<run id>:<batch number>`, so a retried attempt finds the messages its first attempt claimed.
+    claim: str
+    batch: int = 50
+    # Fewer than this waiting: nothing is claimed (the seed's threshold, 10).
+    minimum: int = 10
+    window_hours: float = 24.0
+
+
+class ExtractOutcome(BaseModel):
+    claimed: int = 0
+    topics: int = 0
+    atoms: int = 0
+    messages_with_topic: int = 0
+    # No active knowledge_extractor config: nothing was claimed (or what the claim held should be given back).
+    no_config: bool = False
+
+
+class ReleaseInput(BaseModel):
+    claim: str
+
+
+class MessageRef(BaseModel):
+    index: int = Field(description="the number of a message in the list")
+
+
+class ExtractedAtom(BaseModel):
+    type: AtomType
+    title: str
+    content: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    messages: list[MessageRef]
+
+
+class ExtractedTopic(BaseModel):
+    name: str
+    description: str
+    messages: list[MessageRef]
+    atoms: list[ExtractedAtom]
+
+
+class KnowledgeExtraction(BaseModel):
+    topics: list[ExtractedTopic]
+
+
+def extraction_request(chat_id: int, batch: list[ClaimedMessage]) -> str:
+    lines = [
+        f"Messages of Telegram chat {chat_id}. Group them into topics and extract knowledge atoms "
+        "(problems, solutions, decisions, questions, insights); refer to messages by their number.",
+    ]
+    for number, message in enumerate(batch, start=1):
+        lines.append(f"[{number}] {' '.join(message.text.split())[:MESSAGE_CHARS]}")
+    return "\n".join(lines)
+
+
+def drafts(extraction: KnowledgeExtraction, batch: list[ClaimedMessage]) -> list[TopicDraft]:
+    """The answer with message numbers turned into ids; numbers outside the batch are dropped."""
+
+    def ids(refs: list[MessageRef]) -> list[int]:
+        return [batch[r.index - 1].id for r in refs if 1 <= r.index <= len(batch)]
+
+    return [
+        TopicDraft(
+            name=topic.name,
+            description=topic.description,
+            message_ids=ids(topic.messages),
+            atoms=[AtomDraft(a.type.value, a.title, a.content, a.confidence, ids(a.messages)) for a in topic.atoms],
+        )
+        for topic in extraction.topics
+    ]
+
+
+class KnowledgeActivities:
+    def __init__(self, sessions: SessionFactory, llm: LLMClient) -> None:
+        self._sessions = sessions
+        self._llm = llm
+
+    @activity.defn(name="tracker.extract_batch")
+    async def extract_batch(self, inp: ExtractInput) -> ExtractOutcome:
+        now = utcnow()
+        async with self._sessions() as session:
+            config = await tracker_knowledge.active_config(session, AgentRole.knowledge_extractor)
+            if config is None:
+                return ExtractOutcome(no_config=True)
+            batch = await tracker_knowledge.claimed(session, inp.claim)
+            if not batch:
+                since = now - timedelta(hours=inp.window_hours)
+                batch = await tracker_knowledge.claim(
+                    session, inp.claim, inp.chat_id, since, inp.batch, inp.minimum, now
+                )
+        if not batch:
+            return ExtractOutcome()
+        topics: list[TopicDraft] = []
+        # An earlier attempt wrote this batch and then lost its worker: the write below answers what it wrote.
+        if not all(m.extracted for m in batch):
+            async with heartbeating():
+                try:
+                    extraction = await self._llm.parse(
+                        config.system_prompt,
+                        extraction_request(inp.chat_id, batch),
+                        KnowledgeExtraction,
+                        model=config.model or None,
+                    )
+                except LLM_ERRORS as exc:
+                    raise llm_failure(exc) from exc
+            topics = drafts(extraction, batch)
+        async with self._sessions() as session:
+            written = await tracker_knowledge.write(session, inp.claim, topics, utcnow())
+        return ExtractOutcome(
+            claimed=len(batch),
+            topics=written.topics,
+            atoms=written.atoms,
+            messages_with_topic=written.messages_with_topic,
+        )
+
+    @activity.defn(name="tracker.release_claim")
+    async def release_claim(self, inp: ReleaseInput) -> int:
+        async with self._sessions() as session:
+            return await tracker_knowledge.release(session, inp.claim)

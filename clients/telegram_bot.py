@@ -1,0 +1,74 @@
+"""The Telegram Bot API over httpx, as documented at https://core.telegram.org/bots/api: `POST <base>/bot<token>/
+<method>` with a JSON body, answered `{"ok": true, "result": ...}` or `{"ok": false, "error_code", "description",
+"parameters": {"retry_after"}}`; files from `GET <base>/file/bot<token>/<file_path>`.
+
+Only what the tracker needs: a user's profile photos and their files (avatars). The token lives in this object
+only, never in what a workflow carries or an error says.
+"""
+
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from clients.telegram_bot_types import File, UserProfilePhotos
+from settings import Settings
+
+
+class BotApiError(Exception):
+    """A failed Bot API call. `permanent`: asking again cannot help (a bad token, an unknown user); `retry_after`:
+    Telegram's own wait for a 429."""
+
+    def __init__(self, method: str, status: int | None, description: str, retry_after: float | None = None) -> None:
+        super().__init__(f"Bot API {method}: {status or 'no answer'} {description}")
+        self.status = status
+        self.retry_after = retry_after
+        self.permanent = status is not None and 400 <= status < 500 and status != 429
+
+
+class TelegramBotClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, token: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._token = token
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> "TelegramBotClient":
+        return cls(http, settings.telegram_bot_api_url, settings.telegram_bot_token.get_secret_value())
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._token)
+
+    async def call(self, method: str, **params: Any) -> Any:
+        try:
+            response = await self._http.post(f"{self._base}/bot{self._token}/{method}", json=params)
+        except httpx.HTTPError as exc:
+            raise BotApiError(method, None, type(exc).__name__) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code == 200 and body.get("ok"):
+            return body.get("result")
+        retry_after = (body.get("parameters") or {}).get("retry_after")
+        description = body.get("description") or response.reason_phrase
+        raise BotApiError(method, body.get("error_code") or response.status_code, description, retry_after)
+
+    async def _typed(self, model: type[BaseModel], method: str, **params: Any) -> Any:
+        return model.model_validate(await self.call(method, **params))
+
+    async def get_user_profile_photos(self, user_id: int, limit: int = 1) -> UserProfilePhotos:
+        return await self._typed(UserProfilePhotos, "getUserProfilePhotos", user_id=user_id, limit=limit)
+
+    async def get_file(self, file_id: str) -> File:
+        return await self._typed(File, "getFile", file_id=file_id)
+
+    async def download(self, file_path: str) -> bytes:
+        try:
+            response = await self._http.get(f"{self._base}/file/bot{self._token}/{file_path}")
+        except httpx.HTTPError as exc:
+            raise BotApiError("download", None, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise BotApiError("download", response.status_code, response.reason_phrase)
+        return response.content

@@ -1,0 +1,186 @@
+"""Knowledge extraction's database side: claim a chat's batch, and write what the LLM found in it.
+
+At most once per message: the claim picks messages no extraction has taken (`extraction_claim IS NULL`) and takes
+them in the same statement, so two extractions can never hold one message; a retried attempt of the same batch
+finds its claim again by name. The write is one transaction that first locks the batch's messages and does nothing
+if they are already extracted, so a retried write adds no second copy of any topic, atom or link.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models.tracker import AgentConfig, AgentRole, Atom, AtomMessage, Message, Topic
+
+_CLAIM = text(
+    """
+    WITH candidates AS (
+        SELECT id FROM message
+        WHERE telegram_chat_id = :chat AND topic_id IS NULL AND extracted_at IS NULL AND extraction_claim IS NULL
+          AND sent_at >= :since
+        ORDER BY sent_at, id
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE message SET extraction_claim = :claim, extraction_claimed_at = :now
+    FROM candidates
+    WHERE message.id = candidates.id AND (SELECT count(*) FROM candidates) >= :minimum
+    RETURNING message.id
+    """
+)
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    id: int
+    text: str
+    sent_at: datetime
+    extracted: bool
+
+
+@dataclass
+class AtomDraft:
+    type: str
+    title: str
+    content: str
+    confidence: float | None
+    message_ids: list[int]
+
+
+@dataclass
+class TopicDraft:
+    name: str
+    description: str
+    message_ids: list[int]
+    atoms: list[AtomDraft] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Written:
+    topics: int
+    atoms: int
+    # Messages that got a topic; the rest of the batch is marked extracted without one.
+    messages_with_topic: int
+
+
+async def active_config(session: AsyncSession, role: AgentRole) -> AgentConfig | None:
+    return await session.scalar(select(AgentConfig).where(AgentConfig.role == role.value, AgentConfig.active))
+
+
+async def claimed(session: AsyncSession, claim: str) -> list[ClaimedMessage]:
+    """The messages a claim holds, in the order they were offered to the LLM."""
+    rows = await session.execute(
+        select(Message.id, Message.text, Message.sent_at, Message.extracted_at)
+        .where(Message.extraction_claim == claim)
+        .order_by(Message.sent_at, Message.id)
+    )
+    return [ClaimedMessage(r.id, r.text, r.sent_at, r.extracted_at is not None) for r in rows]
+
+
+async def claim(
+    session: AsyncSession, claim: str, chat_id: int, since: datetime, batch: int, minimum: int, now: datetime
+) -> list[ClaimedMessage]:
+    """Take up to `batch` of a chat's unextracted messages for `claim`, or none when fewer than `minimum` wait."""
+    await session.execute(
+        _CLAIM,
+        {"chat": chat_id, "since": since, "batch": batch, "minimum": minimum, "claim": claim, "now": now},
+    )
+    await session.commit()
+    return await claimed(session, claim)
+
+
+async def release(session: AsyncSession, claim: str) -> int:
+    """Give back what a claim holds but never extracted (its extraction failed for good): offered again later."""
+    released = await session.scalars(
+        update(Message)
+        .where(Message.extraction_claim == claim, Message.extracted_at.is_(None))
+        .values(extraction_claim=None, extraction_claimed_at=None)
+        .returning(Message.id)
+    )
+    count = len(list(released))
+    await session.commit()
+    return count
+
+
+async def write(session: AsyncSession, claim: str, topics: list[TopicDraft], now: datetime) -> Written:
+    """Topics (found by name or made), atoms and their links for a claimed batch, and each message's topic."""
+    held = set(
+        await session.scalars(
+            select(Message.id)
+            .where(Message.extraction_claim == claim, Message.extracted_at.is_(None))
+            .with_for_update()
+        )
+    )
+    if not held:
+        await session.rollback()
+        return await _written(session, claim)
+    topic_of: dict[int, int] = {}
+    topic_ids: set[int] = set()
+    atoms = 0
+    # Topics are upserted in name order: two chats' extractions naming the same topics then lock them in the same
+    # order and never deadlock.
+    for draft in sorted(topics, key=lambda d: topic_name(d.name)):
+        topic_id = await _topic(session, draft, now)
+        topic_ids.add(topic_id)
+        for message_id in draft.message_ids:
+            if message_id in held:
+                topic_of.setdefault(message_id, topic_id)
+        for atom in draft.atoms:
+            linked = [m for m in dict.fromkeys(atom.message_ids or draft.message_ids) if m in held]
+            atom_id = await session.scalar(
+                insert(Atom)
+                .values(
+                    topic_id=topic_id,
+                    type=atom.type,
+                    title=atom.title[:500],
+                    content=atom.content,
+                    confidence=atom.confidence,
+                    extraction_claim=claim,
+                    created_at=now,
+                )
+                .returning(Atom.id)
+            )
+            atoms += 1
+            if linked:
+                links = [{"atom_id": atom_id, "message_id": m} for m in linked]
+                await session.execute(insert(AtomMessage).values(links))
+    for topic_id in set(topic_of.values()):
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_([m for m, t in topic_of.items() if t == topic_id]))
+            .values(topic_id=topic_id)
+        )
+    await session.execute(update(Message).where(Message.id.in_(held)).values(extracted_at=now))
+    await session.commit()
+    return Written(topics=len(topic_ids), atoms=atoms, messages_with_topic=len(topic_of))
+
+
+def topic_name(name: str) -> str:
+    return " ".join(name.split())[:200] or "Untitled"
+
+
+async def _topic(session: AsyncSession, draft: TopicDraft, now: datetime) -> int:
+    name = topic_name(draft.name)
+    return await session.scalar(
+        insert(Topic)
+        .values(name=name, description=draft.description, created_at=now, updated_at=now)
+        # Touching the existing topic makes RETURNING answer its id, and keeps it in the scoring vocabulary.
+        .on_conflict_do_update(index_elements=["name"], set_={"updated_at": now})
+        .returning(Topic.id)
+    )
+
+
+async def _written(session: AsyncSession, claim: str) -> Written:
+    """What an earlier attempt wrote for this claim."""
+    atoms = await session.scalar(select(func.count()).where(Atom.extraction_claim == claim))
+    row = (
+        await session.execute(
+            select(func.count(func.distinct(Message.topic_id)), func.count(Message.topic_id)).where(
+                Message.extraction_claim == claim
+            )
+        )
+    ).one()
+    return Written(topics=row[0], atoms=atoms, messages_with_topic=row[1])

@@ -1,0 +1,226 @@
+"""The tracker's messages: saving one from a stored update (with its author's profile), what scoring needs and its
+result, and telling which chats have gathered enough messages for knowledge extraction.
+
+Each write is guarded so that doing it again changes nothing: a message is keyed by (chat, message id), the update
+is marked saved in the same transaction, and a score is written only where none is.
+"""
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.telegram_bot_types import Message as BotMessage
+from clients.telegram_bot_types import Update
+from db.models.tracker import AgentConfig, AgentRole, Message, MessageSource, TelegramUpdate, Topic, UserProfile
+
+# Topic names whose words count toward a message's topic association (the most recently used ones).
+TOPIC_VOCABULARY = 500
+
+
+class SavedMessage(BaseModel):
+    update_id: int
+    # None: the update carries no message the tracker keeps (an edit, a callback...).
+    message_id: int | None = None
+    chat_id: int | None = None
+    profile_id: int | None = None
+    # The author's avatar has not been looked for yet.
+    needs_avatar: bool = False
+
+
+def unextracted(chat_ids: list[int], since: datetime):
+    """Messages of these chats, sent since `since`, that no extraction has taken or is taking."""
+    return (
+        Message.telegram_chat_id.in_(chat_ids),
+        Message.topic_id.is_(None),
+        Message.extracted_at.is_(None),
+        Message.extraction_claim.is_(None),
+        Message.sent_at >= since,
+    )
+
+
+async def save_update(session: AsyncSession, update_id: int, now: datetime) -> SavedMessage | None:
+    """Save the message of a stored update and its author's profile; None when no such update is stored."""
+    stored = await session.get(TelegramUpdate, update_id)
+    if stored is None:
+        return None
+    msg = Update.model_validate(stored.payload).tracked_message
+    saved = SavedMessage(update_id=update_id)
+    if msg is not None:
+        profile_id, needs_avatar = await _upsert_profile(session, msg, now)
+        saved.message_id = await _insert_message(session, msg, profile_id, now)
+        saved.chat_id, saved.profile_id, saved.needs_avatar = msg.chat.id, profile_id, needs_avatar
+    await session.execute(update(TelegramUpdate).where(TelegramUpdate.update_id == update_id).values(saved_at=now))
+    await session.commit()
+    return saved
+
+
+async def _upsert_profile(session: AsyncSession, msg: BotMessage, now: datetime) -> tuple[int | None, bool]:
+    author = msg.from_
+    if author is None:
+        return None, False
+    names = {
+        "first_name": author.first_name[:256],
+        "last_name": author.last_name and author.last_name[:256],
+        "username": author.username and author.username[:64],
+        "language_code": author.language_code and author.language_code[:16],
+        "is_bot": author.is_bot,
+    }
+    stmt = insert(UserProfile).values(telegram_user_id=author.id, created_at=now, updated_at=now, **names)
+    row = (
+        await session.execute(
+            # A user's names change; the profile follows the latest message.
+            stmt.on_conflict_do_update(
+                index_elements=["telegram_user_id"], set_={**names, "updated_at": now}
+            ).returning(UserProfile.id, UserProfile.avatar_checked_at)
+        )
+    ).one()
+    return row.id, row.avatar_checked_at is None and not author.is_bot
+
+
+async def _insert_message(session: AsyncSession, msg: BotMessage, profile_id: int | None, now: datetime) -> int:
+    key = {"telegram_chat_id": msg.chat.id, "telegram_message_id": msg.message_id}
+    inserted = await session.scalar(
+        insert(Message)
+        .values(
+            **key,
+            user_profile_id=profile_id,
+            text=msg.content,
+            sent_at=msg.sent_at,
+            source=MessageSource.webhook.value,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=list(key))
+        .returning(Message.id)
+    )
+    if inserted is not None:
+        return inserted
+    return await session.scalar(select(Message.id).filter_by(**key))
+
+
+class Unscored(BaseModel):
+    """An unscored message with what scoring needs to know about its chat and author."""
+
+    message_id: int
+    chat_id: int
+    text: str
+    sent_at: datetime
+    has_topic: bool
+    author_messages_30d: int = 0
+    author_messages_last_hour: int = 0
+    # Messages of the last day in the chat with this text, this one excluded.
+    duplicates_recent: int = 0
+
+
+async def unscored(session: AsyncSession, message_ids: list[int], now: datetime) -> list[Unscored]:
+    """Those of these messages with no score yet, each with its author's activity and its repeats in the chat."""
+    rows = (
+        await session.execute(
+            select(Message.id, Message.telegram_chat_id, Message.user_profile_id, Message.text)
+            .add_columns(Message.sent_at, Message.topic_id)
+            .where(Message.id.in_(message_ids), Message.importance_score.is_(None))
+        )
+    ).all()
+    if not rows:
+        return []
+    activity = await _author_activity(session, rows, now)
+    duplicates = await _duplicates(session, rows, now)
+    found = []
+    for row in rows:
+        month, hour = activity.get((row.telegram_chat_id, row.user_profile_id), (0, 0))
+        found.append(
+            Unscored(
+                message_id=row.id,
+                chat_id=row.telegram_chat_id,
+                text=row.text,
+                sent_at=row.sent_at,
+                has_topic=row.topic_id is not None,
+                author_messages_30d=month,
+                author_messages_last_hour=hour,
+                duplicates_recent=max(duplicates.get((row.telegram_chat_id, row.text), 1) - 1, 0),
+            )
+        )
+    return found
+
+
+async def write_score(
+    session: AsyncSession, message_id: int, importance: float, noise_class: str, factors: dict, now: datetime
+) -> bool:
+    """Write a message's score unless it has one (the caller commits); False when it had."""
+    written = await session.scalar(
+        update(Message)
+        .where(Message.id == message_id, Message.importance_score.is_(None))
+        .values(importance_score=importance, noise_class=noise_class, noise_factors=factors, scored_at=now)
+        .returning(Message.id)
+    )
+    return written is not None
+
+
+async def scores(session: AsyncSession, message_ids: list[int]) -> list[tuple[int, int, float, str]]:
+    """(id, chat, importance_score, noise_class) of those of these messages that have a score."""
+    rows = await session.execute(
+        select(Message.id, Message.telegram_chat_id, Message.importance_score, Message.noise_class).where(
+            Message.id.in_(message_ids), Message.importance_score.is_not(None)
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
+async def _author_activity(session: AsyncSession, rows, now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
+    authors = {(r.telegram_chat_id, r.user_profile_id) for r in rows if r.user_profile_id is not None}
+    if not authors:
+        return {}
+    counted = await session.execute(
+        select(
+            Message.telegram_chat_id,
+            Message.user_profile_id,
+            func.count(),
+            func.count().filter(Message.sent_at >= now - timedelta(hours=1)),
+        )
+        .where(
+            Message.telegram_chat_id.in_({chat for chat, _ in authors}),
+            Message.user_profile_id.in_({author for _, author in authors}),
+            Message.sent_at >= now - timedelta(days=30),
+        )
+        .group_by(Message.telegram_chat_id, Message.user_profile_id)
+    )
+    return {(chat, author): (month, hour) for chat, author, month, hour in counted}
+
+
+async def _duplicates(session: AsyncSession, rows, now: datetime) -> dict[tuple[int, str], int]:
+    """How many messages of the last day in each chat have each of these texts (the message itself included)."""
+    texts = {r.text for r in rows if r.text}
+    if not texts:
+        return {}
+    counted = await session.execute(
+        select(Message.telegram_chat_id, Message.text, func.count())
+        .where(
+            Message.telegram_chat_id.in_({r.telegram_chat_id for r in rows}),
+            Message.text.in_(texts),
+            Message.sent_at >= now - timedelta(days=1),
+        )
+        .group_by(Message.telegram_chat_id, Message.text)
+    )
+    return {(chat, text): count for chat, text, count in counted}
+
+
+async def topic_names(session: AsyncSession) -> list[str]:
+    """The names of the most recently used topics: the vocabulary of topic association."""
+    return list(await session.scalars(select(Topic.name).order_by(Topic.updated_at.desc()).limit(TOPIC_VOCABULARY)))
+
+
+async def chats_ready(session: AsyncSession, chat_ids: list[int], threshold: int, since: datetime) -> list[int]:
+    """Those of these chats with `threshold` or more messages waiting for extraction, while an active
+    knowledge_extractor config exists (without one there is nothing to extract with)."""
+    if not chat_ids:
+        return []
+    extractor = exists().where(AgentConfig.role == AgentRole.knowledge_extractor.value, AgentConfig.active)
+    ready = await session.scalars(
+        select(Message.telegram_chat_id)
+        .where(*unextracted(chat_ids, since), extractor)
+        .group_by(Message.telegram_chat_id)
+        .having(func.count() >= threshold)
+    )
+    return list(ready)

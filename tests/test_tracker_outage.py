@@ -1,0 +1,84 @@
+"""Temporal down while Telegram delivers updates: the webhook still answers 200 and keeps them in its inbox; once
+Temporal is back, the inbox sweep starts their workflows and every message is saved and scored."""
+
+import os
+import time
+
+import httpx
+from sqlalchemy import text
+
+from clients.temporal import connect
+from devstack import processes as ps
+from devstack.clients import eventually
+from settings import Settings
+from tests.test_replay import record
+
+QUEUE = "tracker-outage"
+SECRET = "outage-secret"
+FAST_SWEEP = {"LONGRUN_TRACKER_RECONCILE_SECONDS": "2", "LONGRUN_TRACKER_INBOX_GRACE_SECONDS": "1"}
+
+
+def update(n: int) -> dict:
+    return {
+        "update_id": 7_000_000 + n,
+        "message": {
+            "message_id": n,
+            "from": {"id": 42, "is_bot": False, "first_name": "Ops"},
+            "chat": {"id": -4242, "type": "group"},
+            "date": int(time.time()),
+            "text": f"disk on db host {n} is almost full, we need to expand the volume tonight",
+        },
+    }
+
+
+async def test_updates_delivered_while_temporal_is_down_are_processed_when_it_returns(stack):
+    # Its own database and Temporal (on a file, so a restart keeps the schedule): no other sweep can start these.
+    database_url = stack.create_database("tracker_outage")
+    port = ps.free_port()
+    db_file = stack.data_dir / "tracker-outage-temporal.db"
+    temporal = ps.start_temporal(db_file, port, None, stack.logs, name="temporal-tracker-outage")
+    env = {
+        "LONGRUN_TEMPORAL_ADDRESS": f"{ps.HOST}:{port}",
+        "LONGRUN_DATABASE_URL": database_url,
+        "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET,
+        **FAST_SWEEP,
+    }
+    database = stack.database(database_url)
+    try:
+        url = stack.start_api("api-tracker-outage", task_queue=QUEUE, **env)
+        worker = stack.start_worker("worker-tracker-outage", task_queue=QUEUE, **env)
+        temporal.stop()
+
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            for n in range(5):
+                response = await http.post(
+                    "/webhook/telegram", json=update(n), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                )
+                assert response.status_code == 200, response.text
+        async with database.connect() as conn:
+            waiting = await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE saved_at IS NULL"))
+            assert waiting == 5
+            assert await conn.scalar(text("SELECT count(*) FROM message")) == 0
+
+        temporal = ps.start_temporal(db_file, port, None, stack.logs, name="temporal-tracker-outage")
+        if not worker.alive:  # a worker that gave up during the outage is replaced, as `make worker` would
+            stack.start_worker("worker-tracker-outage-2", task_queue=QUEUE, **env)
+
+        async def all_scored():
+            async with database.connect() as conn:
+                return await conn.scalar(text("SELECT count(importance_score) FROM message")) == 5
+
+        await eventually(all_scored, "the updates kept during the outage to be saved and scored", within=90)
+        async with database.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE saved_at IS NULL")) == 0
+            assert await conn.scalar(text("SELECT count(*) FROM message")) == 5
+        if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+            client = await connect(Settings(temporal_address=f"{ps.HOST}:{port}"))
+            sweeps = client.list_workflows("WorkflowType = 'ReconcileTrackerInbox' AND ExecutionStatus = 'Completed'")
+            async for sweep in sweeps:
+                await record(client, sweep.id, "ReconcileTrackerInbox-sweep")
+                break
+    finally:
+        await database.dispose()
+        stack.stop_named("api-tracker-outage", "worker-tracker-outage", "worker-tracker-outage-2")
+        temporal.stop()

@@ -1,0 +1,232 @@
+"""The tracker's webhook chain on the real stack: Telegram's updates in, messages saved and scored once each,
+knowledge extracted at most once per message; bad secrets and malformed updates refused before anything starts."""
+
+import asyncio
+import os
+import random
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import ActivityEnvironment
+
+from activities.tracker import ExtractionTrigger, ScoreInput, TrackerActivities
+from clients.telegram_bot import TelegramBotClient
+from devstack.clients import eventually
+from tests.test_replay import record
+from workflows.tracker import TrackerUpdateWorkflow, extraction_job_id, update_job_id
+
+SECRET = "tracker-test-secret"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HEADERS = {SECRET_HEADER: SECRET}
+TOPICS = ["billing deploy failed", "invoice export slow", "login page broken", "roadmap planning sprint"]
+
+
+@pytest.fixture(scope="module")
+def webhook_url(stack):
+    url = stack.start_api("api-tracker", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET)
+    yield url
+    stack.stop_named("api-tracker")
+
+
+@pytest.fixture
+async def webhook(webhook_url):
+    async with httpx.AsyncClient(base_url=webhook_url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def extractor(database):
+    """An active knowledge_extractor agent config, as the seed requires for extraction."""
+    async with database.begin() as conn:
+        await conn.execute(text("UPDATE agent_config SET active = false WHERE role = 'knowledge_extractor'"))
+        await conn.execute(
+            text(
+                "INSERT INTO agent_config (name, role, model, system_prompt, active, created_at, updated_at) "
+                "VALUES (:name, 'knowledge_extractor', '', :prompt, true, now(), now())"
+            ),
+            {"name": f"extractor-{random.randrange(10**9)}", "prompt": "Extract topics and atoms."},
+        )
+
+
+def update(update_id: int, chat_id: int, message_id: int, user_id: int, words: str) -> dict:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}", "username": f"u{user_id}"},
+            "chat": {"id": chat_id, "type": "supergroup", "title": "team"},
+            "date": int(time.time()),
+            "text": f"{words} report number {message_id} from user {user_id} needs a decision today",
+        },
+    }
+
+
+async def test_a_wrong_or_missing_secret_is_401(webhook):
+    body = update(random.randrange(10**12), -1, 1, 1, "hello")
+    wrong = await webhook.post("/webhook/telegram", json=body, headers={SECRET_HEADER: "nope"})
+    assert wrong.status_code == 401
+    assert (await webhook.post("/webhook/telegram", json=body)).status_code == 401
+    # Refused before the body is looked at: a malformed update with a wrong secret is a 401 too.
+    assert (await webhook.post("/webhook/telegram", json={"update_id": "x"})).status_code == 401
+
+
+async def test_a_malformed_update_is_422_naming_the_field_and_starts_nothing(webhook, database, temporal):
+    update_id = random.randrange(10**12)
+    body = update(update_id, -2, 1, 1, "hello")
+    body["message"]["message_id"] = "not a number"
+    response = await webhook.post("/webhook/telegram", json=body, headers=HEADERS)
+    assert response.status_code == 422
+    assert ["body", "message", "message_id"] in [e["loc"] for e in response.json()["detail"]]
+    for broken in ([], {"message": {}}, "update", {"update_id": -5}):
+        assert (await webhook.post("/webhook/telegram", json=broken, headers=HEADERS)).status_code == 422
+    async with database.connect() as conn:
+        stored = await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE update_id = :u"), {"u": update_id})
+    assert stored == 0
+    with pytest.raises(RPCError) as missing:
+        await temporal.get_workflow_handle(update_job_id(update_id)).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_a_burst_with_repeats_saves_and_scores_each_message_once_and_extracts_each_at_most_once(
+    webhook, database, temporal, extractor
+):
+    base = random.randrange(10**9, 10**12)
+    chats = [-(base + 1), -(base + 2)]
+    updates = [
+        update(base + n, chats[n % 2], 1000 + n, 500 + n % 7, random.Random(n).choice(TOPICS)) for n in range(120)
+    ]
+    repeats = random.Random(base).sample(updates, 20)
+    deliveries = updates + repeats
+    random.Random(base + 1).shuffle(deliveries)
+    gate = asyncio.Semaphore(16)
+
+    async def deliver(body: dict) -> int:
+        async with gate:
+            return (await webhook.post("/webhook/telegram", json=body, headers=HEADERS)).status_code
+
+    assert set(await asyncio.gather(*(deliver(body) for body in deliveries))) == {200}
+
+    async def counts():
+        async with database.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*), count(importance_score), count(DISTINCT (telegram_chat_id, "
+                        "telegram_message_id)) FROM message WHERE telegram_chat_id = ANY(:chats)"
+                    ),
+                    {"chats": chats},
+                )
+            ).one()
+        return row if row[1] == len(updates) else None
+
+    saved, scored, distinct = await eventually(counts, "every message saved and scored", within=120, interval=0.5)
+    assert saved == scored == distinct == len(updates)
+    async with database.connect() as conn:
+        inbox = await conn.scalar(
+            text("SELECT count(*) FROM telegram_update WHERE update_id = ANY(:ids)"),
+            {"ids": [u["update_id"] for u in updates]},
+        )
+    assert inbox == len(updates)
+
+    # Every update's job reports its message's score, the one score the message has.
+    results = await asyncio.gather(
+        *(
+            temporal.get_workflow_handle_for(TrackerUpdateWorkflow.run, update_job_id(u["update_id"])).result()
+            for u in updates
+        )
+    )
+    async with database.connect() as conn:
+        stored = dict(
+            (
+                await conn.execute(
+                    text("SELECT id, importance_score FROM message WHERE telegram_chat_id = ANY(:chats)"),
+                    {"chats": chats},
+                )
+            ).all()
+        )
+    assert all(r.scored for r in results)
+    assert {r.message_id: r.importance_score for r in results} == stored
+
+    async def extractions_done():
+        for chat in chats:
+            handle = temporal.get_workflow_handle(extraction_job_id(chat))
+            try:
+                if (await handle.describe()).status.name == "RUNNING":
+                    return False
+            except RPCError:
+                return False
+        return True
+
+    await eventually(extractions_done, "both chats' extractions to finish", within=120, interval=0.5)
+    async with database.connect() as conn:
+        per_chat = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT telegram_chat_id, count(*) FILTER (WHERE extracted_at IS NULL) FROM message "
+                        "WHERE telegram_chat_id = ANY(:chats) GROUP BY telegram_chat_id"
+                    ),
+                    {"chats": chats},
+                )
+            ).all()
+        )
+        biggest_batch = await conn.scalar(
+            text(
+                "SELECT max(n) FROM (SELECT count(*) AS n FROM message WHERE telegram_chat_id = ANY(:chats) "
+                "AND extracted_at IS NOT NULL GROUP BY extraction_claim) batches"
+            ),
+            {"chats": chats},
+        )
+        # An atom links only messages of the batch it came from: no message went through two extractions.
+        crossed = await conn.scalar(
+            text(
+                "SELECT count(*) FROM atom_message am JOIN atom a ON a.id = am.atom_id "
+                "JOIN message m ON m.id = am.message_id "
+                "WHERE m.telegram_chat_id = ANY(:chats) AND a.extraction_claim IS DISTINCT FROM m.extraction_claim"
+            ),
+            {"chats": chats},
+        )
+        with_topic = await conn.scalar(
+            text("SELECT count(*) FROM message WHERE telegram_chat_id = ANY(:chats) AND topic_id IS NOT NULL"),
+            {"chats": chats},
+        )
+    # The trigger fires at 10 waiting messages and extraction goes on while 10 wait: fewer than 10 are left.
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        triggered = next(u for u, r in zip(updates, results, strict=True) if r.extraction_triggered)
+        await record(temporal, update_job_id(triggered["update_id"]), "TrackerUpdate-triggered-extraction")
+        await record(temporal, extraction_job_id(chats[0]), "ExtractKnowledge-burst")
+    assert all(left < 10 for left in per_chat.values()), per_chat
+    assert biggest_batch >= 10
+    assert crossed == 0
+    assert with_topic > 0
+
+
+async def test_scoring_a_message_again_changes_nothing(database):
+    """What makes "scored once" hold whoever retries: the write only lands on a message with no score."""
+    sessions = async_sessionmaker(database, expire_on_commit=False)
+    chat = -random.randrange(10**12)
+    async with database.begin() as conn:
+        message_id = await conn.scalar(
+            text(
+                "INSERT INTO message (telegram_chat_id, telegram_message_id, text, sent_at, source, created_at) "
+                "VALUES (:chat, 1, 'the invoices export times out after the last deploy', now(), 'webhook', now()) "
+                "RETURNING id"
+            ),
+            {"chat": chat},
+        )
+    async with httpx.AsyncClient() as http:
+        bot = TelegramBotClient(http, "http://127.0.0.1:9", "")
+        activities = TrackerActivities(sessions, bot, Path("/nonexistent"), ExtractionTrigger())
+        inp = ScoreInput(message_ids=[message_id], chat_ids=[chat])
+        first = await ActivityEnvironment().run(activities.score_messages, inp)
+        again = await ActivityEnvironment().run(activities.score_messages, inp)
+    assert first.newly_scored == [message_id] and again.newly_scored == []
+    assert first.scored == again.scored and len(first.scored) == 1
+    async with database.connect() as conn:
+        scored_at = await conn.scalar(text("SELECT scored_at FROM message WHERE id = :id"), {"id": message_id})
+    assert scored_at is not None
