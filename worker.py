@@ -10,9 +10,7 @@ import signal
 from datetime import timedelta
 
 import httpx
-from temporalio.client import (
-    Client,
-)
+from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -86,9 +84,9 @@ class Dependencies:
         self.bot_http = httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds)
         self.bot = TelegramBotClient.from_settings(settings, self.bot_http)
         self.llm = LLMClient(settings)
+        self.onec = OneCClient(settings)
         # MAX's limits hold across every worker process: the slots are handed out by Postgres.
         per_chat = settings.max_chat_messages_per_second > 0
-        self.onec = OneCClient(settings)
         self.max = MaxClient.from_settings(
             settings,
             PostgresRateLimiter.from_settings(self.sessions, settings),

@@ -5,12 +5,13 @@ server's own Retry-After (`next_retry_delay`); everything else is retried by the
 """
 
 from datetime import timedelta
+from typing import Protocol
 
 import openai
 from temporalio.exceptions import ApplicationError
 
-from clients.feeds import FeedError
 from clients.llm import LLMRefusal
+from clients.retry_after import parse_retry_after
 
 FINAL_LLM_ERRORS = (
     openai.AuthenticationError,
@@ -23,10 +24,10 @@ FINAL_LLM_ERRORS = (
 
 
 def retry_after(response) -> timedelta | None:
-    try:
-        return timedelta(seconds=float(response.headers["retry-after"]))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
+    """The server's Retry-After on an SDK error's response (which may be missing), as a retry delay."""
+    headers = getattr(response, "headers", None)
+    seconds = parse_retry_after(headers.get("retry-after")) if headers is not None else None
+    return timedelta(seconds=seconds) if seconds is not None else None
 
 
 def llm_failure(exc: Exception) -> ApplicationError:
@@ -38,9 +39,17 @@ def llm_failure(exc: Exception) -> ApplicationError:
     return ApplicationError(message, type=type(exc).__name__)
 
 
-def feed_failure(exc: FeedError) -> ApplicationError:
-    delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-    return ApplicationError(str(exc), type="FeedError", non_retryable=exc.permanent, next_retry_delay=delay)
+class OutsideError(Protocol):
+    """What the clients of outside services (feeds, 1C, Telegram, the Bot API) raise."""
+
+    permanent: bool
+    retry_after: float | None
+
+
+def outside_failure(exc: OutsideError) -> ApplicationError:
+    """Never retried when permanent; otherwise retried after the service's own delay when it named one (0 too)."""
+    delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=exc.permanent, next_retry_delay=delay)
 
 
 LLM_ERRORS = (openai.OpenAIError, LLMRefusal)

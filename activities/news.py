@@ -6,7 +6,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, feed_failure, llm_failure
+from activities.errors import LLM_ERRORS, llm_failure, outside_failure
 from activities.heartbeat import heartbeating, resumed_checkpoint
 from clients.feeds import FeedClient, FeedEntry, FeedError
 from clients.llm import LLMClient
@@ -76,7 +76,7 @@ class NewsActivities:
             try:
                 feed = await self._feeds.fetch(source.feed_url)
             except FeedError as exc:
-                raise feed_failure(exc) from exc
+                raise outside_failure(exc) from exc
             entries = feed.entries
             outcome.entries = len(entries) + feed.rejected_links
             outcome.skipped = outcome.rejected_links = feed.rejected_links

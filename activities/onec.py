@@ -4,15 +4,14 @@ fetch contractors the books do not know yet, and classify transactions by rules,
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, create_model
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure
+from activities.errors import LLM_ERRORS, llm_failure, outside_failure
 from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from clients.onec import CONTRACTORS, OneCClient, OneCError
@@ -84,11 +83,6 @@ class ScheduledSync(BaseModel):
 StartScheduled = Callable[[ScheduledSync], Awaitable[str]]
 
 
-def onec_failure(exc: OneCError) -> ApplicationError:
-    delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-    return ApplicationError(str(exc), type="OneCError", non_retryable=exc.permanent, next_retry_delay=delay)
-
-
 class OneCActivities:
     def __init__(
         self,
@@ -119,7 +113,7 @@ class OneCActivities:
             )
             return incoming + outgoing
         except OneCError as exc:
-            raise onec_failure(exc) from exc
+            raise outside_failure(exc) from exc
 
     @activity.defn(name="onec.sync_page")
     async def sync_page(self, inp: PageInput) -> PageResult:
@@ -132,31 +126,27 @@ class OneCActivities:
             try:
                 result = await self._read_and_write(inp, page_key)
             except OneCError as exc:
-                raise onec_failure(exc) from exc
+                raise outside_failure(exc) from exc
         return result
 
     async def _read_and_write(self, inp: PageInput, page_key: str) -> PageResult:
         if inp.entity == CONTRACTORS:
             page = await self._onec.contractors_page(inp.cursor, inp.size)
-            fetched, orphans = 0, 0
+            upsert, fetched, orphans = onec_books.upsert_contractors, 0, 0
         else:
             kind = DocumentKind(inp.entity)
             period = inp.period
             page = await self._onec.documents_page(kind, period.date_from, period.date_to, inp.cursor, inp.size)
             fetched, missing = await self._fetch_contractors({d.contractor for d in page.rows if d.contractor})
-            orphans = sum(1 for d in page.rows if d.contractor in missing)
-        result = PageResult(
-            counts=Counts(),
-            next=page.next,
-            more=page.more,
-            contractors_fetched=fetched,
-            documents_without_contractor=orphans,
-        )
+            upsert, orphans = onec_books.upsert_documents, sum(1 for d in page.rows if d.contractor in missing)
         async with self._sessions() as session, session.begin():
-            if inp.entity == CONTRACTORS:
-                result.counts = await onec_books.upsert_contractors(session, page.rows)
-            else:
-                result.counts = await onec_books.upsert_documents(session, page.rows)
+            result = PageResult(
+                counts=await upsert(session, page.rows),
+                next=page.next,
+                more=page.more,
+                contractors_fetched=fetched,
+                documents_without_contractor=orphans,
+            )
             await onec_books.record_page(session, inp.job_run, inp.entity, page_key, result.model_dump(mode="json"))
         return result
 

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import outside_failure
 from activities.tracker_scoring import ScoringInput, score, words
 from clients.telegram_bot import BotApiError, TelegramBotClient
 from db import tracker_inbox, tracker_messages
@@ -78,11 +79,6 @@ class ReconcileInboxInput(BaseModel):
 
 class ReconcileInboxResult(BaseModel):
     started: list[int]
-
-
-def bot_failure(exc: BotApiError) -> ApplicationError:
-    delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-    return ApplicationError(str(exc), type="BotApiError", non_retryable=exc.permanent, next_retry_delay=delay)
 
 
 class TrackerActivities:
@@ -183,7 +179,7 @@ class TrackerActivities:
                 raise ApplicationError("getFile answered no file_path", type="BotApiError")
             content = await self._bot.download(file.file_path)
         except BotApiError as exc:
-            raise bot_failure(exc) from exc
+            raise outside_failure(exc) from exc
         suffix = Path(file.file_path).suffix or ".jpg"
         path = self._avatars / f"{profile.telegram_user_id}-{largest.file_unique_id}{suffix}"
         await asyncio.to_thread(_write_file, path, content)

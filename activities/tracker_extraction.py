@@ -123,7 +123,7 @@ class KnowledgeActivities:
                         config.system_prompt,
                         extraction_request(inp.chat_id, batch),
                         KnowledgeExtraction,
-                        model=config.model or None,
+                        model=config.model,
                     )
                 except LLM_ERRORS as exc:
                     raise llm_failure(exc) from exc

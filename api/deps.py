@@ -2,7 +2,7 @@
 `who: Editors`) and FastAPI provides it. Roles come from `Role`, never from string literals."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +15,23 @@ from db.models import Role
 from settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
+T = TypeVar("T")
+
+
+async def found(session: AsyncSession, model: type[T], item_id: int, what: str) -> T:
+    """The row, or a 404 naming what was asked for."""
+    item = await session.get(model, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} {item_id} not found")
+    return item
+
+
+async def save_changes(session: AsyncSession, item: T, changes: dict[str, Any]) -> T:
+    """A PATCH: the fields the caller sent (`model_dump(exclude_unset=True)`), committed."""
+    for key, value in changes.items():
+        setattr(item, key, value)
+    await session.commit()
+    return item
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

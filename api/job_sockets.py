@@ -38,8 +38,11 @@ def first_message_token(message: str) -> str:
     return parsed if isinstance(parsed, str) else ""
 
 
-async def websocket_user(ws: WebSocket) -> Principal | None:
-    """The token comes as `?token=` or as the first message (`{"token": ...}` or the bare token)."""
+async def accept_user(ws: WebSocket) -> Principal | None:
+    """Accept the socket and say who is on it, or close it (4401) and answer None.
+
+    The token comes as `?token=` or as the first message (`{"token": ...}` or the bare token)."""
+    await ws.accept()
     token = ws.query_params.get("token")
     if not token:
         with suppress(asyncio.TimeoutError, WebSocketDisconnect):
@@ -53,8 +56,7 @@ async def websocket_user(ws: WebSocket) -> Principal | None:
 
 async def stream_job(ws: WebSocket, job_id: str, shape: Shape = as_snapshot) -> None:
     """Every change of one job until it ends, then the socket closes."""
-    await ws.accept()
-    who = await websocket_user(ws)
+    who = await accept_user(ws)
     if who is None:
         return
     jobs: Jobs = ws.app.state.jobs
@@ -82,8 +84,7 @@ async def stream_job(ws: WebSocket, job_id: str, shape: Shape = as_snapshot) -> 
 async def stream_jobs(ws: WebSocket, shape: Shape = as_snapshot, job_type: str | None = None) -> None:
     """Every job the caller may see (of `job_type`, if given): running ones as they change, each once more
     when it ends."""
-    await ws.accept()
-    who = await websocket_user(ws)
+    who = await accept_user(ws)
     if who is None:
         return
     jobs: Jobs = ws.app.state.jobs

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import json
 import shutil
 import tempfile
 import time
@@ -32,6 +31,7 @@ import httpx
 
 from bench.common import note_load_before, print_targets, table, write_results
 from devstack import processes as ps
+from devstack.max_load import load_report, start_load
 from settings import Settings
 
 NAME = "max_rate"
@@ -42,26 +42,24 @@ TARGET_UTILISATION = 0.95
 def run_clients(pg_url: str, max_url: str, logs: Path, clients: int, args: argparse.Namespace) -> dict[str, Any]:
     token = f"bench-{uuid.uuid4().hex}"
     start_at = time.time() + 3.0  # every process is up by then
-    procs = []
-    for n in range(clients):
-        options = [
-            "-m", "devstack.max_load", "--database-url", pg_url, "--max-url", max_url, "--token", token,
-            "--seconds", str(args.seconds), "--start-at", str(start_at), "--concurrency", str(args.concurrency),
-            "--headroom", str(args.headroom), "--late-after", str(args.late_after), "--name", f"c{n}",
-        ]  # fmt: skip
-        procs.append(ps.start_python(f"max-load-{clients}-{n}", options, None, logs))
+    flags = {
+        "database_url": pg_url,
+        "max_url": max_url,
+        "token": token,
+        "seconds": args.seconds,
+        "start_at": start_at,
+        "concurrency": args.concurrency,
+        "headroom": args.headroom,
+        "late_after": args.late_after,
+    }
+    procs = [start_load(f"max-load-{clients}-{n}", None, logs, **flags, name=f"c{n}") for n in range(clients)]
     try:
         for proc in procs:
             proc.wait(args.seconds + 120)
     finally:
         for proc in procs:
             proc.stop()
-    reports = []
-    for proc in procs:
-        lines = [line for line in proc.log_tail(5).splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(proc.describe_exit())
-        reports.append(json.loads(lines[-1]))
+    reports = [load_report(proc) for proc in procs]
     arrivals = sorted(httpx.get(f"{max_url}/_emulator/max/arrivals", params={"token": token}).json()["arrivals"])
     counted = httpx.get(f"{max_url}/_emulator/stats").json()["max"]["tokens"][token]
     span = arrivals[-1] - arrivals[0]

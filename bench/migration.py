@@ -20,10 +20,11 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 
 from bench.common import bench_stack, print_targets, stack_client, table, write_results
@@ -90,9 +91,7 @@ async def paced(stack: Stack, admin: Api, worker: ps.Proc, args: argparse.Namesp
     chat, token = f"bench_{args.posts}", "bench-paced-token"
     link_id = await link_for(admin, chat, 9_001, token)
     job, wall, _ = await run_migration(admin, link_id, worker, within=args.posts * 1.0 + 600)
-    async with httpx.AsyncClient(base_url=stack.max_url, timeout=60) as http:
-        answer = await http.get("/_emulator/max/arrivals", params={"token": token})
-    answer = answer.raise_for_status().json()
+    answer = await max_emulator.control("GET", f"/_emulator/max/arrivals?token={token}")
     arrivals = answer["arrivals"]
     stats = (await max_emulator.stats())["max"]["tokens"][token]
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
@@ -151,7 +150,7 @@ async def unlimited(stack: Stack, admin: Api, worker: ps.Proc, args: argparse.Na
     link_id = await link_for(admin, chat, 9_002, "bench-unlimited-token")
     job, wall, samples = await run_migration(admin, link_id, worker, within=args.big / 50 + 600)
     client = await stack_client(stack)
-    counts = await events_per_run(client, f"migration-link-{link_id}")
+    counts = await events_per_run(client, job["job_id"])
     tenth = max(len(samples) // 10, 1)
     warm = samples[tenth : 2 * tenth] or samples[:tenth]
     growth = statistics.mean(samples[-tenth:]) - statistics.mean(warm) if samples else 0.0
@@ -182,32 +181,32 @@ def main(argv: list[str]) -> dict[str, Any]:
     return report(results, args)
 
 
+@asynccontextmanager
+async def deployment(stack: Stack, name: str, **env: str) -> AsyncIterator[tuple[Api, ps.Proc]]:
+    """An API and a worker of this benchmark's own, with `env`; the admin logged in to that API, and the worker."""
+    api_url = stack.start_api(f"api-{name}", task_queue=TASK_QUEUE, **env)
+    worker = stack.start_worker(f"worker-{name}", task_queue=TASK_QUEUE, **env)
+    admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
+    try:
+        yield admin, worker
+    finally:
+        await admin.close()
+        stack.stop_named(f"api-{name}", f"worker-{name}")
+
+
 async def run_all(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    no_chat_limit = {"LONGRUN_MAX_CHAT_MESSAGES_PER_SECOND": "0"}
     if not args.skip_paced:
-        env = {"LONGRUN_MAX_CHAT_MESSAGES_PER_SECOND": "0"}
-        api_url = stack.start_api("api-paced", task_queue=TASK_QUEUE, **env)
-        worker = stack.start_worker("worker-paced", task_queue=TASK_QUEUE, **env)
-        admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
-        try:
+        async with deployment(stack, "paced", **no_chat_limit) as (admin, worker):
             print(f"  paced: {args.posts} posts at 30 requests/s ...", flush=True)
             results["paced"] = await paced(stack, admin, worker, args)
-        finally:
-            await admin.close()
-            stack.stop_named("api-paced", "worker-paced")
     if not args.skip_big:
-        env = {"LONGRUN_MAX_CHAT_MESSAGES_PER_SECOND": "0", "LONGRUN_MAX_RATE_PER_SECOND": UNLIMITED}
-        api_url = stack.start_api("api-big", task_queue=TASK_QUEUE, **env)
-        worker = stack.start_worker("worker-big", task_queue=TASK_QUEUE, **env)
-        admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
-        try:
+        async with deployment(stack, "big", **no_chat_limit, LONGRUN_MAX_RATE_PER_SECOND=UNLIMITED) as (admin, worker):
             print(f"  unlimited: {args.big} text posts ...", flush=True)
             results["unlimited"] = await unlimited(stack, admin, worker, args)
             async with stack.database().connect() as conn:
                 results["unlimited"]["log_rows"] = await conn.scalar(text("select count(*) from message_log"))
-        finally:
-            await admin.close()
-            stack.stop_named("api-big", "worker-big")
     return results
 
 

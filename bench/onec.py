@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import time
 from datetime import date
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text
@@ -24,6 +25,7 @@ from sqlalchemy import text
 from bench.common import bench_stack, print_targets, table, write_results
 from clients.onec import OneCClient
 from clients.onec_models import DocumentKind
+from clients.onec_paging import pages
 from db import onec_books
 from db.session import make_engine, make_session_factory
 from devstack.clients import Api, OneCEmulator
@@ -33,7 +35,8 @@ from settings import Settings
 NAME = "onec"
 TASK_QUEUE = "bench-onec"
 TARGET_SECONDS = 5.0  # both syncs at zero latency (the seed: about two minutes for 5,000 documents)
-YEAR = {"date_from": "2024-01-01", "date_to": "2024-12-31"}
+PERIOD = (date(2024, 1, 1), date(2024, 12, 31))  # the book's year
+YEAR = {"date_from": PERIOD[0].isoformat(), "date_to": PERIOD[1].isoformat()}  # PERIOD as the API takes it
 
 
 async def run_jobs(admin: Api) -> tuple[float, dict, dict]:
@@ -57,25 +60,15 @@ async def plain_loop(settings: Settings, page_size: int, write: bool) -> float:
     started = time.perf_counter()
     try:
         async with OneCClient(settings) as client:
-            cursor = None
-            while True:
-                page = await client.contractors_page(cursor, page_size)
-                if write:
-                    async with sessions() as session, session.begin():
-                        await onec_books.upsert_contractors(session, page.rows)
-                if not page.more:
-                    break
-                cursor = page.next
-            for kind in DocumentKind:
-                cursor = None
-                while True:
-                    page = await client.documents_page(kind, date(2024, 1, 1), date(2024, 12, 31), cursor, page_size)
+            entities = [(partial(client.contractors_page, size=page_size), onec_books.upsert_contractors)] + [
+                (partial(client.documents_page, kind, *PERIOD, size=page_size), onec_books.upsert_documents)
+                for kind in DocumentKind
+            ]
+            for read, upsert in entities:
+                async for page in pages(read):
                     if write:
                         async with sessions() as session, session.begin():
-                            await onec_books.upsert_documents(session, page.rows)
-                    if not page.more:
-                        break
-                    cursor = page.next
+                            await upsert(session, page.rows)
         return time.perf_counter() - started
     finally:
         await engine.dispose()

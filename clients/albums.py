@@ -10,6 +10,8 @@ from itertools import groupby
 
 from clients.posts import Post, PostKind
 
+ALBUM_MAX = 10  # Telegram's most messages in one album (media group)
+
 
 def merge_albums(messages: list[Post]) -> list[Post]:
     """One post per album (consecutive messages sharing an `album_id`), the others as they are."""

@@ -8,6 +8,7 @@ import feedparser
 import httpx
 from pydantic import BaseModel
 
+from clients.retry_after import parse_retry_after
 from clients.urls import web_url
 
 
@@ -54,7 +55,7 @@ class FeedClient:
             raise FeedError(
                 f"feed {url} answered HTTP {response.status_code}",
                 permanent=False,
-                retry_after=_retry_after(response),
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
         # feedparser is pure Python: a multi-megabyte feed takes seconds, which on the event loop would starve
         # the activity's heartbeats (timeout 2 s) until the server gave the attempt up as a dead worker.
@@ -86,10 +87,3 @@ def parse_feed(url: str, content: bytes) -> ParsedFeed:
 
 def _when(value: struct_time | None) -> datetime | None:
     return datetime(*value[:6], tzinfo=UTC) if value else None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None

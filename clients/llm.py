@@ -27,8 +27,8 @@ class LLMClient:
         self.embedding_model = settings.embedding_model
 
     async def parse(self, system: str, user: str, schema: type[M], model: str | None = None) -> M:
-        """One chat completion whose answer must validate against `schema` (structured outputs); `model` overrides
-        the configured one (an agent config names its own)."""
+        """One chat completion whose answer must validate against `schema` (structured outputs); `model`, unless
+        empty, overrides the configured one (an agent config may name its own)."""
         completion = await self._client.chat.completions.parse(
             model=model or self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],

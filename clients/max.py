@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from pydantic import BaseModel, Field
 from clients.multipart import file_form
 from clients.posts import MediaKind
 from clients.rate_limit import Prioritised, RateLimiter
+from clients.retry_after import parse_retry_after
 from settings import Settings
 
 NOT_READY = "attachment.not.ready"
@@ -206,18 +205,14 @@ class MaxClient:
         attachments: Sequence[AttachmentRef] = (),
         *,
         notify: bool = True,
-        disable_link_preview: bool | None = None,
     ) -> SentMessage:
         """Post one message (`text` is MAX Markdown, clients/max_format.py) with `attachments`, in order."""
         body: dict[str, Any] = {"attachments": [a.wire() for a in attachments], "notify": notify}
         if text:
             body.update(text=text, format="markdown")
-        params: dict[str, Any] = {"chat_id": chat_id}
-        if disable_link_preview is not None:
-            params["disable_link_preview"] = str(disable_link_preview).lower()
         if self._chat_limiter is not None:
             await self._chat_limiter.acquire(f"max-chat:{token}:{chat_id}")
-        response = await self._request(token, "POST", "/messages", params=params, json=body)
+        response = await self._request(token, "POST", "/messages", params={"chat_id": chat_id}, json=body)
         return SentMessage.from_wire(response.json()["message"])
 
     async def recent_messages(
@@ -270,7 +265,7 @@ class MaxClient:
     def _error(self, method: str, url: str, response: httpx.Response) -> MaxError:
         status = response.status_code
         code, message = _error_body(response)
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
             retry_after = retry_after if retry_after is not None else self._rate_limited_retry_after
         elif code == NOT_READY:
@@ -310,21 +305,6 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str]:
         return None, str(data)[:200]
     code = data.get("code")
     return (code if isinstance(code, str) else None), str(data.get("message") or "")[:500]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _path(url: str) -> str:

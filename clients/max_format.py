@@ -128,7 +128,7 @@ def spans_from_entities(text: str, entities: list[Entity]) -> list[Span]:
         if style is Style.code:
             spans.extend(_code_pieces(text, start, end))
             continue
-        start, end = _trim(text, start, end)
+        start, end = trim(text, start, end)
         if start < end:
             spans.append(Span(style, start, end, url))
     return _merged(spans)
@@ -178,7 +178,8 @@ def _code_pieces(text: str, start: int, end: int) -> list[Span]:
     return pieces
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """text[start:end] without the whitespace at either end, as indices."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -207,11 +208,6 @@ def to_markdown(text: str, entities: list[Entity]) -> str:
 def render(text: str, spans: list[Span]) -> str:
     """`text` with `spans` (code points, inside the text) as MAX Markdown."""
     return _Rendering(text, spans).markdown()
-
-
-def escape(text: str) -> str:
-    """Plain text that MAX shows as written, with no formatting."""
-    return render(text, [])
 
 
 # One output element: a source character ("c", index) or a span's opening ("o") or closing ("x") marker.

@@ -20,7 +20,7 @@ import unicodedata
 
 from pydantic import BaseModel, Field
 
-from clients.max_format import Span, Style, clip, render, spans_from_entities, utf16_len
+from clients.max_format import Span, Style, clip, render, spans_from_entities, trim, utf16_len
 from clients.posts import Entity, Media, MediaKind, Post, PostKind
 
 MAX_TEXT_LENGTH = 4000
@@ -85,7 +85,7 @@ class _Splitter:
         start = self._skip_space(0)
         while start < len(self.text):
             end = self._cut(start)
-            a, b = self._trimmed(start, end)
+            a, b = trim(self.text, start, end)
             if a < b:
                 pieces.append(self._chunk(a, b))
             start = self._skip_space(end)
@@ -95,7 +95,7 @@ class _Splitter:
         return Chunk(markdown=render(self.text[a:b], clip(self.spans, a, b)), plain=self.text[a:b])
 
     def _fits(self, start: int, end: int) -> bool:
-        a, b = self._trimmed(start, end)
+        a, b = trim(self.text, start, end)
         return utf16_len(render(self.text[a:b], clip(self.spans, a, b))) <= self.limit
 
     def _cut(self, start: int) -> int:
@@ -149,13 +149,6 @@ class _Splitter:
         while cut > start + 1 and _joins(self.text, cut):
             cut -= 1
         return cut if cut > start else fits_to
-
-    def _trimmed(self, start: int, end: int) -> tuple[int, int]:
-        while start < end and self.text[start].isspace():
-            start += 1
-        while end > start and self.text[end - 1].isspace():
-            end -= 1
-        return start, end
 
     def _skip_space(self, i: int) -> int:
         while i < len(self.text) and self.text[i].isspace():

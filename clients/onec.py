@@ -11,9 +11,8 @@ Every failure is a `OneCError` saying whether retrying can help; the client retr
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,7 +21,8 @@ from pydantic import ValidationError
 
 from clients.odata import datetime_literal, entity_path, query_string, string_literal
 from clients.onec_models import BankDocument, Contractor, DocumentKind, OneCRow
-from clients.onec_paging import Page, PageCursor, Paging, advance
+from clients.onec_paging import Page, PageCursor, Paging, advance, pages
+from clients.retry_after import parse_retry_after
 from settings import Settings
 
 ODATA_PATH = "/odata/standard.odata/"
@@ -88,11 +88,10 @@ class OneCClient:
         Start with no cursor and pass each page's `next` back, with the same kind and period, until `more` is False.
         """
         cursor = cursor or PageCursor()
-        lower = _start(date_from) if cursor.key is None else max(_start(date_from), datetime.fromisoformat(cursor.key))
-        period = f"Date ge {datetime_literal(lower)} and Date le {datetime_literal(_end(date_to))}"
+        lower = date_from if cursor.key is None else max(_start(date_from), datetime.fromisoformat(cursor.key))
         return await self._page(
             DocumentKind(kind).value,
-            period,
+            _period(lower, date_to),
             "Date asc,Ref_Key asc",
             DOCUMENT_FIELDS,
             cursor,
@@ -103,8 +102,7 @@ class OneCClient:
 
     async def count_documents(self, kind: DocumentKind, date_from: date | datetime, date_to: date | datetime) -> int:
         """How many documents of `kind` the period holds (`$count`): a sync's total, for its progress."""
-        period = f"Date ge {datetime_literal(_start(date_from))} and Date le {datetime_literal(_end(date_to))}"
-        return await self._count(DocumentKind(kind).value, period)
+        return await self._count(DocumentKind(kind).value, _period(date_from, date_to))
 
     async def count_contractors(self) -> int:
         return await self._count(CONTRACTORS, None)
@@ -113,14 +111,9 @@ class OneCClient:
         self, kind: DocumentKind, date_from: date | datetime, date_to: date | datetime, size: int = 500
     ) -> AsyncIterator[BankDocument]:
         """Every document of the period, page after page (for callers that need no checkpoint)."""
-        cursor = PageCursor()
-        while True:
-            page = await self.documents_page(kind, date_from, date_to, cursor, size)
+        async for page in pages(lambda cursor: self.documents_page(kind, date_from, date_to, cursor, size)):
             for document in page.rows:
                 yield document
-            if not page.more:
-                return
-            cursor = page.next
 
     # ------------------------------------------------------------------ contractors
 
@@ -147,14 +140,9 @@ class OneCClient:
         )
 
     async def contractors(self, size: int = 500, *, include_deleted: bool = True) -> AsyncIterator[Contractor]:
-        cursor = PageCursor()
-        while True:
-            page = await self.contractors_page(cursor, size, include_deleted=include_deleted)
+        async for page in pages(lambda cursor: self.contractors_page(cursor, size, include_deleted=include_deleted)):
             for contractor in page.rows:
                 yield contractor
-            if not page.more:
-                return
-            cursor = page.next
 
     async def contractor(self, ref_key: UUID | str) -> Contractor | None:
         """One contractor by its key; None when 1C has no such object (yet: documents may name it first)."""
@@ -232,6 +220,11 @@ class OneCClient:
             raise OneCError(f"1C unreachable: {exc!r}", status=None, permanent=False) from exc
 
 
+def _period(date_from: date | datetime, date_to: date | datetime) -> str:
+    """The `$filter` of a period, the same for its count and its pages (a page's may start later, at its cursor)."""
+    return f"Date ge {datetime_literal(_start(date_from))} and Date le {datetime_literal(_end(date_to))}"
+
+
 def _start(value: date | datetime) -> datetime:
     return _local(value) if isinstance(value, datetime) else datetime.combine(value, time.min)
 
@@ -273,7 +266,8 @@ def _status_error(response: httpx.Response) -> OneCError:
     status = response.status_code
     message = f"1C answered HTTP {status} to {response.request.url.path}: {_odata_message(response)}"
     if status in TRANSIENT_CLIENT_STATUSES or status >= 500:
-        return OneCError(message, status=status, permanent=False, retry_after=_retry_after(response))
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        return OneCError(message, status=status, permanent=False, retry_after=wait)
     return OneCError(message, status=status, permanent=True)
 
 
@@ -283,18 +277,3 @@ def _odata_message(response: httpx.Response) -> str:
         return str(response.json()["odata.error"]["message"]["value"])
     except (ValueError, KeyError, TypeError):
         return response.text[:300]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -12,7 +12,7 @@ repeats a row (harmless: the caller upserts by Ref_Key) or, for a deletion of a 
 skips one. `OFFSET` mode (key never set) is the plain `$skip` paging, for comparison and as a fallback.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -50,3 +50,16 @@ def advance(cursor: PageCursor, rows: Sequence[R], key_of: Callable[[R], str], p
         # The whole page shares the cursor's value (more rows at one instant than a page holds): go deeper into it.
         return PageCursor(key=last, skip=cursor.skip + len(rows))
     return PageCursor(key=last, skip=sum(1 for row in rows if key_of(row) == last))
+
+
+async def pages(
+    read: Callable[[PageCursor], Awaitable[Page[R]]], start: PageCursor | None = None
+) -> AsyncIterator[Page[R]]:
+    """The pages `read(cursor)` gives from `start` (the first page when None) on, following `next` while `more`."""
+    cursor = start or PageCursor()
+    while True:
+        page = await read(cursor)
+        yield page
+        if not page.more:
+            return
+        cursor = page.next

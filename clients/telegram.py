@@ -27,7 +27,7 @@ from typing import Any
 import pyrogram
 from pyrogram import errors, raw, types, utils
 
-from clients.albums import hold_back_last_album, merge_albums
+from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
 from clients.posts import Media, Page, Post, SourceError
 from clients.telegram_http import StandInClient
@@ -35,7 +35,6 @@ from clients.telegram_messages import message_post
 from settings import Settings
 
 HISTORY_CHUNK = 100  # Telegram's most messages per messages.getHistory / channels.getMessages
-ALBUM_MAX = 10
 _CLIENT_OPTIONS: dict[str, Any] = {
     "no_updates": True,  # a reader: no update stream to keep up with
     "sleep_threshold": 0,  # every FloodWait reaches the caller

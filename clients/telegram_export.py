@@ -32,13 +32,12 @@ from typing import Any, BinaryIO
 import ijson
 from pydantic import BaseModel
 
-from clients.albums import hold_back_last_album, merge_albums
+from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
 from clients.posts import Media, Page, Post, SourceError
 from clients.telegram_export_messages import EPOCH, export_date, export_post, media_paths, not_included
 
 RESULT_FILE = "result.json"
-ALBUM_MAX = 10
 _CACHED_EXPORTS = 4
 _DRIVE = re.compile(r"^[A-Za-z]:")
 

@@ -8,13 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import literal_column, select, text
+from sqlalchemy import case, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from clients.onec_models import BankDocument, Contractor, DocumentKind
 from db.base import utcnow
-from db.models.onec import BankTransaction, Direction, SyncPage
+from db.models.onec import BankTransaction, CategorySource, Direction, SyncPage
 from db.models.onec import Contractor as ContractorRow
 
 TRANSACTIONS = BankTransaction.__table__
@@ -98,12 +98,8 @@ async def upsert_documents(conn: Connection, documents: Sequence[BankDocument]) 
         for d in documents
     ]
     # A document 1C changed is classified again (its purpose or contractor may be new), unless a person chose.
-    reset = {
-        "category": text("CASE WHEN bank_transaction.category_source = 'manual' THEN bank_transaction.category END"),
-        "category_source": text(
-            "CASE WHEN bank_transaction.category_source = 'manual' THEN bank_transaction.category_source END"
-        ),
-    }
+    manual = TRANSACTIONS.c.category_source == CategorySource.manual.value
+    reset = {name: case((manual, TRANSACTIONS.c[name])) for name in ("category", "category_source")}
     return await _upsert(conn, TRANSACTIONS, rows, reset)
 
 

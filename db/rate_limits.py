@@ -23,7 +23,7 @@ import hashlib
 from sqlalchemy import Float, String, bindparam, text
 
 from clients.rate_limit import ClockMap, slot_interval, wait_for_slot
-from db.session import SessionFactory
+from db.session import SessionFactory, autocommit
 from settings import Settings
 
 _RESERVE = text(
@@ -80,7 +80,6 @@ class PostgresRateLimiter:
 
     async def _reserve(self, key: str) -> tuple[float, float]:
         """(start of the key's next slot, the database's now), Unix seconds on the database's clock."""
-        async with self._sessions() as session:
-            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        async with autocommit(self._sessions) as connection:
             row = (await connection.execute(_RESERVE, {"key_hash": key_hash(key), "interval": self.interval})).one()
         return float(row.start), float(row.now)

@@ -9,28 +9,12 @@ if they are already extracted, so a retried write adds no second copy of any top
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.tracker import AgentConfig, AgentRole, Atom, AtomMessage, Message, Topic
-
-_CLAIM = text(
-    """
-    WITH candidates AS (
-        SELECT id FROM message
-        WHERE telegram_chat_id = :chat AND topic_id IS NULL AND extracted_at IS NULL AND extraction_claim IS NULL
-          AND sent_at >= :since
-        ORDER BY sent_at, id
-        LIMIT :batch
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE message SET extraction_claim = :claim, extraction_claimed_at = :now
-    FROM candidates
-    WHERE message.id = candidates.id AND (SELECT count(*) FROM candidates) >= :minimum
-    RETURNING message.id
-    """
-)
+from db.tracker_messages import unextracted
 
 
 @dataclass(frozen=True)
@@ -83,10 +67,23 @@ async def claimed(session: AsyncSession, claim: str) -> list[ClaimedMessage]:
 async def claim(
     session: AsyncSession, claim: str, chat_id: int, since: datetime, batch: int, minimum: int, now: datetime
 ) -> list[ClaimedMessage]:
-    """Take up to `batch` of a chat's unextracted messages for `claim`, or none when fewer than `minimum` wait."""
+    """Take up to `batch` of a chat's unextracted messages for `claim`, or none when fewer than `minimum` wait.
+
+    One statement picks and takes them; the messages it picks are the ones `chats_ready` counts (`unextracted`)."""
+    candidates = (
+        select(Message.id)
+        .where(*unextracted([chat_id], since))
+        .order_by(Message.sent_at, Message.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+        .cte("candidates")
+    )
+    enough = select(func.count()).select_from(candidates).scalar_subquery() >= minimum
     await session.execute(
-        _CLAIM,
-        {"chat": chat_id, "since": since, "batch": batch, "minimum": minimum, "claim": claim, "now": now},
+        update(Message)
+        .where(Message.id == candidates.c.id, enough)
+        .values(extraction_claim=claim, extraction_claimed_at=now)
+        .execution_options(synchronize_session=False)
     )
     await session.commit()
     return await claimed(session, claim)
@@ -119,7 +116,8 @@ async def write(session: AsyncSession, claim: str, topics: list[TopicDraft], now
         return await _written(session, claim)
     topic_of: dict[int, int] = {}
     topic_ids: set[int] = set()
-    atoms = 0
+    atoms: list[dict] = []
+    atom_links: list[list[int]] = []  # the messages of each atom, in `atoms`' order
     # Topics are upserted in name order: two chats' extractions naming the same topics then lock them in the same
     # order and never deadlock.
     for draft in sorted(topics, key=lambda d: topic_name(d.name)):
@@ -129,24 +127,27 @@ async def write(session: AsyncSession, claim: str, topics: list[TopicDraft], now
             if message_id in held:
                 topic_of.setdefault(message_id, topic_id)
         for atom in draft.atoms:
-            linked = [m for m in dict.fromkeys(atom.message_ids or draft.message_ids) if m in held]
-            atom_id = await session.scalar(
-                insert(Atom)
-                .values(
-                    topic_id=topic_id,
-                    type=atom.type,
-                    title=atom.title[:500],
-                    content=atom.content,
-                    confidence=atom.confidence,
-                    extraction_claim=claim,
-                    created_at=now,
-                )
-                .returning(Atom.id)
+            atoms.append(
+                {
+                    "topic_id": topic_id,
+                    "type": atom.type,
+                    "title": atom.title[:500],
+                    "content": atom.content,
+                    "confidence": atom.confidence,
+                    "extraction_claim": claim,
+                    "created_at": now,
+                }
             )
-            atoms += 1
-            if linked:
-                links = [{"atom_id": atom_id, "message_id": m} for m in linked]
-                await session.execute(insert(AtomMessage).values(links))
+            atom_links.append([m for m in dict.fromkeys(atom.message_ids or draft.message_ids) if m in held])
+    if atoms:
+        atom_ids = await session.scalars(insert(Atom).returning(Atom.id, sort_by_parameter_order=True), atoms)
+        links = [
+            {"atom_id": atom_id, "message_id": m}
+            for atom_id, linked in zip(atom_ids, atom_links, strict=True)
+            for m in linked
+        ]
+        if links:
+            await session.execute(insert(AtomMessage), links)
     for topic_id in set(topic_of.values()):
         await session.execute(
             update(Message)
@@ -155,7 +156,7 @@ async def write(session: AsyncSession, claim: str, topics: list[TopicDraft], now
         )
     await session.execute(update(Message).where(Message.id.in_(held)).values(extracted_at=now))
     await session.commit()
-    return Written(topics=len(topic_ids), atoms=atoms, messages_with_topic=len(topic_of))
+    return Written(topics=len(topic_ids), atoms=len(atoms), messages_with_topic=len(topic_of))
 
 
 def topic_name(name: str) -> str:

@@ -37,18 +37,17 @@ if str(ROOT) not in sys.path:  # `settings` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 # Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
-STOP_ORDER = [
-    "api",
-    "worker",
-    "temporal",
-    "telegram_bot_emulator",
-    "max_emulator",
-    "onec_emulator",
-    "telegram_emulator",
-    "feeds_emulator",
-    "openai_emulator",
-    "postgres",
+# The emulators `up` starts, in order: (piece, label, module, StackConfig port attribute).
+EMULATORS = [
+    ("openai_emulator", "openai emulator", "emulators.openai_compat", "openai_port"),
+    ("feeds_emulator", "feeds emulator", "emulators.feeds", "feeds_port"),
+    ("telegram_emulator", "telegram emulator", "emulators.telegram", "telegram_port"),
+    ("onec_emulator", "1c emulator", "emulators.onec", "onec_port"),
+    ("max_emulator", "max emulator", "emulators.max", "max_port"),
+    ("telegram_bot_emulator", "bot api emulator", "emulators.telegram_bot", "telegram_bot_port"),
 ]
+# Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
+STOP_ORDER = ["api", "worker", "temporal", *(piece for piece, *_ in reversed(EMULATORS)), "postgres"]
 STOP_TIMEOUTS = {"worker": 20.0, "api": 10.0, "temporal": 15.0}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
@@ -73,6 +72,11 @@ def _local_port(url: str, default: int) -> int:
     if parts.hostname in LOCAL_HOSTS and parts.port:
         return parts.port
     return default
+
+
+def _unused(emulator_url: str, used_url: str, why: str) -> str:
+    """The summary's note on an emulator that runs but is not what the worker talks to."""
+    return "" if used_url == emulator_url else f"  (not used: {why})"
 
 
 @dataclass
@@ -218,27 +222,8 @@ class Stack:
             logs,
             namespace=cfg.namespace,
         )
-        self.pieces["openai_emulator"] = self._step(
-            "openai emulator", P.start_emulator, "openai_emulator", "emulators.openai_compat", cfg.openai_port,
-            self.env, logs,
-        )  # fmt: skip
-        self.pieces["feeds_emulator"] = self._step(
-            "feeds emulator", P.start_emulator, "feeds_emulator", "emulators.feeds", cfg.feeds_port, self.env, logs
-        )
-        self.pieces["telegram_emulator"] = self._step(
-            "telegram emulator", P.start_emulator, "telegram_emulator", "emulators.telegram", cfg.telegram_port,
-            self.env, logs,
-        )  # fmt: skip
-        self.pieces["onec_emulator"] = self._step(
-            "1c emulator", P.start_emulator, "onec_emulator", "emulators.onec", cfg.onec_port, self.env, logs
-        )
-        self.pieces["max_emulator"] = self._step(
-            "max emulator", P.start_emulator, "max_emulator", "emulators.max", cfg.max_port, self.env, logs
-        )
-        self.pieces["telegram_bot_emulator"] = self._step(
-            "bot api emulator", P.start_emulator, "telegram_bot_emulator", "emulators.telegram_bot",
-            cfg.telegram_bot_port, self.env, logs,
-        )  # fmt: skip
+        for piece, label, module, port in EMULATORS:
+            self.pieces[piece] = self._step(label, P.start_emulator, piece, module, getattr(cfg, port), self.env, logs)
 
         t0 = time.monotonic()
         worker = P.start_python("worker", ["worker.py"], self.env, logs)
@@ -337,20 +322,16 @@ class Stack:
             f"  Temporal Web UI  {u['temporal_ui']}",
             f"  Temporal gRPC    {u['temporal_grpc']}  (namespace {self.cfg.namespace}, queue {self.cfg.task_queue})",
             f"  OpenAI emulator  {u['openai_emulator']}"
-            + ("" if u["llm"] == u["openai_emulator"] else f"  (not used: OPENAI_API_KEY is set, LLM at {u['llm']})"),
+            + _unused(u["openai_emulator"], u["llm"], f"OPENAI_API_KEY is set, LLM at {u['llm']}"),
             f"  Feeds emulator   {u['feeds_emulator']}",
             f"  Telegram stand-in {u['telegram_emulator']}"
-            + ("" if u["telegram"] == u["telegram_emulator"] else f"  (not used: the worker reads {u['telegram']})"),
+            + _unused(u["telegram_emulator"], u["telegram"], f"the worker reads {u['telegram']}"),
             f"  1C emulator      {u['onec_emulator']}/odata/standard.odata/"
-            + ("" if u["onec"] == u["onec_emulator"] else f"  (not used: LONGRUN_ONEC_URL is {u['onec']})"),
+            + _unused(u["onec_emulator"], u["onec"], f"LONGRUN_ONEC_URL is {u['onec']}"),
             f"  MAX emulator     {u['max_emulator']}"
-            + ("" if u["max_api"] == u["max_emulator"] else f"  (not used: MAX API at {u['max_api']})"),
+            + _unused(u["max_emulator"], u["max_api"], f"MAX API at {u['max_api']}"),
             f"  Bot API emulator {u['telegram_bot_emulator']}"
-            + (
-                ""
-                if u["telegram_bot_api"] == u["telegram_bot_emulator"]
-                else f"  (not used: Bot API at {u['telegram_bot_api']})"
-            ),
+            + _unused(u["telegram_bot_emulator"], u["telegram_bot_api"], f"Bot API at {u['telegram_bot_api']}"),
             f"  Postgres         {self.database_url}",
             f"  Logs             {rel}/logs/   state: {rel}/stack.json",
             "Ctrl-C stops everything (data stays). `make worker` adds a worker.",

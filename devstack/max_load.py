@@ -6,6 +6,7 @@ so several processes begin together) for `--seconds`. The rate-limit test and `p
 several of these at once against the MAX emulator and read its per-token counts.
 
 Prints one JSON line: {"sent", "errors": {code: n}, "skipped_slots", "first_sent", "last_sent"} (Unix times).
+`start_load` runs one such process and `load_report` reads that line back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from clients.max import MaxClient, MaxError
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_session_factory
+from devstack import processes as ps
 from settings import Settings
 
 
@@ -75,6 +79,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--late-after", type=float, default=defaults.max_rate_late_slot_seconds)
     p.add_argument("--name", default="p")
     return p
+
+
+def start_load(process: str, env: Mapping[str, str] | None, logs: Path, **flags: object) -> ps.Proc:
+    """`python -m devstack.max_load` named `process`, each flag an option: `database_url=u` is `--database-url u`."""
+    args = ["-m", "devstack.max_load"]
+    for flag, value in flags.items():
+        args += [f"--{flag.replace('_', '-')}", str(value)]
+    return ps.start_python(process, args, env, logs)
+
+
+def load_report(proc: ps.Proc) -> dict[str, Any]:
+    """What a finished load process printed; its exit and the end of its log when it did not succeed."""
+    lines = [line for line in proc.log_tail(5).splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(proc.describe_exit())
+    return json.loads(lines[-1])
 
 
 def main(argv: list[str] | None = None) -> None:

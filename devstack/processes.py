@@ -382,7 +382,7 @@ def stack_env(
         env["LONGRUN_TELEGRAM_EMULATOR_URL"] = f"http://{HOST}:{telegram_port}"
     if onec_port is not None and _is_loopback(env.get("LONGRUN_ONEC_URL", "")):
         env["LONGRUN_ONEC_URL"] = f"http://{HOST}:{onec_port}"
-    if max_port is not None and urlsplit(env.get("LONGRUN_MAX_API_URL", "")).hostname in (None, HOST, "localhost"):
+    if max_port is not None and _is_loopback(env.get("LONGRUN_MAX_API_URL", "")):
         # A MAX API elsewhere (the real one) is kept; the emulator still runs, unused.
         env["LONGRUN_MAX_API_URL"] = f"http://{HOST}:{max_port}"
     if telegram_bot_port is not None and _is_loopback(env.get("LONGRUN_TELEGRAM_BOT_API_URL", "")):

@@ -67,15 +67,14 @@ class Stack:
             data_dir=self.data_dir,
             openai_port=self.openai.port,
             feeds_port=self.feeds.port,
-            onec_port=self.onec.port,
-            max_port=self.max.port,
-            telegram_bot_port=self.telegram_bot.port,
             task_queue=task_queue,
         )
         env.pop("OPENAI_API_KEY", None)
         env.pop("LONGRUN_TELEGRAM_SESSION", None)
-        env["LONGRUN_TELEGRAM_EMULATOR_URL"] = self.telegram_url
+        # Tests and benchmarks talk to this stack's emulators, whatever outside services the environment names.
         env["OPENAI_BASE_URL"] = f"{self.openai_url}/v1"
+        env["LONGRUN_TELEGRAM_EMULATOR_URL"] = self.telegram_url
+        env["LONGRUN_ONEC_URL"] = self.onec_url
         env["LONGRUN_MAX_API_URL"] = self.max_url
         env["LONGRUN_TELEGRAM_BOT_API_URL"] = self.telegram_bot_url
         env["LONGRUN_ADMIN_PASSWORD"] = ADMIN_PASSWORD

@@ -102,6 +102,22 @@ class Config:
     max_attachments: int = 12
 
 
+def _trim(window: deque[float], now: float) -> None:
+    """Forget the moments of `window` (monotonic seconds, oldest first) that are over a second old."""
+    while window and window[0] <= now - 1.0:
+        window.popleft()
+
+
+def _admit(window: deque[float], now: float, limit: int) -> float | None:
+    """Take one more event into the last second's `window` unless it holds `limit` already (0: no limit): None
+    when taken, else the seconds until one could be."""
+    _trim(window, now)
+    if limit and len(window) >= limit:
+        return max(0.001, window[0] + 1.0 - now)
+    window.append(now)
+    return None
+
+
 @dataclass
 class Bot:
     token: str
@@ -129,15 +145,6 @@ class Chat:
     type: str = "channel"
     messages: list[dict[str, Any]] = field(default_factory=list)
     sends: deque[float] = field(default_factory=deque)  # accepted sends of the last second (monotonic)
-
-    def take_send(self, now: float, limit: int) -> float | None:
-        """None when one more message may go in now, else the seconds until it could."""
-        while self.sends and self.sends[0] <= now - 1.0:
-            self.sends.popleft()
-        if limit and len(self.sends) >= limit:
-            return max(0.001, self.sends[0] + 1.0 - now)
-        self.sends.append(now)
-        return None
 
     def wire(self) -> dict[str, Any]:
         last = self.messages[-1]["timestamp"] if self.messages else int(time.time() * 1000)
@@ -190,18 +197,15 @@ class TokenStats:
         """Count a request; None when it may go on, else the seconds until it would have been allowed."""
         self.requests += 1
         self.by_endpoint[endpoint] += 1
-        for log in (self.arrivals, self.accepted):
-            while log and log[0] <= now - 1.0:
-                log.popleft()
+        _trim(self.arrivals, now)
         self.arrivals.append(now)
         self.log.append(now)
         self.log_endpoints.append(endpoint)
         self.max_per_second = max(self.max_per_second, len(self.arrivals))
-        if limit and len(self.accepted) >= limit:
+        wait = _admit(self.accepted, now, limit)
+        if wait is not None:
             self.rejected += 1
-            return max(0.001, self.accepted[0] + 1.0 - now)
-        self.accepted.append(now)
-        return None
+        return wait
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -281,7 +285,7 @@ class _Gate:
         now = time.monotonic()
         try:
             token = self._token(scope)
-            self.state.bot(token)
+            bot = self.state.bot(token)
         except MaxApiError as exc:
             await exc.response()(scope, receive, send)
             return
@@ -291,7 +295,7 @@ class _Gate:
             retry = {"Retry-After": f"{wait:.3f}"}
             await MaxApiError(429, "too.many.requests", "Too many requests", retry).response()(scope, receive, send)
             return
-        scope.setdefault("state", {})["max_token"] = token
+        scope.setdefault("state", {})["max_bot"] = bot
         await self.app(scope, receive, send)
 
     def _token(self, scope: Scope) -> str:
@@ -323,15 +327,15 @@ def create_app() -> EmulatorApp:
         return exc.response()
 
     def bot_of(request: Request) -> Bot:
-        return state.bot(request.scope["state"]["max_token"])
+        """The bot `_Gate` authenticated the request as."""
+        return request.scope["state"]["max_bot"]
 
     @app.get("/me")
     async def me(request: Request) -> dict[str, Any]:
         return bot_of(request).wire()
 
     @app.get("/chats/{chat_id}")
-    async def get_chat(request: Request, chat_id: int) -> dict[str, Any]:
-        bot_of(request)
+    async def get_chat(chat_id: int) -> dict[str, Any]:
         return state.chat(chat_id).wire()
 
     @app.post("/uploads")
@@ -372,7 +376,7 @@ def create_app() -> EmulatorApp:
         body = await _json(request)
         chat = state.chat(chat_id)
         message = _new_message(state, bot, chat, body, str(request.base_url).rstrip("/"))
-        wait = chat.take_send(time.monotonic(), state.config.chat_messages_per_second)
+        wait = _admit(chat.sends, time.monotonic(), state.config.chat_messages_per_second)
         if wait is not None:
             raise MaxApiError(
                 429, "too.many.requests", "Too many messages to this chat", {"Retry-After": f"{wait:.3f}"}
@@ -388,7 +392,6 @@ def create_app() -> EmulatorApp:
         count: int = 50,
         to: int | None = None,
     ) -> dict[str, Any]:
-        bot_of(request)
         from_ = request.query_params.get("from")  # a Python keyword: read by hand
         if not 1 <= count <= 100:
             raise MaxApiError(400, "proto.payload", "count: must be between 1 and 100")

@@ -136,7 +136,7 @@ class _State:
         self.book = Book()
         self.session = Session()
         # Sorting a big book for every page would cost more than the page: keep each order until the book changes.
-        self._orders: dict[tuple[str, tuple], tuple[Book, int, list[dict]]] = {}
+        self._orders: dict[tuple[str, tuple], tuple[int, list[dict]]] = {}
 
     def reset(self) -> None:
         self.use(Book())
@@ -147,11 +147,10 @@ class _State:
         self._orders.clear()
 
     def ordered(self, entity_set: str, by: tuple[tuple[str, bool], ...]) -> list[dict]:
-        cached = self._orders.get((entity_set, by))
-        if cached is not None and cached[0] is self.book and cached[1] == self.book.revision:
-            return cached[2]
-        rows = order(self.book.rows(entity_set), by)
-        self._orders[(entity_set, by)] = (self.book, self.book.revision, rows)
+        revision, rows = self._orders.get((entity_set, by), (None, []))
+        if revision != self.book.revision:
+            rows = order(self.book.rows(entity_set), by)
+            self._orders[(entity_set, by)] = (self.book.revision, rows)
         return rows
 
 

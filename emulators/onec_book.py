@@ -151,7 +151,7 @@ class Book:
         return next((row for row in self.sets[entity_set] if row["Ref_Key"] == ref_key), None)
 
     def counts(self) -> dict[str, int]:
-        documents = [row for name in DOCUMENT_SETS for row in self.sets[name]]
+        documents = self._documents()
         return {
             **{name: len(rows) for name, rows in self.sets.items()},
             "documents": len(documents),

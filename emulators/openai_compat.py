@@ -30,7 +30,6 @@ from emulators.errors import openai_error
 from emulators.faults import CONTROL_PREFIX, EmulatorApp
 from emulators.openai_plants import Plants, PlantSpec
 
-DEFAULT_EMBEDDING_DIMENSIONS = embedding.DEFAULT_DIMENSIONS
 DEFAULT_MODELS = ("gpt-4o-mini", "text-embedding-3-small")
 
 # What a json_object request gets: clients of that mode parse whatever JSON arrives, so any stable shape works.

@@ -69,9 +69,9 @@ async def make_user(stack: Stack, admin: Api):
         await api.close()
 
 
-async def clean_emulator(base_url: str):
+async def clean_emulator(base_url: str, kind: type[Emulator] = Emulator):
     """An emulator with no faults and zeroed counts for the test, and left that way after it."""
-    emulator = Emulator(base_url)
+    emulator = kind(base_url)
     await emulator.reset()
     yield emulator
     await emulator.reset()
@@ -92,8 +92,8 @@ async def feeds(stack: Stack):
 @pytest.fixture
 async def onec(stack: Stack):
     """The stack's 1C emulator: default book, live session, no faults; its book and faults scriptable."""
-    async for emulator in clean_emulator(stack.onec_url):
-        yield OneCEmulator(emulator.base_url)
+    async for emulator in clean_emulator(stack.onec_url, OneCEmulator):
+        yield emulator
 
 
 @pytest.fixture
@@ -111,5 +111,5 @@ async def telegram(stack: Stack):
 @pytest.fixture
 async def telegram_bot(stack: Stack):
     """The stack's Telegram Bot API emulator: no bots, webhooks or faults (emulators/telegram_bot.py)."""
-    async for emulator in clean_emulator(stack.telegram_bot_url):
-        yield TelegramBotEmulator(emulator.base_url)
+    async for emulator in clean_emulator(stack.telegram_bot_url, TelegramBotEmulator):
+        yield emulator

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import random
 
-from clients.max_format import utf16_starts
+from clients.max_format import utf16_len, utf16_starts
 from clients.posts import Entity, EntityType
 
 URL = "https://example.com/page"
-
-
-def utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def ent(text: str, kind: str, part: str, nth: int = 0, **extra: object) -> Entity:
@@ -20,7 +16,7 @@ def ent(text: str, kind: str, part: str, nth: int = 0, **extra: object) -> Entit
     at = -1
     for _ in range(nth + 1):
         at = text.index(part, at + 1)
-    return Entity(type=EntityType(kind), offset=utf16(text[:at]), length=utf16(part), **extra)
+    return Entity(type=EntityType(kind), offset=utf16_len(text[:at]), length=utf16_len(part), **extra)
 
 
 # Telegram entity type → MAX markup type, for the styles MAX can show.
@@ -76,7 +72,7 @@ def random_post_text(rng: random.Random, length: int, entity_count: int) -> tupl
     At most one text link: Telegram never overlaps two links, and the formatter keeps only the first if it did.
     """
     text = "".join(rng.choice(_ALPHABET) for _ in range(length))
-    total = utf16(text)
+    total = utf16_len(text)
     entities = []
     for _ in range(entity_count):
         offset = rng.randrange(total) if total else 0

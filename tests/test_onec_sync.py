@@ -11,6 +11,7 @@ from clients.onec import OneCClient
 from clients.onec_models import DocumentKind
 from devstack.clients import Api, eventually
 from settings import Settings
+from tests.deployment import deployment
 from tests.test_replay import record
 
 QUEUE = "onec"
@@ -21,13 +22,8 @@ BOOK = {"seed": 7, "documents": 5000, "contractors": 800, "folders": 5, "pending
 @pytest.fixture(scope="module")
 async def books(stack, admin):
     """This module's deployment: its own API and worker; the 1C book is set per test."""
-    url = stack.start_api("api-onec", task_queue=QUEUE)
-    stack.start_worker("worker-onec", task_queue=QUEUE)
-    api = Api(url, admin.token)
-    api.url = url
-    yield api
-    await api.close()
-    stack.stop_named("api-onec", "worker-onec")
+    async with deployment(stack, admin, "onec", QUEUE) as api:
+        yield api
 
 
 @pytest.fixture
@@ -179,8 +175,9 @@ async def test_schedules_exist_and_run(books, stack, fresh, temporal):
     await handle.trigger()
 
     async def synced():
-        runs = await runs_of(temporal, "onec-sync-contractors")
-        return (await sync.describe()).status.name == "COMPLETED" and runs - earlier
+        # Alone, this test meets no earlier sync: until the schedule's starts, there is nothing to describe.
+        runs = await runs_of(temporal, "onec-sync-contractors") - earlier
+        return runs and (await sync.describe()).status.name == "COMPLETED"
 
     await eventually(synced, "a new, scheduled contractors sync", within=60)
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from devstack.clients import Api, eventually
+from tests.deployment import deployment
 from tests.test_replay import record
 from tests.webbuddy_helpers import FAST_RECONCILE, logs_by_stage, new_query, wait_query
 
@@ -17,13 +18,8 @@ STAGE_LOGS = {"claimed": 1, "answering": 1, "done": 1}
 @pytest.fixture(scope="module")
 async def wb(stack, admin):
     """This module's deployment: its own API and worker, with fast reconcile sweeps."""
-    url = stack.start_api("api-webbuddy", task_queue=QUEUE, **FAST_RECONCILE)
-    stack.start_worker("worker-webbuddy", task_queue=QUEUE, **FAST_RECONCILE)
-    api = Api(url, admin.token)
-    api.url = url
-    yield api
-    await api.close()
-    stack.stop_named("api-webbuddy", "worker-webbuddy")
+    async with deployment(stack, admin, "webbuddy", QUEUE, **FAST_RECONCILE) as api:
+        yield api
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 Replaces the seed's in-process loop (5–10 hours for 10,000 posts, lost with the process, and an
 "optimised" plan publishing five posts at once out of order). The history is read a page of 100
-messages at a time, oldest first; the next page is read while the current one is published; a page is
-published in order by one activity that prepares media ahead in parallel. Pause keeps the place,
-cancel publishes nothing more, and a long channel continues as new every few thousand messages.
+messages at a time, oldest first, by a reader that runs up to `READ_AHEAD` pages ahead of publishing;
+each publish step takes every page read so far and publishes it in order in one activity that prepares
+media ahead in parallel. Pause keeps the place, cancel publishes nothing more, and a long channel
+continues as new every `PAGES_PER_RUN` pages.
 """
 
 import asyncio

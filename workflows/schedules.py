@@ -7,6 +7,7 @@ so stacks sharing one Temporal do not run each other's schedules.
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -46,55 +47,51 @@ def _every(seconds: float) -> ScheduleSpec:
     return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=seconds))])
 
 
+def _schedule(settings: Settings, sid: str, run: Any, arg: Any, spec: ScheduleSpec) -> Schedule:
+    """A schedule that starts `run(arg)` as `<sid>-run`, skipping a tick while the last one still runs."""
+    return Schedule(
+        action=scheduled(settings, run, arg, workflow_id=f"{sid}-run"),
+        spec=spec,
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 def deployment_schedules(settings: Settings) -> dict[str, Schedule]:
-    skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
     reconcile_id = schedule_id(RECONCILE, settings)
     bank_id, contractors_id = schedule_id(ONEC_BANK, settings), schedule_id(ONEC_CONTRACTORS, settings)
     inbox_id = schedule_id(TRACKER_INBOX, settings)
     return {
         # The webhook's safety net: updates stored while Temporal was away (or whose start was lost) get started.
-        inbox_id: Schedule(
-            action=scheduled(
-                settings,
-                ReconcileTrackerInboxWorkflow.run,
-                ReconcileInboxInput(grace_seconds=settings.tracker_inbox_grace_seconds),
-                workflow_id=f"{inbox_id}-run",
-            ),
-            spec=_every(settings.tracker_reconcile_seconds),
-            policy=skip,
+        inbox_id: _schedule(
+            settings,
+            inbox_id,
+            ReconcileTrackerInboxWorkflow.run,
+            ReconcileInboxInput(grace_seconds=settings.tracker_inbox_grace_seconds),
+            _every(settings.tracker_reconcile_seconds),
         ),
-        reconcile_id: Schedule(
-            action=scheduled(
-                settings,
-                ReconcileQueriesWorkflow.run,
-                ReconcileInput(
-                    grace_seconds=settings.webbuddy_grace_seconds,
-                    stale_claim_seconds=settings.webbuddy_stale_claim_seconds,
-                ),
-                workflow_id=f"{reconcile_id}-run",
+        reconcile_id: _schedule(
+            settings,
+            reconcile_id,
+            ReconcileQueriesWorkflow.run,
+            ReconcileInput(
+                grace_seconds=settings.webbuddy_grace_seconds,
+                stale_claim_seconds=settings.webbuddy_stale_claim_seconds,
             ),
-            spec=_every(settings.webbuddy_reconcile_seconds),
-            policy=skip,
+            _every(settings.webbuddy_reconcile_seconds),
         ),
-        bank_id: Schedule(
-            action=scheduled(
-                settings,
-                ScheduledOneCSyncWorkflow.run,
-                ScheduledSync(kind="bank_transactions", days_back=settings.onec_bank_days_back),
-                workflow_id=f"{bank_id}-run",
-            ),
-            spec=_every(settings.onec_bank_every_minutes * 60),
-            policy=skip,
+        bank_id: _schedule(
+            settings,
+            bank_id,
+            ScheduledOneCSyncWorkflow.run,
+            ScheduledSync(kind="bank_transactions", days_back=settings.onec_bank_days_back),
+            _every(settings.onec_bank_every_minutes * 60),
         ),
-        contractors_id: Schedule(
-            action=scheduled(
-                settings,
-                ScheduledOneCSyncWorkflow.run,
-                ScheduledSync(kind="contractors"),
-                workflow_id=f"{contractors_id}-run",
-            ),
-            spec=ScheduleSpec(cron_expressions=[settings.onec_contractors_cron]),
-            policy=skip,
+        contractors_id: _schedule(
+            settings,
+            contractors_id,
+            ScheduledOneCSyncWorkflow.run,
+            ScheduledSync(kind="contractors"),
+            ScheduleSpec(cron_expressions=[settings.onec_contractors_cron]),
         ),
     }
 

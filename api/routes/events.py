@@ -11,15 +11,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.event_hub import OVERFLOW, EventHub
 from api.event_listener import EventListener
-from api.job_sockets import websocket_user
+from api.job_sockets import accept_user
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
 @router.websocket("/ws/events")
 async def stream_events(ws: WebSocket, job_id: str | None = None) -> None:
-    await ws.accept()
-    who = await websocket_user(ws)
+    who = await accept_user(ws)
     if who is None:
         return
     hub: EventHub = ws.app.state.events

@@ -1,7 +1,7 @@
 """Telegram → MAX migration (seed 002): channels, crossposting links, migration jobs and the message log."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Editors, JobsDep, SessionDep, SettingsDep, field_error
+from api.deps import CurrentUser, Editors, JobsDep, SessionDep, SettingsDep, field_error, found, save_changes
 from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
 from clients.telegram_export import ExportInvalid, check_export
 from db.message_log import count_failed
@@ -104,13 +104,6 @@ def max_channel_out(channel: MaxChannel) -> MaxChannelOut:
     )
 
 
-async def found(session: AsyncSession, model: type, item_id: int, what: str) -> Any:
-    item = await session.get(model, item_id)
-    if item is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} {item_id} not found")
-    return item
-
-
 async def checked_export(path: str, settings: Settings) -> None:
     """A missing directory or a broken result.json is the caller's mistake now, not a failed job later."""
     try:
@@ -147,10 +140,7 @@ async def update_telegram_channel(
     changes = body.model_dump(exclude_unset=True)
     if "export_path" in changes and channel.source == SourceKind.export:
         await checked_export(changes["export_path"], settings)
-    for key, value in changes.items():
-        setattr(channel, key, value)
-    await session.commit()
-    return channel
+    return await save_changes(session, channel, changes)
 
 
 @router.delete("/telegram-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -180,10 +170,7 @@ async def read_max_channel(channel_id: int, session: SessionDep, _: CurrentUser)
 @router.patch("/max-channels/{channel_id}")
 async def update_max_channel(channel_id: int, body: MaxChannelPatch, session: SessionDep, _: Editors) -> MaxChannelOut:
     channel = await found(session, MaxChannel, channel_id, "max channel")
-    for key, value in body.model_dump(exclude_unset=True).items():
-        setattr(channel, key, value)
-    await session.commit()
-    return max_channel_out(channel)
+    return max_channel_out(await save_changes(session, channel, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/max-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -223,10 +210,7 @@ async def read_link(link_id: int, session: SessionDep, _: CurrentUser):
 @router.patch("/links/{link_id}", response_model=LinkOut)
 async def update_link(link_id: int, body: LinkPatch, session: SessionDep, _: Editors):
     link = await found(session, CrosspostingLink, link_id, "link")
-    for key, value in body.model_dump(exclude_unset=True).items():
-        setattr(link, key, value)
-    await session.commit()
-    return link
+    return await save_changes(session, link, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -279,26 +263,18 @@ class MessageLogPage(BaseModel):
     total: int
 
 
-async def known_link(session: AsyncSession, link_id: int, field: str | None = None) -> CrosspostingLink:
-    link = await session.get(CrosspostingLink, link_id)
-    if link is None:
-        if field:
-            raise field_error(field, f"unknown link {link_id}")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"link {link_id} not found")
-    return link
-
-
 @router.post("/migrations", status_code=status.HTTP_202_ACCEPTED)
 async def start_migration(body: MigrationStart, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
     """Start migrating a link; while one runs for the link, its job is answered instead."""
-    await known_link(session, body.link_id, "link_id")
+    if await session.get(CrosspostingLink, body.link_id) is None:
+        raise field_error("link_id", f"unknown link {body.link_id}")
     scope = MigrationScope(link_id=body.link_id, since=body.since, until=body.until, dry_run=body.dry_run)
     return JobStarted(job_id=await jobs.start(migration_job(scope, who.username)))
 
 
 @router.post("/migrations/{link_id}/retry-failed", status_code=status.HTTP_202_ACCEPTED)
 async def retry_failed(link_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
-    await known_link(session, link_id)
+    await found(session, CrosspostingLink, link_id, "link")
     if not await count_failed(session, link_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"link {link_id} has no failed messages")
     scope = MigrationScope(link_id=link_id, only_failed=True)
@@ -306,7 +282,7 @@ async def retry_failed(link_id: int, session: SessionDep, who: Editors, jobs: Jo
 
 
 async def signal_migration(link_id: int, signal: str, session: AsyncSession, jobs: Jobs) -> MigrationSignalled:
-    await known_link(session, link_id)
+    await found(session, CrosspostingLink, link_id, "link")
     job_id = migration_job_id(link_id)
     try:
         await jobs.signal(job_id, signal)
@@ -335,7 +311,7 @@ async def message_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> MessageLogPage:
-    await known_link(session, link_id)
+    await found(session, CrosspostingLink, link_id, "link")
     where = [MessageLog.crossposting_link_id == link_id]
     if status_ is not None:
         where.append(MessageLog.status == status_)

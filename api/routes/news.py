@@ -6,9 +6,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, field_error
+from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, field_error, found, save_changes
 from api.jobs import JobNotFound, JobStarted
 from clients.urls import MAX_URL_LENGTH, web_url
 from db.models import NewsPost, NewsSource
@@ -101,13 +100,6 @@ class Discover(BaseModel):
     max_parallel: int = Field(3, ge=1, le=20)
 
 
-async def get_source(session: AsyncSession, source_id: int) -> NewsSource:
-    source = await session.get(NewsSource, source_id)
-    if source is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"news source {source_id} not found")
-    return source
-
-
 @router.get("/sources", response_model=list[SourceOut])
 async def list_sources(session: SessionDep, _: CurrentUser):
     return (await session.scalars(select(NewsSource).order_by(NewsSource.id))).all()
@@ -123,21 +115,18 @@ async def create_source(body: SourceIn, session: SessionDep, _: Editors):
 
 @router.get("/sources/{source_id}", response_model=SourceOut)
 async def read_source(source_id: int, session: SessionDep, _: CurrentUser):
-    return await get_source(session, source_id)
+    return await found(session, NewsSource, source_id, "news source")
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut)
 async def update_source(source_id: int, body: SourcePatch, session: SessionDep, _: Editors):
-    source = await get_source(session, source_id)
-    for key, value in body.model_dump(mode="json", exclude_unset=True).items():
-        setattr(source, key, value)
-    await session.commit()
-    return source
+    source = await found(session, NewsSource, source_id, "news source")
+    return await save_changes(session, source, body.model_dump(mode="json", exclude_unset=True))
 
 
 @router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_source(source_id: int, session: SessionDep, _: Editors) -> None:
-    await session.delete(await get_source(session, source_id))
+    await session.delete(await found(session, NewsSource, source_id, "news source"))
     await session.commit()
 
 
@@ -216,10 +205,5 @@ async def list_drafts(
 
 @router.patch("/drafts/{draft_id}", response_model=DraftOut)
 async def update_draft(draft_id: int, body: DraftPatch, session: SessionDep, _: Editors):
-    draft = await session.get(NewsPost, draft_id)
-    if draft is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"draft {draft_id} not found")
-    for key, value in body.model_dump(exclude_unset=True).items():
-        setattr(draft, key, value)
-    await session.commit()
-    return draft
+    draft = await found(session, NewsPost, draft_id, "draft")
+    return await save_changes(session, draft, body.model_dump(exclude_unset=True))

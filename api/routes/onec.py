@@ -9,10 +9,21 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import func, or_, select
+from temporalio.client import ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentUser, Editors, JobsDep, SessionDep, SettingsDep, TemporalDep, field_error
-from db.models.onec import BankTransaction, ClassificationRule, Contractor, Direction
+from api.deps import (
+    CurrentUser,
+    Editors,
+    JobsDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    field_error,
+    found,
+    save_changes,
+)
+from db.models.onec import BankTransaction, CategorySource, ClassificationRule, Contractor, Direction
 from settings import Settings
 from workflows.onec_sync import SyncBankInput, SyncContractorsInput, bank_sync_job, contractors_sync_job
 from workflows.schedules import PAUSABLE, schedule_id
@@ -53,7 +64,7 @@ class TransactionOut(BaseModel):
     operation: str
     deleted: bool
     category: str | None
-    category_source: str | None
+    category_source: CategorySource | None
 
 
 class TransactionPage(BaseModel):
@@ -165,9 +176,12 @@ async def list_contractors(
 ) -> ContractorPage:
     where = [Contractor.is_folder.is_(False)]
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(
-            or_(Contractor.name.ilike(pattern), Contractor.full_name.ilike(pattern), Contractor.inn == q.strip())
+            or_(
+                Contractor.name.icontains(q, autoescape=True),
+                Contractor.full_name.icontains(q, autoescape=True),
+                Contractor.inn == q.strip(),
+            )
         )
     total = await session.scalar(select(func.count()).select_from(Contractor).where(*where))
     rows = await session.scalars(
@@ -194,21 +208,13 @@ async def create_rule(body: RuleIn, session: SessionDep, _: Editors):
 
 @router.patch("/rules/{rule_id}", response_model=RuleOut)
 async def update_rule(rule_id: int, body: RulePatch, session: SessionDep, _: Editors):
-    rule = await session.get(ClassificationRule, rule_id)
-    if rule is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
-    for key, value in body.model_dump(exclude_unset=True).items():
-        setattr(rule, key, value)
-    await session.commit()
-    return rule
+    rule = await found(session, ClassificationRule, rule_id, "rule")
+    return await save_changes(session, rule, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_rule(rule_id: int, session: SessionDep, _: Editors) -> None:
-    rule = await session.get(ClassificationRule, rule_id)
-    if rule is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
-    await session.delete(rule)
+    await session.delete(await found(session, ClassificationRule, rule_id, "rule"))
     await session.commit()
 
 
@@ -226,20 +232,23 @@ class ScheduleOut(BaseModel):
     last_run: datetime | None
 
 
-async def schedule_out(name: ScheduleName, temporal: TemporalDep, settings: Settings) -> ScheduleOut:
-    sid = schedule_id(PAUSABLE[name], settings)
+async def schedule_handle(name: ScheduleName, temporal: TemporalDep, settings: Settings) -> ScheduleHandle:
+    return (await temporal.client()).get_schedule_handle(schedule_id(PAUSABLE[name], settings))
+
+
+async def schedule_out(name: ScheduleName, handle: ScheduleHandle) -> ScheduleOut:
     try:
-        described = await (await temporal.client()).get_schedule_handle(sid).describe()
+        described = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            missing = f"schedule {sid!r} does not exist yet (no worker has started)"
+            missing = f"schedule {handle.id!r} does not exist yet (no worker has started)"
             raise HTTPException(status.HTTP_404_NOT_FOUND, missing) from exc
         raise
     state, info = described.schedule.state, described.info
     recent = info.recent_actions[-1].started_at if info.recent_actions else None
     return ScheduleOut(
         name=name,
-        schedule_id=sid,
+        schedule_id=handle.id,
         paused=state.paused,
         note=state.note or "",
         next_runs=info.next_action_times[:3],
@@ -249,21 +258,21 @@ async def schedule_out(name: ScheduleName, temporal: TemporalDep, settings: Sett
 
 @router.get("/schedules")
 async def list_schedules(_: CurrentUser, temporal: TemporalDep, settings: SettingsDep) -> list[ScheduleOut]:
-    return [await schedule_out(name, temporal, settings) for name in PAUSABLE]
+    return [await schedule_out(name, await schedule_handle(name, temporal, settings)) for name in PAUSABLE]
 
 
 @router.post("/schedules/{name}/pause")
 async def pause_schedule(name: ScheduleName, who: Editors, temporal: TemporalDep, settings: SettingsDep) -> ScheduleOut:
     """The scheduled sync stops running until resumed (also shown, and undoable, in the Temporal Web UI)."""
-    handle = (await temporal.client()).get_schedule_handle(schedule_id(PAUSABLE[name], settings))
+    handle = await schedule_handle(name, temporal, settings)
     await handle.pause(note=f"paused by {who.username}")
-    return await schedule_out(name, temporal, settings)
+    return await schedule_out(name, handle)
 
 
 @router.post("/schedules/{name}/unpause")
 async def unpause_schedule(
     name: ScheduleName, who: Editors, temporal: TemporalDep, settings: SettingsDep
 ) -> ScheduleOut:
-    handle = (await temporal.client()).get_schedule_handle(schedule_id(PAUSABLE[name], settings))
+    handle = await schedule_handle(name, temporal, settings)
     await handle.unpause(note=f"resumed by {who.username}")
-    return await schedule_out(name, temporal, settings)
+    return await schedule_out(name, handle)

@@ -246,35 +246,37 @@ class AgentConfig(CreatedAt, Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class MessageIngestionJob(CreatedAt, Base):
+class JobRecord:
+    """The row of a long job, as the seed kept one: its workflow, who started it, its status and when it ran."""
+
+    workflow_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default=JobRecordStatus.pending.value)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MessageIngestionJob(JobRecord, CreatedAt, Base):
     """A chat's history imported through Telegram: its progress and outcome, as the seed tracked it."""
 
     __tablename__ = "message_ingestion_job"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    workflow_id: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     chat: Mapped[str] = mapped_column(String(200))
     limit: Mapped[int | None] = mapped_column(Integer)
     since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default=JobRecordStatus.pending.value)
     messages_fetched: Mapped[int] = mapped_column(Integer, default=0)
     messages_saved: Mapped[int] = mapped_column(Integer, default=0)
     messages_skipped: Mapped[int] = mapped_column(Integer, default=0)  # duplicates
     errors_count: Mapped[int] = mapped_column(Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class AnalysisRun(CreatedAt, Base):
+class AnalysisRun(JobRecord, CreatedAt, Base):
     __tablename__ = "analysis_run"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    workflow_id: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     agent_config_id: Mapped[int | None] = mapped_column(ForeignKey("agent_config.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default=JobRecordStatus.pending.value)
     time_window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     time_window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     use_rag: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -286,8 +288,6 @@ class AnalysisRun(CreatedAt, Base):
     proposals_total: Mapped[int] = mapped_column(Integer, default=0)
     # [{"batch": n, "error": "..."}, ...]: what went wrong, kept with the run.
     error_log: Mapped[list | None] = mapped_column(JSONB)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TaskProposal(CreatedAt, Base):
@@ -309,16 +309,13 @@ class TaskProposal(CreatedAt, Base):
     status: Mapped[str] = mapped_column(String(16), default=ProposalStatus.pending.value)
 
 
-class ClassificationExperiment(CreatedAt, Base):
+class ClassificationExperiment(JobRecord, CreatedAt, Base):
     """Messages with known topics classified again by an agent: how often it agrees, and where it does not."""
 
     __tablename__ = "classification_experiment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    workflow_id: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     agent_config_id: Mapped[int | None] = mapped_column(ForeignKey("agent_config.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default=JobRecordStatus.pending.value)
     message_count: Mapped[int] = mapped_column(Integer, default=100)
     classified: Mapped[int] = mapped_column(Integer, default=0)
     correct: Mapped[int] = mapped_column(Integer, default=0)
@@ -326,5 +323,3 @@ class ClassificationExperiment(CreatedAt, Base):
     # {"actual topic": {"predicted topic": count}}
     confusion_matrix: Mapped[dict | None] = mapped_column(JSONB)
     error_message: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

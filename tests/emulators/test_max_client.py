@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from clients.max import MaxClient, MaxError
@@ -16,26 +15,19 @@ from clients.max_match import find_delivered
 from clients.max_split import plan_post
 from clients.posts import Media, MediaKind, Post
 from clients.rate_limit import LocalRateLimiter
-from devstack.clients import eventually
+from devstack.clients import Emulator, eventually
 from tests.max_text import ent
 
 TOKEN = "bot-token-1"
 CHANNEL = -70001
 
 
-async def _control(base_url: str, method: str, path: str, **kwargs: object) -> dict:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        response = await http.request(method, path, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-
 async def _configure(base_url: str, **knobs: object) -> None:
-    await _control(base_url, "POST", "/_emulator/max/config", json=knobs)
+    await Emulator(base_url).control("POST", "/_emulator/max/config", **knobs)
 
 
 async def _stored(base_url: str, chat_id: int = CHANNEL) -> list[dict]:
-    return (await _control(base_url, "GET", f"/_emulator/max/chats/{chat_id}/messages"))["messages"]
+    return (await Emulator(base_url).control("GET", f"/_emulator/max/chats/{chat_id}/messages"))["messages"]
 
 
 @pytest.fixture
@@ -130,9 +122,7 @@ async def test_rate_limited_answer_carries_retry_after(max_url: str, client: Max
     assert (error.status, error.code, error.permanent) == (429, "too.many.requests", False)
     assert 0 < error.retry_after <= 1.0
 
-    await _control(
-        max_url, "POST", "/_emulator/faults", json={"path": "/me", "kind": "status", "status": 429, "retry_after": 7}
-    )
+    await Emulator(max_url).fault(path="/me", kind="status", status=429, retry_after=7)
     await _configure(max_url, rate_limit_per_second=0)
     with pytest.raises(MaxError) as injected:
         await client.me("another-token")
@@ -150,14 +140,14 @@ async def test_other_client_errors_are_permanent(max_url: str, client: MaxClient
         await client.me("revoked-token")
     assert (bad_token.value.status, bad_token.value.code, bad_token.value.permanent) == (401, "verify.token", True)
 
-    await _control(max_url, "POST", "/_emulator/max/bots", json={"token": TOKEN})
+    await Emulator(max_url).control("POST", "/_emulator/max/bots", token=TOKEN)
     with pytest.raises(MaxError) as no_chat:
         await client.send(TOKEN, 12345, "hello")
     assert (no_chat.value.status, no_chat.value.code, no_chat.value.permanent) == (404, "chat.not.found", True)
 
 
 async def test_server_errors_are_retryable(max_url: str, client: MaxClient) -> None:
-    await _control(max_url, "POST", "/_emulator/faults", json={"path": "/messages", "kind": "status", "status": 503})
+    await Emulator(max_url).fault(path="/messages", kind="status", status=503)
     with pytest.raises(MaxError) as failed:
         await client.send(TOKEN, CHANNEL, "hello")
     assert (failed.value.status, failed.value.permanent, failed.value.retry_after) == (503, False, None)
@@ -176,7 +166,7 @@ async def test_accepted_then_dropped_send_is_found_in_the_channel(max_url: str, 
     (message,) = plan_post(_post("Launch day: *everything* ships", media=1))
     photo = await client.upload(TOKEN, MediaKind.image, files[MediaKind.image])
     before = (await client.send(TOKEN, CHANNEL, "an earlier post")).timestamp
-    await _control(max_url, "POST", "/_emulator/faults", json={"path": "/messages", "kind": "drop_after", "times": 1})
+    await Emulator(max_url).fault(path="/messages", kind="drop_after", times=1)
 
     with pytest.raises(MaxError) as dropped:
         await client.send(TOKEN, CHANNEL, message.markdown, [photo])
@@ -196,7 +186,7 @@ async def test_accepted_then_dropped_send_is_found_in_the_channel(max_url: str, 
 
 async def test_dropped_before_acceptance_is_not_found(max_url: str, client: MaxClient) -> None:
     (message,) = plan_post(_post("Launch is postponed"))
-    await _control(max_url, "POST", "/_emulator/faults", json={"path": "/messages", "kind": "drop", "times": 1})
+    await Emulator(max_url).fault(path="/messages", kind="drop", times=1)
     with pytest.raises(MaxError) as dropped:
         await client.send(TOKEN, CHANNEL, message.markdown)
     assert dropped.value.maybe_delivered is True  # the client cannot tell the two drops apart...

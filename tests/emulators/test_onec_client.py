@@ -5,6 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from uuid import UUID
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 import clients.onec
 from clients.onec import OneCClient, OneCError
 from clients.onec_models import BankDocument, Contractor, DocumentKind
-from clients.onec_paging import PageCursor, Paging
+from clients.onec_paging import PageCursor, Paging, pages
 from settings import Settings
 from tests.emulators.conftest import ONEC_PASSWORD, ONEC_USER
 
@@ -58,6 +59,12 @@ async def _read_all(
     onec: OneCClient, kind: DocumentKind, size: int, period: tuple[date, date] = YEAR
 ) -> list[BankDocument]:
     return [document async for document in onec.documents(kind, *period, size=size)]
+
+
+async def _read_from(onec: OneCClient, kind: DocumentKind, cursor: PageCursor, size: int) -> list[BankDocument]:
+    """The year's documents from `cursor` on, page after page, as an activity resuming at its checkpoint reads them."""
+    read = partial(onec.documents_page, kind, *YEAR, size=size)
+    return [document async for page in pages(read, cursor) for document in page.rows]
 
 
 # --- reading a book ------------------------------------------------------------------------------------------------
@@ -208,13 +215,7 @@ async def test_a_book_changed_between_pages_yields_every_row_with_its_final_vers
     await _post(control, "/_emulator/book/remove", ref_keys=removed)
     final = {d.ref_key: d for d in await _read_all(onec, kind, size=5000)}
 
-    cursor, seen = second.next, list(read)
-    while True:
-        page = await onec.documents_page(kind, *YEAR, cursor=cursor, size=400)
-        seen += page.rows
-        if not page.more:
-            break
-        cursor = page.next
+    seen = read + await _read_from(onec, kind, second.next, size=400)
     last_seen = {d.ref_key: d for d in seen}
 
     assert sorted(changed) == sorted(ahead) and changed
@@ -237,14 +238,7 @@ async def test_offset_paging_loses_rows_when_earlier_ones_are_deleted(
             first = await client.documents_page(kind, *YEAR, size=100)
             await _post(control, "/_emulator/book/remove", ref_keys=[str(d.ref_key) for d in first.rows[:10]])
             survivors = {d.ref_key for d in await _read_all(client, kind, size=5000)}
-            seen = {d.ref_key for d in first.rows}
-            cursor = first.next
-            while True:
-                page = await client.documents_page(kind, *YEAR, cursor=cursor, size=100)
-                seen |= {d.ref_key for d in page.rows}
-                if not page.more:
-                    break
-                cursor = page.next
+            seen = {d.ref_key for d in first.rows + await _read_from(client, kind, first.next, size=100)}
         outcomes[paging] = len(survivors - seen)
 
     assert outcomes == {Paging.KEYSET: 0, Paging.OFFSET: 10}
@@ -261,14 +255,7 @@ async def test_a_cursor_survives_a_new_client_as_an_activity_retry_would_see_it(
     checkpoint = json.loads(first.next.model_dump_json())
 
     async with OneCClient(_settings(onec_url)) as client:
-        rest = []
-        cursor = PageCursor.model_validate(checkpoint)
-        while True:
-            page = await client.documents_page(kind, *YEAR, cursor=cursor, size=100)
-            rest += page.rows
-            if not page.more:
-                break
-            cursor = page.next
+        rest = await _read_from(client, kind, PageCursor.model_validate(checkpoint), size=100)
         everything = await _read_all(client, kind, size=5000)
 
     assert [d.ref_key for d in first.rows + rest] == [d.ref_key for d in everything]

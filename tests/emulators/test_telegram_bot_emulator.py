@@ -267,7 +267,7 @@ async def test_deliver_needs_a_webhook_and_names_the_token(control: httpx.AsyncC
 
 
 async def test_fault_rules_match_every_bot_and_answer_in_telegrams_shape(
-    bot: httpx.AsyncClient, control: httpx.AsyncClient
+    bot: httpx.AsyncClient, control: httpx.AsyncClient, telegram_bot_url: str
 ) -> None:
     rule = {"path": "/bot/getFile", "kind": "status", "status": 429, "retry_after": 1.5, "times": 1}
     (await control.post("/faults", json=rule)).raise_for_status()
@@ -283,7 +283,7 @@ async def test_fault_rules_match_every_bot_and_answer_in_telegrams_shape(
     assert (await bot.get("/getMe")).status_code == 200  # and never applied to another method
     await control.post("/faults", json={"path": "/file/bot/", "kind": "drop", "times": 1})
     with pytest.raises(httpx.TransportError):
-        await bot.get(f"{bot.base_url.scheme}://{bot.base_url.host}:{bot.base_url.port}/file/bot{TOKEN}/photos/x.jpg")
+        await bot.get(f"{telegram_bot_url}/file/bot{TOKEN}/photos/x.jpg")
 
 
 async def test_generated_updates_are_message_updates_with_utf16_entities(control: httpx.AsyncClient) -> None:

@@ -15,6 +15,7 @@ from pyrogram import errors, raw, utils
 from pyrogram.raw.core import TLObject
 
 from clients.telegram_http import NoTelegramConnection, StandInClient, StandInSession
+from devstack.clients import Emulator
 from emulators.telegram_channel import (
     FIRST_DATE,
     INT32_MAX,
@@ -39,20 +40,15 @@ async def client(telegram_url: str) -> AsyncIterator[StandInClient]:
     await app.disconnect()
 
 
+@pytest.fixture
+def stand_in(telegram_url: str) -> Emulator:
+    return Emulator(telegram_url)
+
+
 async def _history(app: StandInClient, peer, **window) -> list[int]:
     query = {"offset_id": 0, "offset_date": 0, "add_offset": 0, "limit": 100, "max_id": 0, "min_id": 0, "hash": 0}
     answer = await app.invoke(raw.functions.messages.GetHistory(peer=peer, **(query | window)), sleep_threshold=0)
     return [message.id for message in await utils.parse_messages(app, answer, replies=0)]
-
-
-async def _stats(base_url: str) -> dict[str, int]:
-    async with httpx.AsyncClient() as http:
-        return (await http.get(f"{base_url}/_emulator/stats")).json()["requests"]
-
-
-async def _fault(base_url: str, **rule: object) -> None:
-    async with httpx.AsyncClient() as http:
-        (await http.post(f"{base_url}/_emulator/faults", json=rule)).raise_for_status()
 
 
 async def test_history_windows_are_placed_as_telegram_places_them(client: StandInClient) -> None:
@@ -108,11 +104,11 @@ async def test_unknown_and_private_channels_fail_as_telegram_fails(client: Stand
 
 
 async def test_rpc_error_rule_raises_floodwait_with_its_value_then_is_spent(
-    client: StandInClient, telegram_url: str
+    client: StandInClient, stand_in: Emulator
 ) -> None:
     peer = await client.resolve_peer(f"@{CHANNEL}")
     flood = {"kind": "rpc_error", "status": 420, "error_message": "FLOOD_WAIT_7", "times": 1}
-    await _fault(telegram_url, path="/rpc/messages.GetHistory", **flood)
+    await stand_in.fault(path="/rpc/messages.GetHistory", **flood)
 
     with pytest.raises(errors.FloodWait) as raised:
         await _history(client, peer, limit=1)
@@ -120,15 +116,15 @@ async def test_rpc_error_rule_raises_floodwait_with_its_value_then_is_spent(
 
     assert raised.value.value == 7
     assert len(after) == 1
-    assert (await _stats(telegram_url))["/rpc/messages.GetHistory"] == 2
+    assert await stand_in.requests("/rpc/messages.GetHistory") == 2
 
 
 async def test_http_failures_reach_pyrogram_as_connection_errors_it_retries(
-    client: StandInClient, telegram_url: str
+    client: StandInClient, stand_in: Emulator
 ) -> None:
     peer = await client.resolve_peer(f"@{CHANNEL}")
-    await _fault(telegram_url, path="/rpc/messages.GetHistory", kind="drop", times=1)
-    await _fault(telegram_url, path="/rpc/messages.GetHistory", kind="status", status=503, times=1)
+    await stand_in.fault(path="/rpc/messages.GetHistory", kind="drop", times=1)
+    await stand_in.fault(path="/rpc/messages.GetHistory", kind="status", status=503, times=1)
 
     ids = await client.invoke(
         raw.functions.messages.GetHistory(
@@ -138,12 +134,12 @@ async def test_http_failures_reach_pyrogram_as_connection_errors_it_retries(
     )
 
     assert len(ids.messages) == 2
-    assert (await _stats(telegram_url))["/rpc/messages.GetHistory"] == 3, "a drop, a 503, then the answer"
+    assert await stand_in.requests("/rpc/messages.GetHistory") == 3, "a drop, a 503, then the answer"
 
 
-async def test_latency_rule_slows_each_page(client: StandInClient, telegram_url: str) -> None:
+async def test_latency_rule_slows_each_page(client: StandInClient, stand_in: Emulator) -> None:
     peer = await client.resolve_peer(f"@{CHANNEL}")
-    await _fault(telegram_url, path="/rpc/messages.GetHistory", kind="latency", latency_ms=300)
+    await stand_in.fault(path="/rpc/messages.GetHistory", kind="latency", latency_ms=300)
     loop = asyncio.get_running_loop()
 
     started = loop.time()
@@ -153,26 +149,23 @@ async def test_latency_rule_slows_each_page(client: StandInClient, telegram_url:
     assert elapsed >= 0.3
 
 
-async def test_download_runs_through_a_media_session_in_pyrogram_chunks(telegram_url: str) -> None:
+async def test_download_runs_through_a_media_session_in_pyrogram_chunks(
+    client: StandInClient, stand_in: Emulator
+) -> None:
     name = "gen_40_m1500000"  # files of 1.5 MB: two 1 MiB chunks each
     spec = ChannelSpec.parse(name)
     gen = next(m for m in generate(spec) if m.media is not None and m.media.kind == "photo")
-    app = StandInClient("download-test", base_url=telegram_url, sleep_threshold=0, fetch_replies=False)
-    await app.connect()
-    try:
-        peer = await app.resolve_peer(f"@{name}")
-        channel = raw.types.InputChannel(channel_id=peer.channel_id, access_hash=peer.access_hash)
-        answer = await app.invoke(
-            raw.functions.channels.GetMessages(channel=channel, id=[raw.types.InputMessageID(id=gen.id)])
-        )
-        (message,) = await utils.parse_messages(app, answer, replies=0)
-        data = await app.download_media(message.photo.file_id, in_memory=True)
-        sessions = [app.session, *app.media_sessions.values()]
-    finally:
-        await app.disconnect()
+    peer = await client.resolve_peer(f"@{name}")
+    channel = raw.types.InputChannel(channel_id=peer.channel_id, access_hash=peer.access_hash)
+    answer = await client.invoke(
+        raw.functions.channels.GetMessages(channel=channel, id=[raw.types.InputMessageID(id=gen.id)])
+    )
+    (message,) = await utils.parse_messages(client, answer, replies=0)
+    data = await client.download_media(message.photo.file_id, in_memory=True)
+    sessions = [client.session, *client.media_sessions.values()]
 
     assert bytes(data.getbuffer()) == media_bytes(spec, gen.id, gen.media)
-    assert (await _stats(telegram_url))["/rpc/upload.GetFile"] == 2
+    assert await stand_in.requests("/rpc/upload.GetFile") == 2
     assert len(sessions) == 2 and all(isinstance(session, StandInSession) for session in sessions)
 
 

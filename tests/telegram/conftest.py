@@ -7,6 +7,7 @@ import pytest
 from devstack import processes as ps
 from devstack.clients import Emulator
 from settings import Settings
+from tests.conftest import clean_emulator
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +21,10 @@ def telegram_stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 @pytest.fixture
-async def telegram(telegram_stand_in: str) -> AsyncIterator[Emulator]:
-    """The stand-in with no fault rules and zeroed counts, for one test."""
-    emulator = Emulator(telegram_stand_in)
-    await emulator.reset()
-    yield emulator
-    await emulator.reset()
+async def stand_in(telegram_stand_in: str) -> AsyncIterator[Emulator]:
+    """This stand-in with no fault rules and zeroed counts, for one test (`telegram` is the test stack's own)."""
+    async for emulator in clean_emulator(telegram_stand_in):
+        yield emulator
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ same from the export as through pyrogram, broken exports are refused with what i
 
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +20,6 @@ from tests.telegram.expected import albums, entity_spans
 CHANNEL = "gen_1200_s5"
 
 
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="tg-export-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 async def read_all(source, limit: int = 100) -> list[Post]:
     posts, after_id = [], 0
     while True:
@@ -45,13 +35,13 @@ def shape(post: Post) -> tuple:
 
 
 async def test_export_and_pyrogram_read_the_same_channel_the_same(
-    settings: Settings, telegram: Emulator, workdir: Path
+    settings: Settings, stand_in: Emulator, tmp_path: Path
 ) -> None:
-    write_export(CHANNEL, workdir / "export")
+    write_export(CHANNEL, tmp_path / "export")
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as live:
         from_telegram = await read_all(live)
         live_count = await live.count()
-    async with ExportSource(workdir / "export") as export:
+    async with ExportSource(tmp_path / "export") as export:
         from_export = await read_all(export, limit=37)  # other page boundaries: the posts must not care
         export_count = await export.count()
 
@@ -66,14 +56,14 @@ async def test_export_and_pyrogram_read_the_same_channel_the_same(
     assert any(len(p.member_ids) > 1 for p in from_export), "albums found again without an album id"
 
 
-async def test_files_the_export_left_out_are_a_skip_reason(workdir: Path) -> None:
+async def test_files_the_export_left_out_are_a_skip_reason(tmp_path: Path) -> None:
     spec = ChannelSpec.parse(CHANNEL)
     album = next(ids for ids in albums(spec) if len(ids) > 2)
     single = next(m.id for m in generate(spec) if m.media and m.media.kind == "video" and not m.grouped_id)
-    write_export(CHANNEL, workdir / "export", leave_out={album[1], single})
+    write_export(CHANNEL, tmp_path / "export", leave_out={album[1], single})
 
-    summary = await check_export(workdir / "export")
-    async with ExportSource(workdir / "export") as export:
+    summary = await check_export(tmp_path / "export")
+    async with ExportSource(tmp_path / "export") as export:
         posts = {p.id: p for p in await export.posts([album[0], single])}
 
     assert summary.media_not_included == 2
@@ -83,11 +73,11 @@ async def test_files_the_export_left_out_are_a_skip_reason(workdir: Path) -> Non
     assert posts[album[0]].kind == PostKind.unsupported, "a partial album is not published as if whole"
 
 
-async def test_download_copies_the_exported_file(workdir: Path) -> None:
+async def test_download_copies_the_exported_file(tmp_path: Path) -> None:
     spec = ChannelSpec.parse(CHANNEL)
-    write_export(CHANNEL, workdir / "export")
-    dest = workdir / "out"
-    async with ExportSource(workdir / "export") as export:
+    write_export(CHANNEL, tmp_path / "export")
+    dest = tmp_path / "out"
+    async with ExportSource(tmp_path / "export") as export:
         post = next(p for p in await read_all(export) if p.media and p.media[0].file_name)
         first = await export.download(post.media[0], dest)
         second = await export.download(post.media[0], dest)
@@ -98,11 +88,11 @@ async def test_download_copies_the_exported_file(workdir: Path) -> None:
     assert first.parent == second.parent == dest
 
 
-async def test_check_export_summarises_a_good_export(workdir: Path) -> None:
-    write_export("gen_50", workdir / "export")
+async def test_check_export_summarises_a_good_export(tmp_path: Path) -> None:
+    write_export("gen_50", tmp_path / "export")
     messages = generate(ChannelSpec.parse("gen_50"))
 
-    summary = await check_export(str(workdir / "export"))
+    summary = await check_export(str(tmp_path / "export"))
 
     assert summary.channel_name == ChannelSpec.parse("gen_50").title
     assert summary.channel_type == "public_channel"
@@ -112,13 +102,13 @@ async def test_check_export_summarises_a_good_export(workdir: Path) -> None:
     assert summary.media_files == sum(1 for m in messages if m.media)
 
 
-async def test_check_export_names_what_is_wrong(workdir: Path) -> None:
-    missing = workdir / "nowhere"
-    empty = workdir / "empty"
+async def test_check_export_names_what_is_wrong(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    empty = tmp_path / "empty"
     empty.mkdir()
-    broken = _export_dir(workdir / "broken", '{\n "name": "x",\n "messages": [\n  {"id": 1,, }\n ]\n}\n')
-    account = _export_dir(workdir / "account", json.dumps({"about": "x", "chats": {"list": []}}))
-    no_id = _export_dir(workdir / "no-id", json.dumps({"name": "x", "messages": [{"type": "message"}]}))
+    broken = _export_dir(tmp_path / "broken", '{\n "name": "x",\n "messages": [\n  {"id": 1,, }\n ]\n}\n')
+    account = _export_dir(tmp_path / "account", json.dumps({"about": "x", "chats": {"list": []}}))
+    no_id = _export_dir(tmp_path / "no-id", json.dumps({"name": "x", "messages": [{"type": "message"}]}))
 
     cases = {
         missing: f"directory {missing} does not exist",
@@ -131,13 +121,13 @@ async def test_check_export_names_what_is_wrong(workdir: Path) -> None:
         with pytest.raises(ExportInvalid, match=message.replace("(", r"\(")):
             await check_export(path)
     with pytest.raises(ExportInvalid, match="is not under"):
-        await check_export(empty, within=workdir / "elsewhere")
+        await check_export(empty, within=tmp_path / "elsewhere")
 
 
 @pytest.mark.parametrize("path", ["../outside.jpg", "photos/../../outside.jpg", "/etc/passwd", "C:\\x.jpg"])
-async def test_paths_that_leave_the_export_are_refused(workdir: Path, path: str) -> None:
+async def test_paths_that_leave_the_export_are_refused(tmp_path: Path, path: str) -> None:
     message = {"id": 1, "type": "message", "date_unixtime": "1700000000", "photo": path, "text": ""}
-    export = _export_dir(workdir / "export", json.dumps({"name": "x", "messages": [message]}))
+    export = _export_dir(tmp_path / "export", json.dumps({"name": "x", "messages": [message]}))
 
     with pytest.raises(ExportInvalid, match="leaves the export directory"):
         await check_export(export)
@@ -147,24 +137,24 @@ async def test_paths_that_leave_the_export_are_refused(workdir: Path, path: str)
     assert raised.value.permanent
 
 
-async def test_a_link_out_of_the_export_is_refused_at_download(workdir: Path) -> None:
-    secret = workdir / "secret.txt"
+async def test_a_link_out_of_the_export_is_refused_at_download(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
     secret.write_text("not yours")
     message = {"id": 1, "type": "message", "date_unixtime": "1700000000", "file": "files/notes.txt", "text": ""}
-    export = _export_dir(workdir / "export", json.dumps({"name": "x", "messages": [message]}))
+    export = _export_dir(tmp_path / "export", json.dumps({"name": "x", "messages": [message]}))
     (export / "files").mkdir()
     os.symlink(secret, export / "files" / "notes.txt")
 
     async with ExportSource(export) as source:
         (post,) = (await source.page(0)).posts
         with pytest.raises(SourceError, match="leaves the export directory") as raised:
-            await source.download(post.media[0], workdir / "out")
+            await source.download(post.media[0], tmp_path / "out")
 
     assert raised.value.permanent
-    assert not (workdir / "out").exists() or not any((workdir / "out").iterdir())
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-async def test_desktop_text_parts_become_utf16_entities(workdir: Path) -> None:
+async def test_desktop_text_parts_become_utf16_entities(tmp_path: Path) -> None:
     text = [
         "Привет 👋🏽 ",
         {"type": "bold", "text": "жирный 🚀"},
@@ -177,13 +167,13 @@ async def test_desktop_text_parts_become_utf16_entities(workdir: Path) -> None:
         {"type": "bank_card", "text": " 4111"},
     ]
     message = {"id": 7, "type": "message", "date_unixtime": "1700000000", "text": text}
-    export = _export_dir(workdir / "export", json.dumps({"name": "x", "messages": [message]}, ensure_ascii=False))
+    export = _export_dir(tmp_path / "export", json.dumps({"name": "x", "messages": [message]}, ensure_ascii=False))
 
     async with ExportSource(export) as source:
         (post,) = (await source.page(0)).posts
 
     assert post.text == "Привет 👋🏽 жирный 🚀 и ссылка плохая print(1) https://x.org 4111"
-    assert [(e.type, e.offset, e.length, e.url, e.language) for e in post.entities] == [
+    assert entity_spans(post) == [
         ("bold", 12, 9, None, None),
         ("text_link", 24, 6, "https://example.com/a", None),
         ("pre", 38, 8, None, "python"),

@@ -1,7 +1,6 @@
 """PyrogramSource against the Telegram stand-in: pyrogram's own paging, parsing and downloads over the emulated
 MTProto boundary, checked against what the channel generator says the channel holds."""
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ async def read_pages(source, limit: int = 100) -> list[Page]:
 
 
 async def test_history_comes_oldest_first_in_pages_with_every_message_once_and_albums_whole(
-    settings: Settings, telegram: Emulator
+    settings: Settings, stand_in: Emulator
 ) -> None:
     spec = ChannelSpec.parse(CHANNEL)
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
@@ -45,10 +44,10 @@ async def test_history_comes_oldest_first_in_pages_with_every_message_once_and_a
     # Some page ended inside an album and left it whole for the next one.
     assert any(len([i for p in page.posts for i in p.member_ids]) < 100 and not page.done for page in pages)
     assert all(post.id == post.member_ids[0] and post.date.tzinfo is not None for post in posts)
-    assert await telegram.requests(HISTORY) == len(pages), "one messages.getHistory call per page"
+    assert await stand_in.requests(HISTORY) == len(pages), "one messages.getHistory call per page"
 
 
-async def test_kinds_media_and_texts_are_normalised(settings: Settings, telegram: Emulator) -> None:
+async def test_kinds_media_and_texts_are_normalised(settings: Settings, stand_in: Emulator) -> None:
     spec = ChannelSpec.parse(CHANNEL)
     generated = {m.id: m for m in generate(spec)}
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
@@ -69,7 +68,7 @@ async def test_kinds_media_and_texts_are_normalised(settings: Settings, telegram
     assert any(p.text and p.media[0] for p in albums_posts), "an album's caption comes with it"
 
 
-async def test_entities_keep_telegrams_utf16_offsets(settings: Settings, telegram: Emulator) -> None:
+async def test_entities_keep_telegrams_utf16_offsets(settings: Settings, stand_in: Emulator) -> None:
     spec = ChannelSpec.parse(CHANNEL)
     generated = {m.id: m for m in generate(spec)}
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
@@ -94,8 +93,8 @@ async def test_entities_keep_telegrams_utf16_offsets(settings: Settings, telegra
     assert dropped and not any(e.url and not e.url.startswith("http") for p in posts for e in p.entities)
 
 
-async def test_floodwait_surfaces_with_exactly_telegrams_value(settings: Settings, telegram: Emulator) -> None:
-    await telegram.fault(path=HISTORY, kind="rpc_error", status=420, error_message="FLOOD_WAIT_37", times=1)
+async def test_floodwait_surfaces_with_exactly_telegrams_value(settings: Settings, stand_in: Emulator) -> None:
+    await stand_in.fault(path=HISTORY, kind="rpc_error", status=420, error_message="FLOOD_WAIT_37", times=1)
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
         with pytest.raises(SourceError) as raised:
             await source.page(0)
@@ -104,10 +103,10 @@ async def test_floodwait_surfaces_with_exactly_telegrams_value(settings: Setting
     assert raised.value.retry_after == 37
     assert raised.value.permanent is False
     assert len(retried.posts) > 0
-    assert await telegram.requests(HISTORY) == 2, "pyrogram did not sleep the FloodWait away and retry by itself"
+    assert await stand_in.requests(HISTORY) == 2, "pyrogram did not sleep the FloodWait away and retry by itself"
 
 
-async def test_missing_private_and_unconfigured_channels_are_permanent(settings: Settings, telegram: Emulator) -> None:
+async def test_missing_private_and_unconfigured_channels_are_permanent(settings: Settings, stand_in: Emulator) -> None:
     for channel in ("@no_such_channel", "https://t.me/private_news"):
         async with PyrogramSource.from_settings(settings, channel) as source:
             with pytest.raises(SourceError) as raised:
@@ -119,12 +118,12 @@ async def test_missing_private_and_unconfigured_channels_are_permanent(settings:
 
 
 async def test_connection_failures_are_retried_by_pyrogram_then_transient(
-    settings: Settings, telegram: Emulator
+    settings: Settings, stand_in: Emulator
 ) -> None:
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
-        await telegram.fault(path=HISTORY, kind="drop", times=1)
+        await stand_in.fault(path=HISTORY, kind="drop", times=1)
         page = await source.page(0)
-        await telegram.fault(path=HISTORY, kind="status", status=503)
+        await stand_in.fault(path=HISTORY, kind="status", status=503)
         with pytest.raises(SourceError) as raised:
             await source.page(page.after_id)
 
@@ -132,11 +131,13 @@ async def test_connection_failures_are_retried_by_pyrogram_then_transient(
     assert raised.value.permanent is False and raised.value.retry_after is None
 
 
-async def test_downloads_are_the_generated_bytes_in_pyrogram_chunks(settings: Settings, telegram: Emulator) -> None:
+async def test_downloads_are_the_generated_bytes_in_pyrogram_chunks(
+    settings: Settings, stand_in: Emulator, tmp_path: Path
+) -> None:
     name = "gen_60_m1500000"
     spec = ChannelSpec.parse(name)
     generated = {m.id: m for m in generate(spec)}
-    dest = Path(tempfile.mkdtemp(prefix="tg-download-"))
+    dest = tmp_path
     async with PyrogramSource.from_settings(settings, f"@{name}") as source:
         posts = (await source.page(0)).posts
         post = next(p for p in posts if len(p.media) == 1 and p.media[0].kind == MediaKind.image)
@@ -150,10 +151,10 @@ async def test_downloads_are_the_generated_bytes_in_pyrogram_chunks(settings: Se
     assert path != again and path.parent == again.parent == dest, "a second file of the same name gets its own"
     assert named_path.name == named.media[0].file_name
     assert named_path.read_bytes() == media_bytes(spec, named.id, generated[named.id].media)
-    assert await telegram.requests("/rpc/upload.GetFile") == 6, "three 1.5 MB files, two 1 MiB chunks each"
+    assert await stand_in.requests("/rpc/upload.GetFile") == 6, "three 1.5 MB files, two 1 MiB chunks each"
 
 
-async def test_posts_reads_messages_again_with_their_albums_whole(settings: Settings, telegram: Emulator) -> None:
+async def test_posts_reads_messages_again_with_their_albums_whole(settings: Settings, stand_in: Emulator) -> None:
     spec = ChannelSpec.parse(CHANNEL)
     album = next(ids for ids in albums(spec) if len(ids) >= 3)
     single = next(ids[0] for ids in albums(spec) if len(ids) == 1 and ids[0] > album[-1])
@@ -164,7 +165,7 @@ async def test_posts_reads_messages_again_with_their_albums_whole(settings: Sett
     assert len(posts[0].media) == len(album)
 
 
-async def test_a_page_smaller_than_an_album_still_keeps_it_whole(settings: Settings, telegram: Emulator) -> None:
+async def test_a_page_smaller_than_an_album_still_keeps_it_whole(settings: Settings, stand_in: Emulator) -> None:
     spec = ChannelSpec.parse(CHANNEL)
     groups = albums(spec)
     at = next(i for i, ids in enumerate(groups) if len(ids) >= 5 and i > 0 and len(groups[i - 1]) == 1)
@@ -177,17 +178,19 @@ async def test_a_page_smaller_than_an_album_still_keeps_it_whole(settings: Setti
     assert [p.member_ids for p in alone.posts] == [album] and alone.after_id == album[-1]
 
 
-async def test_count_is_the_channels_message_count(settings: Settings, telegram: Emulator) -> None:
+async def test_count_is_the_channels_message_count(settings: Settings, stand_in: Emulator) -> None:
     async with PyrogramSource.from_settings(settings, "@gen_777_s3") as source:
         assert await source.count() == 777
 
 
-async def test_a_long_floodwait_on_a_download_surfaces_too(settings: Settings, telegram: Emulator) -> None:
+async def test_a_long_floodwait_on_a_download_surfaces_too(
+    settings: Settings, stand_in: Emulator, tmp_path: Path
+) -> None:
     async with PyrogramSource.from_settings(settings, f"@{CHANNEL}") as source:
         post = next(p for p in (await source.page(0)).posts if p.media)
         # pyrogram's get_file sleeps through FloodWaits of up to 30 s by itself; a longer one reaches the caller.
-        await telegram.fault(path="/rpc/upload.GetFile", kind="rpc_error", status=420, error_message="FLOOD_WAIT_45")
+        await stand_in.fault(path="/rpc/upload.GetFile", kind="rpc_error", status=420, error_message="FLOOD_WAIT_45")
         with pytest.raises(SourceError) as raised:
-            await source.download(post.media[0], Path(tempfile.mkdtemp(prefix="tg-download-")))
+            await source.download(post.media[0], tmp_path)
 
     assert raised.value.retry_after == 45 and not raised.value.permanent

@@ -6,11 +6,9 @@ from devstack.stack import Stack
 from settings import Settings
 
 
-async def test_the_stack_points_its_processes_at_its_telegram_stand_in(stack: Stack) -> None:
+async def test_the_stack_points_its_processes_at_its_telegram_stand_in(stack: Stack, telegram: Emulator) -> None:
     env = stack.env()
     settings = Settings(telegram_emulator_url=env["LONGRUN_TELEGRAM_EMULATOR_URL"], _env_file=None)
-    emulator = Emulator(stack.telegram_url)
-    await emulator.reset()
 
     async with PyrogramSource.from_settings(settings, "@bench_250") as source:
         count = await source.count()
@@ -18,4 +16,4 @@ async def test_the_stack_points_its_processes_at_its_telegram_stand_in(stack: St
     assert env["LONGRUN_TELEGRAM_EMULATOR_URL"] == stack.telegram_url
     assert "LONGRUN_TELEGRAM_SESSION" not in env
     assert count == 250
-    assert await emulator.requests("/rpc/messages.GetHistory") == 1
+    assert await telegram.requests("/rpc/messages.GetHistory") == 1

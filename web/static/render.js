@@ -127,7 +127,7 @@ function ranFor(job) {
 
 function jobRow(job) {
   const snap = job._snapshot;
-  const canCancel = job.status === "pending" || job.status === "running" || job.status === "paused";
+  const canCancel = ACTIVE.has(job.status) && job.status !== "cancelling";
   const lastError = job.errors && job.errors.length ? job.errors[job.errors.length - 1] : null;
   return h("article", { class: "job", dataset: { id: job.job_id }, tabindex: 0, title: "Show details" },
     h("div", { class: "job-top" },
