@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import outside_failure
 from activities.heartbeat import heartbeating
 from activities.migration_models import (
     MigrationScope,
@@ -92,11 +93,6 @@ class Refused(Exception):
 
 class LostAnswer(Exception):
     """The request reached MAX but its answer did not come back: MAX may have acted on it."""
-
-
-def source_failure(exc: SourceError) -> ApplicationError:
-    delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-    return ApplicationError(str(exc), type="SourceError", non_retryable=exc.permanent, next_retry_delay=delay)
 
 
 class MigrationActivities:
@@ -303,7 +299,7 @@ class MigrationActivities:
         except SourceError as exc:
             if exc.permanent:
                 raise Refused(f"Telegram would not give the file: {exc}") from exc
-            raise source_failure(exc) from exc
+            raise outside_failure(exc) from exc
         try:
             prepared.media_bytes += path.stat().st_size
             token = link.max.bot_token
@@ -324,10 +320,12 @@ class MigrationActivities:
 
         `log` commits every statement on its own: an intent is in the database before the send begins."""
         post, parts, sent = item.post, prepared.parts, list(item.sent)
-        attachments = iter(prepared.attachments)
         if not parts:
             await message_log.record_outcome(log, link.id, post, MessageStatus.skipped, error="nothing MAX can show")
             return
+        # The attachments of each part still to send, in the order `_prepare` uploaded them.
+        attachments = iter(prepared.attachments)
+        refs_of = {i: [next(attachments) for _ in parts[i].media] for i in range(len(sent), len(parts))}
         started = time.monotonic()
         intent_at = item.intent_at
         try:
@@ -337,14 +335,11 @@ class MigrationActivities:
                     # An attempt died (or lost its answer) around this send: is the message in MAX already?
                     found = await self._find_delivered(link, part, intent_at)
                     if found is not None:
-                        sent.append(found)
+                        sent.append(found)  # after a crash its files were uploaded again for nothing
                         intent_at = None
-                        for _ in part.media:  # uploaded again for nothing: MAX keeps the first upload
-                            next(attachments)
                         continue
-                refs = [next(attachments) for _ in part.media]
                 intent_at = await message_log.record_intent(log, link.id, post, sent)
-                mid = await self._send(link, part, refs)
+                mid = await self._send(link, part, refs_of[len(sent)])
                 if mid is None:
                     continue  # the answer was lost: look in MAX, then send again if it is not there
                 sent.append(mid)
@@ -375,7 +370,7 @@ class MigrationActivities:
             return await self._max.send(destination.bot_token, destination.chat_id, part.markdown, refs, notify=False)
 
         try:
-            return (await self._patiently(send, "send")).mid
+            return (await self._patiently(send, "send", repeatable=False)).mid
         except LostAnswer:
             return None
 
@@ -393,9 +388,12 @@ class MigrationActivities:
         found = find_delivered(messages, part, since_ms=since_ms, exclude_mids=known)
         return found.mid if found else None
 
-    async def _patiently(self, call: Callable[[], Awaitable[Any]], doing: str) -> Any:
-        """A MAX call, waiting out 429 and `attachment.not.ready` as MAX asks; a refusal raises `Refused`,
-        a lost answer after the request went out raises `LostAnswer`, anything else fails the attempt."""
+    async def _patiently(self, call: Callable[[], Awaitable[Any]], doing: str, *, repeatable: bool = True) -> Any:
+        """A MAX call, waiting out 429 and `attachment.not.ready` as MAX asks; a refusal raises `Refused`.
+
+        A lost answer after the request went out is asked again when the call is `repeatable` (a read, an upload:
+        doing it twice costs nothing), else raises `LostAnswer` (a send: look in MAX before sending again).
+        Anything else that lasts fails the attempt."""
         for attempt in range(1, MAX_ATTEMPTS_PER_CALL + 1):
             try:
                 return await call()
@@ -406,7 +404,7 @@ class MigrationActivities:
                             f"MAX refused the bot token ({exc.status}): {exc}", type="MaxAuth", non_retryable=True
                         ) from exc
                     raise Refused(f"MAX refused the {doing}: {exc}") from exc
-                if exc.maybe_delivered:
+                if exc.maybe_delivered and not repeatable:
                     raise LostAnswer(str(exc)) from exc
                 if attempt == MAX_ATTEMPTS_PER_CALL:
                     raise ApplicationError(f"MAX {doing}: {exc}", type="MaxUnavailable") from exc
@@ -431,6 +429,6 @@ class MigrationActivities:
         try:
             return await use(source)
         except SourceError as exc:
-            raise source_failure(exc) from exc
+            raise outside_failure(exc) from exc
         finally:
             await source.close()

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from devstack.clients import Api, eventually
+from tests.deployment import deployment
 from tests.migration_helpers import (
     FAST_MAX,
     FAST_MAX_EMULATOR,
@@ -29,13 +30,8 @@ QUEUE = "migration"
 async def mig(stack, admin):
     """This module's deployment: its own API and worker, MAX's limits raised so a channel moves in seconds."""
     env = {**FAST_MAX, "LONGRUN_TELEGRAM_EXPORTS_DIR": str(stack.data_dir / "exports")}
-    url = stack.start_api("api-migration", task_queue=QUEUE, **env)
-    stack.start_worker("worker-migration", task_queue=QUEUE, **env)
-    api = Api(url, admin.token)
-    api.url = url
-    yield api
-    await api.close()
-    stack.stop_named("api-migration", "worker-migration")
+    async with deployment(stack, admin, "migration", QUEUE, **env) as api:
+        yield api
 
 
 @pytest.fixture
@@ -111,14 +107,20 @@ async def test_flood_wait_and_429_are_honoured(mig, stack, fast_max, telegram):
     assert (await telegram.stats())["faults_applied"]["/rpc/messages.GetHistory"] == 1
 
 
-async def test_an_unknown_outcome_is_looked_up_in_max_not_sent_twice(mig, stack, fast_max):
-    chat, max_chat = "gen_120_s7", 7_000 + unique()
+async def test_an_unknown_outcome_is_looked_up_in_max_not_sent_twice(mig, stack, fast_max, temporal):
+    chat, max_chat = "gen_120_s7", 7_000 + unique()  # its first post to send has a file
     link = await make_link(mig, chat=chat, max_chat=max_chat, token=f"bot-{unique()}")
     # MAX stores the message and the connection drops before the answer: did it arrive? Look, don't resend.
     await fast_max.fault(path="/messages", kind="drop_after", times=2)
     job = await migrate(mig, link["id"])
     assert job["status"] == "completed"
     assert await in_max(fast_max, max_chat) == await expected_in_max(stack.telegram_url, chat)
+    # Looked up (the look-up's own dropped answer asked again) within the publish step: no step failed for it.
+    events = (await temporal.get_workflow_handle(job["job_id"]).fetch_history()).events
+    started = [
+        e.activity_task_started_event_attributes for e in events if e.HasField("activity_task_started_event_attributes")
+    ]
+    assert started and all(s.attempt == 1 for s in started), [(s.attempt, s.last_failure.message) for s in started]
 
 
 async def test_cancel_publishes_nothing_after_cancelled(mig, stack, fast_max, database, temporal):
