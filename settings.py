@@ -133,9 +133,13 @@ class Settings(BaseSettings):
     tracker_extraction_threshold: int = 10
     tracker_extraction_window_hours: float = 24.0
     tracker_extraction_batch: int = 50
-    # The inbox sweep: updates stored but not saved this long after arriving get their workflow (re)started.
+    # Updates the inbox drainer takes in one transaction.
+    tracker_inbox_batch: int = 200
+    # The inbox sweep: how often the schedule makes sure the drainer runs and no chat's extraction trigger was lost.
     tracker_reconcile_seconds: float = 30.0
-    tracker_inbox_grace_seconds: float = 10.0
+    # The score_unscored_messages sweep's schedule and batch.
+    tracker_scoring_sweep_minutes: float = 10.0
+    tracker_scoring_batch: int = 500
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

@@ -17,8 +17,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
-from activities.tracker import ExtractionTrigger, TrackerActivities
+from activities.tracker import TrackerActivities
+from activities.tracker_avatars import AvatarCache
 from activities.tracker_extraction import KnowledgeActivities
+from activities.tracker_inbox import ExtractionTrigger, InboxActivities
 from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
@@ -37,7 +39,7 @@ from workflows.onec_sync import (
     SyncContractorsWorkflow,
     scheduled_job,
 )
-from workflows.schedules import ensure_schedules
+from workflows.schedules import ensure_schedules, schedule_id
 from workflows.start import start_job
 from workflows.tracker import (
     MORE,
@@ -46,7 +48,13 @@ from workflows.tracker import (
     ReconcileTrackerInboxWorkflow,
     TrackerUpdateWorkflow,
     extraction_job,
-    update_job,
+)
+from workflows.tracker_inbox import (
+    INBOX_ID,
+    ScoreUnscoredMessagesWorkflow,
+    TrackerInboxInput,
+    TrackerInboxWorkflow,
+    inbox_job,
 )
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
@@ -61,6 +69,8 @@ WORKFLOWS = [
     TrackerUpdateWorkflow,
     ExtractKnowledgeWorkflow,
     ReconcileTrackerInboxWorkflow,
+    TrackerInboxWorkflow,
+    ScoreUnscoredMessagesWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -108,9 +118,9 @@ class Dependencies:
             threshold=self.settings.tracker_extraction_threshold,
             window_hours=self.settings.tracker_extraction_window_hours,
         )
-        tracker = TrackerActivities(
-            self.sessions, self.bot, self.settings.avatars_dir, trigger, self.start_update, self.trigger_extraction
-        )
+        avatars = AvatarCache(self.sessions, self.bot, self.settings.avatars_dir)
+        tracker = TrackerActivities(self.sessions, avatars, trigger, self.trigger_extraction)
+        inbox = InboxActivities(self.sessions, avatars, trigger, self.trigger_extraction, self.ensure_drainer)
         knowledge = KnowledgeActivities(self.sessions, self.llm)
         return [
             news.discover_source,
@@ -131,7 +141,12 @@ class Dependencies:
             tracker.score_messages,
             tracker.trigger_extraction,
             tracker.fetch_avatar,
-            tracker.reconcile_inbox,
+            inbox.take_updates,
+            inbox.fetch_avatars,
+            inbox.profiles_awaiting_avatar,
+            inbox.trigger_extractions,
+            inbox.score_unscored,
+            inbox.reconcile_inbox,
             knowledge.extract_batch,
             knowledge.release_claim,
         ]
@@ -142,8 +157,11 @@ class Dependencies:
     async def start_scheduled(self, sync: ScheduledSync) -> str:
         return (await start_job(self.client, self.settings, scheduled_job(sync))).id
 
-    async def start_update(self, update_id: int) -> None:
-        await start_job(self.client, self.settings, update_job(update_id))
+    async def ensure_drainer(self) -> str:
+        """Start the inbox drainer unless it runs; answers its run id."""
+        inp = TrackerInboxInput(batch=self.settings.tracker_inbox_batch)
+        job = inbox_job(inp, schedule_id(INBOX_ID, self.settings))
+        return (await start_job(self.client, self.settings, job)).result_run_id or ""
 
     async def trigger_extraction(self, chat_id: int) -> str:
         inp = ExtractKnowledgeInput(
@@ -187,6 +205,10 @@ async def main() -> None:
         log.info("created schedule %s", created)
     deps = Dependencies(settings, client)
     worker = build_worker(client, settings, deps)
+    try:
+        log.info("tracker inbox drainer: run %s", await deps.ensure_drainer())
+    except Exception as exc:  # the inbox sweep's schedule starts it once Temporal answers
+        log.warning("tracker inbox drainer not started yet: %s", exc)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

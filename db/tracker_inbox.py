@@ -1,13 +1,20 @@
-"""The webhook's inbox (`telegram_update`): accept an update once, and find the ones whose workflow never saved them."""
+"""The webhook's inbox (`telegram_update`): accept an update once, hand waiting ones to the drainer a batch at a time,
+and wake the drainer when one arrives.
+
+The wake-up is a Postgres NOTIFY on `INBOX_CHANNEL`, sent in the transaction that stores the update: the drainer
+LISTENs while the inbox is empty, so an update is taken within milliseconds without the webhook calling Temporal.
+"""
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.models.tracker import TelegramUpdate
+
+INBOX_CHANNEL = "longrun_tracker_inbox"
 
 
 async def accept(session: AsyncSession, update_id: int, payload: dict) -> bool:
@@ -18,6 +25,8 @@ async def accept(session: AsyncSession, update_id: int, payload: dict) -> bool:
         .on_conflict_do_nothing(index_elements=["update_id"])
         .returning(TelegramUpdate.update_id)
     )
+    if stored is not None:
+        await session.execute(text("select pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
     await session.commit()
     return stored is not None
 
@@ -31,3 +40,21 @@ async def unsaved(session: AsyncSession, received_before: datetime, limit: int) 
         .limit(limit)
     )
     return list(found)
+
+
+async def take(session: AsyncSession, limit: int) -> list[TelegramUpdate]:
+    """Up to `limit` waiting updates, oldest first, locked until the caller's transaction ends; rows another
+    transaction holds are passed over rather than waited for."""
+    found = await session.scalars(
+        select(TelegramUpdate)
+        .where(TelegramUpdate.saved_at.is_(None))
+        .order_by(TelegramUpdate.received_at, TelegramUpdate.update_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(found)
+
+
+def any_waiting():
+    """A statement answering whether any update waits to be saved (served by the partial index on unsaved rows)."""
+    return select(exists().where(TelegramUpdate.saved_at.is_(None)))

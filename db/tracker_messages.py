@@ -8,11 +8,10 @@ is marked saved in the same transaction, and a score is written only where none 
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Float, String, column, exists, func, select, tuple_, update, values
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.telegram_bot_types import Message as BotMessage
 from clients.telegram_bot_types import Update
 from db.models.tracker import AgentConfig, AgentRole, Message, MessageSource, TelegramUpdate, Topic, UserProfile
 
@@ -30,10 +29,12 @@ class SavedMessage(BaseModel):
     needs_avatar: bool = False
 
 
-def unextracted(chat_ids: list[int], since: datetime):
-    """Messages of these chats, sent since `since`, that no extraction has taken or is taking."""
+def unextracted(chat_ids: list[int] | None, since: datetime):
+    """Messages of these chats (None: of every chat), sent since `since`, that no extraction has taken or is
+    taking."""
+    chats = () if chat_ids is None else (Message.telegram_chat_id.in_(chat_ids),)
     return (
-        Message.telegram_chat_id.in_(chat_ids),
+        *chats,
         Message.topic_id.is_(None),
         Message.extracted_at.is_(None),
         Message.extraction_claim.is_(None),
@@ -42,62 +43,104 @@ def unextracted(chat_ids: list[int], since: datetime):
 
 
 async def save_update(session: AsyncSession, update_id: int, now: datetime) -> SavedMessage | None:
-    """Save the message of a stored update and its author's profile; None when no such update is stored."""
-    stored = await session.get(TelegramUpdate, update_id)
+    """Save the message of one stored update and its author's profile; None when no such update is stored."""
+    stored = await session.get(TelegramUpdate, update_id, with_for_update=True)
     if stored is None:
         return None
-    msg = Update.model_validate(stored.payload).tracked_message
-    saved = SavedMessage(update_id=update_id)
-    if msg is not None:
-        profile_id, needs_avatar = await _upsert_profile(session, msg, now)
-        saved.message_id = await _insert_message(session, msg, profile_id, now)
-        saved.chat_id, saved.profile_id, saved.needs_avatar = msg.chat.id, profile_id, needs_avatar
-    await session.execute(update(TelegramUpdate).where(TelegramUpdate.update_id == update_id).values(saved_at=now))
+    batch = await save_updates(session, [stored], now)
     await session.commit()
+    saved = SavedMessage(update_id=update_id)
+    if batch.message_ids:
+        saved.message_id = batch.message_ids[0]
+        saved.chat_id = batch.chat_of[saved.message_id]
+        saved.profile_id = batch.avatar_profiles[0] if batch.avatar_profiles else None
+        saved.needs_avatar = bool(batch.avatar_profiles)
     return saved
 
 
-async def _upsert_profile(session: AsyncSession, msg: BotMessage, now: datetime) -> tuple[int | None, bool]:
-    author = msg.from_
-    if author is None:
-        return None, False
-    names = {
-        "first_name": author.first_name[:256],
-        "last_name": author.last_name and author.last_name[:256],
-        "username": author.username and author.username[:64],
-        "language_code": author.language_code and author.language_code[:16],
-        "is_bot": author.is_bot,
-    }
-    stmt = insert(UserProfile).values(telegram_user_id=author.id, created_at=now, updated_at=now, **names)
-    row = (
+class SavedBatch(BaseModel):
+    """What saving a batch of stored updates did (the caller commits)."""
+
+    updates: int = 0
+    # The batch's messages (new, or found saved by an earlier delivery of the same Telegram message), by id.
+    message_ids: list[int] = []
+    chat_of: dict[int, int] = {}
+    # Profiles whose avatar has not been looked for yet.
+    avatar_profiles: list[int] = []
+
+
+async def save_updates(session: AsyncSession, stored: list[TelegramUpdate], now: datetime) -> SavedBatch:
+    """Save the messages of these stored (and locked) updates with their authors' profiles, and mark the updates
+    saved: a handful of statements for the whole batch, whatever its size."""
+    batch = SavedBatch(updates=len(stored))
+    messages = [m for m in (Update.model_validate(u.payload).tracked_message for u in stored) if m is not None]
+    if messages:
+        profiles = await _upsert_profiles(session, [m.from_ for m in messages if m.from_ is not None], now)
+        rows = {
+            (m.chat.id, m.message_id): {
+                "telegram_chat_id": m.chat.id,
+                "telegram_message_id": m.message_id,
+                "user_profile_id": profiles[m.from_.id][0] if m.from_ is not None else None,
+                "text": m.content,
+                "sent_at": m.sent_at,
+                "source": MessageSource.webhook.value,
+                "created_at": now,
+            }
+            for m in messages
+        }
         await session.execute(
-            # A user's names change; the profile follows the latest message.
-            stmt.on_conflict_do_update(
-                index_elements=["telegram_user_id"], set_={**names, "updated_at": now}
-            ).returning(UserProfile.id, UserProfile.avatar_checked_at)
+            insert(Message)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing(index_elements=["telegram_chat_id", "telegram_message_id"])
         )
-    ).one()
-    return row.id, row.avatar_checked_at is None and not author.is_bot
-
-
-async def _insert_message(session: AsyncSession, msg: BotMessage, profile_id: int | None, now: datetime) -> int:
-    key = {"telegram_chat_id": msg.chat.id, "telegram_message_id": msg.message_id}
-    inserted = await session.scalar(
-        insert(Message)
-        .values(
-            **key,
-            user_profile_id=profile_id,
-            text=msg.content,
-            sent_at=msg.sent_at,
-            source=MessageSource.webhook.value,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=list(key))
-        .returning(Message.id)
+        keys = tuple_(Message.telegram_chat_id, Message.telegram_message_id)
+        found = await session.execute(select(Message.id, Message.telegram_chat_id).where(keys.in_(list(rows))))
+        batch.chat_of = {message_id: chat_id for message_id, chat_id in found}
+        batch.message_ids = sorted(batch.chat_of)
+        batch.avatar_profiles = sorted({pid for pid, needs in profiles.values() if needs})
+    await session.execute(
+        update(TelegramUpdate).where(TelegramUpdate.update_id.in_([u.update_id for u in stored])).values(saved_at=now)
     )
-    if inserted is not None:
-        return inserted
-    return await session.scalar(select(Message.id).filter_by(**key))
+    return batch
+
+
+async def _upsert_profiles(session: AsyncSession, authors: list, now: datetime) -> dict[int, tuple[int, bool]]:
+    """Profile id and whether its avatar is still to be looked for, per Telegram user id."""
+    latest = {a.id: a for a in authors}  # a user's names change; the profile follows their latest message
+    values = [
+        {
+            "telegram_user_id": a.id,
+            "first_name": a.first_name[:256],
+            "last_name": a.last_name and a.last_name[:256],
+            "username": a.username and a.username[:64],
+            "language_code": a.language_code and a.language_code[:16],
+            "is_bot": a.is_bot,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for a in latest.values()
+    ]
+    stmt = insert(UserProfile).values(values)
+    names = ("first_name", "last_name", "username", "language_code", "is_bot", "updated_at")
+    rows = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["telegram_user_id"], set_={n: stmt.excluded[n] for n in names}
+        ).returning(UserProfile.id, UserProfile.telegram_user_id, UserProfile.avatar_checked_at)
+    )
+    return {
+        r.telegram_user_id: (r.id, r.avatar_checked_at is None and not latest[r.telegram_user_id].is_bot) for r in rows
+    }
+
+
+async def awaiting_avatar(session: AsyncSession, limit: int) -> list[int]:
+    """Profiles whose avatar nobody has looked for (a lookup that failed, or whose list was lost), oldest first."""
+    found = await session.scalars(
+        select(UserProfile.id)
+        .where(UserProfile.avatar_checked_at.is_(None), UserProfile.is_bot.is_(False))
+        .order_by(UserProfile.id)
+        .limit(limit)
+    )
+    return list(found)
 
 
 class Unscored(BaseModel):
@@ -145,17 +188,43 @@ async def unscored(session: AsyncSession, message_ids: list[int], now: datetime)
     return found
 
 
-async def write_score(
-    session: AsyncSession, message_id: int, importance: float, noise_class: str, factors: dict, now: datetime
-) -> bool:
-    """Write a message's score unless it has one (the caller commits); False when it had."""
-    written = await session.scalar(
+async def unscored_ids(session: AsyncSession, limit: int) -> list[int]:
+    """The oldest messages with no score, locked for the caller's transaction; rows another scorer holds are
+    passed over, so two sweeps never score the same message."""
+    found = await session.scalars(
+        select(Message.id)
+        .where(Message.importance_score.is_(None))
+        .order_by(Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(found)
+
+
+async def write_scores(session: AsyncSession, written: list[tuple[int, float, str, dict]], now: datetime) -> list[int]:
+    """Write (id, importance_score, noise_class, noise_factors) to each message that has no score yet, in one
+    statement (the caller commits); answers the ids it wrote, so a message is scored by the first writer only."""
+    if not written:
+        return []
+    given = values(
+        column("id", BigInteger),
+        column("importance_score", Float),
+        column("noise_class", String),
+        column("noise_factors", JSONB),
+        name="given",
+    ).data(written)
+    ids = await session.scalars(
         update(Message)
-        .where(Message.id == message_id, Message.importance_score.is_(None))
-        .values(importance_score=importance, noise_class=noise_class, noise_factors=factors, scored_at=now)
+        .where(Message.id == given.c.id, Message.importance_score.is_(None))
+        .values(
+            importance_score=given.c.importance_score,
+            noise_class=given.c.noise_class,
+            noise_factors=given.c.noise_factors,
+            scored_at=now,
+        )
         .returning(Message.id)
     )
-    return written is not None
+    return sorted(ids)
 
 
 async def scores(session: AsyncSession, message_ids: list[int]) -> list[tuple[int, int, float, str]]:
@@ -211,10 +280,10 @@ async def topic_names(session: AsyncSession) -> list[str]:
     return list(await session.scalars(select(Topic.name).order_by(Topic.updated_at.desc()).limit(TOPIC_VOCABULARY)))
 
 
-async def chats_ready(session: AsyncSession, chat_ids: list[int], threshold: int, since: datetime) -> list[int]:
-    """Those of these chats with `threshold` or more messages waiting for extraction, while an active
-    knowledge_extractor config exists (without one there is nothing to extract with)."""
-    if not chat_ids:
+async def chats_ready(session: AsyncSession, chat_ids: list[int] | None, threshold: int, since: datetime) -> list[int]:
+    """Those of these chats (None: of every chat) with `threshold` or more messages waiting for extraction, while
+    an active knowledge_extractor config exists (without one there is nothing to extract with)."""
+    if chat_ids is not None and not chat_ids:
         return []
     extractor = exists().where(AgentConfig.role == AgentRole.knowledge_extractor.value, AgentConfig.active)
     ready = await session.scalars(

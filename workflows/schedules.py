@@ -22,16 +22,18 @@ from temporalio.client import (
 )
 
 from activities.onec import ScheduledSync
-from activities.tracker import ReconcileInboxInput
+from activities.tracker_inbox import ReconcileInboxInput, ScoreUnscoredInput
 from activities.webbuddy import ReconcileInput
 from settings import Settings
 from workflows.onec_sync import ScheduledOneCSyncWorkflow
 from workflows.start import scheduled
 from workflows.tracker import ReconcileTrackerInboxWorkflow
+from workflows.tracker_inbox import SCHEDULE_OWNER, SCORING_JOB, ScoreUnscoredMessagesWorkflow
 from workflows.webbuddy import ReconcileQueriesWorkflow
 
 RECONCILE = "webbuddy-reconcile"
 TRACKER_INBOX = "tracker-inbox-reconcile"
+TRACKER_SCORING = "tracker-score-unscored"
 ONEC_BANK = "onec-bank-transactions"
 ONEC_CONTRACTORS = "onec-contractors"
 # The schedules a person may pause (the reconcile sweep is the WebBuddy queue's safety net, not a choice).
@@ -47,10 +49,13 @@ def _every(seconds: float) -> ScheduleSpec:
     return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=seconds))])
 
 
-def _schedule(settings: Settings, sid: str, run: Any, arg: Any, spec: ScheduleSpec) -> Schedule:
-    """A schedule that starts `run(arg)` as `<sid>-run`, skipping a tick while the last one still runs."""
+def _schedule(
+    settings: Settings, sid: str, run: Any, arg: Any, spec: ScheduleSpec, job: tuple[str, str] | None = None
+) -> Schedule:
+    """A schedule that starts `run(arg)` as `<sid>-run`, skipping a tick while the last one still runs; `job` is
+    (job type, owner) when what it starts is a job people see in the list."""
     return Schedule(
-        action=scheduled(settings, run, arg, workflow_id=f"{sid}-run"),
+        action=scheduled(settings, run, arg, workflow_id=f"{sid}-run", job=job),
         spec=spec,
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
@@ -60,14 +65,23 @@ def deployment_schedules(settings: Settings) -> dict[str, Schedule]:
     reconcile_id = schedule_id(RECONCILE, settings)
     bank_id, contractors_id = schedule_id(ONEC_BANK, settings), schedule_id(ONEC_CONTRACTORS, settings)
     inbox_id = schedule_id(TRACKER_INBOX, settings)
+    scoring_id = schedule_id(TRACKER_SCORING, settings)
     return {
-        # The webhook's safety net: updates stored while Temporal was away (or whose start was lost) get started.
+        # The webhook chain's safety net: the inbox drainer runs, and no chat's extraction trigger stays lost.
         inbox_id: _schedule(
             settings,
             inbox_id,
             ReconcileTrackerInboxWorkflow.run,
-            ReconcileInboxInput(grace_seconds=settings.tracker_inbox_grace_seconds),
+            ReconcileInboxInput(),
             _every(settings.tracker_reconcile_seconds),
+        ),
+        scoring_id: _schedule(
+            settings,
+            scoring_id,
+            ScoreUnscoredMessagesWorkflow.run,
+            ScoreUnscoredInput(batch=settings.tracker_scoring_batch),
+            _every(settings.tracker_scoring_sweep_minutes * 60),
+            job=(SCORING_JOB, SCHEDULE_OWNER),
         ),
         reconcile_id: _schedule(
             settings,

@@ -1,10 +1,10 @@
-"""Task tracker (seed 004): one workflow per webhook update (save → score → trigger extraction, the avatar beside),
-one knowledge extraction per chat, and the inbox sweep its schedule runs.
+"""Task tracker (seed 004): one knowledge extraction per chat, the schedule's inbox sweep, and the per-update
+workflow the webhook chain began with.
 
-Replaces the seed's fire-and-forget TaskIQ chain: an update is a workflow with a natural id
-(`tracker-update-<update_id>`), so a repeated delivery is one job; a chat's extraction is one workflow id
-(`tracker-extract-chat-<chat_id>`) that every trigger reaches by signal-with-start, so extractions for a chat never
-overlap and a trigger that comes while one runs is not lost.
+A chat's extraction is one workflow id (`tracker-extract-chat-<chat_id>`) that every trigger reaches by
+signal-with-start, so extractions for a chat never overlap and a trigger that comes while one runs is not lost.
+Updates are taken by the inbox drainer (workflows/tracker_inbox.py); `TrackerUpdate` is no longer started and stays
+registered so runs started before the drainer can finish.
 """
 
 import asyncio
@@ -20,15 +20,14 @@ from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflo
 with workflow.unsafe.imports_passed_through():
     from activities.tracker import (
         AvatarInput,
-        AvatarOutcome,
-        ReconcileInboxInput,
-        ReconcileInboxResult,
         SaveUpdateInput,
         ScoreInput,
         TrackerActivities,
         TriggerInput,
     )
+    from activities.tracker_avatars import AvatarOutcome
     from activities.tracker_extraction import ExtractInput, ExtractOutcome, KnowledgeActivities, ReleaseInput
+    from activities.tracker_inbox import InboxActivities, ReconcileInboxInput, ReconcileInboxResult
     from db.tracker_messages import SavedMessage
     from workflows.start import JobRequest
 
@@ -258,27 +257,18 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
 
 @workflow.defn(name="ReconcileTrackerInbox")
 class ReconcileTrackerInboxWorkflow:
-    """What the `tracker-inbox-reconcile` schedule runs: updates stored while Temporal was away get their workflow."""
+    """What the `tracker-inbox-reconcile` schedule runs: the inbox drainer runs, and chats whose extraction trigger
+    was lost get it."""
 
     @workflow.run
     async def run(self, inp: ReconcileInboxInput) -> ReconcileInboxResult:
         return await workflow.execute_activity_method(
-            TrackerActivities.reconcile_inbox,
+            InboxActivities.reconcile_inbox,
             inp,
             start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
-
-
-def update_job(update_id: int) -> JobRequest:
-    return JobRequest(
-        TrackerUpdateWorkflow.run,
-        TrackerUpdateInput(update_id=update_id),
-        UPDATE_JOB,
-        WEBHOOK_OWNER,
-        update_job_id(update_id),
-    )
 
 
 def extraction_job(inp: ExtractKnowledgeInput, owner: str = WEBHOOK_OWNER) -> JobRequest:

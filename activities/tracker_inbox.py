@@ -1,0 +1,240 @@
+"""The webhook chain's steps for the inbox drainer (workflows/tracker_inbox.py): take a batch of stored updates,
+save their messages and profiles, score them and announce both, all in one transaction; then the steps that follow
+a batch (avatars, extraction triggers) and the sweeps that find what a lost answer left behind.
+
+One transaction per batch is what makes the chain exactly-once without a workflow per update: an update is marked
+saved in the transaction that saves and scores its message, so a retry of a batch whose transaction committed
+finds nothing left to take, and one whose transaction rolled back takes the same updates again.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.tracker_avatars import AvatarCache
+from activities.tracker_scorer import score_stored
+from db import tracker_inbox, tracker_messages
+from db.base import utcnow
+from db.events import EventName, publish_many
+from db.session import SessionFactory, autocommit
+
+# Starts a chat's extraction, or tells the running one there is more: signal-with-start.
+TriggerExtraction = Callable[[int], Awaitable[str]]
+# Starts the drainer unless it runs; answers whether it started it.
+EnsureDrainer = Callable[[], Awaitable[bool]]
+
+# How often a take that waits for updates tells Temporal it is alive (well inside its heartbeat timeout).
+WAIT_HEARTBEAT_SECONDS = 5.0
+# Avatars fetched at once: the Bot API is polite to a few parallel requests, and so are we.
+AVATAR_CONCURRENCY = 4
+
+
+class ExtractionTrigger(BaseModel):
+    threshold: int = 10
+    window_hours: float = 24.0
+
+
+class TakeInput(BaseModel):
+    batch: int = Field(200, ge=1, le=1000)
+    # With nothing waiting, how long to wait for an update before answering "none".
+    wait_seconds: float = Field(60.0, ge=0)
+
+
+class TakeOutcome(BaseModel):
+    updates: int = 0
+    # Messages saved (an update may carry none: an edit, a callback...).
+    messages: int = 0
+    scored: int = 0
+    # How many of the scored fell in each class.
+    classes: dict[str, int] = {}
+    ready_chats: list[int] = []
+    avatar_profiles: list[int] = []
+
+
+class AvatarsInput(BaseModel):
+    profile_ids: list[int]
+
+
+class AvatarsOutcome(BaseModel):
+    # fetched | none | cached | failed → how many
+    counts: dict[str, int] = {}
+    errors: list[str] = []
+
+
+class ChatsInput(BaseModel):
+    chat_ids: list[int]
+
+
+class ScoreUnscoredInput(BaseModel):
+    batch: int = Field(500, ge=1, le=5000)
+
+
+class ScoreUnscoredOutcome(BaseModel):
+    # Messages this batch scored; 0 when none was left.
+    scored: int = 0
+    classes: dict[str, int] = {}
+    ready_chats: list[int] = []
+
+
+class ReconcileInboxInput(BaseModel):
+    """Nothing to choose: what the sweep does follows from the database. (Earlier runs passed a grace period.)"""
+
+
+class ReconcileInboxResult(BaseModel):
+    # Kept from the per-update sweep this replaced, so its recorded runs still read.
+    started: list[int] = []
+    drainer_started: bool = False
+    chats_triggered: list[int] = []
+
+
+class InboxActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        avatars: AvatarCache,
+        trigger: ExtractionTrigger,
+        trigger_extraction: TriggerExtraction,
+        ensure_drainer: EnsureDrainer,
+    ) -> None:
+        self._sessions = sessions
+        self._avatars = avatars
+        self._trigger = trigger
+        self._trigger_extraction = trigger_extraction
+        self._ensure_drainer = ensure_drainer
+
+    @activity.defn(name="tracker.take_updates")
+    async def take_updates(self, inp: TakeInput) -> TakeOutcome:
+        taken = await self._take(inp.batch)
+        if taken is None and await self._wait_for_updates(inp.wait_seconds):
+            taken = await self._take(inp.batch)
+        return taken or TakeOutcome()
+
+    async def _take(self, limit: int) -> TakeOutcome | None:
+        now = utcnow()
+        async with self._sessions() as session:
+            stored = await tracker_inbox.take(session, limit)
+            if not stored:
+                return None
+            saved = await tracker_messages.save_updates(session, stored, now)
+            await publish_many(
+                session,
+                [
+                    (EventName.message_updated, {"message_id": i, "chat_id": saved.chat_of[i]})
+                    for i in saved.message_ids
+                ],
+                owner=None,
+            )
+            scored = await score_stored(session, saved.message_ids, now)
+            ready = await self._ready(session, sorted(set(saved.chat_of.values())))
+            await session.commit()
+        return TakeOutcome(
+            updates=saved.updates,
+            messages=len(saved.message_ids),
+            scored=len(scored),
+            classes=_classes(scored),
+            ready_chats=ready,
+            avatar_profiles=saved.avatar_profiles if self._avatars.configured else [],
+        )
+
+    async def _ready(self, session, chat_ids: list[int] | None) -> list[int]:
+        since = utcnow() - timedelta(hours=self._trigger.window_hours)
+        return await tracker_messages.chats_ready(session, chat_ids, self._trigger.threshold, since)
+
+    async def _wait_for_updates(self, seconds: float) -> bool:
+        """Wait (LISTENing, not polling) until an update is stored or `seconds` pass; True when one waits.
+
+        The check follows the LISTEN, so an update stored between the empty take and the LISTEN is not missed."""
+        if seconds <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        woke = asyncio.Event()
+
+        def notified(*_) -> None:
+            woke.set()
+
+        async with autocommit(self._sessions) as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.add_listener(tracker_inbox.INBOX_CHANNEL, notified)
+            try:
+                while True:
+                    woke.clear()
+                    if await conn.scalar(tracker_inbox.any_waiting()):
+                        return True
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        return False
+                    try:
+                        await asyncio.wait_for(woke.wait(), min(left, WAIT_HEARTBEAT_SECONDS))
+                    except TimeoutError:
+                        pass
+                    activity.heartbeat()
+            finally:
+                # The connection goes back to the pool: it must not go on listening for someone else.
+                await raw.remove_listener(tracker_inbox.INBOX_CHANNEL, notified)
+
+    @activity.defn(name="tracker.fetch_avatars")
+    async def fetch_avatars(self, inp: AvatarsInput) -> AvatarsOutcome:
+        """Each profile's avatar; one that fails is counted and left unchecked, to be tried with the author's next
+        message or the next sweep, and never fails the others."""
+        outcome = AvatarsOutcome()
+        gate = asyncio.Semaphore(AVATAR_CONCURRENCY)
+
+        async def one(profile_id: int) -> None:
+            async with gate:
+                try:
+                    status = (await self._avatars.fetch(profile_id)).status
+                except ApplicationError as exc:
+                    status = "failed"
+                    outcome.errors.append(f"profile {profile_id}: {exc}"[:300])
+                outcome.counts[status] = outcome.counts.get(status, 0) + 1
+                activity.heartbeat(profile_id)
+
+        await asyncio.gather(*(one(p) for p in inp.profile_ids))
+        outcome.errors = outcome.errors[:10]
+        return outcome
+
+    @activity.defn(name="tracker.profiles_awaiting_avatar")
+    async def profiles_awaiting_avatar(self, limit: int) -> list[int]:
+        if not self._avatars.configured:
+            return []
+        async with self._sessions() as session:
+            return await tracker_messages.awaiting_avatar(session, limit)
+
+    @activity.defn(name="tracker.trigger_extractions")
+    async def trigger_extractions(self, inp: ChatsInput) -> list[str]:
+        return [await self._trigger_extraction(chat_id) for chat_id in inp.chat_ids]
+
+    @activity.defn(name="tracker.score_unscored")
+    async def score_unscored(self, inp: ScoreUnscoredInput) -> ScoreUnscoredOutcome:
+        """One batch of seed 004's score_unscored_messages_task: the oldest messages with no score."""
+        now = utcnow()
+        async with self._sessions() as session:
+            ids = await tracker_messages.unscored_ids(session, inp.batch)
+            scored = await score_stored(session, ids, now)
+            ready = await self._ready(session, sorted({s.chat_id for s in scored}))
+            await session.commit()
+        return ScoreUnscoredOutcome(scored=len(scored), classes=_classes(scored), ready_chats=ready)
+
+    @activity.defn(name="tracker.reconcile_inbox")
+    async def reconcile_inbox(self, inp: ReconcileInboxInput) -> ReconcileInboxResult:
+        """The schedule's safety net: the drainer runs, and a chat whose trigger was lost (its batch's answer never
+        reached the drainer) gets its extraction."""
+        started = await self._ensure_drainer()
+        async with self._sessions() as session:
+            ready = await self._ready(session, None)
+        for chat_id in ready:
+            activity.heartbeat(chat_id)
+            await self._trigger_extraction(chat_id)
+        return ReconcileInboxResult(drainer_started=started, chats_triggered=ready)
+
+
+def _classes(scored) -> dict[str, int]:
+    classes: dict[str, int] = {}
+    for s in scored:
+        classes[s.noise_class] = classes.get(s.noise_class, 0) + 1
+    return classes

@@ -1,0 +1,24 @@
+"""`POST /api/v1/scoring/unscored`: seed 004's score_unscored_messages_task on demand (its schedule runs it too)."""
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from activities.tracker_inbox import ScoreUnscoredInput
+from api.deps import Editors, JobsDep, SettingsDep
+from api.jobs import JobStarted
+from workflows.tracker_inbox import scoring_job
+
+router = APIRouter(prefix="/api/v1", tags=["tracker"])
+
+
+class ScoreUnscoredRequest(BaseModel):
+    batch: int | None = Field(None, ge=1, le=5000, description="messages per batch; default from settings")
+
+
+@router.post("/scoring/unscored", status_code=status.HTTP_202_ACCEPTED)
+async def score_unscored(
+    who: Editors, jobs: JobsDep, settings: SettingsDep, body: ScoreUnscoredRequest | None = None
+) -> JobStarted:
+    """Score every message that has no score yet, in batches; `message_scored` and `batch_scored` tell clients."""
+    batch = (body and body.batch) or settings.tracker_scoring_batch
+    return JobStarted(job_id=await jobs.start(scoring_job(ScoreUnscoredInput(batch=batch), who.username)))
