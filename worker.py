@@ -18,6 +18,8 @@ from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
 from activities.tracker import ExtractionTrigger, TrackerActivities
+from activities.tracker_analysis import AnalysisActivities
+from activities.tracker_experiments import ExperimentActivities
 from activities.tracker_extraction import KnowledgeActivities
 from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
@@ -48,6 +50,8 @@ from workflows.tracker import (
     extraction_job,
     update_job,
 )
+from workflows.tracker_analysis import AnalysisRunWorkflow
+from workflows.tracker_experiment import ClassificationExperimentWorkflow
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
 WORKFLOWS = [
@@ -61,6 +65,8 @@ WORKFLOWS = [
     TrackerUpdateWorkflow,
     ExtractKnowledgeWorkflow,
     ReconcileTrackerInboxWorkflow,
+    AnalysisRunWorkflow,
+    ClassificationExperimentWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -112,6 +118,8 @@ class Dependencies:
             self.sessions, self.bot, self.settings.avatars_dir, trigger, self.start_update, self.trigger_extraction
         )
         knowledge = KnowledgeActivities(self.sessions, self.llm)
+        analysis = AnalysisActivities(self.sessions, self.llm)
+        experiments = ExperimentActivities(self.sessions, self.llm)
         return [
             news.discover_source,
             webbuddy.claim,
@@ -134,6 +142,13 @@ class Dependencies:
             tracker.reconcile_inbox,
             knowledge.extract_batch,
             knowledge.release_claim,
+            analysis.start_run,
+            analysis.propose_batch,
+            analysis.log_batch_error,
+            analysis.finish_run,
+            experiments.start_experiment,
+            experiments.classify_batch,
+            experiments.finish_experiment,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:
