@@ -48,11 +48,11 @@ async def config_for(session: AsyncSession, config_id: int | None, role: AgentRo
 async def deactivate_others(session: AsyncSession, config: AgentConfig) -> None:
     """Before `config` becomes active: the role's other active config is switched off, on the caller's
     transaction."""
+    others = [AgentConfig.role == config.role, AgentConfig.active]
+    if config.id is not None:  # a new config has no id yet: every active one of its role is another
+        others.append(AgentConfig.id != config.id)
     await session.execute(
-        update(AgentConfig)
-        .where(AgentConfig.role == config.role, AgentConfig.active, AgentConfig.id != config.id)
-        .values(active=False)
-        .execution_options(synchronize_session="fetch")
+        update(AgentConfig).where(*others).values(active=False).execution_options(synchronize_session="fetch")
     )
 
 
