@@ -94,8 +94,9 @@ class ClassificationExperimentWorkflow(JobWorkflow):
                 self.record_error(f"messages {start + 1}-{start + len(batch)}", root_cause(exc))
                 return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
             self._seq, last_progress = outcome.next_seq, outcome.last_progress
-            self.advance(succeeded=outcome.tally.correct - tally.correct)
-            self.advance(failed=(outcome.tally.classified - tally.classified) - (outcome.tally.correct - tally.correct))
+            # A message classified wrong is a result, not a failed item: the item failed only if its batch did.
+            self.advance(succeeded=outcome.tally.classified - tally.classified)
+            self._progress.details["correct"] = outcome.tally.correct
             tally = outcome.tally
         status = JobRecordStatus.cancelled if self.cancel_requested else JobRecordStatus.completed
         return await self._close(inp, result, status, None)
