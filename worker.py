@@ -18,7 +18,9 @@ from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
 from activities.tracker import TrackerActivities
+from activities.tracker_analysis import AnalysisActivities
 from activities.tracker_avatars import AvatarCache
+from activities.tracker_experiments import ExperimentActivities
 from activities.tracker_extraction import KnowledgeActivities
 from activities.tracker_inbox import ExtractionTrigger, InboxActivities
 from activities.webbuddy import WebBuddyActivities
@@ -49,6 +51,8 @@ from workflows.tracker import (
     TrackerUpdateWorkflow,
     extraction_job,
 )
+from workflows.tracker_analysis import AnalysisRunWorkflow
+from workflows.tracker_experiment import ClassificationExperimentWorkflow
 from workflows.tracker_inbox import (
     INBOX_ID,
     ScoreUnscoredMessagesWorkflow,
@@ -71,6 +75,8 @@ WORKFLOWS = [
     ReconcileTrackerInboxWorkflow,
     TrackerInboxWorkflow,
     ScoreUnscoredMessagesWorkflow,
+    AnalysisRunWorkflow,
+    ClassificationExperimentWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -122,6 +128,8 @@ class Dependencies:
         tracker = TrackerActivities(self.sessions, avatars, trigger, self.trigger_extraction)
         inbox = InboxActivities(self.sessions, avatars, trigger, self.trigger_extraction, self.ensure_drainer)
         knowledge = KnowledgeActivities(self.sessions, self.llm)
+        analysis = AnalysisActivities(self.sessions, self.llm)
+        experiments = ExperimentActivities(self.sessions, self.llm)
         return [
             news.discover_source,
             webbuddy.claim,
@@ -149,6 +157,13 @@ class Dependencies:
             inbox.reconcile_inbox,
             knowledge.extract_batch,
             knowledge.release_claim,
+            analysis.start_run,
+            analysis.propose_batch,
+            analysis.log_batch_error,
+            analysis.finish_run,
+            experiments.start_experiment,
+            experiments.classify_batch,
+            experiments.finish_experiment,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:

@@ -1,4 +1,6 @@
-"""`python -m devstack.bootstrap`: the admin user and a few demo news sources, created once.
+"""`python -m devstack.bootstrap`: the admin user, a few demo news sources and the tracker's default agent configs,
+each created once. (Also what `docker compose`'s migrate service runs after the migrations: the defaults are rows
+a person edits, so they belong here, created when a role has none, not in a migration that would freeze them.)
 
 The admin password comes from LONGRUN_ADMIN_PASSWORD; without it one is generated and
 printed this once (it is stored only as an argon2 hash).
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from api.auth import hash_password
 from db.models import NewsSource, User
 from db.session import make_engine, make_session_factory
+from db.tracker_agents import ensure_defaults
 from settings import Settings, get_settings
 
 DEMO_SOURCES = [
@@ -39,6 +42,8 @@ async def bootstrap(settings: Settings) -> None:
             for name, path, topic in DEMO_SOURCES:
                 session.add(NewsSource(name=name, feed_url=f"{base}/feeds/{path}?items=12", topic=topic))
             print(f"seeded {len(DEMO_SOURCES)} demo news sources from the feed emulator at {base}")
+        for name in await ensure_defaults(session):
+            print(f"created agent config {name!r}")
     await engine.dispose()
 
 

@@ -317,6 +317,8 @@ class ClassificationExperiment(JobRecord, CreatedAt, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     agent_config_id: Mapped[int | None] = mapped_column(ForeignKey("agent_config.id", ondelete="SET NULL"))
     message_count: Mapped[int] = mapped_column(Integer, default=100)
+    # Only this chat's messages (null: every chat's): an experiment on one team's conversations.
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     classified: Mapped[int] = mapped_column(Integer, default=0)
     correct: Mapped[int] = mapped_column(Integer, default=0)
     accuracy: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,325 @@
+"""Analysis runs (seed 004's execute_analysis_run): the window's messages prefiltered into batches, each batch's
+task proposals from the proposal_generator agent (with RAG context from similar atoms when the run asks), the run's
+end. Every step publishes its event in the transaction of the write it reports, numbered by the workflow's seq.
+"""
+
+import asyncio
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import LLM_ERRORS, llm_failure
+from activities.heartbeat import heartbeating
+from activities.tracker_extraction import MESSAGE_CHARS, MessageRef
+from activities.tracker_prefilter import keep
+from clients.llm import LLMClient
+from db import tracker_agents, tracker_analysis
+from db.base import utcnow
+from db.events import EventName, JobEvents
+from db.models.tracker import AgentConfig, AgentRole, JobRecordStatus
+from db.session import SessionFactory
+from db.tracker_analysis import ProposalDraft, WindowMessage
+from db.tracker_search import AtomHit, similar_atoms
+
+# Atoms offered as context per batch: enough to recall a decision, few enough to keep the prompt short.
+RAG_ATOMS = 5
+# What of a batch is embedded to find its context: the start of each message, within an embedding's input limit.
+RAG_QUERY_CHARS = 8000
+# Events carry ids and counts (NOTIFY holds < 8000 bytes): an error's start is enough, the run keeps all of it.
+EVENT_ERROR_CHARS = 500
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
+
+
+class ProposedTask(BaseModel):
+    title: str
+    description: str
+    priority: Priority
+    confidence: float = Field(ge=0.0, le=1.0)
+    messages: list[MessageRef]
+
+
+class TaskProposals(BaseModel):
+    proposals: list[ProposedTask]
+
+
+class JobRef(BaseModel):
+    """Whose events these are and the number the next one gets."""
+
+    job_id: str
+    owner: str
+    seq: int = 1
+
+    def events(self) -> JobEvents:
+        return JobEvents(self.job_id, self.owner, next_seq=self.seq)
+
+
+class StartRunInput(JobRef):
+    run_id: int
+
+
+class RunPlan(BaseModel):
+    batches: list[list[int]]
+    agent_config_id: int
+    use_rag: bool
+    messages_total: int
+    messages_after_filter: int
+    next_seq: int
+
+
+class ProposeInput(JobRef):
+    run_id: int
+    batch_index: int
+    batches_total: int
+    message_ids: list[int]
+    use_rag: bool
+    agent_config_id: int
+    # Batches the workflow has seen completed before this one: the guard against writing a batch twice.
+    completed_before: int
+
+
+class BatchOutcome(BaseModel):
+    proposals: int
+    batches_completed: int
+    proposals_total: int
+    context_atoms: int = 0
+    next_seq: int
+
+
+class BatchErrorInput(BaseModel):
+    run_id: int
+    batch_index: int
+    error: str
+    completed_before: int
+
+
+class BatchErrorOutcome(BaseModel):
+    # The batch's last attempt had written it after all (and lost its answer): not an error.
+    written: bool
+    batches_completed: int
+    proposals_total: int
+
+
+class FinishRunInput(JobRef):
+    run_id: int
+    status: JobRecordStatus
+    error: str | None = None
+    # The batches the workflow saw completed: one more in the row is a batch whose write (and event) landed while
+    # a cancel stopped its activity, and the end's event then takes the number after that one.
+    completed_before: int = 0
+
+
+class RunTally(BaseModel):
+    status: JobRecordStatus
+    batches_completed: int
+    proposals_total: int
+    errors: int
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def proposal_request(batch: list[WindowMessage], context: list[AtomHit]) -> str:
+    # Context lines carry no list marker: the numbered lines are the messages the answer refers to.
+    lines = [
+        "Messages of the team's Telegram chats. Propose the tasks they ask for or imply: a title, a description, "
+        "a priority, your confidence (0 to 1) and the numbers of the messages each comes from. Propose nothing "
+        "for chatter."
+    ]
+    if context:
+        lines.append("Known context from earlier discussions; use it to understand the messages:")
+        lines += [f"Context ({atom.type}): {one_line(atom.title)}: {one_line(atom.content)}" for atom in context]
+    lines.append("Messages:")
+    lines += [f"[{n}] {one_line(m.text)[:MESSAGE_CHARS]}" for n, m in enumerate(batch, start=1)]
+    return "\n".join(lines)
+
+
+def drafts(answer: TaskProposals, batch: list[WindowMessage]) -> list[ProposalDraft]:
+    """The answer with message numbers turned into ids; numbers outside the batch are dropped."""
+    return [
+        ProposalDraft(
+            title=one_line(task.title) or "Untitled",
+            description=task.description,
+            priority=task.priority.value,
+            confidence=task.confidence,
+            source_message_ids=list(
+                dict.fromkeys(batch[r.index - 1].id for r in task.messages if 1 <= r.index <= len(batch))
+            ),
+        )
+        for task in answer.proposals
+    ]
+
+
+async def needed_config(session: AsyncSession, config_id: int | None, role: AgentRole) -> AgentConfig:
+    """The config a job names (or the role's active one): without it the job cannot run, and retrying won't help."""
+    config = await tracker_agents.config_for(session, config_id, role)
+    if config is None:
+        what = f"agent config {config_id}" if config_id is not None else f"an active {role.value} agent config"
+        raise ApplicationError(f"there is no {what}", type="NoAgentConfig", non_retryable=True)
+    return config
+
+
+def batches_of(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+class AnalysisActivities:
+    def __init__(self, sessions: SessionFactory, llm: LLMClient) -> None:
+        self._sessions = sessions
+        self._llm = llm
+
+    @activity.defn(name="tracker.start_run")
+    async def start_run(self, inp: StartRunInput) -> RunPlan:
+        """Status running, the window's messages prefiltered into batches, the counts and `run_started`."""
+        events = inp.events()
+        async with self._sessions() as session:
+            run = await tracker_analysis.locked_run(session, inp.run_id)
+            if run is None:
+                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            config = await needed_config(session, run.agent_config_id, AgentRole.proposal_generator)
+            messages = await tracker_analysis.window_messages(session, run.time_window_start, run.time_window_end)
+            # Regular expressions over a large window: off the event loop the workflows share.
+            kept = await asyncio.to_thread(lambda: [m.id for m in messages if keep(m.text)])
+            batches = batches_of(kept, run.batch_size)
+            run.status = JobRecordStatus.running.value
+            run.started_at = run.started_at or utcnow()
+            run.agent_config_id = config.id
+            run.messages_total = len(messages)
+            run.messages_after_filter = len(kept)
+            run.batches_total = len(batches)
+            await events.publish(
+                session,
+                EventName.analysis_run_started,
+                {
+                    "run_id": run.id,
+                    "messages_total": len(messages),
+                    "messages_after_filter": len(kept),
+                    "batches_total": len(batches),
+                },
+            )
+            await session.commit()
+            return RunPlan(
+                batches=batches,
+                agent_config_id=config.id,
+                use_rag=run.use_rag,
+                messages_total=len(messages),
+                messages_after_filter=len(kept),
+                next_seq=events.next_seq,
+            )
+
+    @activity.defn(name="tracker.propose_batch")
+    async def propose_batch(self, inp: ProposeInput) -> BatchOutcome:
+        events = inp.events()
+        async with self._sessions() as session:
+            run = await tracker_analysis.locked_run(session, inp.run_id)
+            if run is None:
+                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            if run.batches_completed > inp.completed_before:
+                # An earlier attempt wrote this batch (and published its event): answer what it wrote.
+                proposals = await tracker_analysis.proposals_of(session, run.id, inp.batch_index)
+                return BatchOutcome(
+                    proposals=proposals,
+                    batches_completed=run.batches_completed,
+                    proposals_total=run.proposals_total,
+                    next_seq=inp.seq + 1,
+                )
+            config = await needed_config(session, inp.agent_config_id, AgentRole.proposal_generator)
+            system, model = config.system_prompt, config.model
+            batch = await tracker_analysis.batch_texts(session, inp.message_ids)
+            await session.rollback()  # no lock held while the LLM thinks
+        async with heartbeating():
+            try:
+                context = await self._context(batch) if inp.use_rag and batch else []
+                answer = (
+                    await self._llm.parse(system, proposal_request(batch, context), TaskProposals, model=model)
+                    if batch
+                    else TaskProposals(proposals=[])
+                )
+            except LLM_ERRORS as exc:
+                raise llm_failure(exc) from exc
+        async with self._sessions() as session:
+            run = await tracker_analysis.locked_run(session, inp.run_id)
+            written = await tracker_analysis.write_batch(
+                session, run, inp.batch_index, inp.completed_before, drafts(answer, batch), utcnow()
+            )
+            if written.written:
+                await events.publish(
+                    session,
+                    EventName.analysis_batch_completed,
+                    {
+                        "run_id": inp.run_id,
+                        "batch": inp.batch_index,
+                        "batches_completed": written.batches_completed,
+                        "batches_total": inp.batches_total,
+                        "proposals": written.proposals,
+                        "proposals_total": written.proposals_total,
+                    },
+                )
+            await session.commit()
+        return BatchOutcome(
+            proposals=written.proposals,
+            batches_completed=written.batches_completed,
+            proposals_total=written.proposals_total,
+            context_atoms=len(context),
+            next_seq=inp.seq + 1,
+        )
+
+    async def _context(self, batch: list[WindowMessage]) -> list[AtomHit]:
+        query = "\n".join(one_line(m.text) for m in batch)[:RAG_QUERY_CHARS]
+        [vector] = await self._llm.embed([query])
+        async with self._sessions() as session:
+            return await similar_atoms(session, vector, RAG_ATOMS)
+
+    @activity.defn(name="tracker.log_batch_error")
+    async def log_batch_error(self, inp: BatchErrorInput) -> BatchErrorOutcome:
+        async with self._sessions() as session:
+            run = await tracker_analysis.locked_run(session, inp.run_id)
+            if run is None:
+                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            written = run.batches_completed > inp.completed_before
+            if not written:
+                tracker_analysis.log_error(run, inp.batch_index, inp.error)
+            outcome = BatchErrorOutcome(
+                written=written, batches_completed=run.batches_completed, proposals_total=run.proposals_total
+            )
+            await session.commit()
+            return outcome
+
+    @activity.defn(name="tracker.finish_run")
+    async def finish_run(self, inp: FinishRunInput) -> RunTally:
+        """The run's status and end, and `run_completed` or `run_failed` (a cancelled run did not complete: it is
+        reported as failed, with status `cancelled` in the event)."""
+        async with self._sessions() as session:
+            run = await tracker_analysis.locked_run(session, inp.run_id)
+            if run is None:
+                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            unseen = max(0, run.batches_completed - inp.completed_before)
+            events = JobEvents(inp.job_id, inp.owner, next_seq=inp.seq + unseen)
+            if inp.error:
+                tracker_analysis.log_error(run, None, inp.error)
+            run.status = inp.status.value
+            run.completed_at = run.completed_at or utcnow()
+            tally = RunTally(
+                status=inp.status,
+                batches_completed=run.batches_completed,
+                proposals_total=run.proposals_total,
+                errors=len(run.error_log or []),
+            )
+            data = {"run_id": run.id, "status": inp.status.value, **tally.model_dump(exclude={"status"})}
+            data["batches_total"] = run.batches_total
+            if inp.status == JobRecordStatus.completed:
+                await events.publish(session, EventName.analysis_run_completed, data)
+            else:
+                error = (inp.error or "")[:EVENT_ERROR_CHARS] or None
+                await events.publish(session, EventName.analysis_run_failed, {**data, "error": error})
+            await session.commit()
+            return tally

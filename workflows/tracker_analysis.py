@@ -1,0 +1,211 @@
+"""Analysis runs (seed 004's execute_analysis_run) as a durable job: `tracker-run-<run id>`.
+
+Replaces the TaskIQ task that a worker's death left `running` for ever: status running and the window's
+messages prefiltered into batches (a local step), each batch's proposals from the LLM (a regular activity that
+heartbeats, so a cancel reaches it), and the run's end written with its event whatever happened.
+
+A batch that fails for good is kept in the run's `error_log` and the run goes on: the other batches' proposals
+are worth having. A run whose every batch failed is `failed` (it produced nothing, "completed" would hide
+that); a run with no message left after the prefilter is `completed` with no proposals.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.base import HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
+
+with workflow.unsafe.imports_passed_through():
+    from activities.tracker_analysis import (
+        AnalysisActivities,
+        BatchErrorInput,
+        BatchOutcome,
+        FinishRunInput,
+        ProposeInput,
+        RunPlan,
+        StartRunInput,
+    )
+    from db.models.tracker import JobRecordStatus
+    from workflows.start import JobRequest
+
+JOB_TYPE = "analysis_run"
+
+# Database steps are short and retried until the database answers; a missing run or agent config is final.
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
+}
+# An LLM that stays away for about a minute fails the batch, not the run.
+BATCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=6
+)
+
+
+def run_job_id(run_id: int) -> str:
+    return f"tracker-run-{run_id}"
+
+
+class AnalysisRunInput(BaseModel):
+    run_id: int
+    owner: str
+
+
+class AnalysisRunResult(JobResult):
+    run_id: int
+    messages_total: int = 0
+    messages_after_filter: int = 0
+    batches_total: int = 0
+    batches_completed: int = 0
+    batches_failed: int = 0
+    proposals_total: int = 0
+
+
+@workflow.defn(name="AnalysisRun")
+class AnalysisRunWorkflow(JobWorkflow):
+    def __init__(self) -> None:
+        super().__init__()
+        # The number of this job's next event: kept here so a retried step publishes under the same numbers.
+        self._seq = 1
+
+    @workflow.run
+    async def run(self, inp: AnalysisRunInput) -> AnalysisRunResult:
+        result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
+        self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
+        try:
+            plan: RunPlan = await self.unstoppable(
+                workflow.execute_local_activity_method(
+                    AnalysisActivities.start_run, StartRunInput(**self._job(inp), run_id=inp.run_id), **DB_STEP
+                )
+            )
+        except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
+            return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+        self._seq = plan.next_seq
+        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter
+        result.batches_total = len(plan.batches)
+        self._progress.total = len(plan.batches)
+        self._progress.details.update(
+            messages_total=plan.messages_total, messages_after_filter=plan.messages_after_filter, proposals_total=0
+        )
+        for index, message_ids in enumerate(plan.batches):
+            if self.cancel_requested:
+                break
+            self.set_current(f"batch {index + 1} of {len(plan.batches)}")
+            outcome = await self._batch(inp, plan, index, message_ids, result.batches_completed)
+            if outcome is None:
+                if self.cancel_requested:
+                    break
+                result.batches_failed += 1
+                self.advance(failed=1)
+                continue
+            result.batches_completed = outcome.batches_completed
+            result.proposals_total = outcome.proposals_total
+            self._progress.details["proposals_total"] = outcome.proposals_total
+            self.advance(succeeded=1)
+        if self.cancel_requested:
+            status = JobRecordStatus.cancelled
+        elif plan.batches and result.batches_completed == 0:
+            status = JobRecordStatus.failed
+        else:
+            status = JobRecordStatus.completed
+        error = f"all {len(plan.batches)} batches failed" if status == JobRecordStatus.failed else None
+        return await self._close(inp, result, status, error)
+
+    async def _batch(
+        self, inp: AnalysisRunInput, plan: RunPlan, index: int, message_ids: list[int], completed_before: int
+    ) -> BatchOutcome | None:
+        """One batch's proposals; None when it failed for good (logged in the run) or a cancel stopped it."""
+        task = workflow.start_activity_method(
+            AnalysisActivities.propose_batch,
+            ProposeInput(
+                **self._job(inp),
+                run_id=inp.run_id,
+                batch_index=index,
+                batches_total=len(plan.batches),
+                message_ids=message_ids,
+                use_rag=plan.use_rag,
+                agent_config_id=plan.agent_config_id,
+                completed_before=completed_before,
+            ),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=BATCH_RETRY,
+            # No proposal may land after the run says `cancelled`.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        await self.wait(lambda: task.done() or self.cancel_requested)
+        if not task.done():
+            task.cancel()
+        try:
+            outcome: BatchOutcome = await task
+        except (Exception, asyncio.CancelledError) as exc:  # a cancelled activity ends in CancelledError
+            if self.cancel_requested:
+                return None  # the run's end counts what was written, a batch that landed meanwhile included
+            error = root_cause(exc)
+            logged = await self.unstoppable(
+                workflow.execute_local_activity_method(
+                    AnalysisActivities.log_batch_error,
+                    BatchErrorInput(
+                        run_id=inp.run_id, batch_index=index, error=error, completed_before=completed_before
+                    ),
+                    **DB_STEP,
+                )
+            )
+            if not logged.written:
+                self.record_error(f"batch {index}", error)
+                return None
+            # Its last attempt wrote the batch and published its event, then lost its answer.
+            outcome = BatchOutcome(
+                proposals=0,
+                batches_completed=logged.batches_completed,
+                proposals_total=logged.proposals_total,
+                next_seq=self._seq + 1,
+            )
+        self._seq = outcome.next_seq
+        return outcome
+
+    async def _close(
+        self, inp: AnalysisRunInput, result: AnalysisRunResult, status: JobRecordStatus, error: str | None
+    ) -> AnalysisRunResult:
+        try:
+            tally = await self.unstoppable(
+                workflow.execute_local_activity_method(
+                    AnalysisActivities.finish_run,
+                    FinishRunInput(
+                        **self._job(inp),
+                        run_id=inp.run_id,
+                        status=status,
+                        error=error,
+                        completed_before=result.batches_completed,
+                    ),
+                    **DB_STEP,
+                )
+            )
+        except Exception as exc:  # the run's row is gone: the job's own record is all there is
+            result.status = self.fail(f"{error or status.value}; the run could not be closed: {root_cause(exc)}")
+            result.progress = self._progress
+            return result
+        self._seq += 1
+        result.batches_completed, result.proposals_total = tally.batches_completed, tally.proposals_total
+        summary = (
+            f"{tally.proposals_total} proposals from {tally.batches_completed} of {result.batches_total} batches"
+            + (f", {result.batches_failed} failed" if result.batches_failed else "")
+        )
+        if status == JobRecordStatus.failed:
+            result.status = self.fail(f"{error}; {summary}" if error else summary)
+        else:
+            result.status = self.finish(summary)
+        result.progress = self._progress
+        return result
+
+    def _job(self, inp: AnalysisRunInput) -> dict:
+        return {"job_id": workflow.info().workflow_id, "owner": inp.owner, "seq": self._seq}
+
+
+def analysis_job(run_id: int, owner: str) -> JobRequest:
+    return JobRequest(
+        AnalysisRunWorkflow.run, AnalysisRunInput(run_id=run_id, owner=owner), JOB_TYPE, owner, run_job_id(run_id)
+    )
