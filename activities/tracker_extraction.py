@@ -13,6 +13,7 @@ from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from db import tracker_knowledge
 from db.base import utcnow
+from db.events import EventName, JobEvents, publish
 from db.models.tracker import AgentRole, AtomType
 from db.session import SessionFactory
 from db.tracker_knowledge import AtomDraft, ClaimedMessage, TopicDraft
@@ -29,6 +30,9 @@ class ExtractInput(BaseModel):
     # Fewer than this waiting: nothing is claimed (the seed's threshold, 10).
     minimum: int = 10
     window_hours: float = 24.0
+    # The job's events: `knowledge.extraction_started` gets this number and `_completed` the next one.
+    job_id: str = ""
+    event_seq: int = 1
 
 
 class ExtractOutcome(BaseModel):
@@ -42,6 +46,12 @@ class ExtractOutcome(BaseModel):
 
 class ReleaseInput(BaseModel):
     claim: str
+    chat_id: int = 0
+    job_id: str = ""
+    # The number `knowledge.extraction_started` got, or would have: `_failed` gets the next one either way, so a
+    # batch's events are numbered the same however often its steps are retried.
+    event_seq: int = 1
+    reason: str = ""
 
 
 class MessageRef(BaseModel):
@@ -114,9 +124,18 @@ class KnowledgeActivities:
                 )
         if not batch:
             return ExtractOutcome()
+        events = JobEvents(inp.job_id, owner=None, next_seq=inp.event_seq)
         topics: list[TopicDraft] = []
         # An earlier attempt wrote this batch and then lost its worker: the write below answers what it wrote.
         if not all(m.extracted for m in batch):
+            # Published again by a retry with the same number: the API delivers a number once.
+            async with self._sessions() as session:
+                await events.publish(
+                    session,
+                    EventName.knowledge_extraction_started,
+                    {"chat_id": inp.chat_id, "messages": len(batch)},
+                )
+                await session.commit()
             async with heartbeating():
                 try:
                     extraction = await self._llm.parse(
@@ -129,7 +148,16 @@ class KnowledgeActivities:
                     raise llm_failure(exc) from exc
             topics = drafts(extraction, batch)
         async with self._sessions() as session:
-            written = await tracker_knowledge.write(session, inp.claim, topics, utcnow())
+            events.next_seq = inp.event_seq + 1
+
+            async def announce(session, written) -> None:
+                await events.publish(
+                    session,
+                    EventName.knowledge_extraction_completed,
+                    {"chat_id": inp.chat_id, "messages": len(batch), "topics": written.topics, "atoms": written.atoms},
+                )
+
+            written = await tracker_knowledge.write(session, inp.claim, topics, utcnow(), announce)
         return ExtractOutcome(
             claimed=len(batch),
             topics=written.topics,
@@ -139,5 +167,17 @@ class KnowledgeActivities:
 
     @activity.defn(name="tracker.release_claim")
     async def release_claim(self, inp: ReleaseInput) -> int:
+        """Give a failed batch's messages back, and tell clients the extraction failed, in one transaction."""
         async with self._sessions() as session:
-            return await tracker_knowledge.release(session, inp.claim)
+            released = await tracker_knowledge.release(session, inp.claim)
+            if inp.job_id:
+                await publish(
+                    session,
+                    EventName.knowledge_extraction_failed,
+                    {"chat_id": inp.chat_id, "messages": released, "error": inp.reason[:500]},
+                    owner=None,
+                    job_id=inp.job_id,
+                    seq=inp.event_seq + 1,
+                )
+            await session.commit()
+        return released

@@ -6,6 +6,7 @@ finds its claim again by name. The write is one transaction that first locks the
 if they are already extracted, so a retried write adds no second copy of any topic, atom or link.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -90,20 +91,26 @@ async def claim(
 
 
 async def release(session: AsyncSession, claim: str) -> int:
-    """Give back what a claim holds but never extracted (its extraction failed for good): offered again later."""
+    """Give back what a claim holds but never extracted (its extraction failed for good): offered again later.
+    The caller commits (with the event that says so)."""
     released = await session.scalars(
         update(Message)
         .where(Message.extraction_claim == claim, Message.extracted_at.is_(None))
         .values(extraction_claim=None, extraction_claimed_at=None)
         .returning(Message.id)
     )
-    count = len(list(released))
-    await session.commit()
-    return count
+    return len(list(released))
 
 
-async def write(session: AsyncSession, claim: str, topics: list[TopicDraft], now: datetime) -> Written:
-    """Topics (found by name or made), atoms and their links for a claimed batch, and each message's topic."""
+async def write(
+    session: AsyncSession,
+    claim: str,
+    topics: list[TopicDraft],
+    now: datetime,
+    announce: Callable[[AsyncSession, Written], Awaitable[None]] | None = None,
+) -> Written:
+    """Topics (found by name or made), atoms and their links for a claimed batch, and each message's topic;
+    `announce` publishes what was written in the same transaction (not called when an earlier attempt wrote it)."""
     held = set(
         await session.scalars(
             select(Message.id)
@@ -155,8 +162,11 @@ async def write(session: AsyncSession, claim: str, topics: list[TopicDraft], now
             .values(topic_id=topic_id)
         )
     await session.execute(update(Message).where(Message.id.in_(held)).values(extracted_at=now))
+    written = Written(topics=len(topic_ids), atoms=len(atoms), messages_with_topic=len(topic_of))
+    if announce is not None:
+        await announce(session, written)
     await session.commit()
-    return Written(topics=len(topic_ids), atoms=len(atoms), messages_with_topic=len(topic_of))
+    return written
 
 
 def topic_name(name: str) -> str:

@@ -111,6 +111,7 @@ async def test_a_burst_with_repeats_saves_and_scores_each_message_once_and_extra
         async with gate:
             return (await webhook.post("/webhook/telegram", json=body, headers=HEADERS)).status_code
 
+    extraction_events: list[dict] = []
     async with AsyncExitStack() as sockets:
         ws = await open_stream(sockets, webhook_url, admin.token)
         assert set(await asyncio.gather(*(deliver(body) for body in deliveries))) == {200}
@@ -149,8 +150,20 @@ async def test_a_burst_with_repeats_saves_and_scores_each_message_once_and_extra
                 event = await receive(ws)
                 if event["type"] in announced and event["data"]["message_id"] in ids:
                     announced[event["type"]].append(event["data"]["message_id"])
+                elif event["type"].startswith("knowledge.extraction_"):
+                    extraction_events.append(event)
         assert sorted(announced["message_scored"]) == sorted(ids)
         assert sorted(announced["message.updated"]) == sorted(ids)
+        await check_extractions(temporal, database, chats)
+        await check_extraction_events(ws, database, chats, extraction_events)
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        drainers = temporal.list_workflows("WorkflowType = 'TrackerInbox' AND ExecutionStatus = 'Running'")
+        await record(temporal, (await anext(aiter(drainers))).id, "TrackerInbox-burst")
+        await record(temporal, extraction_job_id(chats[0]), "ExtractKnowledge-burst")
+
+
+async def check_extractions(temporal, database, chats: list[int]) -> None:
+    """Extraction covered every message at most once, a chat's batches one after another."""
 
     async def extractions_done():
         for chat in chats:
@@ -207,10 +220,38 @@ async def test_a_burst_with_repeats_saves_and_scores_each_message_once_and_extra
     for chat in chats:
         spans = sorted((claimed, written) for c, _, _, claimed, written in batches if c == chat)
         assert all(later[0] >= earlier[1] for earlier, later in pairwise(spans)), spans
-    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
-        drainers = temporal.list_workflows("WorkflowType = 'TrackerInbox' AND ExecutionStatus = 'Running'")
-        await record(temporal, (await anext(aiter(drainers))).id, "TrackerInbox-burst")
-        await record(temporal, extraction_job_id(chats[0]), "ExtractKnowledge-burst")
+
+
+async def check_extraction_events(ws, database, chats: list[int], seen: list[dict]) -> None:
+    """Each chat's extraction told its batches in order: started, completed, started, completed..., each chain of
+    runs numbering its events 1, 2, 3... without a gap, and one `completed` per batch written."""
+    async with database.connect() as conn:
+        batches = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT telegram_chat_id, count(DISTINCT extraction_claim) FROM message "
+                        "WHERE telegram_chat_id = ANY(:chats) AND extracted_at IS NOT NULL GROUP BY 1"
+                    ),
+                    {"chats": chats},
+                )
+            ).all()
+        )
+
+    def ours(chat: int, kind: str | None = None) -> list[dict]:
+        prefix = extraction_job_id(chat) + "/"
+        return [e for e in seen if (e["job_id"] or "").startswith(prefix) and kind in (None, e["type"])]
+
+    async with asyncio.timeout(60):
+        while any(len(ours(c, "knowledge.extraction_completed")) < batches[c] for c in chats):
+            seen.append(await receive(ws))
+    for chat in chats:
+        assert len(ours(chat, "knowledge.extraction_completed")) == batches[chat]
+        for chain in {e["job_id"] for e in ours(chat)}:
+            events = [e for e in seen if e["job_id"] == chain]
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), chain
+            kinds = [e["type"] for e in events]
+            assert kinds == ["knowledge.extraction_started", "knowledge.extraction_completed"] * (len(kinds) // 2)
 
 
 async def test_scoring_a_message_again_changes_nothing(database):

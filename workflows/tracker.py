@@ -148,6 +148,8 @@ class ExtractKnowledgeInput(BaseModel):
     # Carried over continue-as-new.
     carried: JobProgress | None = None
     batches_done: int = 0
+    # The number the job's next event gets (knowledge.extraction_*), carried over continue-as-new.
+    next_event: int = 1
 
 
 class ExtractKnowledgeResult(JobResult):
@@ -166,6 +168,7 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
     def __init__(self) -> None:
         super().__init__()
         self._more = True
+        self._next_event = 1
 
     @workflow.signal(name=MORE)
     def more(self) -> None:
@@ -179,6 +182,7 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
             self.begin(total=0, message=f"extracting knowledge in chat {inp.chat_id}")
         details = self._progress.details
         batches = inp.batches_done
+        self._next_event = inp.next_event
         run_batches = 0
         while self._more and not self.cancel_requested:
             self._more = False
@@ -186,7 +190,9 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
                 if run_batches >= BATCHES_PER_RUN or workflow.info().is_continue_as_new_suggested():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(
-                        inp.model_copy(update={"carried": self._progress, "batches_done": batches})
+                        inp.model_copy(
+                            update={"carried": self._progress, "batches_done": batches, "next_event": self._next_event}
+                        )
                     )
                 claim = f"{workflow.info().run_id}:{run_batches}"
                 run_batches += 1
@@ -218,7 +224,14 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
         return result
 
     async def _batch(self, inp: ExtractKnowledgeInput, claim: str) -> ExtractOutcome | None:
-        """One batch; None when it failed for good or a cancel stopped it (its claim is then given back)."""
+        """One batch; None when it failed for good or a cancel stopped it (its claim is then given back).
+
+        A batch's events are numbered `started` n, then `completed` or `failed` n + 1, whatever was retried."""
+        seq = self._next_event
+        info = workflow.info()
+        # A chat's extraction id is reused by every later trigger, and each new chain numbers its events from 1
+        # again: its events name the chain, so clients do not take them for repeats of the last chain's.
+        job_id = f"{info.workflow_id}/{info.first_execution_run_id}"
         task = asyncio.ensure_future(
             workflow.execute_activity_method(
                 KnowledgeActivities.extract_batch,
@@ -228,6 +241,8 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
                     batch=inp.batch,
                     minimum=inp.minimum,
                     window_hours=inp.window_hours,
+                    job_id=job_id,
+                    event_seq=seq,
                 ),
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -239,19 +254,28 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
         await self.wait(lambda: task.done() or self.cancel_requested)
         if not task.done():
             task.cancel()
+        reason = "cancelled"
         try:
             outcome = await task
         except BaseException as exc:
             if not self.cancel_requested:
-                self.record_error(claim, root_cause(exc))
+                reason = root_cause(exc)
+                self.record_error(claim, reason)
             outcome = None
+        if outcome is not None and outcome.no_config:
+            reason = "no active knowledge_extractor config"
         if outcome is None or outcome.no_config:
             # Nothing will write this claim now: its messages are offered to a later extraction.
+            self._next_event = seq + 2
             await self.unstoppable(
                 workflow.execute_local_activity_method(
-                    KnowledgeActivities.release_claim, ReleaseInput(claim=claim), **DB_STEP
+                    KnowledgeActivities.release_claim,
+                    ReleaseInput(claim=claim, chat_id=inp.chat_id, job_id=job_id, event_seq=seq, reason=reason),
+                    **DB_STEP,
                 )
             )
+        elif outcome.claimed:
+            self._next_event = seq + 2
         return outcome
 
 
