@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import outside_failure
-from activities.tracker_scoring import ScoringInput, score, words
+from activities.tracker_score_batch import score_unscored
 from clients.telegram_bot import BotApiError, TelegramBotClient
 from db import tracker_inbox, tracker_messages
 from db.base import utcnow
@@ -111,32 +111,8 @@ class TrackerActivities:
     @activity.defn(name="tracker.score_messages")
     async def score_messages(self, inp: ScoreInput) -> ScoreOutcome:
         now = utcnow()
-        newly = []
         async with self._sessions() as session:
-            pending = await tracker_messages.unscored(session, inp.message_ids, now)
-            vocabulary = await self._topic_vocabulary(session) if pending else frozenset()
-            for message in pending:
-                result = score(
-                    ScoringInput(
-                        text=message.text,
-                        sent_at=message.sent_at,
-                        now=now,
-                        author_messages_30d=message.author_messages_30d,
-                        author_messages_last_hour=message.author_messages_last_hour,
-                        duplicates_recent=message.duplicates_recent,
-                        has_topic=message.has_topic,
-                        topic_words=vocabulary,
-                    )
-                )
-                if await tracker_messages.write_score(
-                    session,
-                    message.message_id,
-                    result.importance_score,
-                    result.noise_class.value,
-                    result.noise_factors,
-                    now,
-                ):
-                    newly.append(message.message_id)
+            newly = await score_unscored(session, inp.message_ids, now)
             await session.commit()
             # Read back rather than reported from here: a retry whose first attempt wrote the scores (and then lost
             # its answer) reports the same scores.
@@ -150,11 +126,6 @@ class TrackerActivities:
             newly_scored=newly,
             ready_chats=ready,
         )
-
-    @staticmethod
-    async def _topic_vocabulary(session) -> frozenset[str]:
-        names = await tracker_messages.topic_names(session)
-        return frozenset(w for name in names for w in words(name) if len(w) > 3)
 
     @activity.defn(name="tracker.trigger_extraction")
     async def trigger_extraction(self, inp: TriggerInput) -> str:

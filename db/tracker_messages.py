@@ -6,6 +6,7 @@ is marked saved in the same transaction, and a score is written only where none 
 """
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import exists, func, select, update
@@ -57,46 +58,101 @@ async def save_update(session: AsyncSession, update_id: int, now: datetime) -> S
     return saved
 
 
-async def _upsert_profile(session: AsyncSession, msg: BotMessage, now: datetime) -> tuple[int | None, bool]:
-    author = msg.from_
-    if author is None:
-        return None, False
-    names = {
-        "first_name": author.first_name[:256],
-        "last_name": author.last_name and author.last_name[:256],
-        "username": author.username and author.username[:64],
-        "language_code": author.language_code and author.language_code[:16],
-        "is_bot": author.is_bot,
-    }
-    stmt = insert(UserProfile).values(telegram_user_id=author.id, created_at=now, updated_at=now, **names)
-    row = (
-        await session.execute(
-            # A user's names change; the profile follows the latest message.
-            stmt.on_conflict_do_update(
-                index_elements=["telegram_user_id"], set_={**names, "updated_at": now}
-            ).returning(UserProfile.id, UserProfile.avatar_checked_at)
+class Author(Protocol):
+    """A message's author as both Telegram sources give one: a Bot API `User`, an ingested `ChatAuthor`."""
+
+    id: int
+    first_name: str
+    last_name: str | None
+    username: str | None
+    language_code: str | None
+    is_bot: bool
+
+
+class NewMessage(BaseModel):
+    """A message to keep, with the Telegram id of its author (None: a channel's post)."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    sent_at: datetime
+    author_id: int | None = None
+
+
+async def upsert_profiles(session: AsyncSession, authors: list[Author], now: datetime) -> dict[int, tuple[int, bool]]:
+    """Each author's profile, created or given the names of `authors` (the first of a user counts: pass the latest
+    message's first); answers {telegram user id: (profile id, avatar still to look for)}."""
+    latest: dict[int, dict] = {}
+    for author in authors:
+        latest.setdefault(
+            author.id,
+            {
+                "first_name": (author.first_name or "")[:256],
+                "last_name": author.last_name and author.last_name[:256],
+                "username": author.username and author.username[:64],
+                "language_code": author.language_code and author.language_code[:16],
+                "is_bot": bool(author.is_bot),
+            },
         )
-    ).one()
-    return row.id, row.avatar_checked_at is None and not author.is_bot
+    if not latest:
+        return {}
+    stmt = insert(UserProfile).values(
+        [{"telegram_user_id": uid, "created_at": now, "updated_at": now, **names} for uid, names in latest.items()]
+    )
+    rows = await session.execute(
+        # A user's names change; the profile follows the latest message.
+        stmt.on_conflict_do_update(
+            index_elements=["telegram_user_id"],
+            set_={name: stmt.excluded[name] for name in (*next(iter(latest.values())), "updated_at")},
+        ).returning(UserProfile.id, UserProfile.telegram_user_id, UserProfile.avatar_checked_at, UserProfile.is_bot)
+    )
+    return {row.telegram_user_id: (row.id, row.avatar_checked_at is None and not row.is_bot) for row in rows}
+
+
+async def insert_messages(
+    session: AsyncSession, messages: list[NewMessage], profiles: dict[int, int], source: MessageSource, now: datetime
+) -> dict[tuple[int, int], int]:
+    """Insert the messages not stored yet (keyed by chat and message id); answers {(chat, message id): row id} of
+    those this call inserted, so what is missing from it was there already. `profiles`: {telegram user id: profile}."""
+    if not messages:
+        return {}
+    rows = [
+        {
+            "telegram_chat_id": m.chat_id,
+            "telegram_message_id": m.message_id,
+            "user_profile_id": profiles.get(m.author_id) if m.author_id is not None else None,
+            "text": m.text,
+            "sent_at": m.sent_at,
+            "source": source.value,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    inserted = await session.execute(
+        insert(Message)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["telegram_chat_id", "telegram_message_id"])
+        .returning(Message.id, Message.telegram_chat_id, Message.telegram_message_id)
+    )
+    return {(row.telegram_chat_id, row.telegram_message_id): row.id for row in inserted}
+
+
+async def _upsert_profile(session: AsyncSession, msg: BotMessage, now: datetime) -> tuple[int | None, bool]:
+    if msg.from_ is None:
+        return None, False
+    return (await upsert_profiles(session, [msg.from_], now))[msg.from_.id]
 
 
 async def _insert_message(session: AsyncSession, msg: BotMessage, profile_id: int | None, now: datetime) -> int:
-    key = {"telegram_chat_id": msg.chat.id, "telegram_message_id": msg.message_id}
-    inserted = await session.scalar(
-        insert(Message)
-        .values(
-            **key,
-            user_profile_id=profile_id,
-            text=msg.content,
-            sent_at=msg.sent_at,
-            source=MessageSource.webhook.value,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=list(key))
-        .returning(Message.id)
+    author_id = msg.from_.id if msg.from_ is not None else None
+    new = NewMessage(
+        chat_id=msg.chat.id, message_id=msg.message_id, text=msg.content, sent_at=msg.sent_at, author_id=author_id
     )
-    if inserted is not None:
-        return inserted
+    profiles = {author_id: profile_id} if author_id is not None else {}
+    inserted = await insert_messages(session, [new], profiles, MessageSource.webhook, now)
+    if inserted:
+        return next(iter(inserted.values()))
+    key = {"telegram_chat_id": msg.chat.id, "telegram_message_id": msg.message_id}
     return await session.scalar(select(Message.id).filter_by(**key))
 
 
