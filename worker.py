@@ -19,12 +19,14 @@ from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
 from activities.tracker import ExtractionTrigger, TrackerActivities
 from activities.tracker_extraction import KnowledgeActivities
+from activities.tracker_ingestion import IngestionActivities
 from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
 from clients.onec import OneCClient
 from clients.telegram_bot import TelegramBotClient
+from clients.telegram_history import ChatHistory
 from clients.temporal import connect
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
@@ -48,6 +50,7 @@ from workflows.tracker import (
     extraction_job,
     update_job,
 )
+from workflows.tracker_ingestion import IngestMessagesWorkflow
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
 WORKFLOWS = [
@@ -61,6 +64,7 @@ WORKFLOWS = [
     TrackerUpdateWorkflow,
     ExtractKnowledgeWorkflow,
     ReconcileTrackerInboxWorkflow,
+    IngestMessagesWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -112,6 +116,8 @@ class Dependencies:
             self.sessions, self.bot, self.settings.avatars_dir, trigger, self.start_update, self.trigger_extraction
         )
         knowledge = KnowledgeActivities(self.sessions, self.llm)
+        # The migration's pyrogram client and stand-in; a client per page, as the migration has a source per step.
+        ingestion = IngestionActivities(self.sessions, lambda chat: ChatHistory.from_settings(self.settings, chat))
         return [
             news.discover_source,
             webbuddy.claim,
@@ -134,6 +140,9 @@ class Dependencies:
             tracker.reconcile_inbox,
             knowledge.extract_batch,
             knowledge.release_claim,
+            ingestion.begin,
+            ingestion.ingest_page,
+            ingestion.finish,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:

@@ -12,7 +12,20 @@ from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
-from api.routes import auth, events, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy
+from api.routes import (
+    auth,
+    events,
+    health,
+    jobs,
+    migration,
+    news,
+    onec,
+    tasks,
+    tracker_ingestion,
+    tracker_read,
+    tracker_webhook,
+    webbuddy,
+)
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
@@ -46,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
-    for module in (auth, events, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy):
+    tracker = (tracker_ingestion, tracker_read, tracker_webhook)
+    for module in (auth, events, health, jobs, migration, news, onec, tasks, *tracker, webbuddy):
         app.include_router(module.router)
 
     @app.exception_handler(TemporalUnavailable)
