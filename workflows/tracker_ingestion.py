@@ -17,7 +17,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
@@ -45,6 +45,13 @@ DB_STEP = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
 }
+
+
+def step_error(exc: ActivityError) -> str:
+    """What the step said went wrong ("chat 'x' does not exist..."), rather than the innermost Telegram error it
+    wraps (`root_cause`), whose words are Telegram's."""
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) and cause.message else root_cause(exc)
 
 
 def ingestion_job_id(job_id: int) -> str:
@@ -109,7 +116,7 @@ class IngestMessagesWorkflow(JobWorkflow):
                 outcome = await self._page(PageInput(scope=scope, before_id=cursor.before_id, counts=cursor.counts,
                                                      events=cursor.events))  # fmt: skip
             except ActivityError as exc:
-                error = root_cause(exc)
+                error = step_error(exc)
                 self.record_error(f"messages before {cursor.before_id or 'the newest'}", error)
                 break
             if outcome is None:
