@@ -228,6 +228,9 @@ class IngestionActivities:
                 job_events = JobEvents(scope.workflow_id, scope.owner, events.next_seq)
                 await job_events.publish(session, name, data)
                 events = EventCursor(next_seq=job_events.next_seq, throttle_last=events.throttle_last)
+            else:
+                # Closed by an earlier attempt of this step, whose answer was lost: its event took the next number.
+                events = EventCursor(next_seq=events.next_seq + 1, throttle_last=events.throttle_last)
             return Finished(status=JobRecordStatus(row.status), counts=counts_of(row), events=events)
 
     # -- steps ---------------------------------------------------------------------------------------

@@ -12,13 +12,27 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio.testing import ActivityEnvironment
 
+from activities.tracker_ingestion import (
+    Counts,
+    EventCursor,
+    FinishInput,
+    IngestionActivities,
+    IngestionScope,
+    PageInput,
+)
+from clients.telegram_history import ChatHistory
 from db.events import CHANNEL
 from devstack.clients import Api, eventually
 from emulators.telegram_channel import ChannelSpec, generate
+from settings import Settings
 from tests.deployment import deployment
 from tests.test_events import open_stream, receive
 from tests.test_replay import record
+from workflows.start import start_job
+from workflows.tracker_ingestion import ingestion_job
 
 QUEUE = "ingestion"
 CRASH_QUEUE = "ingestion-crash"
@@ -325,3 +339,58 @@ async def test_messages_profiles_topics_and_atoms_read(ing, make_user, database)
     assert (await viewer.http.get("/api/v1/profiles/999999999")).status_code == 404
     assert (await viewer.http.get("/api/v1/topics/999999999")).status_code == 404
     await viewer.close()
+
+
+async def test_a_page_whose_answer_was_lost_is_not_saved_counted_or_announced_again(stack, database):
+    """The retry of a page step that committed before its worker died: it must find that out and write nothing."""
+    chat = "gen_250_s29"
+    async with database.begin() as conn:
+        job_id = await conn.scalar(
+            text(
+                "insert into message_ingestion_job (chat, status, messages_fetched, messages_saved, messages_skipped,"
+                " errors_count, created_at) values (:c, 'running', 0, 0, 0, 0, now()) returning id"
+            ),
+            {"c": chat},
+        )
+    settings = Settings(telegram_emulator_url=stack.telegram_url, _env_file=None)
+    activities = IngestionActivities(async_sessionmaker(database), lambda c: ChatHistory.from_settings(settings, c))
+    scope = IngestionScope(job_id=job_id, workflow_id=f"tracker-ingest-{job_id}", owner="admin", chat=chat)
+    page = PageInput(scope=scope, before_id=0, counts=Counts(), events=EventCursor(next_seq=2))
+    raw = await RawEvents().listen(database)
+    try:
+        first = await ActivityEnvironment().run(activities.ingest_page, page)
+        again = await ActivityEnvironment().run(activities.ingest_page, page)
+        assert first.counts.fetched == 100 and first.events == EventCursor(next_seq=3, throttle_last=100)
+        assert again.model_dump(exclude={"scored"}) == first.model_dump(exclude={"scored"}) and again.scored == 0
+        assert len(await stored(database, chat)) == first.counts.saved
+        done = FinishInput(scope=scope, status="completed", counts=first.counts, events=first.events)
+        finished = [await ActivityEnvironment().run(activities.finish, done) for _ in range(2)]
+        assert finished[0] == finished[1] and finished[0].status == "completed"
+
+        async def announced():
+            return raw.of(scope.workflow_id) == [2, 3]  # the page's progress once, the end once
+
+        await eventually(announced, "one progress and one completed event")
+    finally:
+        await raw.close()
+
+
+async def test_a_long_history_continues_as_new_and_counts_on(ing, database, temporal):
+    chat = "gen_450_s30"
+    async with database.begin() as conn:
+        job_id = await conn.scalar(
+            text(
+                "insert into message_ingestion_job (chat, status, messages_fetched, messages_saved, messages_skipped,"
+                " errors_count, created_at) values (:c, 'pending', 0, 0, 0, 0, now()) returning id"
+            ),
+            {"c": chat},
+        )
+    job = ingestion_job(job_id, "admin")
+    job.arg.pages_per_run = 2
+    handle = await start_job(temporal, Settings(task_queue=QUEUE, _env_file=None), job)
+    result = await handle.result()
+    assert result.status == "completed" and result.messages_fetched == 450
+    assert result.messages_saved == len(written(chat)) == result.progress.succeeded
+    assert [r[0] for r in await stored(database, chat)] == written(chat)
+    runs = [e async for e in temporal.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) >= 3  # 5 pages, 2 a run
