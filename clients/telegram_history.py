@@ -13,8 +13,6 @@ Any chat the session can read: a channel or supergroup, a basic group, a user.
 from __future__ import annotations
 
 import asyncio
-import binascii
-import struct
 from datetime import UTC, datetime
 
 import pyrogram
@@ -22,7 +20,7 @@ from pydantic import BaseModel
 from pyrogram import errors, raw, utils
 
 from clients.posts import SourceError
-from clients.telegram import HISTORY_CHUNK, channel_ref, source_error, telegram_client
+from clients.telegram import HISTORY_CHUNK, channel_ref, connect_and_resolve, source_error, telegram_client
 from clients.telegram_http import StandInClient
 from settings import Settings
 
@@ -118,16 +116,7 @@ class ChatHistory:
         async with self._lock:
             if self._peer is not None:
                 return self._peer
-            try:
-                if not self._client.is_connected and not await self._client.connect():
-                    raise SourceError("the Telegram session is not logged in", permanent=True)
-                self._peer = await self._client.resolve_peer(self._chat)
-            except (struct.error, binascii.Error, ValueError, KeyError, AttributeError) as exc:
-                # pyrogram's own "not in my peers" for a numeric id it has never met is a KeyError/ValueError.
-                unknown = f"chat {self._chat!r} is unknown to the Telegram session: {exc}"
-                raise SourceError(unknown, permanent=True) from exc
-            except _TELEGRAM_FAILURES as exc:
-                raise self._error(exc, f"resolve {self._chat!r}") from exc
+            self._peer = await connect_and_resolve(self._client, self._chat, self._error)
             return self._peer
 
     def _error(self, exc: BaseException, doing: str) -> SourceError:

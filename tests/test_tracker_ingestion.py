@@ -133,6 +133,18 @@ async def stored(database, chat: str) -> list[tuple[int, float | None, str]]:
         return [tuple(row) for row in rows]
 
 
+async def job_row(database, chat: str, status: str) -> int:
+    """A MessageIngestionJob row as the API writes one, for a test that drives the steps or the workflow itself."""
+    async with database.begin() as conn:
+        return await conn.scalar(
+            text(
+                "insert into message_ingestion_job (chat, status, messages_fetched, messages_saved, messages_skipped,"
+                " errors_count, created_at) values (:c, :s, 0, 0, 0, 0, now()) returning id"
+            ),
+            {"c": chat, "s": status},
+        )
+
+
 def check_sequence(events: list[dict[str, Any]], final: str) -> None:
     """Numbered 1..n without gaps or repeats, started first, progress at most one per 10 messages, `final` last."""
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
@@ -344,14 +356,7 @@ async def test_messages_profiles_topics_and_atoms_read(ing, make_user, database)
 async def test_a_page_whose_answer_was_lost_is_not_saved_counted_or_announced_again(stack, database):
     """The retry of a page step that committed before its worker died: it must find that out and write nothing."""
     chat = "gen_250_s29"
-    async with database.begin() as conn:
-        job_id = await conn.scalar(
-            text(
-                "insert into message_ingestion_job (chat, status, messages_fetched, messages_saved, messages_skipped,"
-                " errors_count, created_at) values (:c, 'running', 0, 0, 0, 0, now()) returning id"
-            ),
-            {"c": chat},
-        )
+    job_id = await job_row(database, chat, "running")
     settings = Settings(telegram_emulator_url=stack.telegram_url, _env_file=None)
     activities = IngestionActivities(async_sessionmaker(database), lambda c: ChatHistory.from_settings(settings, c))
     scope = IngestionScope(job_id=job_id, workflow_id=f"tracker-ingest-{job_id}", owner="admin", chat=chat)
@@ -377,14 +382,7 @@ async def test_a_page_whose_answer_was_lost_is_not_saved_counted_or_announced_ag
 
 async def test_a_long_history_continues_as_new_and_counts_on(ing, database, temporal):
     chat = "gen_450_s30"
-    async with database.begin() as conn:
-        job_id = await conn.scalar(
-            text(
-                "insert into message_ingestion_job (chat, status, messages_fetched, messages_saved, messages_skipped,"
-                " errors_count, created_at) values (:c, 'pending', 0, 0, 0, 0, now()) returning id"
-            ),
-            {"c": chat},
-        )
+    job_id = await job_row(database, chat, "pending")
     job = ingestion_job(job_id, "admin")
     job.arg.pages_per_run = 2
     handle = await start_job(temporal, Settings(task_queue=QUEUE, _env_file=None), job)
