@@ -23,12 +23,14 @@ from activities.tracker_avatars import AvatarCache
 from activities.tracker_experiments import ExperimentActivities
 from activities.tracker_extraction import KnowledgeActivities
 from activities.tracker_inbox import ExtractionTrigger, InboxActivities
+from activities.tracker_ingestion import IngestionActivities
 from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
 from clients.onec import OneCClient
 from clients.telegram_bot import TelegramBotClient
+from clients.telegram_history import ChatHistory
 from clients.temporal import connect
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
@@ -60,6 +62,7 @@ from workflows.tracker_inbox import (
     TrackerInboxWorkflow,
     inbox_job,
 )
+from workflows.tracker_ingestion import IngestMessagesWorkflow
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
 WORKFLOWS = [
@@ -77,6 +80,7 @@ WORKFLOWS = [
     ScoreUnscoredMessagesWorkflow,
     AnalysisRunWorkflow,
     ClassificationExperimentWorkflow,
+    IngestMessagesWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -130,6 +134,8 @@ class Dependencies:
         knowledge = KnowledgeActivities(self.sessions, self.llm)
         analysis = AnalysisActivities(self.sessions, self.llm)
         experiments = ExperimentActivities(self.sessions, self.llm)
+        # The migration's pyrogram client and stand-in; a client per page, as the migration has a source per step.
+        ingestion = IngestionActivities(self.sessions, lambda chat: ChatHistory.from_settings(self.settings, chat))
         return [
             news.discover_source,
             webbuddy.claim,
@@ -164,6 +170,9 @@ class Dependencies:
             experiments.start_experiment,
             experiments.classify_batch,
             experiments.finish_experiment,
+            ingestion.begin,
+            ingestion.ingest_page,
+            ingestion.finish,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:

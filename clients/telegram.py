@@ -20,6 +20,7 @@ import asyncio
 import binascii
 import re
 import struct
+from collections.abc import Callable
 from itertools import takewhile
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,23 @@ def source_error(exc: BaseException, doing: str) -> SourceError:
 
 
 _TELEGRAM_FAILURES = (errors.RPCError, OSError, TimeoutError)
+ErrorMapping = Callable[[BaseException, str], SourceError]
+
+
+async def connect_and_resolve(
+    client: pyrogram.Client, ref: str | int, as_error: ErrorMapping = source_error
+) -> raw.base.InputPeer:
+    """Log the client in (once) and resolve a chat: a broken session or a chat pyrogram cannot parse is permanent,
+    Telegram's own refusals go through `as_error`."""
+    try:
+        if not client.is_connected and not await client.connect():
+            raise SourceError("the Telegram session is not logged in", permanent=True)
+        return await client.resolve_peer(ref)
+    except (struct.error, binascii.Error, ValueError, KeyError, AttributeError) as exc:
+        # pyrogram's own "not among my peers" for a numeric id it has never met is a KeyError or ValueError.
+        raise SourceError(f"cannot use the Telegram session or chat {ref!r}: {exc!r}", permanent=True) from exc
+    except _TELEGRAM_FAILURES as exc:
+        raise as_error(exc, f"resolve {ref!r}") from exc
 
 
 class PyrogramSource:
@@ -180,14 +198,7 @@ class PyrogramSource:
         async with self._lock:
             if self._peer is not None:
                 return self._peer
-            try:
-                if not self._client.is_connected and not await self._client.connect():
-                    raise SourceError("the Telegram session is not logged in", permanent=True)
-                peer = await self._client.resolve_peer(self._channel)
-            except (struct.error, binascii.Error, ValueError, KeyError, AttributeError) as exc:
-                raise SourceError(f"cannot use the Telegram session or channel: {exc!r}", permanent=True) from exc
-            except _TELEGRAM_FAILURES as exc:
-                raise source_error(exc, f"resolve {self._channel!r}") from exc
+            peer = await connect_and_resolve(self._client, self._channel)
             if not isinstance(peer, raw.types.InputPeerChannel):
                 raise SourceError(f"{self._channel!r} is not a channel", permanent=True)
             self._peer = peer

@@ -6,6 +6,7 @@ is marked saved in the same transaction, and a score is written only where none 
 """
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, Float, String, column, exists, func, select, tuple_, update, values
@@ -75,26 +76,25 @@ async def save_updates(session: AsyncSession, stored: list[TelegramUpdate], now:
     batch = SavedBatch(updates=len(stored))
     messages = [m for m in (Update.model_validate(u.payload).tracked_message for u in stored) if m is not None]
     if messages:
-        profiles = await _upsert_profiles(session, [m.from_ for m in messages if m.from_ is not None], now)
-        rows = {
-            (m.chat.id, m.message_id): {
-                "telegram_chat_id": m.chat.id,
-                "telegram_message_id": m.message_id,
-                "user_profile_id": profiles[m.from_.id][0] if m.from_ is not None else None,
-                "text": m.content,
-                "sent_at": m.sent_at,
-                "source": MessageSource.webhook.value,
-                "created_at": now,
-            }
+        # Latest first: a user's names follow their latest message.
+        profiles = await upsert_profiles(session, [m.from_ for m in reversed(messages) if m.from_ is not None], now)
+        new = [
+            NewMessage(
+                chat_id=m.chat.id,
+                message_id=m.message_id,
+                text=m.content,
+                sent_at=m.sent_at,
+                author_id=m.from_.id if m.from_ is not None else None,
+            )
             for m in messages
-        }
-        await session.execute(
-            insert(Message)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=["telegram_chat_id", "telegram_message_id"])
-        )
+        ]
+        by_author = {author: profile for author, (profile, _) in profiles.items()}
+        await insert_messages(session, new, by_author, MessageSource.webhook, now)
+        # The batch's messages whoever inserted them: a repeat of a Telegram message found saved counts as saved.
         keys = tuple_(Message.telegram_chat_id, Message.telegram_message_id)
-        found = await session.execute(select(Message.id, Message.telegram_chat_id).where(keys.in_(list(rows))))
+        found = await session.execute(
+            select(Message.id, Message.telegram_chat_id).where(keys.in_([(m.chat_id, m.message_id) for m in new]))
+        )
         batch.chat_of = {message_id: chat_id for message_id, chat_id in found}
         batch.message_ids = sorted(batch.chat_of)
         batch.avatar_profiles = sorted({pid for pid, needs in profiles.values() if needs})
@@ -104,32 +104,83 @@ async def save_updates(session: AsyncSession, stored: list[TelegramUpdate], now:
     return batch
 
 
-async def _upsert_profiles(session: AsyncSession, authors: list, now: datetime) -> dict[int, tuple[int, bool]]:
-    """Profile id and whether its avatar is still to be looked for, per Telegram user id."""
-    latest = {a.id: a for a in authors}  # a user's names change; the profile follows their latest message
-    values = [
-        {
-            "telegram_user_id": a.id,
-            "first_name": a.first_name[:256],
-            "last_name": a.last_name and a.last_name[:256],
-            "username": a.username and a.username[:64],
-            "language_code": a.language_code and a.language_code[:16],
-            "is_bot": a.is_bot,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for a in latest.values()
-    ]
-    stmt = insert(UserProfile).values(values)
-    names = ("first_name", "last_name", "username", "language_code", "is_bot", "updated_at")
-    rows = await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["telegram_user_id"], set_={n: stmt.excluded[n] for n in names}
-        ).returning(UserProfile.id, UserProfile.telegram_user_id, UserProfile.avatar_checked_at)
+class Author(Protocol):
+    """A message's author as both Telegram sources give one: a Bot API `User`, an ingested `ChatAuthor`."""
+
+    id: int
+    first_name: str
+    last_name: str | None
+    username: str | None
+    language_code: str | None
+    is_bot: bool
+
+
+class NewMessage(BaseModel):
+    """A message to keep, with the Telegram id of its author (None: a channel's post)."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    sent_at: datetime
+    author_id: int | None = None
+
+
+async def upsert_profiles(session: AsyncSession, authors: list[Author], now: datetime) -> dict[int, tuple[int, bool]]:
+    """Each author's profile, created or given the names of `authors` (the first of a user counts: pass the latest
+    message's first); answers {telegram user id: (profile id, avatar still to look for)}."""
+    latest: dict[int, dict] = {}
+    for author in authors:
+        latest.setdefault(
+            author.id,
+            {
+                "first_name": (author.first_name or "")[:256],
+                "last_name": author.last_name and author.last_name[:256],
+                "username": author.username and author.username[:64],
+                "language_code": author.language_code and author.language_code[:16],
+                "is_bot": bool(author.is_bot),
+            },
+        )
+    if not latest:
+        return {}
+    stmt = insert(UserProfile).values(
+        [{"telegram_user_id": uid, "created_at": now, "updated_at": now, **names} for uid, names in latest.items()]
     )
-    return {
-        r.telegram_user_id: (r.id, r.avatar_checked_at is None and not latest[r.telegram_user_id].is_bot) for r in rows
-    }
+    rows = await session.execute(
+        # A user's names change; the profile follows the latest message.
+        stmt.on_conflict_do_update(
+            index_elements=["telegram_user_id"],
+            set_={name: stmt.excluded[name] for name in (*next(iter(latest.values())), "updated_at")},
+        ).returning(UserProfile.id, UserProfile.telegram_user_id, UserProfile.avatar_checked_at, UserProfile.is_bot)
+    )
+    return {row.telegram_user_id: (row.id, row.avatar_checked_at is None and not row.is_bot) for row in rows}
+
+
+async def insert_messages(
+    session: AsyncSession, messages: list[NewMessage], profiles: dict[int, int], source: MessageSource, now: datetime
+) -> dict[tuple[int, int], int]:
+    """Insert the messages not stored yet (keyed by chat and message id); answers {(chat, message id): row id} of
+    those this call inserted, so what is missing from it was there already. `profiles`: {telegram user id: profile}."""
+    if not messages:
+        return {}
+    rows = [
+        {
+            "telegram_chat_id": m.chat_id,
+            "telegram_message_id": m.message_id,
+            "user_profile_id": profiles.get(m.author_id) if m.author_id is not None else None,
+            "text": m.text,
+            "sent_at": m.sent_at,
+            "source": source.value,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    inserted = await session.execute(
+        insert(Message)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["telegram_chat_id", "telegram_message_id"])
+        .returning(Message.id, Message.telegram_chat_id, Message.telegram_message_id)
+    )
+    return {(row.telegram_chat_id, row.telegram_message_id): row.id for row in inserted}
 
 
 async def awaiting_avatar(session: AsyncSession, limit: int) -> list[int]:

@@ -1,0 +1,176 @@
+"""The tracker's data, read-only (seed 004): messages with their scores, the Telegram users who wrote them, and the
+knowledge extracted from them (topics and their atoms). Everyone signed in reads; the webhook, ingestion and
+extraction are what write."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from api.deps import CurrentUser, SessionDep, found
+from api.paging import Limit, Offset, page_of
+from db.models.tracker import Atom, AtomMessage, AtomType, Message, NoiseClass, Topic, UserProfile
+
+router = APIRouter(prefix="/api/v1", tags=["tracker"])
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    telegram_chat_id: int
+    telegram_message_id: int
+    user_profile_id: int | None
+    text: str
+    sent_at: datetime
+    source: str
+    importance_score: float | None
+    noise_class: NoiseClass | None
+    noise_factors: dict | None
+    scored_at: datetime | None
+    topic_id: int | None
+    extracted_at: datetime | None
+    created_at: datetime
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    total: int
+
+
+class ProfileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    telegram_user_id: int
+    user_id: int | None
+    first_name: str
+    last_name: str | None
+    username: str | None
+    language_code: str | None
+    is_bot: bool
+    avatar_path: str | None
+    avatar_checked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfilePage(BaseModel):
+    items: list[ProfileOut]
+    total: int
+
+
+class AtomOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    topic_id: int | None
+    type: AtomType
+    title: str
+    content: str
+    confidence: float | None
+    created_at: datetime
+
+
+class AtomDetail(AtomOut):
+    message_ids: list[int]
+
+
+class AtomPage(BaseModel):
+    items: list[AtomOut]
+    total: int
+
+
+class TopicOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TopicDetail(TopicOut):
+    atoms: list[AtomOut]
+
+
+class TopicPage(BaseModel):
+    items: list[TopicOut]
+    total: int
+
+
+@router.get("/messages")
+async def list_messages(
+    session: SessionDep,
+    _: CurrentUser,
+    chat: Annotated[int | None, Query(description="the Telegram chat id")] = None,
+    noise_class: NoiseClass | None = None,
+    topic_id: int | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> MessagePage:
+    where = []
+    if chat is not None:
+        where.append(Message.telegram_chat_id == chat)
+    if noise_class is not None:
+        where.append(Message.noise_class == noise_class.value)
+    if topic_id is not None:
+        where.append(Message.topic_id == topic_id)
+    order = [Message.sent_at.desc(), Message.id.desc()]
+    rows, total = await page_of(session, Message, where, order, limit, offset)
+    return MessagePage(items=[MessageOut.model_validate(r) for r in rows], total=total)
+
+
+@router.get("/messages/{message_id}")
+async def read_message(message_id: int, session: SessionDep, _: CurrentUser) -> MessageOut:
+    return MessageOut.model_validate(await found(session, Message, message_id, "message"))
+
+
+@router.get("/profiles")
+async def list_profiles(session: SessionDep, _: CurrentUser, limit: Limit = 100, offset: Offset = 0) -> ProfilePage:
+    rows, total = await page_of(session, UserProfile, [], [UserProfile.id], limit, offset)
+    return ProfilePage(items=[ProfileOut.model_validate(r) for r in rows], total=total)
+
+
+@router.get("/profiles/{profile_id}")
+async def read_profile(profile_id: int, session: SessionDep, _: CurrentUser) -> ProfileOut:
+    return ProfileOut.model_validate(await found(session, UserProfile, profile_id, "profile"))
+
+
+@router.get("/topics")
+async def list_topics(session: SessionDep, _: CurrentUser, limit: Limit = 100, offset: Offset = 0) -> TopicPage:
+    rows, total = await page_of(session, Topic, [], [Topic.updated_at.desc(), Topic.id.desc()], limit, offset)
+    return TopicPage(items=[TopicOut.model_validate(r) for r in rows], total=total)
+
+
+@router.get("/topics/{topic_id}")
+async def read_topic(topic_id: int, session: SessionDep, _: CurrentUser) -> TopicDetail:
+    topic = await found(session, Topic, topic_id, "topic")
+    atoms = await session.scalars(select(Atom).where(Atom.topic_id == topic_id).order_by(Atom.id))
+    return TopicDetail(**TopicOut.model_validate(topic).model_dump(), atoms=[AtomOut.model_validate(a) for a in atoms])
+
+
+@router.get("/atoms")
+async def list_atoms(
+    session: SessionDep,
+    _: CurrentUser,
+    topic_id: int | None = None,
+    type: AtomType | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> AtomPage:
+    where = []
+    if topic_id is not None:
+        where.append(Atom.topic_id == topic_id)
+    if type is not None:
+        where.append(Atom.type == type.value)
+    rows, total = await page_of(session, Atom, where, [Atom.id.desc()], limit, offset)
+    return AtomPage(items=[AtomOut.model_validate(r) for r in rows], total=total)
+
+
+@router.get("/atoms/{atom_id}")
+async def read_atom(atom_id: int, session: SessionDep, _: CurrentUser) -> AtomDetail:
+    atom = await found(session, Atom, atom_id, "atom")
+    linked = await session.scalars(
+        select(AtomMessage.message_id).where(AtomMessage.atom_id == atom_id).order_by(AtomMessage.message_id)
+    )
+    return AtomDetail(**AtomOut.model_validate(atom).model_dump(), message_ids=list(linked))
