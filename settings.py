@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     # Task tracker (seed 004). Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
     # `secret_token`); while it is empty the webhook refuses every update.
     telegram_webhook_secret: SecretStr = SecretStr("")
+    # Where Telegram delivers the bot's updates (this API's /webhook/telegram as Telegram reaches it: a public
+    # HTTPS URL for the real Bot API). Set, bootstrap registers it with setWebhook and the secret above.
+    telegram_webhook_url: str = ""
     # Knowledge extraction starts in a chat once this many messages without a topic have gathered within the
     # window, and takes up to `batch` of them at a time.
     tracker_extraction_threshold: int = 10

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -208,6 +209,10 @@ class Stack:
             api_port=cfg.api_port,
             ui_port=cfg.ui_port,
         )
+        # The tracker's bot: a webhook secret kept in the data dir, and the webhook at this API, which bootstrap
+        # registers with the Bot API (setWebhook), so updates flow from the first `make up`.
+        self.env.setdefault("LONGRUN_TELEGRAM_WEBHOOK_SECRET", kept_secret(cfg.data_dir / "telegram_webhook_secret"))
+        self.env.setdefault("LONGRUN_TELEGRAM_WEBHOOK_URL", f"http://{P.HOST}:{cfg.api_port}/webhook/telegram")
         self.overlay = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
 
         migrate = ["-m", "db.migrate"]
@@ -515,6 +520,15 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- command line
+
+
+def kept_secret(path: Path) -> str:
+    """A secret generated once and kept at `path` (owner-only), so a restart keeps what was registered with it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,11 @@ printed this once (it is stored only as an argon2 hash).
 import asyncio
 import secrets
 
+import httpx
 from sqlalchemy import select
 
 from api.auth import hash_password
+from clients.telegram_bot import BotApiError, TelegramBotClient
 from db.models import NewsSource, User
 from db.session import make_engine, make_session_factory
 from db.tracker_agents import ensure_defaults
@@ -45,6 +47,25 @@ async def bootstrap(settings: Settings) -> None:
         for name in await ensure_defaults(session):
             print(f"created agent config {name!r}")
     await engine.dispose()
+    await register_webhook(settings)
+
+
+async def register_webhook(settings: Settings) -> None:
+    """Tell the Bot API where to deliver the tracker bot's updates, with the secret the webhook checks. A refusal
+    is reported, not fatal: the rest of the stack works without the bot."""
+    secret = settings.telegram_webhook_secret.get_secret_value()
+    if not settings.telegram_webhook_url or not secret:
+        return
+    async with httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds) as http:
+        bot = TelegramBotClient.from_settings(settings, http)
+        if not bot.configured:
+            return
+        try:
+            await bot.call("setWebhook", url=settings.telegram_webhook_url, secret_token=secret)
+        except (BotApiError, httpx.HTTPError) as exc:
+            print(f"could not register the tracker's webhook ({settings.telegram_webhook_url}): {exc}")
+            return
+    print(f"tracker bot webhook registered: {settings.telegram_webhook_url}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def start_up(data_dir: Path, ports: dict[str, int], log_dir: Path, name: str) ->
         "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL",
         "LONGRUN_TELEGRAM_SESSION", "LONGRUN_TELEGRAM_EMULATOR_URL",
         "LONGRUN_DATABASE_URL", "LONGRUN_TEMPORAL_ADDRESS", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LONGRUN_MAX_API_URL",
-        "LONGRUN_TELEGRAM_BOT_API_URL",
+        "LONGRUN_TELEGRAM_BOT_API_URL", "LONGRUN_TELEGRAM_WEBHOOK_SECRET", "LONGRUN_TELEGRAM_WEBHOOK_URL",
     ):  # fmt: skip
         env.pop(variable, None)
     up = ps.start_python(name, args, env, log_dir)
@@ -55,6 +55,29 @@ def up_dirs():
     shutil.rmtree(root, ignore_errors=True)
 
 
+async def a_bot_update_reaches_the_tracker(admin: Api, bot_port: int) -> None:
+    """Bootstrap registered the webhook with the Bot API (emulator) and its secret: Telegram's delivery is taken."""
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 7,
+            "from": {"id": 42, "is_bot": False, "first_name": "Ops"},
+            "chat": {"id": -100500, "type": "supergroup", "title": "ops"},
+            "date": 1_790_000_000,
+            "text": "the staging database ran out of disk, who can expand the volume today?",
+        },
+    }
+    async with httpx.AsyncClient(base_url=f"http://{ps.HOST}:{bot_port}") as bot:
+        (await bot.post("/_emulator/telegram_bot/deliver", json={"updates": [update]})).raise_for_status()
+
+    async def scored():
+        page = await admin.ok("GET", "/api/v1/messages", params={"chat": -100500})
+        return page["items"] if page["items"] and page["items"][0]["importance_score"] is not None else None
+
+    (message,) = await eventually(scored, "the delivered update to be saved and scored", within=60)
+    assert message["telegram_message_id"] == 7
+
+
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
     ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api")}
@@ -78,6 +101,7 @@ async def test_running_job_survives_a_stack_restart(up_dirs):
         async with httpx.AsyncClient(base_url=f"http://{ps.HOST}:{ports['openai']}") as emulator:
             fault = {"path": "/v1/chat/completions", "kind": "latency", "latency_ms": 1500}
             (await emulator.post("/_emulator/faults", json=fault)).raise_for_status()
+        await a_bot_update_reaches_the_tracker(admin, ports["telegram-bot"])
         job_id = await discover(admin, sources, max_parallel=1)
         await eventually(lambda: _processed(admin, job_id), "the first source to finish", within=60)
         await admin.close()
