@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     # The inbox sweep: updates stored but not saved this long after arriving get their workflow (re)started.
     tracker_reconcile_seconds: float = 30.0
     tracker_inbox_grace_seconds: float = 10.0
+    # The embedding sweep: messages and atoms still without a vector get one this often (0: no sweep; embeddings
+    # are then made only by jobs a person starts).
+    tracker_embed_sweep_seconds: float = 60.0
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

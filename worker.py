@@ -18,12 +18,14 @@ from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
 from activities.tracker import ExtractionTrigger, TrackerActivities
+from activities.tracker_embeddings import EmbeddingActivities
 from activities.tracker_extraction import KnowledgeActivities
 from activities.webbuddy import WebBuddyActivities
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
 from clients.onec import OneCClient
+from clients.providers import ProviderClients
 from clients.telegram_bot import TelegramBotClient
 from clients.temporal import connect
 from db.rate_limits import PostgresRateLimiter
@@ -48,6 +50,7 @@ from workflows.tracker import (
     extraction_job,
     update_job,
 )
+from workflows.tracker_embeddings import EmbedItemsWorkflow
 from workflows.webbuddy import ProcessQueryWorkflow, ReconcileQueriesWorkflow, query_job
 
 WORKFLOWS = [
@@ -61,6 +64,7 @@ WORKFLOWS = [
     TrackerUpdateWorkflow,
     ExtractKnowledgeWorkflow,
     ReconcileTrackerInboxWorkflow,
+    EmbedItemsWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -84,6 +88,8 @@ class Dependencies:
         self.bot_http = httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds)
         self.bot = TelegramBotClient.from_settings(settings, self.bot_http)
         self.llm = LLMClient(settings)
+        # The tracker's providers (embeddings): a client per provider endpoint, made when first used.
+        self.providers = ProviderClients(settings)
         self.onec = OneCClient(settings)
         # MAX's limits hold across every worker process: the slots are handed out by Postgres.
         per_chat = settings.max_chat_messages_per_second > 0
@@ -112,6 +118,7 @@ class Dependencies:
             self.sessions, self.bot, self.settings.avatars_dir, trigger, self.start_update, self.trigger_extraction
         )
         knowledge = KnowledgeActivities(self.sessions, self.llm)
+        embeddings = EmbeddingActivities(self.sessions, self.providers)
         return [
             news.discover_source,
             webbuddy.claim,
@@ -134,6 +141,10 @@ class Dependencies:
             tracker.reconcile_inbox,
             knowledge.extract_batch,
             knowledge.release_claim,
+            embeddings.embed_messages_batch,
+            embeddings.embed_atoms_batch,
+            embeddings.list_unembedded,
+            embeddings.active_provider,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:
@@ -160,6 +171,7 @@ class Dependencies:
         await self.max.close()
         await self.http.aclose()
         await self.llm.close()
+        await self.providers.close()
         await self.engine.dispose()
 
 
