@@ -12,8 +12,22 @@ from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
-from api.routes import auth, events, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy
+from api.routes import (
+    auth,
+    events,
+    health,
+    jobs,
+    migration,
+    news,
+    onec,
+    tasks,
+    tracker_embeddings,
+    tracker_providers,
+    tracker_webhook,
+    webbuddy,
+)
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
+from clients.providers import ProviderClients
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 
@@ -33,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = Jobs(app.state.temporal)
         app.state.hub = ProgressHub(app.state.jobs)
         app.state.events = EventHub()
+        # Search embeds its query with the active provider: one client per provider, kept for the process.
+        app.state.providers = ProviderClients(settings)
         app.state.event_listener = EventListener(
             settings.effective_database_url,
             app.state.events.dispatch,
@@ -43,10 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.event_listener.close()
         app.state.events.close()
         await app.state.hub.close()
+        await app.state.providers.close()
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
-    for module in (auth, events, health, jobs, migration, news, onec, tasks, tracker_webhook, webbuddy):
+    tracker = (tracker_embeddings, tracker_providers, tracker_webhook)
+    for module in (auth, events, health, jobs, migration, news, onec, tasks, *tracker, webbuddy):
         app.include_router(module.router)
 
     @app.exception_handler(TemporalUnavailable)

@@ -1,4 +1,5 @@
-"""`python -m devstack.bootstrap`: the admin user and a few demo news sources, created once.
+"""`python -m devstack.bootstrap`: the admin user, a few demo news sources and the tracker's default LLM provider,
+each created once.
 
 The admin password comes from LONGRUN_ADMIN_PASSWORD; without it one is generated and
 printed this once (it is stored only as an argon2 hash).
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from api.auth import hash_password
 from db.models import NewsSource, User
 from db.session import make_engine, make_session_factory
+from db.tracker_providers import ensure_default_provider
 from settings import Settings, get_settings
 
 DEMO_SOURCES = [
@@ -39,6 +41,8 @@ async def bootstrap(settings: Settings) -> None:
             for name, path, topic in DEMO_SOURCES:
                 session.add(NewsSource(name=name, feed_url=f"{base}/feeds/{path}?items=12", topic=topic))
             print(f"seeded {len(DEMO_SOURCES)} demo news sources from the feed emulator at {base}")
+        if provider := await ensure_default_provider(session, settings):
+            print(f"created LLM provider {provider.name!r} at {provider.base_url}")
     await engine.dispose()
 
 
