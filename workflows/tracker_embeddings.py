@@ -12,7 +12,6 @@ from datetime import timedelta
 from pydantic import BaseModel, Field, model_validator
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType
 
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
@@ -137,14 +136,17 @@ class EmbedItemsWorkflow(JobWorkflow):
         self.set_current(f"{kind.value} {page[0]}..{page[-1]}")
 
         async def embed(batch: list[int]) -> EmbedBatchResult:
-            return await workflow.execute_activity_method(
-                BATCH_ACTIVITY[kind],
-                EmbedBatchInput(ids=batch, provider_id=provider_id),
-                start_to_close_timeout=timedelta(minutes=2),
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=EMBED_RETRY,
-                # Wait for the batch to stop, so no vector lands after the job says `cancelled`.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            # A cancel lets the batches in flight finish (one request and one write each) instead of cancelling
+            # them: a batch that wrote before its cancel reached it would have its result dropped by Temporal, and
+            # the job would report fewer vectors than it wrote. No new batch starts.
+            return await self.unstoppable(
+                workflow.execute_activity_method(
+                    BATCH_ACTIVITY[kind],
+                    EmbedBatchInput(ids=batch, provider_id=provider_id),
+                    start_to_close_timeout=timedelta(minutes=2),
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=EMBED_RETRY,
+                )
             )
 
         def done(batch: list[int], outcome: EmbedBatchResult | BaseException) -> None:
