@@ -1,5 +1,5 @@
 """`python -m bench [--strict] [NAME [options]]`: the benchmarks (orchestration, api, recovery, webbuddy, blocking,
-max_rate, migration, onec).
+max_rate, migration, onec, tracker_embeddings).
 
 With no name all of them run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
@@ -11,7 +11,17 @@ import signal
 import sys
 import time
 
-from bench import api_latency, blocking, max_rate, migration, onec, orchestration, recovery, webbuddy
+from bench import (
+    api_latency,
+    blocking,
+    max_rate,
+    migration,
+    onec,
+    orchestration,
+    recovery,
+    tracker_embeddings,
+    webbuddy,
+)
 
 BENCHMARKS = {
     "orchestration": orchestration.main,
@@ -22,6 +32,7 @@ BENCHMARKS = {
     "max_rate": max_rate.main,
     "migration": migration.main,
     "onec": onec.main,
+    "tracker_embeddings": tracker_embeddings.main,
 }
 
 
