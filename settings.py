@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # The score_unscored_messages sweep's schedule and batch.
     tracker_scoring_sweep_minutes: float = 10.0
     tracker_scoring_batch: int = 500
+    # The embedding sweep: messages and atoms still without a vector get one this often (0: no sweep; embeddings
+    # are then made only by jobs a person starts).
+    tracker_embed_sweep_seconds: float = 60.0
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

@@ -20,6 +20,7 @@ from activities.onec import OneCActivities, ScheduledSync
 from activities.tracker import TrackerActivities
 from activities.tracker_analysis import AnalysisActivities
 from activities.tracker_avatars import AvatarCache
+from activities.tracker_embeddings import EmbeddingActivities
 from activities.tracker_experiments import ExperimentActivities
 from activities.tracker_extraction import KnowledgeActivities
 from activities.tracker_inbox import ExtractionTrigger, InboxActivities
@@ -29,6 +30,7 @@ from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
 from clients.onec import OneCClient
+from clients.providers import ProviderClients
 from clients.telegram_bot import TelegramBotClient
 from clients.telegram_history import ChatHistory
 from clients.temporal import connect
@@ -54,6 +56,7 @@ from workflows.tracker import (
     extraction_job,
 )
 from workflows.tracker_analysis import AnalysisRunWorkflow
+from workflows.tracker_embeddings import EmbedItemsWorkflow
 from workflows.tracker_experiment import ClassificationExperimentWorkflow
 from workflows.tracker_inbox import (
     INBOX_ID,
@@ -81,6 +84,7 @@ WORKFLOWS = [
     AnalysisRunWorkflow,
     ClassificationExperimentWorkflow,
     IngestMessagesWorkflow,
+    EmbedItemsWorkflow,
 ]
 
 # The sandbox re-imports workflow modules for every new workflow; the protocol module holds no
@@ -104,6 +108,8 @@ class Dependencies:
         self.bot_http = httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds)
         self.bot = TelegramBotClient.from_settings(settings, self.bot_http)
         self.llm = LLMClient(settings)
+        # The tracker's providers (embeddings): a client per provider endpoint, made when first used.
+        self.providers = ProviderClients(settings)
         self.onec = OneCClient(settings)
         # MAX's limits hold across every worker process: the slots are handed out by Postgres.
         per_chat = settings.max_chat_messages_per_second > 0
@@ -136,6 +142,7 @@ class Dependencies:
         experiments = ExperimentActivities(self.sessions, self.llm)
         # The migration's pyrogram client and stand-in; a client per page, as the migration has a source per step.
         ingestion = IngestionActivities(self.sessions, lambda chat: ChatHistory.from_settings(self.settings, chat))
+        embeddings = EmbeddingActivities(self.sessions, self.providers)
         return [
             news.discover_source,
             webbuddy.claim,
@@ -173,6 +180,10 @@ class Dependencies:
             ingestion.begin,
             ingestion.ingest_page,
             ingestion.finish,
+            embeddings.embed_messages_batch,
+            embeddings.embed_atoms_batch,
+            embeddings.list_unembedded,
+            embeddings.active_provider,
         ]
 
     async def start_query(self, query_id: int, owner: str) -> None:
@@ -202,6 +213,7 @@ class Dependencies:
         await self.max.close()
         await self.http.aclose()
         await self.llm.close()
+        await self.providers.close()
         await self.engine.dispose()
 
 

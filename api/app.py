@@ -23,13 +23,16 @@ from api.routes import (
     tasks,
     tracker_agents,
     tracker_analysis,
+    tracker_embeddings,
     tracker_ingestion,
+    tracker_providers,
     tracker_read,
     tracker_scoring,
     tracker_webhook,
     webbuddy,
 )
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
+from clients.providers import ProviderClients
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 
@@ -49,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = Jobs(app.state.temporal)
         app.state.hub = ProgressHub(app.state.jobs)
         app.state.events = EventHub()
+        # Search embeds its query with the active provider: one client per provider, kept for the process.
+        app.state.providers = ProviderClients(settings)
         app.state.event_listener = EventListener(
             settings.effective_database_url,
             app.state.events.dispatch,
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.event_listener.close()
         app.state.events.close()
         await app.state.hub.close()
+        await app.state.providers.close()
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
@@ -73,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks,
         tracker_agents,
         tracker_analysis,
+        tracker_embeddings,
         tracker_ingestion,
+        tracker_providers,
         tracker_read,
         tracker_scoring,
         tracker_webhook,

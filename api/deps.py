@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import InvalidToken, Principal, Tokens
 from api.jobs import Jobs
 from api.temporal import TemporalGateway
+from clients.providers import ProviderClients
 from db.models import Role
 from settings import Settings
 
@@ -55,11 +56,16 @@ def get_temporal(request: Request) -> TemporalGateway:
     return request.app.state.temporal
 
 
+def get_providers(request: Request) -> ProviderClients:
+    return request.app.state.providers
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 JobsDep = Annotated[Jobs, Depends(get_jobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+ProvidersDep = Annotated[ProviderClients, Depends(get_providers)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -79,10 +85,11 @@ async def current_user(credentials: Credentials, tokens: TokensDep) -> Principal
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def field_error(field: str, message: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own, naming the field, for checks only the database can make."""
+def field_error(field: str, message: str, where: str = "body") -> HTTPException:
+    """A 422 shaped like FastAPI's own, naming the field (in the body, or `where="query"`), for checks a type
+    cannot make."""
     return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["body", field], "msg": message, "type": "value_error"}]
+        status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": [where, field], "msg": message, "type": "value_error"}]
     )
 
 

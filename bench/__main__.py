@@ -1,5 +1,5 @@
 """`python -m bench [--strict] [NAME [options]]`: the benchmarks (orchestration, api, recovery, webbuddy, blocking,
-max_rate, migration, onec, tracker).
+max_rate, migration, onec, tracker, tracker_embeddings).
 
 With no name all of them run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
@@ -11,7 +11,18 @@ import signal
 import sys
 import time
 
-from bench import api_latency, blocking, max_rate, migration, onec, orchestration, recovery, tracker, webbuddy
+from bench import (
+    api_latency,
+    blocking,
+    max_rate,
+    migration,
+    onec,
+    orchestration,
+    recovery,
+    tracker,
+    tracker_embeddings,
+    webbuddy,
+)
 
 BENCHMARKS = {
     "orchestration": orchestration.main,
@@ -23,6 +34,7 @@ BENCHMARKS = {
     "migration": migration.main,
     "onec": onec.main,
     "tracker": tracker.main,
+    "tracker_embeddings": tracker_embeddings.main,
 }
 
 

@@ -1,6 +1,9 @@
-"""`python -m bench tracker`: the task tracker's webhook at 200 updates/s for 60 s (bench/tracker_webhook.py).
+"""`python -m bench tracker`: the task tracker's webhook at 200 updates/s for 60 s (bench/tracker_webhook.py), then
+10,000 messages embedded against a plain loop (bench/tracker_embeddings.py, also `python -m bench
+tracker_embeddings` alone), each on its own stack.
 
-Targets (issue 9): webhook p99 <= 50 ms; update -> scored p50 <= 1 s; the backlog after the burst is reported.
+Targets (issue 9): webhook p99 <= 50 ms; update -> scored p50 <= 1 s (the backlog after the burst is reported);
+embedding job <= 1.5x the plain loop's time.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from bench import tracker_embeddings
 from bench.common import bench_stack, print_targets, table, write_results
 from bench.tracker_webhook import SECRET
 from bench.tracker_webhook import measure as measure_webhook
@@ -23,7 +27,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench tracker")
     parser.add_argument("--rate", type=float, default=200.0, help="updates per second")
     parser.add_argument("--seconds", type=float, default=60.0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--skip-embeddings", action="store_true", help="only the webhook phase")
+    args, embedding_options = parser.parse_known_args(argv)
     with bench_stack() as stack:
         env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET}
         api_url = stack.start_api("api", task_queue=TASK_QUEUE, **env)
@@ -54,4 +59,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     print_targets(targets, met, measured)
     path = write_results(NAME, vars(args), {"webhook": webhook}, targets, met)
     print(f"wrote {path}")
+    if not args.skip_embeddings:
+        print("\n--- embeddings (bench/tracker_embeddings.py) ---", flush=True)
+        embedded = tracker_embeddings.main(embedding_options)
+        met |= {f"embeddings.{key}": ok for key, ok in embedded["met"].items()}
     return {"met": met, "webhook": webhook}

@@ -1,5 +1,6 @@
 """The LLM through the real `openai` SDK: OpenAI itself, any compatible server, or the local emulator."""
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 from openai import AsyncOpenAI
@@ -14,17 +15,28 @@ class LLMRefusal(Exception):
     """The model declined to answer; retrying the same prompt will not change that."""
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Another OpenAI-compatible server than the configured one (a tracker `LLMProvider`): where, with which key
+    and which models."""
+
+    base_url: str
+    api_key: str
+    model: str
+    embedding_model: str
+
+
 class LLMClient:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, endpoint: Endpoint | None = None) -> None:
         # Retries belong to Temporal's retry policy, which honours Retry-After and survives crashes.
         self._client = AsyncOpenAI(
-            api_key=settings.llm_api_key,
-            base_url=settings.llm_base_url,
+            api_key=endpoint.api_key if endpoint else settings.llm_api_key,
+            base_url=endpoint.base_url if endpoint else settings.llm_base_url,
             max_retries=0,
             timeout=settings.llm_timeout_seconds,
         )
-        self.model = settings.llm_model
-        self.embedding_model = settings.embedding_model
+        self.model = endpoint.model if endpoint else settings.llm_model
+        self.embedding_model = endpoint.embedding_model if endpoint else settings.embedding_model
 
     async def parse(self, system: str, user: str, schema: type[M], model: str | None = None) -> M:
         """One chat completion whose answer must validate against `schema` (structured outputs); `model`, unless
@@ -46,8 +58,11 @@ class LLMClient:
         )
         return completion.choices[0].message.content or ""
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        response = await self._client.embeddings.create(model=self.embedding_model, input=texts)
+    async def embed(self, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
+        """One request for every text, in their order; `dimensions` asks a model that can shorten its vectors
+        (OpenAI's text-embedding-3) for that size."""
+        extra = {"dimensions": dimensions} if dimensions is not None else {}
+        response = await self._client.embeddings.create(model=self.embedding_model, input=texts, **extra)
         return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
     async def close(self) -> None:

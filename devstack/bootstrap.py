@@ -1,10 +1,7 @@
-"""`python -m devstack.bootstrap`: the admin user, a few demo news sources and the tracker's default agent configs,
-each created once. (Also what `docker compose`'s migrate service runs after the migrations: the defaults are rows
-a person edits, so they belong here, created when a role has none, not in a migration that would freeze them.)
-
-The admin password comes from LONGRUN_ADMIN_PASSWORD; without it one is generated and
-printed this once (it is stored only as an argon2 hash).
-"""
+"""`python -m devstack.bootstrap`: the admin user, a few demo news sources, the tracker's default agent configs and
+LLM provider, each created once, and the tracker bot's webhook. (Also what `docker compose`'s migrate service runs
+after the migrations: the defaults are rows a person edits, so they belong here, created when none exists, not in a
+migration that would freeze them.)"""
 
 import asyncio
 import secrets
@@ -17,6 +14,7 @@ from clients.telegram_bot import BotApiError, TelegramBotClient
 from db.models import NewsSource, User
 from db.session import make_engine, make_session_factory
 from db.tracker_agents import ensure_defaults
+from db.tracker_providers import ensure_default_provider
 from settings import Settings, get_settings
 
 DEMO_SOURCES = [
@@ -46,6 +44,8 @@ async def bootstrap(settings: Settings) -> None:
             print(f"seeded {len(DEMO_SOURCES)} demo news sources from the feed emulator at {base}")
         for name in await ensure_defaults(session):
             print(f"created agent config {name!r}")
+        if provider := await ensure_default_provider(session, settings):
+            print(f"created LLM provider {provider.name!r} at {provider.base_url}")
     await engine.dispose()
     await register_webhook(settings)
 

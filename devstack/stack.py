@@ -79,6 +79,9 @@ class Stack:
         env["LONGRUN_TELEGRAM_BOT_API_URL"] = self.telegram_bot_url
         env["LONGRUN_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         env["LONGRUN_JWT_SECRET"] = "test-secret-" + "x" * 32
+        # The embedding sweep would embed every test's planted messages behind its back (and add requests to the
+        # OpenAI emulator's counts); a test of the sweep turns it on for its own deployment.
+        env["LONGRUN_TRACKER_EMBED_SWEEP_SECONDS"] = "0"
         env.update(extra)
         return env
 

@@ -20,14 +20,17 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.onec import ScheduledSync
 from activities.tracker_inbox import ReconcileInboxInput, ScoreUnscoredInput
 from activities.webbuddy import ReconcileInput
+from db.tracker_embeddings import EmbedKind
 from settings import Settings
 from workflows.onec_sync import ScheduledOneCSyncWorkflow
 from workflows.start import scheduled
 from workflows.tracker import ReconcileTrackerInboxWorkflow
+from workflows.tracker_embeddings import EmbedItemsInput, EmbedItemsWorkflow
 from workflows.tracker_inbox import SCHEDULE_OWNER, SCORING_JOB, ScoreUnscoredMessagesWorkflow
 from workflows.webbuddy import ReconcileQueriesWorkflow
 
@@ -36,6 +39,7 @@ TRACKER_INBOX = "tracker-inbox-reconcile"
 TRACKER_SCORING = "tracker-score-unscored"
 ONEC_BANK = "onec-bank-transactions"
 ONEC_CONTRACTORS = "onec-contractors"
+EMBED_SWEEP = "tracker-embed-sweep"
 # The schedules a person may pause (the reconcile sweep is the WebBuddy queue's safety net, not a choice).
 PAUSABLE = {"bank-transactions": ONEC_BANK, "contractors": ONEC_CONTRACTORS}
 
@@ -66,7 +70,7 @@ def deployment_schedules(settings: Settings) -> dict[str, Schedule]:
     bank_id, contractors_id = schedule_id(ONEC_BANK, settings), schedule_id(ONEC_CONTRACTORS, settings)
     inbox_id = schedule_id(TRACKER_INBOX, settings)
     scoring_id = schedule_id(TRACKER_SCORING, settings)
-    return {
+    schedules = {
         # The webhook chain's safety net: the inbox drainer runs, and no chat's extraction trigger stays lost.
         inbox_id: _schedule(
             settings,
@@ -108,6 +112,23 @@ def deployment_schedules(settings: Settings) -> dict[str, Schedule]:
             ScheduleSpec(cron_expressions=[settings.onec_contractors_cron]),
         ),
     }
+    if settings.tracker_embed_sweep_seconds > 0:
+        # New messages and freshly extracted atoms get their vectors here, with no change to the chains that write
+        # them: one listing step when nothing waits, batches of 100 when something does.
+        sweep_id = schedule_id(EMBED_SWEEP, settings)
+        schedules[sweep_id] = _schedule(
+            settings,
+            sweep_id,
+            EmbedItemsWorkflow.run,
+            EmbedItemsInput(kinds=[EmbedKind.messages, EmbedKind.atoms]),
+            _every(settings.tracker_embed_sweep_seconds),
+        )
+    return schedules
+
+
+def switched_off(settings: Settings) -> list[str]:
+    """Schedules these settings turn off: deleted if an earlier start created them."""
+    return [schedule_id(EMBED_SWEEP, settings)] if settings.tracker_embed_sweep_seconds <= 0 else []
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
@@ -124,4 +145,10 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
                 return ScheduleUpdate(schedule=replace(new, state=current.description.schedule.state))
 
             await client.get_schedule_handle(sid).update(keep_state)
+    for sid in switched_off(settings):
+        try:
+            await client.get_schedule_handle(sid).delete()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
     return created

@@ -1,0 +1,125 @@
+"""The tracker's LLM providers (seed 004): OpenAI-compatible servers with their chat and embedding models.
+Everyone signed in reads them; admins add, change and remove them, since they decide where messages are sent."""
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import AdminOnly, CurrentUser, SessionDep, field_error, found, save_changes
+from clients.urls import web_url
+from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider, ProviderKind
+
+router = APIRouter(prefix="/api/v1", tags=["tracker"])
+
+# The name of an environment variable, not a key: a key pasted here would be stored and answered back.
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def checked_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    url = web_url(value)
+    if url is None:
+        raise ValueError("must be an http(s) URL with a host, e.g. http://127.0.0.1:11434/v1")
+    return url
+
+
+def checked_dimension(value: int | None) -> int | None:
+    # The embedding columns and their HNSW indexes have one size; a provider must give vectors of it.
+    if value is not None and value != EMBEDDING_DIMENSION:
+        raise ValueError(
+            f"must be {EMBEDDING_DIMENSION}: the embedding columns hold vectors of that size "
+            "(OpenAI's text-embedding-3 models are asked for it)"
+        )
+    return value
+
+
+class ProviderIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    kind: ProviderKind = ProviderKind.openai
+    base_url: str = Field(min_length=1, max_length=1000)
+    api_key_env: str | None = Field(None, max_length=100, pattern=ENV_NAME)
+    chat_model: str = Field(min_length=1, max_length=200)
+    embedding_model: str = Field(min_length=1, max_length=200)
+    embedding_dimension: int = EMBEDDING_DIMENSION
+    active: bool = True
+
+    _url = field_validator("base_url")(checked_url)
+    _dimension = field_validator("embedding_dimension")(checked_dimension)
+
+
+class ProviderPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    kind: ProviderKind | None = None
+    base_url: str | None = Field(None, min_length=1, max_length=1000)
+    api_key_env: str | None = Field(None, max_length=100, pattern=ENV_NAME)
+    chat_model: str | None = Field(None, min_length=1, max_length=200)
+    embedding_model: str | None = Field(None, min_length=1, max_length=200)
+    embedding_dimension: int | None = None
+    active: bool | None = None
+
+    _url = field_validator("base_url")(checked_url)
+    _dimension = field_validator("embedding_dimension")(checked_dimension)
+
+
+class ProviderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    kind: ProviderKind
+    base_url: str
+    api_key_env: str | None
+    chat_model: str
+    embedding_model: str
+    embedding_dimension: int
+    active: bool
+    created_at: datetime
+
+
+async def committed(session: AsyncSession, provider: LLMProvider) -> LLMProvider:
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a provider named {provider.name!r} exists") from exc
+    return provider
+
+
+@router.get("/providers", response_model=list[ProviderOut])
+async def list_providers(session: SessionDep, _: CurrentUser):
+    return (await session.scalars(select(LLMProvider).order_by(LLMProvider.id))).all()
+
+
+@router.post("/providers", status_code=status.HTTP_201_CREATED, response_model=ProviderOut)
+async def create_provider(body: ProviderIn, session: SessionDep, _: AdminOnly):
+    provider = LLMProvider(**body.model_dump(mode="json"))
+    session.add(provider)
+    return await committed(session, provider)
+
+
+@router.get("/providers/{provider_id}", response_model=ProviderOut)
+async def read_provider(provider_id: int, session: SessionDep, _: CurrentUser):
+    return await found(session, LLMProvider, provider_id, "provider")
+
+
+@router.patch("/providers/{provider_id}", response_model=ProviderOut)
+async def update_provider(provider_id: int, body: ProviderPatch, session: SessionDep, _: AdminOnly):
+    provider = await found(session, LLMProvider, provider_id, "provider")
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    for field in ("name", "kind", "base_url", "chat_model", "embedding_model", "embedding_dimension", "active"):
+        if field in changes and changes[field] is None:
+            raise field_error(field, "may not be null")
+    try:
+        return await save_changes(session, provider, changes)
+    except IntegrityError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a provider named {changes.get('name')!r} exists") from exc
+
+
+@router.delete("/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_provider(provider_id: int, session: SessionDep, _: AdminOnly) -> None:
+    # Vectors it made stay (their provider id becomes null): they still rank until embedded again.
+    await session.delete(await found(session, LLMProvider, provider_id, "provider"))
+    await session.commit()
