@@ -5,41 +5,34 @@ The wake-up is a Postgres NOTIFY on `INBOX_CHANNEL`, sent in the transaction tha
 LISTENs while the inbox is empty, so an update is taken within milliseconds without the webhook calling Temporal.
 """
 
-from datetime import datetime
+import json
 
 from sqlalchemy import exists, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.base import utcnow
 from db.models.tracker import TelegramUpdate
 
 INBOX_CHANNEL = "longrun_tracker_inbox"
 
 
+# One statement, one round trip: the update stored unless already there, and the drainer woken only when it was.
+_ACCEPT = text(
+    "WITH stored AS (INSERT INTO telegram_update (update_id, payload, received_at) "
+    "VALUES (:update_id, CAST(:payload AS jsonb), now()) ON CONFLICT (update_id) DO NOTHING RETURNING update_id) "
+    "SELECT pg_notify(:channel, '') FROM stored"
+)
+
+
 async def accept(session: AsyncSession, update_id: int, payload: dict) -> bool:
-    """Store an update; False when it was already stored (Telegram delivers again what it thinks was lost)."""
-    stored = await session.scalar(
-        insert(TelegramUpdate)
-        .values(update_id=update_id, payload=payload, received_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["update_id"])
-        .returning(TelegramUpdate.update_id)
-    )
-    if stored is not None:
-        await session.execute(text("select pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
-    await session.commit()
-    return stored is not None
+    """Store an update; False when it was already stored (Telegram delivers again what it thinks was lost).
 
-
-async def unsaved(session: AsyncSession, received_before: datetime, limit: int) -> list[int]:
-    """Updates stored before `received_before` whose message no workflow has saved yet, oldest first."""
-    found = await session.scalars(
-        select(TelegramUpdate.update_id)
-        .where(TelegramUpdate.saved_at.is_(None), TelegramUpdate.received_at < received_before)
-        .order_by(TelegramUpdate.received_at)
-        .limit(limit)
+    Runs on its own in autocommit: the webhook answers Telegram only once the update is durably stored."""
+    conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    stored = await conn.execute(
+        _ACCEPT,
+        {"update_id": update_id, "payload": json.dumps(payload, ensure_ascii=False), "channel": INBOX_CHANNEL},
     )
-    return list(found)
+    return stored.first() is not None
 
 
 async def take(session: AsyncSession, limit: int) -> list[TelegramUpdate]:
