@@ -67,24 +67,29 @@ class RawPoster:
     async def post(self, payload: bytes) -> int:
         async with self._gate:
             if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-                self._all.append(writer)
-            writer.write(f"{self._head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = next(
-                (
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                ),
-                0,
-            )
-            await reader.readexactly(length)
-            self._idle.append((reader, writer))
-            return status
+                try:
+                    return await self._exchange(*self._idle.pop(), payload)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    pass  # the server closed an idle keep-alive (uvicorn: after 5 s): reconnect, as a client would
+            reader, writer = await asyncio.open_connection(self._host, self._port)
+            self._all.append(writer)
+            return await self._exchange(reader, writer, payload)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes) -> int:
+        writer.write(f"{self._head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        await reader.readexactly(length)
+        self._idle.append((reader, writer))
+        return status
 
     async def close(self) -> None:
         for writer in self._all:
