@@ -181,6 +181,24 @@ class JobWorkflow:
         except asyncio.CancelledError:
             self.request_cancel("cancelled through Temporal")
 
+    async def stoppable(self, step: Awaitable[R], stop: Callable[[], bool] | None = None) -> R | None:
+        """Await a step (an activity) unless a cancel, or `stop()`, comes first: the step is then cancelled and
+        awaited until it has stopped (with `WAIT_CANCELLATION_COMPLETED`, nothing it writes lands after).
+
+        None when it was stopped and ended without a result; its failure is raised when nothing stopped it. A step
+        that finished before the stop took effect answers its result."""
+        stopping = stop or (lambda: self.cancel_requested)
+        task = asyncio.ensure_future(step)
+        await self.wait(lambda: task.done() or stopping())
+        if not task.done():
+            task.cancel()
+        try:
+            return await task
+        except BaseException:
+            if stopping():
+                return None
+            raise
+
     async def unstoppable(self, step: Awaitable[R]) -> R:
         """Await a step that must reach its end even when Temporal cancels the job.
 

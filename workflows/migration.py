@@ -14,7 +14,6 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow
@@ -208,7 +207,7 @@ class MigrateChannelWorkflow(JobWorkflow):
 
     async def _publish_once(self, page: PublishPage) -> Published | None:
         """The page's publish step, or None when a pause or a cancel stopped it midway."""
-        step = asyncio.ensure_future(
+        return await self.stoppable(
             workflow.execute_activity_method(
                 MigrationActivities.publish_page,
                 page,
@@ -217,17 +216,9 @@ class MigrateChannelWorkflow(JobWorkflow):
                 retry_policy=PUBLISH_RETRY,
                 # Wait until it has stopped, so nothing is published after the job says paused or cancelled.
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
+            ),
+            stop=lambda: self._paused or self.cancel_requested,
         )
-        await self.wait(lambda: step.done() or self._paused or self.cancel_requested)
-        if not step.done():
-            step.cancel()
-        try:
-            return await step
-        except (asyncio.CancelledError, ActivityError):
-            if self._paused or self.cancel_requested:
-                return None
-            raise
 
     async def _tally(self, page: PublishPage) -> Tally:
         return await workflow.execute_local_activity_method(MigrationActivities.tally, page, **LOCAL_STEP)

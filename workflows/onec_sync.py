@@ -5,7 +5,6 @@ page, and one workflow per kind of sync holds the books (`onec-sync-bank-transac
 a second start while one runs answers the running job, so two syncs never write the same rows at once.
 """
 
-import asyncio
 from datetime import date, timedelta
 
 from pydantic import BaseModel, Field
@@ -111,16 +110,7 @@ class OneCSync(JobWorkflow):
 
     async def _step(self, inp: PageInput) -> PageResult | None:
         """A page, or None when a cancel (signal or Temporal's) stopped it: the job then ends cancelled."""
-        task = asyncio.ensure_future(workflow.execute_activity_method(OneCActivities.sync_page, inp, **STEP))
-        await self.wait(lambda: task.done() or self.cancel_requested)
-        if not task.done():
-            task.cancel()
-        try:
-            return await task
-        except BaseException:
-            if self.cancel_requested:
-                return None
-            raise
+        return await self.stoppable(workflow.execute_activity_method(OneCActivities.sync_page, inp, **STEP))
 
     def _close(self, result: SyncResult) -> SyncResult:
         for name, value in self._counts.model_dump().items():

@@ -232,35 +232,29 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
         # A chat's extraction id is reused by every later trigger, and each new chain numbers its events from 1
         # again: its events name the chain, so clients do not take them for repeats of the last chain's.
         job_id = f"{info.workflow_id}/{info.first_execution_run_id}"
-        task = asyncio.ensure_future(
-            workflow.execute_activity_method(
-                KnowledgeActivities.extract_batch,
-                ExtractInput(
-                    chat_id=inp.chat_id,
-                    claim=claim,
-                    batch=inp.batch,
-                    minimum=inp.minimum,
-                    window_hours=inp.window_hours,
-                    job_id=job_id,
-                    event_seq=seq,
-                ),
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=LLM_RETRY,
-                # The write must not land after the claim is given back.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
+        step = workflow.execute_activity_method(
+            KnowledgeActivities.extract_batch,
+            ExtractInput(
+                chat_id=inp.chat_id,
+                claim=claim,
+                batch=inp.batch,
+                minimum=inp.minimum,
+                window_hours=inp.window_hours,
+                job_id=job_id,
+                event_seq=seq,
+            ),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=LLM_RETRY,
+            # The write must not land after the claim is given back.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        await self.wait(lambda: task.done() or self.cancel_requested)
-        if not task.done():
-            task.cancel()
         reason = "cancelled"
         try:
-            outcome = await task
+            outcome = await self.stoppable(step)
         except BaseException as exc:
-            if not self.cancel_requested:
-                reason = root_cause(exc)
-                self.record_error(claim, reason)
+            reason = root_cause(exc)
+            self.record_error(claim, reason)
             outcome = None
         if outcome is not None and outcome.no_config:
             reason = "no active knowledge_extractor config"

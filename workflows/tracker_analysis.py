@@ -136,14 +136,10 @@ class AnalysisRunWorkflow(JobWorkflow):
             # No proposal may land after the run says `cancelled`.
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        await self.wait(lambda: task.done() or self.cancel_requested)
-        if not task.done():
-            task.cancel()
         try:
-            outcome: BatchOutcome = await task
-        except (Exception, asyncio.CancelledError) as exc:  # a cancelled activity ends in CancelledError
-            if self.cancel_requested:
-                return None  # the run's end counts what was written, a batch that landed meanwhile included
+            # None on cancel: the run's end counts what was written, a batch that landed meanwhile included.
+            outcome: BatchOutcome | None = await self.stoppable(task)
+        except (Exception, asyncio.CancelledError) as exc:  # failed for good (a cancel answers None)
             error = root_cause(exc)
             logged = await self.unstoppable(
                 workflow.execute_local_activity_method(
@@ -164,7 +160,8 @@ class AnalysisRunWorkflow(JobWorkflow):
                 proposals_total=logged.proposals_total,
                 next_seq=self._seq + 1,
             )
-        self._seq = outcome.next_seq
+        if outcome is not None:
+            self._seq = outcome.next_seq
         return outcome
 
     async def _close(

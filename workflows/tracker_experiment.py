@@ -88,11 +88,11 @@ class ClassificationExperimentWorkflow(JobWorkflow):
             self.set_current(f"messages {start + 1}-{start + len(batch)} of {len(ids)}")
             try:
                 outcome = await self._batch(inp, plan, batch, tally, last_progress)
-            except (Exception, asyncio.CancelledError) as exc:  # a cancelled activity ends in CancelledError
-                if self.cancel_requested:
-                    break
+            except (Exception, asyncio.CancelledError) as exc:  # failed for good (a cancel answers None)
                 self.record_error(f"messages {start + 1}-{start + len(batch)}", root_cause(exc))
                 return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+            if outcome is None:  # a cancel stopped it
+                break
             self._seq, last_progress = outcome.next_seq, outcome.last_progress
             # A message classified wrong is a result, not a failed item: the item failed only if its batch did.
             self.advance(succeeded=outcome.tally.classified - tally.classified)
@@ -121,10 +121,7 @@ class ClassificationExperimentWorkflow(JobWorkflow):
             # The tally must not move after the experiment says `cancelled`.
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        await self.wait(lambda: task.done() or self.cancel_requested)
-        if not task.done():
-            task.cancel()
-        return await task
+        return await self.stoppable(task)
 
     async def _close(
         self, inp: ExperimentInput, result: ExperimentResult, status: JobRecordStatus, error: str | None

@@ -115,7 +115,7 @@ class TrackerInboxWorkflow(JobWorkflow):
 
     async def _take(self, inp: TrackerInboxInput):
         """One batch; None when a cancel stopped the drainer (a take it interrupts rolls back)."""
-        task = asyncio.ensure_future(
+        return await self.stoppable(
             workflow.execute_activity_method(
                 InboxActivities.take_updates,
                 TakeInput(batch=inp.batch, wait_seconds=inp.wait_seconds),
@@ -126,15 +126,6 @@ class TrackerInboxWorkflow(JobWorkflow):
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         )
-        await self.wait(lambda: task.done() or self.cancel_requested)
-        if not task.done():
-            task.cancel()
-        try:
-            return await task
-        except BaseException:
-            if not self.cancel_requested:
-                raise
-            return None
 
     def _queue_avatars(self, profile_ids: list[int]) -> None:
         queued = set(self._avatar_queue)

@@ -11,7 +11,6 @@ Cancel stops the page under way (its step heartbeats and rolls back) and closes 
 history continues as new every `PAGES_PER_RUN` pages.
 """
 
-import asyncio
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
@@ -129,7 +128,7 @@ class IngestMessagesWorkflow(JobWorkflow):
 
     async def _page(self, page: PageInput) -> PageOutcome | None:
         """One page's step, or None when a cancel stopped it (it has then stopped: nothing lands after)."""
-        step = asyncio.ensure_future(
+        return await self.stoppable(
             workflow.execute_activity_method(
                 IngestionActivities.ingest_page,
                 page,
@@ -139,15 +138,6 @@ class IngestMessagesWorkflow(JobWorkflow):
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         )
-        await self.wait(lambda: step.done() or self.cancel_requested)
-        if not step.done():
-            step.cancel()
-        try:
-            return await step
-        except (asyncio.CancelledError, ActivityError):
-            if self.cancel_requested:
-                return None
-            raise
 
     def _count(self, outcome: PageOutcome, scope: IngestionScope) -> None:
         """Counts are absolute (the row's): a page found committed by an earlier attempt is not added twice."""
