@@ -11,8 +11,8 @@ from collections import Counter
 import httpx
 from sqlalchemy import text
 
-from devstack import processes as ps
 from devstack.clients import eventually
+from tests.deployment import Isolated, isolated
 from tests.test_tracker_ingestion import RawEvents
 
 QUEUE = "tracker-crash"
@@ -35,17 +35,13 @@ def update(n: int) -> dict:
 
 
 async def test_a_burst_survives_a_killed_worker_and_temporal_going_away(stack):
-    database_url = stack.create_database("tracker_crash")
-    port = ps.free_port()
-    db_file = stack.data_dir / "tracker-crash-temporal.db"
-    temporal = ps.start_temporal(db_file, port, None, stack.logs, name="temporal-tracker-crash")
-    env = {
-        "LONGRUN_TEMPORAL_ADDRESS": f"{ps.HOST}:{port}",
-        "LONGRUN_DATABASE_URL": database_url,
-        "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "LONGRUN_TRACKER_RECONCILE_SECONDS": "2",
-    }
-    database = stack.database(database_url)
+    async with isolated(stack, "tracker_crash") as own:
+        await burst_under_fire(stack, own)
+
+
+async def burst_under_fire(stack, own: Isolated) -> None:
+    env = {**own.env, "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET, "LONGRUN_TRACKER_RECONCILE_SECONDS": "2"}
+    database = own.database
     raw = await RawEvents().listen(database)
     updates = [update(n) for n in range(450)]
     deliveries = updates + random.Random(9).sample(updates, 50)
@@ -84,9 +80,9 @@ async def test_a_burst_survives_a_killed_worker_and_temporal_going_away(stack):
             workers[-1].kill9()
             await asyncio.gather(*(deliver(b) for b in deliveries[200:300]))
             workers.append(stack.start_worker("worker-tracker-crash-2", task_queue=QUEUE, **env))
-            temporal.stop()
+            own.stop_temporal()
             await asyncio.gather(*(deliver(b) for b in deliveries[300:400]))
-            temporal = ps.start_temporal(db_file, port, None, stack.logs, name="temporal-tracker-crash")
+            own.start_temporal()
             if not workers[-1].alive:  # a worker that gave up during the outage is replaced, as `make worker` would
                 workers.append(stack.start_worker("worker-tracker-crash-3", task_queue=QUEUE, **env))
             await asyncio.gather(*(deliver(b) for b in deliveries[400:]))
@@ -136,9 +132,7 @@ async def test_a_burst_survives_a_killed_worker_and_temporal_going_away(stack):
             assert max(counts.values()) == 1, (kind, counts.most_common(3))
     finally:
         await raw.close()
-        await database.dispose()
         stack.stop_named("api-tracker-crash", *(w.name for w in workers))
-        temporal.stop()
 
 
 async def _between(count, low: int, high: int) -> bool:

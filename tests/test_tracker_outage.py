@@ -14,6 +14,7 @@ from clients.temporal import connect
 from devstack import processes as ps
 from devstack.clients import eventually
 from settings import Settings
+from tests.deployment import isolated
 from tests.test_replay import record
 
 QUEUE = "tracker-outage"
@@ -44,48 +45,38 @@ async def deliver(url: str, numbers) -> None:
 
 
 async def test_updates_delivered_while_temporal_is_down_are_processed_when_it_returns(stack):
-    # Its own database and Temporal (on a file, so a restart keeps the schedule): no other sweep can start these.
-    database_url = stack.create_database("tracker_outage")
-    port = ps.free_port()
-    db_file = stack.data_dir / "tracker-outage-temporal.db"
-    temporal = ps.start_temporal(db_file, port, None, stack.logs, name="temporal-tracker-outage")
-    env = {
-        "LONGRUN_TEMPORAL_ADDRESS": f"{ps.HOST}:{port}",
-        "LONGRUN_DATABASE_URL": database_url,
-        "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET,
-        **FAST_SWEEP,
-    }
-    database = stack.database(database_url)
-    try:
-        url = stack.start_api("api-tracker-outage", task_queue=QUEUE, **env)
-        worker = stack.start_worker("worker-tracker-outage", task_queue=QUEUE, **env)
-        temporal.stop()
+    # Its own database and Temporal: no other deployment's drainer can take these.
+    async with isolated(stack, "tracker_outage") as own:
+        env = {**own.env, "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET, **FAST_SWEEP}
+        try:
+            url = stack.start_api("api-tracker-outage", task_queue=QUEUE, **env)
+            worker = stack.start_worker("worker-tracker-outage", task_queue=QUEUE, **env)
+            own.stop_temporal()
 
-        await deliver(url, range(5))
-        async with database.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM telegram_update")) == 5
+            await deliver(url, range(5))
+            async with own.database.connect() as conn:
+                assert await conn.scalar(text("SELECT count(*) FROM telegram_update")) == 5
 
-        temporal = ps.start_temporal(db_file, port, None, stack.logs, name="temporal-tracker-outage")
-        if not worker.alive:  # a worker that gave up during the outage is replaced, as `make worker` would
-            stack.start_worker("worker-tracker-outage-2", task_queue=QUEUE, **env)
+            own.start_temporal()
+            if not worker.alive:  # a worker that gave up during the outage is replaced, as `make worker` would
+                stack.start_worker("worker-tracker-outage-2", task_queue=QUEUE, **env)
 
-        async def all_scored(count: int):
-            async with database.connect() as conn:
-                return await conn.scalar(text("SELECT count(importance_score) FROM message")) == count
+            async def all_scored(count: int):
+                async with own.database.connect() as conn:
+                    return await conn.scalar(text("SELECT count(importance_score) FROM message")) == count
 
-        await eventually(lambda: all_scored(5), "the updates kept during the outage to be saved and scored", within=90)
-        await deliver(url, range(5, 8))
-        await eventually(lambda: all_scored(8), "updates after the outage to be saved and scored", within=60)
-        async with database.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE saved_at IS NULL")) == 0
-            assert await conn.scalar(text("SELECT count(*) FROM message")) == 8
-        if os.environ.get("LONGRUN_RECORD_HISTORIES"):
-            client = await connect(Settings(temporal_address=f"{ps.HOST}:{port}"))
-            sweeps = client.list_workflows("WorkflowType = 'ReconcileTrackerInbox' AND ExecutionStatus = 'Completed'")
-            async for sweep in sweeps:
-                await record(client, sweep.id, "ReconcileTrackerInbox-sweep")
-                break
-    finally:
-        await database.dispose()
-        stack.stop_named("api-tracker-outage", "worker-tracker-outage", "worker-tracker-outage-2")
-        temporal.stop()
+            kept = "the updates kept during the outage to be saved and scored"
+            await eventually(lambda: all_scored(5), kept, within=90)
+            await deliver(url, range(5, 8))
+            await eventually(lambda: all_scored(8), "updates after the outage to be saved and scored", within=60)
+            async with own.database.connect() as conn:
+                assert await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE saved_at IS NULL")) == 0
+                assert await conn.scalar(text("SELECT count(*) FROM message")) == 8
+            if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+                client = await connect(Settings(temporal_address=f"{ps.HOST}:{own.port}"))
+                done = "WorkflowType = 'ReconcileTrackerInbox' AND ExecutionStatus = 'Completed'"
+                async for sweep in client.list_workflows(done):
+                    await record(client, sweep.id, "ReconcileTrackerInbox-sweep")
+                    break
+        finally:
+            stack.stop_named("api-tracker-outage", "worker-tracker-outage", "worker-tracker-outage-2")

@@ -6,55 +6,53 @@ from sqlalchemy import text
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
+from tests.deployment import isolated
 from tests.webbuddy_helpers import FAST_RECONCILE, wait_query
 
 QUEUE = "webbuddy-outage"
 
 
 async def test_queries_created_during_outage_are_done_through_the_schedule(stack, make_user):
-    # Its own database and Temporal (on a file, so a restart keeps the schedule): no other
-    # deployment's sweep can answer these queries.
-    database_url = stack.create_database("outage")
-    port = ps.free_port()
-    temporal = ps.start_temporal(stack.data_dir / "outage-temporal.db", port, None, stack.logs, name="temporal-outage")
-    env = {"LONGRUN_TEMPORAL_ADDRESS": f"{ps.HOST}:{port}", "LONGRUN_DATABASE_URL": database_url, **FAST_RECONCILE}
-    database = stack.database(database_url)
-    admin = None
-    try:
-        ps.run_python("bootstrap-outage", ["-m", "devstack.bootstrap"], stack.env(QUEUE, **env), stack.logs, timeout=60)
-        url = stack.start_api("api-outage", task_queue=QUEUE, **env)
-        worker = stack.start_worker("worker-outage", task_queue=QUEUE, **env)
-        admin = await Api.login(url, "admin", ADMIN_PASSWORD)
-        project = (await admin.ok("POST", "/api/projects/", 201, json={"name": "outage"}))["id"]
-        temporal.stop()
+    # Its own database and Temporal: no other deployment's sweep can answer these queries.
+    async with isolated(stack, "webbuddy_outage") as own:
+        env = {**own.env, **FAST_RECONCILE}
+        admin = None
+        try:
+            ps.run_python(
+                "bootstrap-outage", ["-m", "devstack.bootstrap"], stack.env(QUEUE, **env), stack.logs, timeout=60
+            )
+            url = stack.start_api("api-outage", task_queue=QUEUE, **env)
+            worker = stack.start_worker("worker-outage", task_queue=QUEUE, **env)
+            admin = await Api.login(url, "admin", ADMIN_PASSWORD)
+            project = (await admin.ok("POST", "/api/projects/", 201, json={"name": "outage"}))["id"]
+            own.stop_temporal()
 
-        ids = []
-        for n in range(5):
-            created = await admin.ok("POST", "/api/queries/", 201, json={"project": project, "query_text": f"q{n}"})
-            assert created["status"] == "queued"
-            ids.append(created["id"])
-        assert (await admin.http.get("/api/v1/jobs")).status_code == 503
-        async with database.connect() as conn:
-            statuses = await conn.scalars(text("select status from query where id = any(:ids)"), {"ids": ids})
-            assert set(statuses) == {"queued"}
+            ids = []
+            for n in range(5):
+                body = {"project": project, "query_text": f"q{n}"}
+                created = await admin.ok("POST", "/api/queries/", 201, json=body)
+                assert created["status"] == "queued"
+                ids.append(created["id"])
+            assert (await admin.http.get("/api/v1/jobs")).status_code == 503
+            async with own.database.connect() as conn:
+                statuses = await conn.scalars(text("select status from query where id = any(:ids)"), {"ids": ids})
+                assert set(statuses) == {"queued"}
 
-        temporal = ps.start_temporal(
-            stack.data_dir / "outage-temporal.db", port, None, stack.logs, name="temporal-outage"
-        )
-        if not worker.alive:  # a worker that gave up during the outage is replaced, as `make worker` would
-            worker = stack.start_worker("worker-outage-2", task_queue=QUEUE, **env)
+            own.start_temporal()
+            if not worker.alive:  # a worker that gave up during the outage is replaced, as `make worker` would
+                worker = stack.start_worker("worker-outage-2", task_queue=QUEUE, **env)
 
-        for query_id in ids:
-            done = await wait_query(admin, query_id, within=90)
-            assert done["status"] == "done" and done["answer_text"]
-            job = await eventually(lambda q=query_id: _job(admin, q), f"the workflow of query {query_id}", within=30)
-            assert job["result"]["outcome"] == "done"
-    finally:
-        if admin is not None:
-            await admin.close()
-        await database.dispose()
-        stack.stop_named("api-outage", "worker-outage", "worker-outage-2")
-        temporal.stop()
+            for query_id in ids:
+                done = await wait_query(admin, query_id, within=90)
+                assert done["status"] == "done" and done["answer_text"]
+                job = await eventually(
+                    lambda q=query_id: _job(admin, q), f"the workflow of query {query_id}", within=30
+                )
+                assert job["result"]["outcome"] == "done"
+        finally:
+            if admin is not None:
+                await admin.close()
+            stack.stop_named("api-outage", "worker-outage", "worker-outage-2")
 
 
 async def _job(api: Api, query_id: int):
