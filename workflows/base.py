@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
 JOB_OWNER = SearchAttributeKey.for_keyword("JobOwner")
@@ -27,6 +27,12 @@ JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 # heartbeat at a third of it. Detection is the largest part of recovery: 2 s keeps a replacement's
 # next item within the 5 s target (bench/recovery.py; README, "Recovery").
 HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+# A short database step (a local activity: a claim, a page's rows, a row's status), retried until the database
+# answers: giving up would strand what the step was to record.
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
+}
 MAX_ERRORS = 20
 
 T = TypeVar("T")

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from clients.onec_paging import PageCursor
     from db.onec_books import Counts
-    from workflows.start import JobRequest
+    from workflows.start import SCHEDULE_OWNER, JobRequest
 
 BANK_JOB = "sync_bank_transactions"
 CONTRACTORS_JOB = "sync_contractors"
@@ -185,7 +185,7 @@ class ScheduledOneCSyncWorkflow:
         )
 
 
-def scheduled_job(inp: ScheduledSync, owner: str = "schedule") -> JobRequest:
+def scheduled_job(inp: ScheduledSync, owner: str = SCHEDULE_OWNER) -> JobRequest:
     if inp.kind == "contractors":
         return contractors_sync_job(SyncContractorsInput(), owner)
     return bank_sync_job(SyncBankInput(days_back=inp.days_back, auto_classify=inp.auto_classify), owner)

@@ -17,6 +17,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from settings import Settings
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, JobStatus
 
+# Whose jobs a schedule starts: no person's.
+SCHEDULE_OWNER = "schedule"
+
 
 @dataclass(frozen=True)
 class JobRequest:

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker import (
@@ -38,11 +38,6 @@ WEBHOOK_OWNER = "telegram"
 # The signal a trigger sends a chat's extraction (signal-with-start).
 MORE = "more"
 
-# Database steps are short and retried until the database answers: giving up would leave an update unsaved.
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=15),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
 # The avatar is a nicety: a Bot API that stays away for a few minutes leaves the profile without one (it is
 # tried again with the author's next message), never the message unsaved or unscored.
 AVATAR_RETRY = RetryPolicy(

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_analysis import (
@@ -34,11 +34,6 @@ with workflow.unsafe.imports_passed_through():
 
 JOB_TYPE = "analysis_run"
 
-# Database steps are short and retried until the database answers; a missing run or agent config is final.
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=15),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
 # An LLM that stays away for about a minute fails the batch, not the run.
 BATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=6

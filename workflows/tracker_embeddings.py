@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_embeddings import (
@@ -36,10 +36,6 @@ PAGES_PER_RUN = 10
 # Explicit ids a job takes: its input (carried over continue-as-new) stays well under Temporal's payload limit.
 MAX_IDS = 10_000
 
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
 EMBED_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=8
 )

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
-from workflows.tracker_analysis import BATCH_RETRY, DB_STEP
+from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
+from workflows.tracker_analysis import BATCH_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_experiments import (

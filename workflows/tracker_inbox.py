@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import JobProgress, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_inbox import (
@@ -30,17 +30,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.start import JobRequest
 
+from workflows.tracker import WEBHOOK_OWNER
+
 INBOX_JOB = "tracker_inbox"
 SCORING_JOB = "message_scoring"
-# Whose jobs these are: Telegram's and the schedule's, not a person's.
-INBOX_OWNER = "telegram"
-SCHEDULE_OWNER = "schedule"
 
-# Short database steps, retried until the database answers: giving up would strand an update or a trigger.
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
 # A take is retried for as long as it takes: the drainer has nothing else to do, and the inbox keeps the updates.
 TAKE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Avatars are a nicety: a Bot API away for minutes leaves them for the author's next message or the next sweep.
@@ -191,7 +185,7 @@ class ScoreUnscoredMessagesWorkflow(JobWorkflow):
 
 
 def inbox_job(inp: TrackerInboxInput, job_id: str) -> JobRequest:
-    return JobRequest(TrackerInboxWorkflow.run, inp, INBOX_JOB, INBOX_OWNER, job_id)
+    return JobRequest(TrackerInboxWorkflow.run, inp, INBOX_JOB, WEBHOOK_OWNER, job_id)
 
 
 def scoring_job(inp: ScoreUnscoredInput, owner: str) -> JobRequest:

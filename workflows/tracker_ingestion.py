@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_ingestion import (
@@ -40,10 +40,6 @@ JOB_TYPE = "message_ingestion"
 PAGES_PER_RUN = 100
 # Telegram's FloodWait is waited out exactly (the step names the delay); a chat that is not there fails at once.
 READ_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
 
 
 def step_error(exc: ActivityError) -> str:
