@@ -8,6 +8,7 @@ finds nothing left to take, and one whose transaction rolled back takes the same
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -24,8 +25,8 @@ from db.session import SessionFactory, autocommit
 
 # Starts a chat's extraction, or tells the running one there is more: signal-with-start.
 TriggerExtraction = Callable[[int], Awaitable[str]]
-# Starts the drainer unless it runs; answers whether it started it.
-EnsureDrainer = Callable[[], Awaitable[bool]]
+# Starts the drainer unless it runs; answers its run id (the running one's, or the new one's).
+EnsureDrainer = Callable[[], Awaitable[str]]
 
 # How often a take that waits for updates tells Temporal it is alive (well inside its heartbeat timeout).
 WAIT_HEARTBEAT_SECONDS = 5.0
@@ -85,9 +86,7 @@ class ReconcileInboxInput(BaseModel):
 
 
 class ReconcileInboxResult(BaseModel):
-    # Kept from the per-update sweep this replaced, so its recorded runs still read.
-    started: list[int] = []
-    drainer_started: bool = False
+    drainer_run: str = ""
     chats_triggered: list[int] = []
 
 
@@ -224,17 +223,14 @@ class InboxActivities:
     async def reconcile_inbox(self, inp: ReconcileInboxInput) -> ReconcileInboxResult:
         """The schedule's safety net: the drainer runs, and a chat whose trigger was lost (its batch's answer never
         reached the drainer) gets its extraction."""
-        started = await self._ensure_drainer()
+        drainer_run = await self._ensure_drainer()
         async with self._sessions() as session:
             ready = await self._ready(session, None)
         for chat_id in ready:
             activity.heartbeat(chat_id)
             await self._trigger_extraction(chat_id)
-        return ReconcileInboxResult(drainer_started=started, chats_triggered=ready)
+        return ReconcileInboxResult(drainer_run=drainer_run, chats_triggered=ready)
 
 
 def _classes(scored) -> dict[str, int]:
-    classes: dict[str, int] = {}
-    for s in scored:
-        classes[s.noise_class] = classes.get(s.noise_class, 0) + 1
-    return classes
+    return dict(Counter(s.noise_class for s in scored))

@@ -72,11 +72,21 @@ async def test_updates_delivered_while_temporal_is_down_are_processed_when_it_re
             async with own.database.connect() as conn:
                 assert await conn.scalar(text("SELECT count(*) FROM telegram_update WHERE saved_at IS NULL")) == 0
                 assert await conn.scalar(text("SELECT count(*) FROM message")) == 8
+            # The inbox sweep runs on its schedule and finds the drainer running.
+            client = await connect(Settings(temporal_address=f"{ps.HOST}:{own.port}"))
+            sweep = await eventually(lambda: completed_sweep(client), "an inbox sweep to complete", within=30)
+            swept = await client.get_workflow_handle(sweep.id, run_id=sweep.run_id).result()
+            drainers = client.list_workflows("WorkflowType = 'TrackerInbox' AND ExecutionStatus = 'Running'")
+            assert swept.drainer_run in {d.run_id async for d in drainers}
             if os.environ.get("LONGRUN_RECORD_HISTORIES"):
-                client = await connect(Settings(temporal_address=f"{ps.HOST}:{own.port}"))
-                done = "WorkflowType = 'ReconcileTrackerInbox' AND ExecutionStatus = 'Completed'"
-                async for sweep in client.list_workflows(done):
-                    await record(client, sweep.id, "ReconcileTrackerInbox-sweep")
-                    break
+                await record(client, sweep.id, "ReconcileTrackerInbox-sweep")
         finally:
             stack.stop_named("api-tracker-outage", "worker-tracker-outage", "worker-tracker-outage-2")
+
+
+async def completed_sweep(client):
+    async for sweep in client.list_workflows(
+        "WorkflowType = 'ReconcileTrackerInbox' AND ExecutionStatus = 'Completed'"
+    ):
+        return sweep
+    return None
