@@ -158,7 +158,7 @@ class EventHub:
         if order is None:
             order = self._jobs[job_id] = _JobOrder()
             if len(self._jobs) > JOBS_REMEMBERED:
-                oldest, _ = next(iter(self._jobs.items()))
+                oldest = next(iter(self._jobs))
                 self._stop_waiting(oldest)
                 del self._jobs[oldest]
         else:
@@ -166,11 +166,14 @@ class EventHub:
         return order
 
     def _stop_waiting(self, job_id: str) -> None:
-        """The window is over: what is held goes out in order, gaps and all."""
+        """The window is over (or the job is forgotten): what is held goes out in order, gaps and all."""
         order = self._jobs.get(job_id)
         if order is None:
             return
-        order.timer = None
+        if order.timer is not None:
+            # A forgotten job's timer must not fire later on the order of the same job seen again.
+            order.timer.cancel()
+            order.timer = None
         if order.held:
             log.info("job %s: events %s..%s waited for a missing one", job_id, min(order.held), max(order.held))
         for seq in sorted(order.held):

@@ -45,7 +45,7 @@ EMULATORS = [
     ("telegram_emulator", "telegram emulator", "emulators.telegram", "telegram_port"),
     ("onec_emulator", "1c emulator", "emulators.onec", "onec_port"),
     ("max_emulator", "max emulator", "emulators.max", "max_port"),
-    ("telegram_bot_emulator", "bot api emulator", "emulators.telegram_bot", "telegram_bot_port"),
+    ("telegram_bot_emulator", "telegram bot api emulator", "emulators.telegram_bot", "telegram_bot_port"),
 ]
 # Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
 STOP_ORDER = ["api", "worker", "temporal", *(piece for piece, *_ in reversed(EMULATORS)), "postgres"]
@@ -108,12 +108,7 @@ class StackConfig:
         return {
             "temporal": self.temporal_port,
             "temporal web ui": self.ui_port,
-            "openai emulator": self.openai_port,
-            "feeds emulator": self.feeds_port,
-            "telegram emulator": self.telegram_port,
-            "1c emulator": self.onec_port,
-            "max emulator": self.max_port,
-            "telegram bot api emulator": self.telegram_bot_port,
+            **{label: getattr(self, port) for _, label, _, port in EMULATORS},
             "api": self.api_port,
         }
 
@@ -558,11 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "worker":
             p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
     args = parser.parse_args(argv)
-    ports = (
-        "temporal_port", "ui_port", "openai_port", "feeds_port", "telegram_port", "max_port", "onec_port",
-        "telegram_bot_port",
-    )  # fmt: skip
-    for attr in (*ports, "api_port"):
+    for attr in ("temporal_port", "ui_port", *(port for *_, port in EMULATORS), "api_port"):
         if not hasattr(args, attr):
             setattr(args, attr, None)
     return {"up": cmd_up, "worker": cmd_worker, "down": cmd_down}[args.command](args)

@@ -169,7 +169,7 @@ async def test_schedules_exist_and_run(books, stack, fresh, temporal):
     await books.ok("POST", "/api/v1/sync-1c/schedules/contractors/unpause")
 
     # Run the contractors schedule now: it starts the sync under its kind's one job id.
-    sync = temporal.get_workflow_handle("onec-sync-contractors")
+    contractors_sync = temporal.get_workflow_handle("onec-sync-contractors")
     earlier = await runs_of(temporal, "onec-sync-contractors")
     handle = temporal.get_schedule_handle(next(s["schedule_id"] for s in schedules if s["name"] == "contractors"))
     await handle.trigger()
@@ -177,7 +177,7 @@ async def test_schedules_exist_and_run(books, stack, fresh, temporal):
     async def synced():
         # Alone, this test meets no earlier sync: until the schedule's starts, there is nothing to describe.
         runs = await runs_of(temporal, "onec-sync-contractors") - earlier
-        return runs and (await sync.describe()).status.name == "COMPLETED"
+        return runs and (await contractors_sync.describe()).status.name == "COMPLETED"
 
     await eventually(synced, "a new, scheduled contractors sync", within=60)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from temporalio.client import ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,6 +23,7 @@ from api.deps import (
     found,
     save_changes,
 )
+from api.paging import Limit, Offset, page_of
 from db.models.onec import BankTransaction, CategorySource, ClassificationRule, Contractor, Direction
 from settings import Settings
 from workflows.onec_sync import SyncBankInput, SyncContractorsInput, bank_sync_job, contractors_sync_job
@@ -139,8 +140,8 @@ async def list_transactions(
     category: Annotated[str | None, Query(max_length=100)] = None,
     direction: Direction | None = None,
     include_deleted: bool = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> TransactionPage:
     where = []
     if date_from is not None:
@@ -155,14 +156,8 @@ async def list_transactions(
         where.append(BankTransaction.direction == direction)
     if not include_deleted:
         where.append(BankTransaction.deleted.is_(False))
-    total = await session.scalar(select(func.count()).select_from(BankTransaction).where(*where))
-    rows = await session.scalars(
-        select(BankTransaction)
-        .where(*where)
-        .order_by(BankTransaction.date.desc(), BankTransaction.ref_key)
-        .limit(limit)
-        .offset(offset)
-    )
+    order = [BankTransaction.date.desc(), BankTransaction.ref_key]
+    rows, total = await page_of(session, BankTransaction, where, order, limit, offset)
     return TransactionPage(items=[TransactionOut.model_validate(r) for r in rows], total=total)
 
 
@@ -171,8 +166,8 @@ async def list_contractors(
     session: SessionDep,
     _: CurrentUser,
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="part of a name, or an ИНН")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> ContractorPage:
     where = [Contractor.is_folder.is_(False)]
     if q:
@@ -183,10 +178,7 @@ async def list_contractors(
                 Contractor.inn == q.strip(),
             )
         )
-    total = await session.scalar(select(func.count()).select_from(Contractor).where(*where))
-    rows = await session.scalars(
-        select(Contractor).where(*where).order_by(Contractor.name, Contractor.ref_key).limit(limit).offset(offset)
-    )
+    rows, total = await page_of(session, Contractor, where, [Contractor.name, Contractor.ref_key], limit, offset)
     return ContractorPage(items=[ContractorOut.model_validate(r) for r in rows], total=total)
 
 

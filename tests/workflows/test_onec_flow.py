@@ -25,7 +25,7 @@ _runs = itertools.count(1)
 
 
 class Book:
-    """Pages of `per_page` rows, `pages[entity]` of them; each row new. `hold` keeps a page until cancelled."""
+    """Pages of `per_page` rows, `pages[entity]` of them; each row new; read number `hold_at` waits for a cancel."""
 
     def __init__(self, pages: dict[str, int], per_page: int = 10, hold_at: int | None = None) -> None:
         self.pages = pages
