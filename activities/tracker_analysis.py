@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure
-from activities.heartbeat import heartbeating
+from activities.errors import calling_llm
 from activities.tracker_extraction import MESSAGE_CHARS, MessageRef
 from activities.tracker_prefilter import keep
 from clients.llm import LLMClient
@@ -236,16 +235,12 @@ class AnalysisActivities:
             system, model = config.system_prompt, config.model
             batch = await tracker_analysis.batch_texts(session, inp.message_ids)
             await session.rollback()  # no lock held while the LLM thinks
-        async with heartbeating():
-            try:
-                context = await self._context(batch) if inp.use_rag and batch else []
-                answer = (
-                    await self._llm.parse(system, proposal_request(batch, context), TaskProposals, model=model)
-                    if batch
-                    else TaskProposals(proposals=[])
-                )
-            except LLM_ERRORS as exc:
-                raise llm_failure(exc) from exc
+        context: list[AtomHit] = []
+        answer = TaskProposals(proposals=[])
+        if batch:
+            async with calling_llm():
+                context = await self._context(batch) if inp.use_rag else []
+                answer = await self._llm.parse(system, proposal_request(batch, context), TaskProposals, model=model)
         async with self._sessions() as session:
             run = await tracker_analysis.locked_run(session, inp.run_id)
             written = await tracker_analysis.write_batch(

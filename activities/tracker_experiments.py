@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure
+from activities.errors import calling_llm
 from activities.event_throttle import EventThrottle
-from activities.heartbeat import heartbeating
 from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, one_line
 from activities.tracker_extraction import MESSAGE_CHARS
 from clients.llm import LLMClient
@@ -159,13 +158,10 @@ class ExperimentActivities:
             topics = sorted({*await tracker_experiments.known_topics(session), *(m.topic for m in batch)})
             await session.rollback()  # no lock held while the LLM thinks
         if batch:
-            async with heartbeating():
-                try:
-                    answer = await self._llm.parse(
-                        system, classification_request(topics, batch), TopicClassification, model=model
-                    )
-                except LLM_ERRORS as exc:
-                    raise llm_failure(exc) from exc
+            async with calling_llm():
+                answer = await self._llm.parse(
+                    system, classification_request(topics, batch), TopicClassification, model=model
+                )
             tally = inp.before.plus(predictions(answer, topics, batch))
         else:
             tally = inp.before
