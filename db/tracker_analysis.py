@@ -70,6 +70,12 @@ async def proposals_of(session: AsyncSession, run_id: int, batch_index: int | No
     return await session.scalar(select(func.count()).select_from(TaskProposal).where(*where))
 
 
+async def written_before(session: AsyncSession, run: AnalysisRun, batch_index: int) -> BatchWritten:
+    """What an earlier attempt wrote of a batch the run's count is already past."""
+    proposals = await proposals_of(session, run.id, batch_index)
+    return BatchWritten(False, proposals, run.batches_completed, run.proposals_total)
+
+
 async def write_batch(
     session: AsyncSession,
     run: AnalysisRun,
@@ -80,9 +86,7 @@ async def write_batch(
 ) -> BatchWritten:
     """The batch's proposals and the run's counters, on the caller's transaction (the row is locked)."""
     if run.batches_completed > completed_before:
-        return BatchWritten(
-            False, await proposals_of(session, run.id, batch_index), run.batches_completed, run.proposals_total
-        )
+        return await written_before(session, run, batch_index)
     if drafts:
         await session.execute(
             insert(TaskProposal)
