@@ -113,10 +113,8 @@ async def write_batch(
     return BatchWritten(True, len(drafts), run.batches_completed, run.proposals_total)
 
 
-def log_error(run: AnalysisRun, batch_index: int | None, error: str) -> bool:
-    """Add an entry to the run's error_log unless that batch already has one; True when added."""
-    entries = list(run.error_log or [])
-    if any(entry.get("batch") == batch_index for entry in entries):
-        return False
-    run.error_log = [*entries, {"batch": batch_index, "error": error}]
-    return True
+def log_error(run: AnalysisRun, batch_index: int | None, error: str) -> None:
+    """Add an entry to the run's error_log unless that batch already has one."""
+    entries = run.error_log or []
+    if all(entry.get("batch") != batch_index for entry in entries):
+        run.error_log = [*entries, {"batch": batch_index, "error": error}]
