@@ -127,6 +127,11 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def numbered(texts: list[str]) -> list[str]:
+    """Messages as a prompt lists them and an answer's `MessageRef`s point at them: `[n] text`, from 1."""
+    return [f"[{n}] {one_line(text)[:MESSAGE_CHARS]}" for n, text in enumerate(texts, start=1)]
+
+
 def proposal_request(batch: list[WindowMessage], context: list[AtomHit]) -> str:
     # Context lines carry no list marker: the numbered lines are the messages the answer refers to.
     lines = [
@@ -138,7 +143,7 @@ def proposal_request(batch: list[WindowMessage], context: list[AtomHit]) -> str:
         lines.append("Known context from earlier discussions; use it to understand the messages:")
         lines += [f"Context ({atom.type}): {one_line(atom.title)}: {one_line(atom.content)}" for atom in context]
     lines.append("Messages:")
-    lines += [f"[{n}] {one_line(m.text)[:MESSAGE_CHARS]}" for n, m in enumerate(batch, start=1)]
+    lines += numbered([m.text for m in batch])
     return "\n".join(lines)
 
 

@@ -12,8 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import calling_llm
 from activities.event_throttle import EventThrottle
-from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, one_line
-from activities.tracker_extraction import MESSAGE_CHARS
+from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, numbered, one_line
 from clients.llm import LLMClient
 from db import tracker_experiments
 from db.base import utcnow
@@ -105,12 +104,12 @@ def classification_request(topics: list[str], batch: list[LabelledMessage]) -> s
         "Known topics: " + " | ".join(topics),
         "Messages:",
     ]
-    lines += [f"[{n}] {one_line(m.text)[:MESSAGE_CHARS]}" for n, m in enumerate(batch, start=1)]
+    lines += numbered([m.text for m in batch])
     return "\n".join(lines)
 
 
 def _key(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    return one_line(name).casefold()
 
 
 def predictions(answer: TopicClassification, topics: list[str], batch: list[LabelledMessage]) -> list[tuple[str, str]]:
