@@ -4,12 +4,15 @@ Bad input and authentication are final (`non_retryable`); rate limits come back 
 server's own Retry-After (`next_retry_delay`); everything else is retried by the policy.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Protocol
 
 import openai
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from clients.llm import LLMRefusal
 from clients.retry_after import parse_retry_after
 
@@ -53,3 +56,14 @@ def outside_failure(exc: OutsideError) -> ApplicationError:
 
 
 LLM_ERRORS = (openai.OpenAIError, LLMRefusal)
+
+
+@asynccontextmanager
+async def calling_llm() -> AsyncIterator[None]:
+    """An LLM call in an activity: heartbeats while it thinks (so a cancel reaches it), and its errors as
+    Temporal's retry semantics (`llm_failure`)."""
+    async with heartbeating():
+        try:
+            yield
+        except LLM_ERRORS as exc:
+            raise llm_failure(exc) from exc

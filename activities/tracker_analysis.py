@@ -11,17 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure
-from activities.heartbeat import heartbeating
+from activities.errors import calling_llm
 from activities.tracker_extraction import MESSAGE_CHARS, MessageRef
 from activities.tracker_prefilter import keep
 from clients.llm import LLMClient
 from db import tracker_agents, tracker_analysis
 from db.base import utcnow
 from db.events import EventName, JobEvents
-from db.models.tracker import AgentConfig, AgentRole, JobRecordStatus
+from db.models.tracker import AgentConfig, AgentRole, AnalysisRun, JobRecordStatus
 from db.session import SessionFactory
-from db.tracker_analysis import ProposalDraft, WindowMessage
+from db.tracker_analysis import BatchWritten, ProposalDraft, WindowMessage
 from db.tracker_search import AtomHit, similar_atoms
 
 # Atoms offered as context per batch: enough to recall a decision, few enough to keep the prompt short.
@@ -128,6 +127,11 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def numbered(texts: list[str]) -> list[str]:
+    """Messages as a prompt lists them and an answer's `MessageRef`s point at them: `[n] text`, from 1."""
+    return [f"[{n}] {one_line(text)[:MESSAGE_CHARS]}" for n, text in enumerate(texts, start=1)]
+
+
 def proposal_request(batch: list[WindowMessage], context: list[AtomHit]) -> str:
     # Context lines carry no list marker: the numbered lines are the messages the answer refers to.
     lines = [
@@ -139,7 +143,7 @@ def proposal_request(batch: list[WindowMessage], context: list[AtomHit]) -> str:
         lines.append("Known context from earlier discussions; use it to understand the messages:")
         lines += [f"Context ({atom.type}): {one_line(atom.title)}: {one_line(atom.content)}" for atom in context]
     lines.append("Messages:")
-    lines += [f"[{n}] {one_line(m.text)[:MESSAGE_CHARS]}" for n, m in enumerate(batch, start=1)]
+    lines += numbered([m.text for m in batch])
     return "\n".join(lines)
 
 
@@ -182,9 +186,7 @@ class AnalysisActivities:
         """Status running, the window's messages prefiltered into batches, the counts and `run_started`."""
         events = inp.events()
         async with self._sessions() as session:
-            run = await tracker_analysis.locked_run(session, inp.run_id)
-            if run is None:
-                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            run = await self._run(session, inp.run_id)
             config = await needed_config(session, run.agent_config_id, AgentRole.proposal_generator)
             messages = await tracker_analysis.window_messages(session, run.time_window_start, run.time_window_end)
             # Regular expressions over a large window: off the event loop the workflows share.
@@ -220,34 +222,22 @@ class AnalysisActivities:
     async def propose_batch(self, inp: ProposeInput) -> BatchOutcome:
         events = inp.events()
         async with self._sessions() as session:
-            run = await tracker_analysis.locked_run(session, inp.run_id)
-            if run is None:
-                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            run = await self._run(session, inp.run_id)
             if run.batches_completed > inp.completed_before:
                 # An earlier attempt wrote this batch (and published its event): answer what it wrote.
-                proposals = await tracker_analysis.proposals_of(session, run.id, inp.batch_index)
-                return BatchOutcome(
-                    proposals=proposals,
-                    batches_completed=run.batches_completed,
-                    proposals_total=run.proposals_total,
-                    next_seq=inp.seq + 1,
-                )
+                return self._outcome(inp, await tracker_analysis.written_before(session, run, inp.batch_index))
             config = await needed_config(session, inp.agent_config_id, AgentRole.proposal_generator)
             system, model = config.system_prompt, config.model
             batch = await tracker_analysis.batch_texts(session, inp.message_ids)
             await session.rollback()  # no lock held while the LLM thinks
-        async with heartbeating():
-            try:
-                context = await self._context(batch) if inp.use_rag and batch else []
-                answer = (
-                    await self._llm.parse(system, proposal_request(batch, context), TaskProposals, model=model)
-                    if batch
-                    else TaskProposals(proposals=[])
-                )
-            except LLM_ERRORS as exc:
-                raise llm_failure(exc) from exc
+        context: list[AtomHit] = []
+        answer = TaskProposals(proposals=[])
+        if batch:
+            async with calling_llm():
+                context = await self._context(batch) if inp.use_rag else []
+                answer = await self._llm.parse(system, proposal_request(batch, context), TaskProposals, model=model)
         async with self._sessions() as session:
-            run = await tracker_analysis.locked_run(session, inp.run_id)
+            run = await self._run(session, inp.run_id)
             written = await tracker_analysis.write_batch(
                 session, run, inp.batch_index, inp.completed_before, drafts(answer, batch), utcnow()
             )
@@ -265,11 +255,16 @@ class AnalysisActivities:
                     },
                 )
             await session.commit()
+        return self._outcome(inp, written, len(context))
+
+    @staticmethod
+    def _outcome(inp: ProposeInput, written: BatchWritten, context_atoms: int = 0) -> BatchOutcome:
+        # The batch's event has the number `inp.seq` whichever attempt published it.
         return BatchOutcome(
             proposals=written.proposals,
             batches_completed=written.batches_completed,
             proposals_total=written.proposals_total,
-            context_atoms=len(context),
+            context_atoms=context_atoms,
             next_seq=inp.seq + 1,
         )
 
@@ -282,9 +277,7 @@ class AnalysisActivities:
     @activity.defn(name="tracker.log_batch_error")
     async def log_batch_error(self, inp: BatchErrorInput) -> BatchErrorOutcome:
         async with self._sessions() as session:
-            run = await tracker_analysis.locked_run(session, inp.run_id)
-            if run is None:
-                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            run = await self._run(session, inp.run_id)
             written = run.batches_completed > inp.completed_before
             if not written:
                 tracker_analysis.log_error(run, inp.batch_index, inp.error)
@@ -299,9 +292,7 @@ class AnalysisActivities:
         """The run's status and end, and `run_completed` or `run_failed` (a cancelled run did not complete: it is
         reported as failed, with status `cancelled` in the event)."""
         async with self._sessions() as session:
-            run = await tracker_analysis.locked_run(session, inp.run_id)
-            if run is None:
-                raise ApplicationError(f"analysis run {inp.run_id} not found", type="NotFound", non_retryable=True)
+            run = await self._run(session, inp.run_id)
             unseen = max(0, run.batches_completed - inp.completed_before)
             events = JobEvents(inp.job_id, inp.owner, next_seq=inp.seq + unseen)
             if inp.error:
@@ -323,3 +314,10 @@ class AnalysisActivities:
                 await events.publish(session, EventName.analysis_run_failed, {**data, "error": error})
             await session.commit()
             return tally
+
+    @staticmethod
+    async def _run(session: AsyncSession, run_id: int) -> AnalysisRun:
+        run = await tracker_analysis.locked_run(session, run_id)
+        if run is None:
+            raise ApplicationError(f"analysis run {run_id} not found", type="NotFound", non_retryable=True)
+        return run

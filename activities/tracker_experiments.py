@@ -10,11 +10,9 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure
+from activities.errors import calling_llm
 from activities.event_throttle import EventThrottle
-from activities.heartbeat import heartbeating
-from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, one_line
-from activities.tracker_extraction import MESSAGE_CHARS
+from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, numbered, one_line
 from clients.llm import LLMClient
 from db import tracker_experiments
 from db.base import utcnow
@@ -106,12 +104,12 @@ def classification_request(topics: list[str], batch: list[LabelledMessage]) -> s
         "Known topics: " + " | ".join(topics),
         "Messages:",
     ]
-    lines += [f"[{n}] {one_line(m.text)[:MESSAGE_CHARS]}" for n, m in enumerate(batch, start=1)]
+    lines += numbered([m.text for m in batch])
     return "\n".join(lines)
 
 
 def _key(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    return one_line(name).casefold()
 
 
 def predictions(answer: TopicClassification, topics: list[str], batch: list[LabelledMessage]) -> list[tuple[str, str]]:
@@ -159,13 +157,10 @@ class ExperimentActivities:
             topics = sorted({*await tracker_experiments.known_topics(session), *(m.topic for m in batch)})
             await session.rollback()  # no lock held while the LLM thinks
         if batch:
-            async with heartbeating():
-                try:
-                    answer = await self._llm.parse(
-                        system, classification_request(topics, batch), TopicClassification, model=model
-                    )
-                except LLM_ERRORS as exc:
-                    raise llm_failure(exc) from exc
+            async with calling_llm():
+                answer = await self._llm.parse(
+                    system, classification_request(topics, batch), TopicClassification, model=model
+                )
             tally = inp.before.plus(predictions(answer, topics, batch))
         else:
             tally = inp.before

@@ -35,6 +35,12 @@ async def save_changes(session: AsyncSession, item: T, changes: dict[str, Any]) 
     return item
 
 
+async def delete_found(session: AsyncSession, model: type, item_id: int, what: str) -> None:
+    """A DELETE: the row, or a 404 naming what was asked for, deleted and committed."""
+    await session.delete(await found(session, model, item_id, what))
+    await session.commit()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as session:
         yield session

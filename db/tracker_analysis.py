@@ -70,6 +70,12 @@ async def proposals_of(session: AsyncSession, run_id: int, batch_index: int | No
     return await session.scalar(select(func.count()).select_from(TaskProposal).where(*where))
 
 
+async def written_before(session: AsyncSession, run: AnalysisRun, batch_index: int) -> BatchWritten:
+    """What an earlier attempt wrote of a batch the run's count is already past."""
+    proposals = await proposals_of(session, run.id, batch_index)
+    return BatchWritten(False, proposals, run.batches_completed, run.proposals_total)
+
+
 async def write_batch(
     session: AsyncSession,
     run: AnalysisRun,
@@ -80,9 +86,7 @@ async def write_batch(
 ) -> BatchWritten:
     """The batch's proposals and the run's counters, on the caller's transaction (the row is locked)."""
     if run.batches_completed > completed_before:
-        return BatchWritten(
-            False, await proposals_of(session, run.id, batch_index), run.batches_completed, run.proposals_total
-        )
+        return await written_before(session, run, batch_index)
     if drafts:
         await session.execute(
             insert(TaskProposal)
@@ -109,10 +113,8 @@ async def write_batch(
     return BatchWritten(True, len(drafts), run.batches_completed, run.proposals_total)
 
 
-def log_error(run: AnalysisRun, batch_index: int | None, error: str) -> bool:
-    """Add an entry to the run's error_log unless that batch already has one; True when added."""
-    entries = list(run.error_log or [])
-    if any(entry.get("batch") == batch_index for entry in entries):
-        return False
-    run.error_log = [*entries, {"batch": batch_index, "error": error}]
-    return True
+def log_error(run: AnalysisRun, batch_index: int | None, error: str) -> None:
+    """Add an entry to the run's error_log unless that batch already has one."""
+    entries = run.error_log or []
+    if all(entry.get("batch") != batch_index for entry in entries):
+        run.error_log = [*entries, {"batch": batch_index, "error": error}]

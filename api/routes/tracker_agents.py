@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import AdminOnly, CurrentUser, SessionDep, field_error, found
+from api.deps import AdminOnly, CurrentUser, SessionDep, delete_found, field_error, found
 from db.models.tracker import AgentConfig, AgentRole, LLMProvider
 from db.tracker_agents import deactivate_others
 
@@ -111,5 +111,4 @@ async def update_agent(agent_id: int, body: AgentPatch, session: SessionDep, _: 
 @router.delete("/agents/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_agent(agent_id: int, session: SessionDep, _: AdminOnly) -> None:
     # Runs and experiments keep their rows: their agent_config_id becomes null.
-    await session.delete(await found(session, AgentConfig, agent_id, "agent config"))
-    await session.commit()
+    await delete_found(session, AgentConfig, agent_id, "agent config")

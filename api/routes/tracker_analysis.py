@@ -5,6 +5,7 @@ seed's dashboard reads) and a job (`tracker-run-<id>`, `tracker-experiment-<id>`
 events on the events socket); cancelling goes through the job protocol's cancel signal.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -141,8 +142,19 @@ async def checked_config(session: AsyncSession, config_id: int | None, role: Age
         raise field_error("agent_config_id", f"agent config {config_id} is a {config.role}, not a {role.value}")
 
 
-async def started(session: AsyncSession, row: AnalysisRun | ClassificationExperiment, job: JobRequest, jobs: Jobs):
-    """The row's job started: its id is on the row before the start, so the row always names its job."""
+async def started(
+    session: AsyncSession,
+    row: AnalysisRun | ClassificationExperiment,
+    job_of: Callable[[int, str], JobRequest],
+    who: Principal,
+    jobs: Jobs,
+) -> Started:
+    """The row saved as pending and its job started: the job's id is on the row before the start, so the row
+    always names its job."""
+    row.created_by, row.status = who.id, JobRecordStatus.pending.value
+    session.add(row)
+    await session.flush()
+    job = job_of(row.id, who.username)
     row.workflow_id = job.id()
     await session.commit()
     return Started(id=row.id, job_id=await jobs.start(job))
@@ -163,10 +175,7 @@ async def cancel(job_id: str, what: str, who: Principal, jobs: Jobs) -> None:
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED)
 async def start_run(body: RunStart, session: SessionDep, who: Editors, jobs: JobsDep) -> Started:
     await checked_config(session, body.agent_config_id, AgentRole.proposal_generator)
-    run = AnalysisRun(**body.model_dump(), created_by=who.id, status=JobRecordStatus.pending.value)
-    session.add(run)
-    await session.flush()
-    return await started(session, run, analysis_job(run.id, who.username), jobs)
+    return await started(session, AnalysisRun(**body.model_dump()), analysis_job, who, jobs)
 
 
 @router.get("/runs", response_model=list[RunOut])
@@ -241,10 +250,7 @@ async def review_proposal(proposal_id: int, body: ProposalPatch, session: Sessio
 @router.post("/experiments", status_code=status.HTTP_202_ACCEPTED)
 async def start_experiment(body: ExperimentStart, session: SessionDep, who: Editors, jobs: JobsDep) -> Started:
     await checked_config(session, body.agent_config_id, AgentRole.topic_classifier)
-    experiment = ClassificationExperiment(**body.model_dump(), created_by=who.id, status=JobRecordStatus.pending.value)
-    session.add(experiment)
-    await session.flush()
-    return await started(session, experiment, experiment_job(experiment.id, who.username), jobs)
+    return await started(session, ClassificationExperiment(**body.model_dump()), experiment_job, who, jobs)
 
 
 @router.get("/experiments", response_model=list[ExperimentOut])
