@@ -182,9 +182,7 @@ async def test_a_chat_is_ingested_once_and_again_saves_nothing(ing, events, data
 
 async def test_limit_and_since_are_honoured(ing, database):
     chat = "gen_400_s22"
-    limited = await ing.ok("POST", "/api/v1/ingestion", 202, json={"chat": chat, "limit": 150})
-    await ing.wait_job(limited["job_id"])
-    row = await ing.ok("GET", f"/api/v1/ingestion/{limited['id']}")
+    row = await ingest(ing, chat, limit=150)
     assert row["status"] == "completed" and row["messages_fetched"] == 150
     assert [r[0] for r in await stored(database, chat)] == written(chat, newest=150)
 
@@ -276,7 +274,7 @@ async def test_a_worker_killed_mid_ingestion_loses_and_repeats_nothing(stack, ad
         stack.stop_named("api-ingestion-crash", "worker-ingestion-crash-3")
 
 
-async def test_bad_input_is_named_and_roles_hold(ing, make_user, database):
+async def test_bad_input_is_named_and_roles_hold(ing, make_user):
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     for body, field in (
         ({"chat": "not a chat"}, "chat"),
