@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import LLM_ERRORS, llm_failure
 from activities.heartbeat import heartbeating
-from clients.providers import ProviderClients, requested_dimensions
+from clients.providers import ProviderClients
 from db import tracker_embeddings
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider
 from db.session import SessionFactory
@@ -106,9 +106,7 @@ class EmbeddingActivities:
             return result
         async with heartbeating():
             try:
-                vectors = await self._providers.client(provider).embed(
-                    [row.text for row in todo], dimensions=requested_dimensions(provider)
-                )
+                vectors = await self._providers.embed(provider, [row.text for row in todo])
             except LLM_ERRORS as exc:
                 raise llm_failure(exc) from exc
             if len(vectors) != len(todo):

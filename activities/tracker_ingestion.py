@@ -225,12 +225,10 @@ class IngestionActivities:
                 await session.flush()
                 name = final_event(inp.status)
                 data = event_data(scope, row, error=row.error_message) if inp.error else event_data(scope, row)
-                job_events = JobEvents(scope.workflow_id, scope.owner, events.next_seq)
-                await job_events.publish(session, name, data)
-                events = EventCursor(next_seq=job_events.next_seq, throttle_last=events.throttle_last)
-            else:
-                # Closed by an earlier attempt of this step, whose answer was lost: its event took the next number.
-                events = EventCursor(next_seq=events.next_seq + 1, throttle_last=events.throttle_last)
+                await JobEvents(scope.workflow_id, scope.owner, events.next_seq).publish(session, name, data)
+            # The final event took the next number: this attempt's, or (row already closed) that of an earlier
+            # attempt of this step whose answer was lost.
+            events = events.model_copy(update={"next_seq": events.next_seq + 1})
             return Finished(status=JobRecordStatus(row.status), counts=counts_of(row), events=events)
 
     # -- steps ---------------------------------------------------------------------------------------

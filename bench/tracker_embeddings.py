@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 
 from bench.common import bench_stack, print_targets, stack_client, stack_settings, table, write_results
-from clients.providers import ProviderClients, requested_dimensions
+from clients.providers import ProviderClients
 from db import tracker_embeddings
 from db.models.tracker import LLMProvider, Message
 from db.session import make_engine, make_session_factory
@@ -89,7 +89,6 @@ async def plain_loop(settings: Settings, sessions, ids: list[int]) -> tuple[floa
     providers = ProviderClients(settings)
     async with sessions() as session:
         provider = await tracker_embeddings.active_provider(session)
-    client = providers.client(provider)
     parts = {"provider_s": 0.0, "format_s": 0.0, "database_s": 0.0}
     started = time.perf_counter()
     try:
@@ -98,7 +97,7 @@ async def plain_loop(settings: Settings, sessions, ids: list[int]) -> tuple[floa
             async with sessions() as session:
                 rows = await tracker_embeddings.pending(session, EmbedKind.messages, ids[i : i + BATCH])
             t1 = time.perf_counter()
-            vectors = await client.embed([r.text for r in rows], dimensions=requested_dimensions(provider))
+            vectors = await providers.embed(provider, [r.text for r in rows])
             t2 = time.perf_counter()
             literals = await asyncio.to_thread(lambda v=vectors: [tracker_embeddings.vector_literal(x) for x in v])
             t3 = time.perf_counter()

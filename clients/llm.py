@@ -17,26 +17,28 @@ class LLMRefusal(Exception):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Another OpenAI-compatible server than the configured one (a tracker `LLMProvider`): where, with which key
-    and which models."""
+    """An OpenAI-compatible server: where, with which key and which models. The configured one by default, or
+    another (a tracker `LLMProvider`)."""
 
-    base_url: str
+    base_url: str | None  # None: OpenAI's own
     api_key: str
     model: str
     embedding_model: str
 
+    @classmethod
+    def configured(cls, settings: Settings) -> "Endpoint":
+        return cls(settings.llm_base_url, settings.llm_api_key, settings.llm_model, settings.embedding_model)
+
 
 class LLMClient:
     def __init__(self, settings: Settings, endpoint: Endpoint | None = None) -> None:
+        endpoint = endpoint or Endpoint.configured(settings)
         # Retries belong to Temporal's retry policy, which honours Retry-After and survives crashes.
         self._client = AsyncOpenAI(
-            api_key=endpoint.api_key if endpoint else settings.llm_api_key,
-            base_url=endpoint.base_url if endpoint else settings.llm_base_url,
-            max_retries=0,
-            timeout=settings.llm_timeout_seconds,
+            api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=0, timeout=settings.llm_timeout_seconds
         )
-        self.model = endpoint.model if endpoint else settings.llm_model
-        self.embedding_model = endpoint.embedding_model if endpoint else settings.embedding_model
+        self.model = endpoint.model
+        self.embedding_model = endpoint.embedding_model
 
     async def parse(self, system: str, user: str, schema: type[M], model: str | None = None) -> M:
         """One chat completion whose answer must validate against `schema` (structured outputs); `model`, unless

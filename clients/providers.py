@@ -50,6 +50,10 @@ class ProviderClients:
             self._clients[endpoint] = LLMClient(self._settings, endpoint)
         return self._clients[endpoint]
 
+    async def embed(self, provider: ProviderLike, texts: list[str]) -> list[list[float]]:
+        """The provider's vectors for `texts`, in their order, in one request, asked for the size it should give."""
+        return await self.client(provider).embed(texts, dimensions=requested_dimensions(provider))
+
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()

@@ -99,7 +99,7 @@ def source_error(exc: BaseException, doing: str) -> SourceError:
     return SourceError(f"{doing}: {exc!r}", permanent=False)
 
 
-_TELEGRAM_FAILURES = (errors.RPCError, OSError, TimeoutError)
+TELEGRAM_FAILURES = (errors.RPCError, OSError, TimeoutError)
 ErrorMapping = Callable[[BaseException, str], SourceError]
 
 
@@ -115,7 +115,7 @@ async def connect_and_resolve(
     except (struct.error, binascii.Error, ValueError, KeyError, AttributeError) as exc:
         # pyrogram's own "not among my peers" for a numeric id it has never met is a KeyError or ValueError.
         raise SourceError(f"cannot use the Telegram session or chat {ref!r}: {exc!r}", permanent=True) from exc
-    except _TELEGRAM_FAILURES as exc:
+    except TELEGRAM_FAILURES as exc:
         raise as_error(exc, f"resolve {ref!r}") from exc
 
 
@@ -180,7 +180,7 @@ class PyrogramSource:
         except (ValueError, binascii.Error, struct.error) as exc:
             target.unlink(missing_ok=True)
             raise SourceError(f"not a Telegram file id: {media.ref[:40]!r} ({exc})", permanent=True) from exc
-        except _TELEGRAM_FAILURES as exc:
+        except TELEGRAM_FAILURES as exc:
             target.unlink(missing_ok=True)
             raise source_error(exc, "download") from exc
         if path is None:
@@ -207,7 +207,7 @@ class PyrogramSource:
     async def _invoke(self, query: raw.core.TLObject, doing: str) -> Any:
         try:
             return await self._client.invoke(query, retries=self._retries, sleep_threshold=0)
-        except _TELEGRAM_FAILURES as exc:
+        except TELEGRAM_FAILURES as exc:
             raise source_error(exc, doing) from exc
 
     async def _history_call(self, after_id: int, limit: int) -> raw.base.messages.Messages:

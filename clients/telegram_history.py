@@ -20,7 +20,14 @@ from pydantic import BaseModel
 from pyrogram import errors, raw, utils
 
 from clients.posts import SourceError
-from clients.telegram import HISTORY_CHUNK, channel_ref, connect_and_resolve, source_error, telegram_client
+from clients.telegram import (
+    HISTORY_CHUNK,
+    TELEGRAM_FAILURES,
+    channel_ref,
+    connect_and_resolve,
+    source_error,
+    telegram_client,
+)
 from clients.telegram_http import StandInClient
 from settings import Settings
 
@@ -33,7 +40,6 @@ _NO_SUCH_CHAT = (
     errors.ChannelPrivate,
     errors.ChatIdInvalid,
 )
-_TELEGRAM_FAILURES = (errors.RPCError, OSError, TimeoutError)
 
 
 class ChatAuthor(BaseModel):
@@ -94,7 +100,7 @@ class ChatHistory:
         )
         try:
             answer = await self._client.invoke(query, retries=self._retries, sleep_threshold=0)
-        except _TELEGRAM_FAILURES as exc:
+        except TELEGRAM_FAILURES as exc:
             raise self._error(exc, f"read {self._chat!r} before message {before_id}") from exc
         parsed = await utils.parse_messages(self._client, answer, replies=0)
         below = sorted((m for m in parsed if before_id == 0 or m.id < before_id), key=lambda m: m.id, reverse=True)

@@ -55,9 +55,9 @@ async def unembedded_ids(session: AsyncSession, kind: EmbedKind, after_id: int, 
     return list(rows)
 
 
-async def count_unembedded(session: AsyncSession, kind: EmbedKind, after_id: int = 0) -> int:
+async def count_unembedded(session: AsyncSession, kind: EmbedKind) -> int:
     table = TABLES[kind]
-    return await session.scalar(select(func.count()).select_from(table).where(*_unembedded(kind, after_id)))
+    return await session.scalar(select(func.count()).select_from(table).where(*_unembedded(kind, 0)))
 
 
 async def pending(session: AsyncSession, kind: EmbedKind, ids: list[int]) -> list[Pending]:

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, Editors, JobsDep, ProvidersDep, SessionDep, field_error
 from api.jobs import JobStarted
-from clients.providers import requested_dimensions
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider
 from db.tracker_embeddings import EmbedKind, active_provider
 from db.tracker_search import AtomHit, MessageHit, similar_atoms, similar_messages
@@ -72,7 +71,7 @@ async def search(
     if provider is None:
         raise no_provider()
     try:
-        [vector] = await providers.client(provider).embed([query], dimensions=requested_dimensions(provider))
+        [vector] = await providers.embed(provider, [query])
     except openai.OpenAIError as exc:
         detail = f"the embedding provider {provider.name!r} failed: {exc}"
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail) from exc

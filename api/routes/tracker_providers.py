@@ -1,13 +1,14 @@
 """The tracker's LLM providers (seed 004): OpenAI-compatible servers with their chat and embedding models.
 Everyone signed in reads them; admins add, change and remove them, since they decide where messages are sent."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AdminOnly, CurrentUser, SessionDep, field_error, found, save_changes
 from clients.urls import web_url
@@ -17,6 +18,8 @@ router = APIRouter(prefix="/api/v1", tags=["tracker"])
 
 # The name of an environment variable, not a key: a key pasted here would be stored and answered back.
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The one column a PATCH may set to null (no key needed); every other is required.
+NULLABLE = {"api_key_env"}
 
 
 def checked_url(value: str | None) -> str | None:
@@ -80,12 +83,13 @@ class ProviderOut(BaseModel):
     created_at: datetime
 
 
-async def committed(session: AsyncSession, provider: LLMProvider) -> LLMProvider:
+@contextmanager
+def unique_name(name: str | None) -> Iterator[None]:
+    """The commit inside refused for the one unique column, the name: a 409 naming it."""
     try:
-        await session.commit()
+        yield
     except IntegrityError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"a provider named {provider.name!r} exists") from exc
-    return provider
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a provider named {name!r} exists") from exc
 
 
 @router.get("/providers", response_model=list[ProviderOut])
@@ -97,7 +101,9 @@ async def list_providers(session: SessionDep, _: CurrentUser):
 async def create_provider(body: ProviderIn, session: SessionDep, _: AdminOnly):
     provider = LLMProvider(**body.model_dump(mode="json"))
     session.add(provider)
-    return await committed(session, provider)
+    with unique_name(body.name):
+        await session.commit()
+    return provider
 
 
 @router.get("/providers/{provider_id}", response_model=ProviderOut)
@@ -109,13 +115,11 @@ async def read_provider(provider_id: int, session: SessionDep, _: CurrentUser):
 async def update_provider(provider_id: int, body: ProviderPatch, session: SessionDep, _: AdminOnly):
     provider = await found(session, LLMProvider, provider_id, "provider")
     changes = body.model_dump(mode="json", exclude_unset=True)
-    for field in ("name", "kind", "base_url", "chat_model", "embedding_model", "embedding_dimension", "active"):
-        if field in changes and changes[field] is None:
+    for field, value in changes.items():
+        if value is None and field not in NULLABLE:
             raise field_error(field, "may not be null")
-    try:
+    with unique_name(changes.get("name")):
         return await save_changes(session, provider, changes)
-    except IntegrityError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"a provider named {changes.get('name')!r} exists") from exc
 
 
 @router.delete("/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
