@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, create_model
 from temporalio import activity
 
-from activities.errors import LLM_ERRORS, llm_failure, outside_failure
+from activities.errors import calling_llm, outside_failure
 from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from clients.onec import CONTRACTORS, OneCClient, OneCError
@@ -182,11 +182,8 @@ class OneCActivities:
         if not rows:
             return Classified()
         schema = verdicts_schema(self._categories)
-        async with heartbeating():
-            try:
-                verdicts = await self._llm.parse(CLASSIFIER_PROMPT, classifier_request(self._categories, rows), schema)
-            except LLM_ERRORS as exc:
-                raise llm_failure(exc) from exc
+        async with calling_llm():
+            verdicts = await self._llm.parse(CLASSIFIER_PROMPT, classifier_request(self._categories, rows), schema)
         chosen = {rows[v.index]["ref_key"]: v.category for v in verdicts.items if 0 <= v.index < len(rows)}
         async with self._sessions() as session, session.begin():
             saved = await onec_books.set_categories(session, chosen)

@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure
-from activities.heartbeat import heartbeating
+from activities.errors import calling_llm
 from clients.providers import ProviderClients
 from db import tracker_embeddings
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider
@@ -104,11 +103,8 @@ class EmbeddingActivities:
                 todo.append(row)
         if not todo:
             return result
-        async with heartbeating():
-            try:
-                vectors = await self._providers.embed(provider, [row.text for row in todo])
-            except LLM_ERRORS as exc:
-                raise llm_failure(exc) from exc
+        async with calling_llm():
+            vectors = await self._providers.embed(provider, [row.text for row in todo])
             if len(vectors) != len(todo):
                 raise ApplicationError(f"the provider answered {len(vectors)} vectors for {len(todo)} texts")
             ids, kept = [], []

@@ -8,8 +8,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.errors import LLM_ERRORS, llm_failure
-from activities.heartbeat import heartbeating
+from activities.errors import calling_llm
 from clients.llm import LLMClient
 from db import tracker_knowledge
 from db.base import utcnow
@@ -136,16 +135,13 @@ class KnowledgeActivities:
                     {"chat_id": inp.chat_id, "messages": len(batch)},
                 )
                 await session.commit()
-            async with heartbeating():
-                try:
-                    extraction = await self._llm.parse(
-                        config.system_prompt,
-                        extraction_request(inp.chat_id, batch),
-                        KnowledgeExtraction,
-                        model=config.model,
-                    )
-                except LLM_ERRORS as exc:
-                    raise llm_failure(exc) from exc
+            async with calling_llm():
+                extraction = await self._llm.parse(
+                    config.system_prompt,
+                    extraction_request(inp.chat_id, batch),
+                    KnowledgeExtraction,
+                    model=config.model,
+                )
             topics = drafts(extraction, batch)
         async with self._sessions() as session:
             events.next_seq = inp.event_seq + 1

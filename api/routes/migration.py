@@ -5,12 +5,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Editors, JobsDep, SessionDep, SettingsDep, field_error, found, save_changes
+from api.deps import (
+    CurrentUser,
+    Editors,
+    JobsDep,
+    SessionDep,
+    SettingsDep,
+    delete_found,
+    field_error,
+    found,
+    save_changes,
+)
 from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
+from api.paging import page_of
 from clients.telegram_export import ExportInvalid, check_export
 from db.message_log import count_failed
 from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
@@ -145,8 +156,7 @@ async def update_telegram_channel(
 
 @router.delete("/telegram-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_telegram_channel(channel_id: int, session: SessionDep, _: Editors) -> None:
-    await session.delete(await found(session, TelegramChannel, channel_id, "telegram channel"))
-    await session.commit()
+    await delete_found(session, TelegramChannel, channel_id, "telegram channel")
 
 
 @router.get("/max-channels")
@@ -175,8 +185,7 @@ async def update_max_channel(channel_id: int, body: MaxChannelPatch, session: Se
 
 @router.delete("/max-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_max_channel(channel_id: int, session: SessionDep, _: Editors) -> None:
-    await session.delete(await found(session, MaxChannel, channel_id, "max channel"))
-    await session.commit()
+    await delete_found(session, MaxChannel, channel_id, "max channel")
 
 
 # -- links -------------------------------------------------------------------------------------------
@@ -215,8 +224,7 @@ async def update_link(link_id: int, body: LinkPatch, session: SessionDep, _: Edi
 
 @router.delete("/links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_link(link_id: int, session: SessionDep, _: Editors) -> None:
-    await session.delete(await found(session, CrosspostingLink, link_id, "link"))
-    await session.commit()
+    await delete_found(session, CrosspostingLink, link_id, "link")
 
 
 # -- migrations --------------------------------------------------------------------------------------
@@ -315,8 +323,5 @@ async def message_log(
     where = [MessageLog.crossposting_link_id == link_id]
     if status_ is not None:
         where.append(MessageLog.status == status_)
-    total = await session.scalar(select(func.count()).select_from(MessageLog).where(*where))
-    rows = await session.scalars(
-        select(MessageLog).where(*where).order_by(MessageLog.telegram_message_id).limit(limit).offset(offset)
-    )
+    rows, total = await page_of(session, MessageLog, where, [MessageLog.telegram_message_id], limit, offset)
     return MessageLogPage(items=[MessageLogOut.model_validate(r) for r in rows], total=total)

@@ -7,8 +7,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, field_error, found, save_changes
+from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, delete_found, field_error, found, save_changes
 from api.jobs import JobNotFound, JobStarted
+from api.paging import page_of
 from clients.urls import MAX_URL_LENGTH, web_url
 from db.models import NewsPost, NewsSource
 from db.models.news import NewsStatus
@@ -126,8 +127,7 @@ async def update_source(source_id: int, body: SourcePatch, session: SessionDep, 
 
 @router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_source(source_id: int, session: SessionDep, _: Editors) -> None:
-    await session.delete(await found(session, NewsSource, source_id, "news source"))
-    await session.commit()
+    await delete_found(session, NewsSource, source_id, "news source")
 
 
 @router.post("/discover", status_code=status.HTTP_202_ACCEPTED)
@@ -192,14 +192,8 @@ async def list_drafts(
         where.append(NewsPost.created_at >= since)
     if status_ is not None:
         where.append(NewsPost.status == status_)
-    total = await session.scalar(select(func.count()).select_from(NewsPost).where(*where))
-    rows = await session.scalars(
-        select(NewsPost)
-        .where(*where)
-        .order_by(NewsPost.created_at.desc(), NewsPost.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+    order = [NewsPost.created_at.desc(), NewsPost.id.desc()]
+    rows, total = await page_of(session, NewsPost, where, order, limit, offset)
     return DraftPage(items=[DraftOut.model_validate(r) for r in rows], total=total)
 
 

@@ -19,6 +19,7 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TemporalDep,
+    delete_found,
     field_error,
     found,
     save_changes,
@@ -206,8 +207,7 @@ async def update_rule(rule_id: int, body: RulePatch, session: SessionDep, _: Edi
 
 @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_rule(rule_id: int, session: SessionDep, _: Editors) -> None:
-    await session.delete(await found(session, ClassificationRule, rule_id, "rule"))
-    await session.commit()
+    await delete_found(session, ClassificationRule, rule_id, "rule")
 
 
 # -- schedules ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AdminOnly, CurrentUser, SessionDep, field_error, found, save_changes
+from api.deps import AdminOnly, CurrentUser, SessionDep, delete_found, field_error, found, save_changes
 from clients.urls import web_url
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider, ProviderKind
 
@@ -125,5 +125,4 @@ async def update_provider(provider_id: int, body: ProviderPatch, session: Sessio
 @router.delete("/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider(provider_id: int, session: SessionDep, _: AdminOnly) -> None:
     # Vectors it made stay (their provider id becomes null): they still rank until embedded again.
-    await session.delete(await found(session, LLMProvider, provider_id, "provider"))
-    await session.commit()
+    await delete_found(session, LLMProvider, provider_id, "provider")
