@@ -138,7 +138,7 @@ class Dependencies:
         tracker = TrackerActivities(self.sessions, avatars, trigger, self.trigger_extraction)
         inbox = InboxActivities(self.sessions, avatars, trigger, self.trigger_extraction, self.ensure_drainer)
         knowledge = KnowledgeActivities(self.sessions, self.llm)
-        analysis = AnalysisActivities(self.sessions, self.llm)
+        analysis = AnalysisActivities(self.sessions, self.llm, self.providers)
         experiments = ExperimentActivities(self.sessions, self.llm)
         # The migration's pyrogram client and stand-in; a client per page, as the migration has a source per step.
         ingestion = IngestionActivities(self.sessions, lambda chat: ChatHistory.from_settings(self.settings, chat))

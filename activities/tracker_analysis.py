@@ -15,12 +15,14 @@ from activities.errors import calling_llm
 from activities.tracker_extraction import MESSAGE_CHARS, MessageRef
 from activities.tracker_prefilter import keep
 from clients.llm import LLMClient
+from clients.providers import ProviderClients
 from db import tracker_agents, tracker_analysis
 from db.base import utcnow
 from db.events import EventName, JobEvents
 from db.models.tracker import AgentConfig, AgentRole, AnalysisRun, JobRecordStatus
 from db.session import SessionFactory
 from db.tracker_analysis import BatchWritten, ProposalDraft, WindowMessage
+from db.tracker_embeddings import active_provider
 from db.tracker_search import AtomHit, similar_atoms
 
 # Atoms offered as context per batch: enough to recall a decision, few enough to keep the prompt short.
@@ -177,9 +179,10 @@ def batches_of(ids: list[int], size: int) -> list[list[int]]:
 
 
 class AnalysisActivities:
-    def __init__(self, sessions: SessionFactory, llm: LLMClient) -> None:
+    def __init__(self, sessions: SessionFactory, llm: LLMClient, providers: ProviderClients | None = None) -> None:
         self._sessions = sessions
         self._llm = llm
+        self._providers = providers
 
     @activity.defn(name="tracker.start_run")
     async def start_run(self, inp: StartRunInput) -> RunPlan:
@@ -269,8 +272,15 @@ class AnalysisActivities:
         )
 
     async def _context(self, batch: list[WindowMessage]) -> list[AtomHit]:
+        """The atoms nearest the batch, its text embedded as `GET /api/v1/search` embeds a query (the active
+        provider's model), so it is compared with vectors of the same model; the configured LLM without one."""
         query = "\n".join(one_line(m.text) for m in batch)[:RAG_QUERY_CHARS]
-        [vector] = await self._llm.embed([query])
+        async with self._sessions() as session:
+            provider = await active_provider(session) if self._providers is not None else None
+        if provider is None:
+            [vector] = await self._llm.embed([query])
+        else:
+            [vector] = await self._providers.embed(provider, [query])
         async with self._sessions() as session:
             return await similar_atoms(session, vector, RAG_ATOMS)
 
