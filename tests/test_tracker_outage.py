@@ -16,6 +16,7 @@ from devstack.clients import eventually
 from settings import Settings
 from tests.deployment import isolated
 from tests.test_replay import record
+from workflows.tracker import ReconcileTrackerInboxWorkflow
 
 QUEUE = "tracker-outage"
 SECRET = "outage-secret"
@@ -75,7 +76,9 @@ async def test_updates_delivered_while_temporal_is_down_are_processed_when_it_re
             # The inbox sweep runs on its schedule and finds the drainer running.
             client = await connect(Settings(temporal_address=f"{ps.HOST}:{own.port}"))
             sweep = await eventually(lambda: completed_sweep(client), "an inbox sweep to complete", within=30)
-            swept = await client.get_workflow_handle(sweep.id, run_id=sweep.run_id).result()
+            swept = await client.get_workflow_handle_for(
+                ReconcileTrackerInboxWorkflow.run, sweep.id, run_id=sweep.run_id
+            ).result()
             drainers = client.list_workflows("WorkflowType = 'TrackerInbox' AND ExecutionStatus = 'Running'")
             assert swept.drainer_run in {d.run_id async for d in drainers}
             if os.environ.get("LONGRUN_RECORD_HISTORIES"):
