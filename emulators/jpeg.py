@@ -69,6 +69,26 @@ def _ycbcr(rgb: RGB) -> tuple[int, int, int]:
     return tuple(max(0, min(255, round(c))) for c in (y, cb, cr))  # type: ignore[return-value]
 
 
+def _block_code(previous: tuple[int, int, int], colour: RGB) -> tuple[int, int, tuple[int, int, int]]:
+    """One flat block's entropy-coded bits (each component's DC difference and end-of-block) as (value, length),
+    and the DC values the next block is coded against."""
+    value, length = 0, 0
+
+    def put(code: int, n: int) -> None:
+        nonlocal value, length
+        value, length = (value << n) | (code & ((1 << n) - 1)), length + n
+
+    dcs = tuple(v - 128 for v in _ycbcr(colour))
+    for dc, before in zip(dcs, previous, strict=True):
+        diff = dc - before
+        category = abs(diff).bit_length()
+        put(*_DC_CODES[category])
+        if category:
+            put(diff if diff > 0 else diff - 1, category)
+        put(*_EOB)
+    return value, length, dcs  # type: ignore[return-value]
+
+
 def encode(width_blocks: int, height_blocks: int, colour_of: Callable[[int, int], RGB]) -> bytes:
     """A JPEG of `width_blocks` x `height_blocks` flat 8x8 blocks; `colour_of(bx, by)` colours each block."""
     if not (1 <= width_blocks <= 8191 and 1 <= height_blocks <= 8191):
@@ -82,17 +102,25 @@ def encode(width_blocks: int, height_blocks: int, colour_of: Callable[[int, int]
     scan = bytes((3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 63, 0))
 
     bits = _BitWriter()
-    previous = [0, 0, 0]
+    previous = (0, 0, 0)
+    # An avatar is a few colours in repeating rows, and a block's code depends only on its colour and the one
+    # before it: a row is coded once per (colours, block before it) and written whole, so a 640x640 photo costs
+    # milliseconds, not most of a second of an emulator that shares the machine with what it serves.
+    blocks: dict[tuple[tuple[int, int, int], RGB], tuple[int, int, tuple[int, int, int]]] = {}
+    rows: dict[tuple[tuple[int, int, int], tuple[RGB, ...]], tuple[int, int, tuple[int, int, int]]] = {}
     for by in range(height_blocks):
-        for bx in range(width_blocks):
-            for component, value in enumerate(_ycbcr(colour_of(bx, by))):
-                dc = value - 128
-                diff, previous[component] = dc - previous[component], dc
-                category = abs(diff).bit_length()
-                bits.write(*_DC_CODES[category])
-                if category:
-                    bits.write(diff if diff > 0 else diff - 1, category)
-                bits.write(*_EOB)
+        colours = tuple(colour_of(bx, by) for bx in range(width_blocks))
+        row = rows.get((previous, colours))
+        if row is None:
+            start, value, length = previous, 0, 0
+            for colour in colours:
+                block = blocks.get((previous, colour))
+                if block is None:
+                    block = blocks[(previous, colour)] = _block_code(previous, colour)
+                value, length, previous = (value << block[1]) | block[0], length + block[1], block[2]
+            row = rows[(start, colours)] = (value, length, previous)
+        value, length, previous = row
+        bits.write(value, length)
     data = bits.flush()
     return b"".join(
         (
