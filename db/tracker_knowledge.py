@@ -3,7 +3,9 @@
 At most once per message: the claim picks messages no extraction has taken (`extraction_claim IS NULL`) and takes
 them in the same statement, so two extractions can never hold one message; a retried attempt of the same batch
 finds its claim again by name. The write is one transaction that first locks the batch's messages and does nothing
-if they are already extracted, so a retried write adds no second copy of any topic, atom or link.
+if they are already extracted, so a retried write adds no second copy of any atom or link. Topics, found by name,
+are upserted just before it: a retry finds the same ones, and a write that rolls back leaves at most a topic without
+atoms, which the next batch naming it fills.
 """
 
 from collections.abc import Awaitable, Callable
@@ -111,6 +113,10 @@ async def write(
 ) -> Written:
     """Topics (found by name or made), atoms and their links for a claimed batch, and each message's topic;
     `announce` publishes what was written in the same transaction (not called when an earlier attempt wrote it)."""
+    # Topics are shared by every chat: upserted and committed on their own, their rows are locked for one statement,
+    # not for a whole batch's write that other chats' extractions naming the same topics would queue behind.
+    topic_id_of = await _topics(session, topics, now)
+    await session.commit()
     held = set(
         await session.scalars(
             select(Message.id)
@@ -125,10 +131,8 @@ async def write(
     topic_ids: set[int] = set()
     atoms: list[dict] = []
     atom_links: list[list[int]] = []  # the messages of each atom, in `atoms`' order
-    # Topics are upserted in name order: two chats' extractions naming the same topics then lock them in the same
-    # order and never deadlock.
-    for draft in sorted(topics, key=lambda d: topic_name(d.name)):
-        topic_id = await _topic(session, draft, now)
+    for draft in topics:
+        topic_id = topic_id_of[topic_name(draft.name)]
         topic_ids.add(topic_id)
         for message_id in draft.message_ids:
             if message_id in held:
@@ -173,15 +177,27 @@ def topic_name(name: str) -> str:
     return " ".join(name.split())[:200] or "Untitled"
 
 
-async def _topic(session: AsyncSession, draft: TopicDraft, now: datetime) -> int:
-    name = topic_name(draft.name)
-    return await session.scalar(
+async def _topics(session: AsyncSession, drafts: list[TopicDraft], now: datetime) -> dict[str, int]:
+    """Each draft's topic id by name, the topic found or made. Rows go in name order: two extractions naming the
+    same topics lock them in the same order and never deadlock."""
+    first = {}
+    for draft in drafts:
+        first.setdefault(topic_name(draft.name), draft)
+    if not first:
+        return {}
+    rows = await session.execute(
         insert(Topic)
-        .values(name=name, description=draft.description, created_at=now, updated_at=now)
-        # Touching the existing topic makes RETURNING answer its id, and keeps it in the scoring vocabulary.
+        .values(
+            [
+                {"name": name, "description": first[name].description, "created_at": now, "updated_at": now}
+                for name in sorted(first)
+            ]
+        )
+        # Touching an existing topic makes RETURNING answer its id, and keeps it in the scoring vocabulary.
         .on_conflict_do_update(index_elements=["name"], set_={"updated_at": now})
-        .returning(Topic.id)
+        .returning(Topic.name, Topic.id)
     )
+    return dict(rows.tuples().all())
 
 
 async def _written(session: AsyncSession, claim: str) -> Written:
