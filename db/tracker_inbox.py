@@ -3,11 +3,16 @@ and wake the drainer when one arrives.
 
 The wake-up is a Postgres NOTIFY on `INBOX_CHANNEL`, sent in the transaction that stores the update: the drainer
 LISTENs while the inbox is empty, so an update is taken within milliseconds without the webhook calling Temporal.
+Only an update that finds the inbox empty sends it. Postgres serialises every committing transaction that
+notifies (a global lock held through the commit's WAL flush), so a NOTIFY per update queued the webhook behind
+itself and behind every event at a few hundred updates/s; a busy drainer takes again at once and needs no wake-up.
+The one update that can miss its wake-up, stored while a take was committing the last waiting ones, is found by the
+drainer's next recheck of the inbox (`WAKE_RECHECK_SECONDS`).
 """
 
 import json
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.tracker import TelegramUpdate
@@ -15,11 +20,16 @@ from db.models.tracker import TelegramUpdate
 INBOX_CHANNEL = "longrun_tracker_inbox"
 
 
-# One statement, one round trip: the update stored unless already there, and the drainer woken only when it was.
+# The longest a waiting drainer goes without looking at the inbox itself, for the update whose wake-up was skipped.
+WAKE_RECHECK_SECONDS = 1.0
+
+# One statement, one round trip: the update stored unless already there, and the drainer woken only when it was and
+# nothing else waited (the subquery sees the inbox as it was before this insert).
 _ACCEPT = text(
     "WITH stored AS (INSERT INTO telegram_update (update_id, payload, received_at) "
     "VALUES (:update_id, CAST(:payload AS jsonb), now()) ON CONFLICT (update_id) DO NOTHING RETURNING update_id) "
-    "SELECT pg_notify(:channel, '') FROM stored"
+    "SELECT (SELECT pg_notify(:channel, '') "
+    "WHERE NOT EXISTS (SELECT FROM telegram_update WHERE saved_at IS NULL)) FROM stored"
 )
 
 
@@ -46,6 +56,12 @@ async def take(session: AsyncSession, limit: int) -> list[TelegramUpdate]:
         .with_for_update(skip_locked=True)
     )
     return list(found)
+
+
+async def waiting(session: AsyncSession, limit: int) -> int:
+    """How many updates wait to be saved, counted up to `limit`."""
+    unsaved = select(TelegramUpdate.update_id).where(TelegramUpdate.saved_at.is_(None)).limit(limit).subquery()
+    return await session.scalar(select(func.count()).select_from(unsaved))
 
 
 def any_waiting():

@@ -114,7 +114,7 @@ class TrackerInboxWorkflow(JobWorkflow):
                 InboxActivities.take_updates,
                 TakeInput(batch=inp.batch, wait_seconds=inp.wait_seconds),
                 start_to_close_timeout=timedelta(seconds=inp.wait_seconds + 60),
-                # A killed worker's take is noticed this soon; a waiting take beats every 5 s.
+                # A killed worker's take is noticed this soon; a waiting take beats every second.
                 heartbeat_timeout=timedelta(seconds=15),
                 retry_policy=TAKE_RETRY,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
