@@ -102,7 +102,7 @@ class Dependencies:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
         self.client = client
-        self.engine = make_engine(settings)
+        self.engine = make_engine(settings, "longrun-worker")
         self.sessions = make_session_factory(self.engine)
         self.http = httpx.AsyncClient(timeout=settings.feed_timeout_seconds)
         self.bot_http = httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds)

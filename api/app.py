@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
 
 from api import dashboard
@@ -33,7 +34,7 @@ from api.routes import (
 )
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from clients.providers import ProviderClients
-from db.session import make_engine, make_session_factory
+from db.session import is_disconnect, make_engine, make_session_factory
 from settings import Settings, get_settings
 
 RETRY_AFTER_SECONDS = "5"
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings)
+        engine = make_engine(settings, "longrun-api")
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
         app.state.tokens = Tokens(settings)
@@ -68,7 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
+    # Routes are matched in the order they are included: Telegram's webhook, hundreds of requests a second at peak,
+    # comes first rather than after every other router's routes.
     for module in (
+        tracker_webhook,
         auth,
         events,
         health,
@@ -84,7 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracker_providers,
         tracker_read,
         tracker_scoring,
-        tracker_webhook,
         webbuddy,
     ):
         app.include_router(module.router)
@@ -102,6 +105,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if is_unavailable(exc):
             return await temporal_unavailable(request, exc)
         return JSONResponse({"detail": f"the job service refused the request: {exc.message}"}, status_code=502)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_disconnect(exc):
+            raise exc  # a bug: the 500 it becomes is ours to fix
+        return JSONResponse(
+            {"detail": "the database connection was lost; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
 
     dashboard.install(app)
 

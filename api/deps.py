@@ -46,23 +46,25 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_tokens(request: Request) -> Tokens:
+# The getters below are `async def` though they never await: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hop per request (and per signed-in request, for the tokens) that cost more than the work.
+async def get_tokens(request: Request) -> Tokens:
     return request.app.state.tokens
 
 
-def get_jobs(request: Request) -> Jobs:
+async def get_jobs(request: Request) -> Jobs:
     return request.app.state.jobs
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_temporal(request: Request) -> TemporalGateway:
+async def get_temporal(request: Request) -> TemporalGateway:
     return request.app.state.temporal
 
 
-def get_providers(request: Request) -> ProviderClients:
+async def get_providers(request: Request) -> ProviderClients:
     return request.app.state.providers
 
 

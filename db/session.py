@@ -1,6 +1,8 @@
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from settings import Settings
@@ -8,11 +10,23 @@ from settings import Settings
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(settings: Settings, **kwargs) -> AsyncEngine:
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+def make_engine(settings: Settings, name: str = "longrun", **kwargs) -> AsyncEngine:
+    """The process's engine; its connections show in `pg_stat_activity` as `<name>-<pid>`."""
+    kwargs.setdefault("connect_args", {"server_settings": {"application_name": f"{name}-{os.getpid()}"}})
+    # Connections are kept, not opened for a burst and closed after it: opening one costs more than many queries.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 0)
+    # No ping on checkout: with asyncpg it is three round trips (BEGIN, `;`, ROLLBACK), which cost a webhook
+    # request more than its insert. A connection Postgres dropped (a restart) fails the one statement that finds it,
+    # and SQLAlchemy then replaces every older connection of the pool; activities retry that failure, and the API
+    # answers it 503 (`is_disconnect`).
+    kwargs.setdefault("pool_pre_ping", False)
     return create_async_engine(settings.effective_database_url, **kwargs)
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database connection was lost (Postgres restarted or dropped it): worth trying again, not a bug."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
