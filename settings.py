@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     tracker_extraction_threshold: int = 10
     tracker_extraction_window_hours: float = 24.0
     tracker_extraction_batch: int = 50
+    # Extractions one worker runs at once, across chats. Each is an LLM call and a write: unbounded, a busy hour's
+    # chats all call the provider together and starve the webhook's drainer of CPU; bounded, the chats that wait
+    # gather more messages and are extracted in fuller, cheaper batches.
+    tracker_extraction_concurrency: int = Field(2, ge=1)
     # Updates the inbox drainer takes in one transaction.
     tracker_inbox_batch: int = 200
     # The inbox sweep: how often the schedule makes sure the drainer runs and no chat's extraction trigger was lost.

@@ -3,12 +3,14 @@ the active `knowledge_extractor` agent for topics and atoms in structured output
 messages. Messages are numbered in the prompt; the answer refers to them by number.
 """
 
+import asyncio
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import calling_llm
+from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from db import tracker_knowledge
 from db.base import utcnow
@@ -104,12 +106,22 @@ def drafts(extraction: KnowledgeExtraction, batch: list[ClaimedMessage]) -> list
 
 
 class KnowledgeActivities:
-    def __init__(self, sessions: SessionFactory, llm: LLMClient) -> None:
+    def __init__(self, sessions: SessionFactory, llm: LLMClient, concurrency: int = 2) -> None:
         self._sessions = sessions
         self._llm = llm
+        self._slots = asyncio.Semaphore(concurrency)
 
     @activity.defn(name="tracker.extract_batch")
     async def extract_batch(self, inp: ExtractInput) -> ExtractOutcome:
+        # The claim is made once a slot is free: what the chat gathered meanwhile joins this batch.
+        async with heartbeating():
+            await self._slots.acquire()
+        try:
+            return await self._extract(inp)
+        finally:
+            self._slots.release()
+
+    async def _extract(self, inp: ExtractInput) -> ExtractOutcome:
         now = utcnow()
         async with self._sessions() as session:
             config = await tracker_knowledge.active_config(session, AgentRole.knowledge_extractor)
