@@ -44,7 +44,13 @@ AVATARS_PER_STEP = 50
 AVATAR_SWEEP = 200
 # Takes one run makes before it continues as new (each adds ~6 history events).
 TAKES_PER_RUN = 500
+# A ready chat's extraction is told at most this often. While it runs it takes what gathers anyway, and each
+# signal costs it a workflow task: told after every take, 20 busy chats cost Temporal 200 tasks a second.
+TRIGGER_EVERY_SECONDS = 1.0
 
+
+# Released with the throttle: runs recorded before it triggered after every take.
+THROTTLED_TRIGGERS = "throttled-triggers"
 
 # The drainer's id: one per deployment (`workflows.schedules.schedule_id` adds a task queue's name).
 INBOX_ID = "tracker-inbox"
@@ -66,6 +72,9 @@ class TrackerInboxWorkflow(JobWorkflow):
         super().__init__()
         self._avatar_queue: list[int] = []
         self._avatar_task: asyncio.Task | None = None
+        # Workflow time each chat's extraction was last triggered, and the ready chats held back since.
+        self._triggered: dict[int, float] = {}
+        self._held: set[int] = set()
 
     @workflow.run
     async def run(self, inp: TrackerInboxInput) -> TrackerInboxResult:
@@ -82,6 +91,7 @@ class TrackerInboxWorkflow(JobWorkflow):
         takes = 0
         while not self.cancel_requested:
             if takes >= TAKES_PER_RUN or workflow.info().is_continue_as_new_suggested():
+                await self._trigger(set(), held_too=True)
                 await self._drain_avatars()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(inp.model_copy(update={"carried": self._progress}))
@@ -90,29 +100,60 @@ class TrackerInboxWorkflow(JobWorkflow):
                 break
             takes += 1
             if took.updates == 0:
+                await self._trigger(set())
                 continue
             self._progress.total += took.updates
             self.advance(succeeded=took.messages, skipped=took.updates - took.messages)
             details["scored"] = details.get("scored", 0) + took.scored
             for name, count in took.classes.items():
                 details[name] = details.get(name, 0) + count
-            if took.ready_chats:
-                await workflow.execute_local_activity_method(
-                    InboxActivities.trigger_extractions, ChatsInput(chat_ids=took.ready_chats), **DB_STEP
-                )
-                details["extractions_triggered"] = details.get("extractions_triggered", 0) + len(took.ready_chats)
+            if workflow.patched(THROTTLED_TRIGGERS):
+                await self._trigger(set(took.ready_chats))
+            elif took.ready_chats:
+                await self._trigger_now(took.ready_chats)
             self._queue_avatars(took.avatar_profiles)
+        await self._trigger(set(), held_too=True)
         await self._drain_avatars()
         p = self._progress
         status = self.finish(f"{p.total} updates taken, {details.get('scored', 0)} messages scored")
         return TrackerInboxResult(status=status, progress=self._progress)
+
+    async def _trigger(self, ready: set[int], held_too: bool = False) -> None:
+        """Trigger the ready chats whose last trigger is old enough; hold back the others until it is (or, with
+        `held_too`, trigger every one: the run is about to end)."""
+        self._held |= ready
+        now = workflow.time()
+        due = sorted(c for c in self._held if held_too or now - self._triggered.get(c, -1e9) >= TRIGGER_EVERY_SECONDS)
+        if not due:
+            return
+        await self._trigger_now(due)
+        self._held.difference_update(due)
+        self._triggered = {c: t for c, t in self._triggered.items() if now - t < TRIGGER_EVERY_SECONDS}
+        self._triggered.update(dict.fromkeys(due, now))
+
+    async def _trigger_now(self, chat_ids: list[int]) -> None:
+        await workflow.execute_local_activity_method(
+            InboxActivities.trigger_extractions, ChatsInput(chat_ids=chat_ids), **DB_STEP
+        )
+        details = self._progress.details
+        details["extractions_triggered"] = details.get("extractions_triggered", 0) + len(chat_ids)
+
+    def _wait_seconds(self, inp: TrackerInboxInput) -> float:
+        """How long a take may wait for updates: no longer than until the first held-back chat is due."""
+        if not self._held:
+            return inp.wait_seconds
+        now = workflow.time()
+        due_in = min(
+            self._triggered.get(c, now - TRIGGER_EVERY_SECONDS) + TRIGGER_EVERY_SECONDS - now for c in self._held
+        )
+        return min(inp.wait_seconds, max(due_in, 0.0))
 
     async def _take(self, inp: TrackerInboxInput):
         """One batch; None when a cancel stopped the drainer (a take it interrupts rolls back)."""
         return await self.stoppable(
             workflow.execute_activity_method(
                 InboxActivities.take_updates,
-                TakeInput(batch=inp.batch, wait_seconds=inp.wait_seconds),
+                TakeInput(batch=inp.batch, wait_seconds=self._wait_seconds(inp)),
                 start_to_close_timeout=timedelta(seconds=inp.wait_seconds + 60),
                 # A killed worker's take is noticed this soon; a waiting take beats every second.
                 heartbeat_timeout=timedelta(seconds=15),

@@ -1,7 +1,9 @@
 """The tracker workflows' own logic with stub activities: a trigger that arrives while a chat's extraction runs
-makes it look again instead of being lost, a batch that fails for good gives its claim back, and an update with no
-message ends without scoring."""
+makes it look again instead of being lost, a batch that fails for good gives its claim back, an update with no
+message ends without scoring, and the inbox drainer tells a busy chat's extraction at most once a second without
+losing the trigger it holds back."""
 
+import asyncio
 import uuid
 
 from temporalio import activity
@@ -9,7 +11,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.tracker import SaveUpdateInput, ScoreInput, ScoreOutcome, TriggerInput
 from activities.tracker_extraction import ExtractInput, ExtractOutcome, ReleaseInput
+from activities.tracker_inbox import ChatsInput, TakeInput, TakeOutcome
 from db.tracker_messages import SavedMessage
+from devstack.clients import eventually
 from tests.workflows.stubs import Gate
 from workflows.base import JobStatus
 from workflows.start import start_job
@@ -21,6 +25,7 @@ from workflows.tracker import (
     TrackerUpdateWorkflow,
     extraction_job,
 )
+from workflows.tracker_inbox import TrackerInboxInput, TrackerInboxWorkflow, inbox_job
 
 
 class Chat:
@@ -103,3 +108,56 @@ async def test_an_update_without_a_message_ends_without_scoring(env, run_worker)
         result = await handle.result()
     assert result.status == JobStatus.completed and result.message_id is None and not result.scored
     assert result.progress.skipped == 2
+
+
+class Inbox:
+    """An inbox whose takes answer `takes` in order, then nothing; it waits as the real take does (beating, so a
+    cancel reaches it), for at most `idle` seconds, however long the drainer allows."""
+
+    def __init__(self, takes: list[TakeOutcome], idle: float = 0.2) -> None:
+        self.takes = takes
+        self.idle = idle
+        self.waits: list[float] = []
+        self.triggers: list[list[int]] = []
+
+    @activity.defn(name="tracker.take_updates")
+    async def take_updates(self, inp: TakeInput) -> TakeOutcome:
+        self.waits.append(inp.wait_seconds)
+        if self.takes:
+            return self.takes.pop(0)
+        deadline = asyncio.get_running_loop().time() + min(inp.wait_seconds, self.idle)
+        while asyncio.get_running_loop().time() < deadline:
+            activity.heartbeat()
+            await asyncio.sleep(0.02)
+        return TakeOutcome()
+
+    @activity.defn(name="tracker.trigger_extractions")
+    async def trigger_extractions(self, inp: ChatsInput) -> list[str]:
+        self.triggers.append(inp.chat_ids)
+        return [f"extraction-{c}" for c in inp.chat_ids]
+
+    @activity.defn(name="tracker.profiles_awaiting_avatar")
+    async def profiles_awaiting_avatar(self, limit: int) -> list[int]:
+        return []
+
+
+async def test_a_ready_chat_is_told_once_a_second_and_a_held_back_one_is_told_later(env, run_worker):
+    busy = [TakeOutcome(updates=10, messages=10, ready_chats=[1, 2]), TakeOutcome(updates=10, messages=10)]
+    inbox = Inbox(busy + [TakeOutcome(updates=10, messages=10, ready_chats=[1, 2, 3])])
+    activities = [inbox.take_updates, inbox.trigger_extractions, inbox.profiles_awaiting_avatar]
+    async with run_worker([TrackerInboxWorkflow], activities) as settings:
+        job = inbox_job(TrackerInboxInput(wait_seconds=30), f"tracker-inbox-{uuid.uuid4().hex[:8]}")
+        handle = await start_job(env.client, settings, job)
+
+        async def held_back_told() -> bool:
+            return len(inbox.triggers) >= 3
+
+        await eventually(held_back_told, "the held-back chats triggered", within=20)
+        await handle.signal(TrackerInboxWorkflow.cancel)
+        result = await handle.result()
+    # Chats 1 and 2 were told at once; 3, new, too; 1 and 2, ready again within the second, only when it passed.
+    assert inbox.triggers[:3] == [[1, 2], [3], [1, 2]]
+    # While they were held back, the next take waited no longer than until they were due, not the drainer's 30 s.
+    assert inbox.waits[:3] == [30.0] * 3 and 0 <= inbox.waits[3] <= 1.0
+    assert result.status == JobStatus.cancelled
+    assert result.progress.details["extractions_triggered"] == 5
