@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # chats all call the provider together and starve the webhook's drainer of CPU; bounded, the chats that wait
     # gather more messages and are extracted in fuller, cheaper batches.
     tracker_extraction_concurrency: int = Field(2, ge=1)
+    # With less than a batch waiting, an extraction first lets this long's messages gather (see
+    # KnowledgeActivities._gather): fuller batches, fewer of them.
+    tracker_extraction_gather_seconds: float = Field(2.0, ge=0)
     # Updates the inbox drainer takes in one transaction.
     tracker_inbox_batch: int = 200
     # The inbox sweep: how often the schedule makes sure the drainer runs and no chat's extraction trigger was lost.

@@ -137,7 +137,12 @@ class Dependencies:
         avatars = AvatarCache(self.sessions, self.bot, self.settings.avatars_dir)
         tracker = TrackerActivities(self.sessions, avatars, trigger, self.trigger_extraction)
         inbox = InboxActivities(self.sessions, avatars, trigger, self.trigger_extraction, self.ensure_drainer)
-        knowledge = KnowledgeActivities(self.sessions, self.llm, self.settings.tracker_extraction_concurrency)
+        knowledge = KnowledgeActivities(
+            self.sessions,
+            self.llm,
+            self.settings.tracker_extraction_concurrency,
+            self.settings.tracker_extraction_gather_seconds,
+        )
         analysis = AnalysisActivities(self.sessions, self.llm, self.providers)
         experiments = ExperimentActivities(self.sessions, self.llm)
         # The migration's pyrogram client and stand-in; a client per page, as the migration has a source per step.

@@ -106,20 +106,37 @@ def drafts(extraction: KnowledgeExtraction, batch: list[ClaimedMessage]) -> list
 
 
 class KnowledgeActivities:
-    def __init__(self, sessions: SessionFactory, llm: LLMClient, concurrency: int = 2) -> None:
+    def __init__(
+        self, sessions: SessionFactory, llm: LLMClient, concurrency: int = 2, gather_seconds: float = 0.0
+    ) -> None:
         self._sessions = sessions
         self._llm = llm
         self._slots = asyncio.Semaphore(concurrency)
+        self._gather_seconds = gather_seconds
 
     @activity.defn(name="tracker.extract_batch")
     async def extract_batch(self, inp: ExtractInput) -> ExtractOutcome:
         # The claim is made once a slot is free: what the chat gathered meanwhile joins this batch.
         async with heartbeating():
+            if activity.info().attempt == 1:
+                await self._gather(inp)
             await self._slots.acquire()
         try:
             return await self._extract(inp)
         finally:
             self._slots.release()
+
+    async def _gather(self, inp: ExtractInput) -> None:
+        """With less than a full batch waiting, let more gather first (holding no slot): a batch costs the same
+        Temporal round trips, statements and LLM call overhead however few messages it holds, and no one waits on
+        extraction the way they wait on a score. (A retry claims at once: its batch may be claimed already.)"""
+        if self._gather_seconds <= 0:
+            return
+        since = utcnow() - timedelta(hours=inp.window_hours)
+        async with self._sessions() as session:
+            waiting = await tracker_knowledge.waiting(session, inp.chat_id, since, inp.batch)
+        if waiting < inp.batch:
+            await asyncio.sleep(self._gather_seconds)
 
     async def _extract(self, inp: ExtractInput) -> ExtractOutcome:
         now = utcnow()

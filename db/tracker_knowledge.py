@@ -67,6 +67,12 @@ async def claimed(session: AsyncSession, claim: str) -> list[ClaimedMessage]:
     return [ClaimedMessage(r.id, r.text, r.sent_at, r.extracted_at is not None) for r in rows]
 
 
+async def waiting(session: AsyncSession, chat_id: int, since: datetime, limit: int) -> int:
+    """How many of a chat's messages wait for extraction (as `claim` would pick them), counted up to `limit`."""
+    found = select(Message.id).where(*unextracted([chat_id], since)).limit(limit).subquery()
+    return await session.scalar(select(func.count()).select_from(found))
+
+
 async def claim(
     session: AsyncSession, claim: str, chat_id: int, since: datetime, batch: int, minimum: int, now: datetime
 ) -> list[ClaimedMessage]:
