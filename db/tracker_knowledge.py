@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, Integer, column, func, select, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -165,13 +165,14 @@ async def write(
         ]
         if links:
             await session.execute(insert(AtomMessage), links)
-    for topic_id in set(topic_of.values()):
-        await session.execute(
-            update(Message)
-            .where(Message.id.in_([m for m, t in topic_of.items() if t == topic_id]))
-            .values(topic_id=topic_id)
-        )
-    await session.execute(update(Message).where(Message.id.in_(held)).values(extracted_at=now))
+    # One statement and one new row version per message (topic and extracted mark together): every version of a
+    # message costs an entry in each of its indexes.
+    given = values(column("id", BigInteger), column("topic_id", Integer), name="given").data(
+        [(m, topic_of.get(m)) for m in sorted(held)]
+    )
+    await session.execute(
+        update(Message).where(Message.id == given.c.id).values(topic_id=given.c.topic_id, extracted_at=now)
+    )
     written = Written(topics=len(topic_ids), atoms=len(atoms), messages_with_topic=len(topic_of))
     if announce is not None:
         await announce(session, written)
