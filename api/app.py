@@ -45,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings, "longrun-api")
+        # Room for every webhook request of a slow WAL flush: requests waiting inside Postgres all complete with
+        # the one flush they wait on; a request waiting for a pooled connection waits for that flush and then its own.
+        engine = make_engine(settings, "longrun-api", pool_size=50)
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
         app.state.tokens = Tokens(settings)
