@@ -242,19 +242,19 @@ class Stack:
         except TimeoutError:
             worker.check_alive()
             say(f"worker (pid {worker.pid}) runs but has not polled task queue {cfg.task_queue!r} yet; see {logs}")
-        P.wait_http(f"http://{P.HOST}:{cfg.api_port}/api/v1/health", 60, api)
-        say(f"{'api':<16} ready in {time.monotonic() - t0:4.1f}s  (pid {api.pid})")
-
-        self.write_stack_file()
+        # Bootstrap first: the API reports ready only once there is an admin to sign in as.
         say("bootstrap (admin user, demo sources):")
-        t0 = time.monotonic()
+        t1 = time.monotonic()
         # Output goes straight to the terminal: it shows the admin password when one was generated.
         code = subprocess.run(
             [P.python_executable(), "-m", "devstack.bootstrap"], env=self.env, cwd=ROOT, timeout=300
         ).returncode
         if code != 0:
             raise StartupError(f"python -m devstack.bootstrap failed (exit {code}); its output is above")
-        say(f"{'bootstrap':<16} done in {time.monotonic() - t0:4.1f}s")
+        say(f"{'bootstrap':<16} done in {time.monotonic() - t1:4.1f}s")
+        P.wait_http(f"http://{P.HOST}:{cfg.api_port}/api/v1/health", 60, api)
+        say(f"{'api':<16} ready in {time.monotonic() - t0:4.1f}s  (pid {api.pid})")
+        self.write_stack_file()
 
     def stack_data(self) -> dict:
         cfg = self.cfg

@@ -96,7 +96,8 @@ class Stack:
             ps.wait_worker_polling(address, task_queue, worker.pid, 60, worker)
         return worker
 
-    def start_api(self, name: str = "api", task_queue: str = "longrun-test", **extra: str) -> str:
+    def start_api(self, name: str = "api", task_queue: str = "longrun-test", ready: int = 200, **extra: str) -> str:
+        """An API process; returns once its health answers `ready` (503: up, but not usable yet)."""
         port = ps.free_port()
         api = ps.start_python(
             name,
@@ -107,20 +108,22 @@ class Stack:
         )
         self.procs.append(api)
         url = f"http://{ps.HOST}:{port}"
-        ps.wait_http(f"{url}/api/v1/health", 60, api)
+        ps.wait_http(f"{url}/api/v1/health", 60, api, status=ready)
         return url
 
     def database(self, url: str | None = None) -> AsyncEngine:
         return create_async_engine(url or self.pg.database_url, pool_size=2)
 
-    def create_database(self, name: str) -> str:
-        """A second, migrated database on the same server, for a test that must not share data."""
+    def create_database(self, name: str, bootstrap: bool = True) -> str:
+        """A second, migrated (and unless told otherwise bootstrapped) database on the same server, for a test that
+        must not share data."""
         self.pg.psql(f"CREATE DATABASE {name}", database="postgres")
         self.pg.psql("CREATE EXTENSION IF NOT EXISTS vector", database=name)
         url = self.pg.database_url.replace(f"/{self.pg.database}?", f"/{name}?")
-        ps.run_python(
-            f"migrate-{name}", ["-m", "db.migrate"], self.env(LONGRUN_DATABASE_URL=url), self.logs, timeout=60
-        )
+        env = self.env(LONGRUN_DATABASE_URL=url)
+        ps.run_python(f"migrate-{name}", ["-m", "db.migrate"], env, self.logs, timeout=60)
+        if bootstrap:
+            ps.run_python(f"bootstrap-{name}", ["-m", "devstack.bootstrap"], env, self.logs, timeout=60)
         return url
 
     def stop_named(self, *names: str) -> None:

@@ -1,5 +1,7 @@
 """What callers get wrong, and what they may not do: clear 4xx answers, never a 500."""
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from unittest.mock import ANY
 
@@ -7,6 +9,8 @@ import httpx
 import jwt
 import pytest
 
+from api.routes.health import NO_ADMIN
+from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
 from tests.news_helpers import discover, make_sources
@@ -48,7 +52,12 @@ async def test_no_token_is_401(stack):
         for method, url in [("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/x"), ("POST", "/api/v1/news/discover")]:
             response = await http.request(method, url, json={})
             assert response.status_code == 401, (method, url)
-        assert (await http.get("/api/v1/health")).json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        assert (await http.get("/api/v1/health")).json() == {
+            "status": "ok",
+            "database": "ok",
+            "temporal": "ok",
+            "setup": "ok",
+        }
 
 
 async def test_forged_and_expired_tokens_are_401(stack, admin):
@@ -175,3 +184,23 @@ async def test_every_endpoint_documents_a_typed_answer(stack):
         spec["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     )
     assert {"job_id", "type", "owner", "status", "processed", "total", "eta_seconds", "details", "result"} <= snapshot
+
+
+async def test_health_is_503_until_bootstrap_has_made_an_admin(stack):
+    """Every part up is not enough: until there is an admin nobody can sign in, and health says so."""
+    url = stack.create_database(f"no_admin_{uuid.uuid4().hex[:8]}", bootstrap=False)
+    env = {"LONGRUN_DATABASE_URL": url}
+    api = stack.start_api("api-no-admin", ready=503, **env)
+    try:
+        async with httpx.AsyncClient(base_url=api) as http:
+            before = await http.get("/api/v1/health")
+            assert before.status_code == 503
+            assert before.json() == {"status": "degraded", "database": "ok", "temporal": "ok", "setup": NO_ADMIN}
+            bootstrap = ["-m", "devstack.bootstrap"]
+            await asyncio.to_thread(
+                lambda: ps.run_python("bootstrap-no-admin", bootstrap, stack.env(**env), stack.logs, timeout=60)
+            )
+            after = await http.get("/api/v1/health")
+        assert after.status_code == 200 and after.json()["setup"] == "ok"
+    finally:
+        stack.stop_named("api-no-admin")

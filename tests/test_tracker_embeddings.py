@@ -14,7 +14,6 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from db.models.tracker import Atom, Message
-from devstack import processes as ps
 from devstack.clients import Api, eventually
 from emulators.embedding import cosine, embed
 from settings import Settings
@@ -36,9 +35,8 @@ MEETING = "Зустріч команди перенесли на четвер ч
 @pytest.fixture(scope="module")
 async def embed_env(stack, admin):
     """(the admin's client of this module's API, its database engine)."""
-    url = stack.create_database("tracker_embeddings")
+    url = stack.create_database("tracker_embeddings")  # bootstrapped: the default provider and agent configs
     env = {"LONGRUN_DATABASE_URL": url, **SWEEP_OFF}
-    ps.run_python("bootstrap-embeddings", ["-m", "devstack.bootstrap"], stack.env(QUEUE, **env), stack.logs, timeout=60)
     database = stack.database(url)
     async with deployment(stack, admin, "embeddings", QUEUE, **env) as api:
         api.env = env
