@@ -4,7 +4,7 @@ the 1C seed's task...): one poller per watched job in the ProgressHub, fanned ou
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,27 @@ Shape = Callable[[JobSnapshot], Any]
 
 def as_snapshot(snap: JobSnapshot) -> Any:
     return snap.model_dump(mode="json")
+
+
+async def until_gone(ws: WebSocket, send: Callable[[], Awaitable[None]]) -> None:
+    """Run `send` (a socket's pushing loop) until it ends or the socket goes away. The client leaving, and the
+    server's own shutdown (uvicorn closes every socket), reach a socket only through a receive: a loop that only
+    sends would wait for its next message, and hold the API's shutdown up until it was killed."""
+    sending = asyncio.create_task(send())
+    gone = asyncio.create_task(_until_disconnect(ws))
+    done, pending = await asyncio.wait({sending, gone}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if (exc := task.exception()) is not None and not isinstance(exc, WebSocketDisconnect):
+            raise exc
+
+
+async def _until_disconnect(ws: WebSocket) -> None:
+    """What a client sends after it signed in means nothing: read until the socket closes."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 def first_message_token(message: str) -> str:
@@ -68,15 +89,17 @@ async def stream_job(ws: WebSocket, job_id: str, shape: Shape = as_snapshot) -> 
     hub: ProgressHub = ws.app.state.hub
     queue: asyncio.Queue[Update] = asyncio.Queue()
     hub.watch(job_id, queue)
-    try:
+
+    async def send() -> None:
         while True:
             _, snap = await queue.get()
             await ws.send_json(shape(snap))
             if snap.closed:
                 await ws.close()
                 return
-    except WebSocketDisconnect:
-        pass
+
+    try:
+        await until_gone(ws, send)
     finally:
         hub.unwatch(job_id, queue)
 
@@ -110,15 +133,16 @@ async def stream_jobs(ws: WebSocket, shape: Shape = as_snapshot, job_type: str |
                     hub.watch(job.job_id, queue)
             await asyncio.sleep(DISCOVERY_INTERVAL)
 
-    finder = asyncio.create_task(discover())
-    try:
+    async def send() -> None:
         while True:
             job_id, snap = await queue.get()
             await ws.send_json(shape(snap))
             if snap.closed and job_id in watched:
                 hub.unwatch(job_id, queue)
-    except WebSocketDisconnect:
-        pass
+
+    finder = asyncio.create_task(discover())
+    try:
+        await until_gone(ws, send)
     finally:
         finder.cancel()
         for job_id in watched:

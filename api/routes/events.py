@@ -7,11 +7,11 @@ process has lost Postgres and is reconnecting, and ``{"type": "stream.resumed"}`
 A client too slow to take its events is closed with 1013 rather than sent a stream with holes in it.
 """
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from api.event_hub import OVERFLOW, EventHub
 from api.event_listener import EventListener
-from api.job_sockets import accept_user
+from api.job_sockets import accept_user, until_gone
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -24,7 +24,8 @@ async def stream_events(ws: WebSocket, job_id: str | None = None) -> None:
     hub: EventHub = ws.app.state.events
     listener: EventListener = ws.app.state.event_listener
     subscriber = hub.subscribe(who, job_id)
-    try:
+
+    async def send() -> None:
         await ws.send_json({"type": "stream.ready", "listening": listener.listening})
         while True:
             event = await subscriber.queue.get()
@@ -32,7 +33,8 @@ async def stream_events(ws: WebSocket, job_id: str | None = None) -> None:
                 await ws.close(code=1013, reason="too slow to take the events; reconnect")
                 return
             await ws.send_text(event.text)
-    except WebSocketDisconnect:
-        pass
+
+    try:
+        await until_gone(ws, send)
     finally:
         hub.unsubscribe(subscriber)
