@@ -171,7 +171,7 @@ class InboxActivities:
             try:
                 while True:
                     woke.clear()
-                    if await conn.scalar(tracker_inbox.any_waiting()):
+                    if await tracker_inbox.waiting(conn, 1):
                         return True
                     left = deadline - loop.time()
                     if left <= 0:

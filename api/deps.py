@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import InvalidToken, Principal, Tokens
-from api.jobs import Jobs
+from api.jobs import JobClosed, JobNotFound, Jobs
 from api.temporal import TemporalGateway
 from clients.providers import ProviderClients
 from db.models import Role
@@ -39,6 +39,17 @@ async def delete_found(session: AsyncSession, model: type, item_id: int, what: s
     """A DELETE: the row, or a 404 naming what was asked for, deleted and committed."""
     await session.delete(await found(session, model, item_id, what))
     await session.commit()
+
+
+async def cancel_job(jobs: Jobs, job_id: str, what: str, who: Principal, reason: str = "") -> None:
+    """Send the job's cancel signal for a route that names it by its own row (`what`: "analysis run 7"): 404 when
+    the caller has no such job, 409 when it has already finished."""
+    try:
+        await jobs.cancel(job_id, who, reason or f"cancelled by {who.username}", force=False)
+    except JobNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} has no job you can cancel") from exc
+    except JobClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{what} has already finished") from exc
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -12,8 +12,8 @@ drainer's next recheck of the inbox (`WAKE_RECHECK_SECONDS`).
 
 import json
 
-from sqlalchemy import exists, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models.tracker import TelegramUpdate
 
@@ -58,12 +58,7 @@ async def take(session: AsyncSession, limit: int) -> list[TelegramUpdate]:
     return list(found)
 
 
-async def waiting(session: AsyncSession, limit: int) -> int:
-    """How many updates wait to be saved, counted up to `limit`."""
+async def waiting(db: AsyncSession | AsyncConnection, limit: int) -> int:
+    """How many updates wait to be saved, counted up to `limit` (served by the partial index on unsaved rows)."""
     unsaved = select(TelegramUpdate.update_id).where(TelegramUpdate.saved_at.is_(None)).limit(limit).subquery()
-    return await session.scalar(select(func.count()).select_from(unsaved))
-
-
-def any_waiting():
-    """A statement answering whether any update waits to be saved (served by the partial index on unsaved rows)."""
-    return select(exists().where(TelegramUpdate.saved_at.is_(None)))
+    return await db.scalar(select(func.count()).select_from(unsaved)) or 0

@@ -6,6 +6,8 @@ replaces the ping: the request that finds a dead connection is told to try again
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,8 +29,7 @@ async def drop_api_connections(database: AsyncEngine) -> int:
 
 async def test_a_dropped_connection_costs_one_503_then_requests_work(stack: Stack, admin: Api) -> None:
     # Several requests at once, so the pool holds more than one connection to lose.
-    for _ in range(5):
-        await admin.ok("GET", LIST, params={"limit": 1})
+    await asyncio.gather(*(admin.ok("GET", LIST, params={"limit": 1}) for _ in range(5)))
     engine = stack.database()
     try:
         assert await drop_api_connections(engine) >= 1

@@ -91,7 +91,7 @@ class TrackerInboxWorkflow(JobWorkflow):
         takes = 0
         while not self.cancel_requested:
             if takes >= TAKES_PER_RUN or workflow.info().is_continue_as_new_suggested():
-                await self._trigger(set(), held_too=True)
+                await self._trigger(held_too=True)
                 await self._drain_avatars()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(inp.model_copy(update={"carried": self._progress}))
@@ -100,7 +100,7 @@ class TrackerInboxWorkflow(JobWorkflow):
                 break
             takes += 1
             if took.updates == 0:
-                await self._trigger(set())
+                await self._trigger()
                 continue
             self._progress.total += took.updates
             self.advance(succeeded=took.messages, skipped=took.updates - took.messages)
@@ -108,17 +108,17 @@ class TrackerInboxWorkflow(JobWorkflow):
             for name, count in took.classes.items():
                 details[name] = details.get(name, 0) + count
             if workflow.patched(THROTTLED_TRIGGERS):
-                await self._trigger(set(took.ready_chats))
+                await self._trigger(frozenset(took.ready_chats))
             elif took.ready_chats:
                 await self._trigger_now(took.ready_chats)
             self._queue_avatars(took.avatar_profiles)
-        await self._trigger(set(), held_too=True)
+        await self._trigger(held_too=True)
         await self._drain_avatars()
         p = self._progress
         status = self.finish(f"{p.total} updates taken, {details.get('scored', 0)} messages scored")
         return TrackerInboxResult(status=status, progress=self._progress)
 
-    async def _trigger(self, ready: set[int], held_too: bool = False) -> None:
+    async def _trigger(self, ready: frozenset[int] = frozenset(), held_too: bool = False) -> None:
         """Trigger the ready chats whose last trigger is old enough; hold back the others until it is (or, with
         `held_too`, trigger every one: the run is about to end)."""
         self._held |= ready

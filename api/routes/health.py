@@ -26,7 +26,7 @@ class Health(BaseModel):
 
 @router.get("/api/v1/health", responses={503: {"model": Health, "description": "a part is unavailable"}})
 async def health(request: Request, response: Response) -> Health:
-    setup = "unavailable: the database is"
+    setup = "unknown: the database did not answer"
     try:
         async with request.app.state.sessions() as session:
             has_admin = await session.scalar(select(exists().where(User.role == Role.admin.value)))

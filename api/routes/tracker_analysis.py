@@ -9,14 +9,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.deps import CurrentUser, Editors, JobsDep, SessionDep, field_error, found, save_changes
-from api.jobs import JobClosed, JobNotFound, Jobs
+from api.deps import CurrentUser, Editors, JobsDep, SessionDep, cancel_job, field_error, found, save_changes
+from api.jobs import Jobs
 from db.models.tracker import (
     AgentRole,
     AnalysisRun,
@@ -160,15 +160,6 @@ async def started(
     return Started(id=row.id, job_id=await jobs.start(job))
 
 
-async def cancel(job_id: str, what: str, who: Principal, jobs: Jobs) -> None:
-    try:
-        await jobs.cancel(job_id, who, f"cancelled by {who.username}", force=False)
-    except JobNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} has no job you can cancel") from exc
-    except JobClosed as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"{what} has already finished") from exc
-
-
 # -- analysis runs -----------------------------------------------------------------------------------
 
 
@@ -208,7 +199,7 @@ async def read_run(run_id: int, session: SessionDep, _: CurrentUser) -> RunDetai
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_run(run_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> Cancelling:
     await found(session, AnalysisRun, run_id, "analysis run")
-    await cancel(run_job_id(run_id), f"analysis run {run_id}", who, jobs)
+    await cancel_job(jobs, run_job_id(run_id), f"analysis run {run_id}", who)
     return Cancelling(id=run_id, job_id=run_job_id(run_id))
 
 
@@ -276,5 +267,5 @@ async def read_experiment(experiment_id: int, session: SessionDep, _: CurrentUse
 async def cancel_experiment(experiment_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> Cancelling:
     await found(session, ClassificationExperiment, experiment_id, "classification experiment")
     job_id = experiment_job_id(experiment_id)
-    await cancel(job_id, f"classification experiment {experiment_id}", who, jobs)
+    await cancel_job(jobs, job_id, f"classification experiment {experiment_id}", who)
     return Cancelling(id=experiment_id, job_id=job_id)

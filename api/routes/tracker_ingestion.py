@@ -16,8 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.service import RPCError
 
-from api.deps import CurrentUser, Editors, JobsDep, SessionDep, found
-from api.jobs import JobClosed, JobNotFound
+from api.deps import CurrentUser, Editors, JobsDep, SessionDep, cancel_job, found
 from api.paging import Limit, Offset, page_of
 from api.routes.jobs import CancelAccepted, CancelBody
 from api.temporal import TemporalUnavailable
@@ -134,10 +133,5 @@ async def cancel_ingestion(
     row = await found(session, MessageIngestionJob, ingestion_id, "ingestion")
     if row.status in CLOSED or row.workflow_id is None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"ingestion {ingestion_id} has already finished ({row.status})")
-    try:
-        await jobs.cancel(row.workflow_id, who, body.reason if body else "", force=False)
-    except JobNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"ingestion {ingestion_id} is not a job of yours") from exc
-    except JobClosed as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"ingestion {ingestion_id} has already finished") from exc
+    await cancel_job(jobs, row.workflow_id, f"ingestion {ingestion_id}", who, body.reason if body else "")
     return CancelAccepted(job_id=row.workflow_id, status=JobStatus.cancelling)
