@@ -7,8 +7,9 @@ up      Starts, in order: embedded Postgres (data_dir/pg), migrations (`python -
         Ctrl-C / SIGTERM stops everything in reverse (API and worker first, Postgres last); nothing
         in data_dir is removed, so the next `up` continues where this one stopped.
         If the worker dies, `up` reports it and keeps the rest running (`make worker` replaces it:
-        that is what durable execution is for). If any other piece dies, `up` reports it and stops
-        everything, because a stack without its database, Temporal, API or emulators is not usable.
+        that is what durable execution is for). If any other piece dies, `up` says so and starts it
+        again on its kept data and ports, after 1 s, doubling to 30 s while it keeps dying (see
+        devstack/supervisor.py); meanwhile the API answers 503 for what needs the missing piece.
 worker  Runs one more `python worker.py` in the foreground against the running stack (scale out, or
         replace a crashed worker).
 down    Stops a stack whose `up` is gone or in another terminal (asks `up` to stop; if `up` was
@@ -32,6 +33,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from devstack import processes as P
+from devstack.supervisor import Supervisor
 
 ROOT = P.ROOT
 if str(ROOT) not in sys.path:  # `settings` lives at the repository root
@@ -167,7 +169,6 @@ class Stack:
         self.database_url = ""
         self.started_at = now_iso()
         self.postgres_attempted = False
-        self.worker_reported = False
 
     @property
     def temporal_address(self) -> str:
@@ -186,7 +187,7 @@ class Stack:
         logs = cfg.log_dir
 
         self.postgres_attempted = True
-        pg = self._step("postgres", P.start_postgres, cfg.data_dir / "pg")
+        pg = self._step("postgres", self.start_piece, "postgres")
         self.pieces["postgres"] = pg
         self.database_url = pg.database_url
         self.env = P.stack_env(
@@ -213,28 +214,14 @@ class Stack:
         migrate = ["-m", "db.migrate"]
         self._step("migrations", P.run_python, "migrate", migrate, self.env, logs, timeout=300, verb="done")
 
-        self.pieces["temporal"] = self._step(
-            "temporal",
-            P.start_temporal,
-            cfg.data_dir / "temporal.db",
-            cfg.temporal_port,
-            cfg.ui_port,
-            logs,
-            namespace=cfg.namespace,
-        )
-        for piece, label, module, port in EMULATORS:
-            self.pieces[piece] = self._step(label, P.start_emulator, piece, module, getattr(cfg, port), self.env, logs)
+        self.pieces["temporal"] = self._step("temporal", self.start_piece, "temporal")
+        for piece, label, *_ in EMULATORS:
+            self.pieces[piece] = self._step(label, self.start_piece, piece)
 
         t0 = time.monotonic()
         worker = P.start_python("worker", ["worker.py"], self.env, logs)
         self.pieces["worker"] = worker
-        api = P.start_python(
-            "api",
-            ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", P.HOST, "--port", str(cfg.api_port)],
-            self.env,
-            logs,
-            ports={"port": cfg.api_port},
-        )
+        api = self.start_piece("api", wait=False)
         self.pieces["api"] = api
         try:
             P.wait_worker_polling(self.temporal_address, cfg.task_queue, worker.pid, 60, worker, cfg.namespace)
@@ -255,6 +242,38 @@ class Stack:
         P.wait_http(f"http://{P.HOST}:{cfg.api_port}/api/v1/health", 60, api)
         say(f"{'api':<16} ready in {time.monotonic() - t0:4.1f}s  (pid {api.pid})")
         self.write_stack_file()
+
+    def start_piece(self, name: str, *, wait: bool = True) -> P.Proc | P.PgHandle:
+        """Start one piece on its kept data and ports: at `up`, and again whenever the supervisor replaces it.
+        `wait`: return once it accepts connections (the API is waited on by its health instead at `up`)."""
+        cfg = self.cfg
+        logs = cfg.log_dir
+        if name == "postgres":
+            pg = P.start_postgres(cfg.data_dir / "pg")
+            if self.database_url and pg.database_url != self.database_url:
+                say(f"postgres now listens at {pg.database_url}; the API and worker still use {self.database_url}")
+            return pg
+        if name == "temporal":
+            return P.start_temporal(
+                cfg.data_dir / "temporal.db", cfg.temporal_port, cfg.ui_port, logs, namespace=cfg.namespace
+            )
+        if name == "api":
+            args = ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", P.HOST, "--port", str(cfg.api_port)]
+            api = P.start_python("api", args, self.env, logs, ports={"port": cfg.api_port})
+            if wait:
+                try:
+                    P.wait_tcp(P.HOST, cfg.api_port, 60, api)
+                except BaseException:
+                    api.stop()
+                    raise
+            return api
+        module, port = next((m, p) for piece, _, m, p in EMULATORS if piece == name)
+        emulator = P.start_emulator(name, module, getattr(cfg, port), self.env, logs)
+        if name == "telegram_bot_emulator" and "api" in self.pieces:
+            # A new Bot API knows no webhook: register the tracker's again (bootstrap does only that when the
+            # rest exists), or Telegram's updates would stop reaching the tracker.
+            P.run_python("bootstrap", ["-m", "devstack.bootstrap"], self.env, logs, timeout=120)
+        return emulator
 
     def stack_data(self) -> dict:
         cfg = self.cfg
@@ -334,23 +353,9 @@ class Stack:
             + _unused(u["telegram_bot_emulator"], u["telegram_bot_api"], f"Bot API at {u['telegram_bot_api']}"),
             f"  Postgres         {self.database_url}",
             f"  Logs             {rel}/logs/   state: {rel}/stack.json",
-            "Ctrl-C stops everything (data stays). `make worker` adds a worker.",
+            "Ctrl-C stops everything (data stays). A part that dies is restarted; `make worker` replaces a worker.",
         ]
         print("\n".join(lines), flush=True)
-
-    def check(self) -> str | None:
-        """Report dead pieces; the name of a dead piece other than the worker (the stack must stop), else None."""
-        for name, piece in self.pieces.items():
-            if piece.alive():
-                continue
-            if name != "worker":
-                return name
-            if not self.worker_reported:
-                self.worker_reported = True
-                say(piece.describe_exit())
-                say("the rest of the stack keeps running; start a replacement with `make worker`")
-                self.write_stack_file()
-        return None
 
     def stop(self) -> None:
         if self.postgres_attempted and "postgres" not in self.pieces:
@@ -363,7 +368,8 @@ class Stack:
             t0 = time.monotonic()
             try:
                 if isinstance(piece, P.PgHandle):
-                    piece.stop()
+                    # A dead handle: the supervisor may have been interrupted while it started a new server.
+                    piece.stop() if piece.alive() else P.stop_postgres(piece.pg_dir)
                 else:
                     was_alive = piece.alive()
                     piece.stop(STOP_TIMEOUTS.get(name, 10.0))
@@ -411,7 +417,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
         stack.write_stack_file()
         stack.print_summary(time.monotonic() - t0)
-        code = watch(stack)
+        watch(stack)
     except Shutdown as exc:
         say(f"{exc}: stopping")
     except Exception as exc:  # report it plainly, then stop what was started
@@ -426,14 +432,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     return code
 
 
-def watch(stack: Stack) -> int:
-    """Wait for a signal (raises Shutdown) or for a piece to die. Returns the exit code for `up`."""
+def watch(stack: Stack) -> None:
+    """Keep the stack up until a signal (raises Shutdown): a piece that dies is restarted, the worker reported."""
+    supervisor = Supervisor(
+        stack.pieces, stack.start_piece, say, unsupervised=["worker"], changed=stack.write_stack_file
+    )
     while True:
-        name = stack.check()
-        if name is not None:
-            say("stopping the stack: " + stack.pieces[name].describe_exit())
-            return 1
-        # A monitoring interval, not a wait for a state: a death is reported within half a second.
+        supervisor.tick()
+        # A monitoring interval, not a wait for a state: a death is seen within half a second.
         time.sleep(0.5)
 
 

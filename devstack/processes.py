@@ -60,6 +60,13 @@ class ProcessDied(RuntimeError):
     """A child process exited while we were waiting for it (or while it should have been running)."""
 
 
+class PsqlFailed(subprocess.CalledProcessError):
+    """psql exited non-zero; its message says why (the plain CalledProcessError names only the command)."""
+
+    def __str__(self) -> str:
+        return f"psql failed (exit {self.returncode}): {(self.stderr or '').strip() or '(no message)'}"
+
+
 class PortInUse(RuntimeError):
     """A port the stack needs is already taken by another process."""
 
@@ -457,7 +464,7 @@ class PgHandle:
         return _pid_running(self.pid)
 
     def psql(self, sql: str, database: str | None = None) -> str:
-        """Run SQL through psql (ON_ERROR_STOP, so an error raises CalledProcessError) and return its output."""
+        """Run SQL through psql (ON_ERROR_STOP, so an error raises PsqlFailed) and return its output."""
         return _psql(self.server, self.uri(database or self.database), sql)
 
     def describe_exit(self, lines: int = 20) -> str:
@@ -504,7 +511,7 @@ def _psql(server: Any, uri: str, sql: str) -> str:
         timeout=60,
     )
     if result.returncode != 0:
-        raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
+        raise PsqlFailed(result.returncode, result.args, result.stdout, result.stderr)
     return result.stdout
 
 

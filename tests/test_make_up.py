@@ -124,6 +124,55 @@ async def test_running_job_survives_a_stack_restart(up_dirs):
         up.wait(60)
 
 
+def restarted(up: ps.Proc, data_dir: Path, name: str) -> int:
+    """Kill `name` with -9 and wait until `up` has said it restarted it; the new pid, from the stack file."""
+    pid = json.loads((data_dir / "stack.json").read_text())["processes"][name]["pid"]
+    os.kill(pid, signal.SIGKILL)
+
+    def new_pid() -> int | None:
+        up.check_alive()
+        if f"{name} restarted in" not in up.log_tail(400):
+            return None
+        now = json.loads((data_dir / "stack.json").read_text())["processes"][name]["pid"]
+        return now if now != pid else None
+
+    return ps.wait_until(new_pid, 90, f"up to restart {name}", interval=0.1)
+
+
+async def test_up_restarts_a_dependency_that_dies(up_dirs):
+    """A dead Temporal, Postgres, emulator or API is started again on its kept data; the stack stays usable."""
+    data_dir, log_dir = up_dirs
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api")}
+    ports["telegram-bot"] = ps.free_port()
+    api_url = f"http://{ps.HOST}:{ports['api']}"
+    up = start_up(data_dir, ports, log_dir, "up-restarts")
+    try:
+        api_pid = json.loads((data_dir / "stack.json").read_text())["processes"]["api"]["pid"]
+        restarted(up, data_dir, "temporal")
+        restarted(up, data_dir, "postgres")
+        assert json.loads((data_dir / "stack.json").read_text())["processes"]["api"]["pid"] == api_pid, (
+            "the API outlives its dependencies"
+        )
+        restarted(up, data_dir, "telegram_bot_emulator")
+        restarted(up, data_dir, "api")
+        assert up.alive()
+        assert ps.http_status(f"{api_url}/api/v1/health") == 200
+
+        admin = await Api.login(api_url, "admin", PASSWORD)  # the users bootstrap made are still there
+        # The new Bot API emulator knew no webhook; up registered the tracker's again.
+        await a_bot_update_reaches_the_tracker(admin, ports["telegram-bot"])
+        sources = (await admin.ok("GET", "/api/v1/news/sources"))[:2]
+        job_id = await discover(admin, sources, max_parallel=2)
+        snap = await admin.wait_job(job_id, within=120)
+        assert (snap["status"], snap["succeeded"]) == ("completed", 2), "the worker works on the new Temporal"
+        await admin.close()
+    finally:
+        print(up.log_tail(120))
+        up.popen.send_signal(signal.SIGINT)
+        up.wait(60)
+    assert "stopped postgres" in up.log_tail(40)
+
+
 async def _processed(api: Api, job_id: str) -> bool:
     snap = await api.job(job_id)
     return 1 <= snap["processed"] < 3
