@@ -39,6 +39,32 @@ from settings import Settings, get_settings
 
 RETRY_AFTER_SECONDS = "5"
 
+# Every router of the API, in the order routes are matched: Telegram's webhook, hundreds of requests a second at
+# peak, comes first rather than after every other router's routes. (The dashboard's page and config come last, from
+# dashboard.install.) tests/test_authorization.py holds a row for each of their routes.
+ROUTERS = tuple(
+    module.router
+    for module in (
+        tracker_webhook,
+        auth,
+        events,
+        health,
+        jobs,
+        migration,
+        news,
+        onec,
+        tasks,
+        tracker_agents,
+        tracker_analysis,
+        tracker_embeddings,
+        tracker_ingestion,
+        tracker_providers,
+        tracker_read,
+        tracker_scoring,
+        webbuddy,
+    )
+)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -71,28 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
-    # Routes are matched in the order they are included: Telegram's webhook, hundreds of requests a second at peak,
-    # comes first rather than after every other router's routes.
-    for module in (
-        tracker_webhook,
-        auth,
-        events,
-        health,
-        jobs,
-        migration,
-        news,
-        onec,
-        tasks,
-        tracker_agents,
-        tracker_analysis,
-        tracker_embeddings,
-        tracker_ingestion,
-        tracker_providers,
-        tracker_read,
-        tracker_scoring,
-        webbuddy,
-    ):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:
