@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     jwt_secret: str = ""
     access_token_hours: int = 24
     refresh_token_days: int = 7
+    # A refresh token that was just replaced still refreshes for this long (two tabs refreshing at once); used
+    # later, it is taken for a stolen copy and its session ends.
+    refresh_reuse_grace_seconds: float = 30.0
+    # Failed sign-ins within the window, per username and per address, before a login answers 429 (Retry-After).
+    login_failure_window_seconds: int = 900
+    login_failures_per_username: int = 10
+    login_failures_per_address: int = 100
     admin_username: str = "admin"
     admin_password: str = ""
 

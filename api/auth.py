@@ -67,6 +67,15 @@ class InvalidToken(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class RefreshClaims:
+    """What a refresh token names besides its user: its session and its own id (db/auth_sessions.py)."""
+
+    who: Principal
+    sid: str
+    jti: str
+
+
 def jwt_secret(settings: Settings) -> str:
     """The configured secret, else one generated once and kept in the data dir so restarts keep tokens valid."""
     if settings.jwt_secret:
@@ -88,10 +97,14 @@ class Tokens:
     def access(self, who: Principal) -> str:
         return self._encode(who, "access", self._access_ttl)
 
-    def refresh(self, who: Principal) -> str:
-        return self._encode(who, "refresh", self._refresh_ttl)
+    @property
+    def refresh_ttl(self) -> timedelta:
+        return self._refresh_ttl
 
-    def _encode(self, who: Principal, kind: str, ttl: timedelta) -> str:
+    def refresh(self, who: Principal, sid: str, jti: str) -> str:
+        return self._encode(who, "refresh", self._refresh_ttl, sid=sid, jti=jti)
+
+    def _encode(self, who: Principal, kind: str, ttl: timedelta, **more: str) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": who.username,
@@ -100,10 +113,21 @@ class Tokens:
             "type": kind,
             "iat": now,
             "exp": now + ttl,
+            **more,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str, kind: str = "access") -> Principal:
+        return self._principal(self._claims(token, kind))
+
+    def decode_refresh(self, token: str) -> RefreshClaims:
+        claims = self._claims(token, "refresh")
+        sid, jti = claims.get("sid"), claims.get("jti")
+        if not isinstance(sid, str) or not isinstance(jti, str):
+            raise InvalidToken("a refresh token from before sign-in sessions; sign in again")
+        return RefreshClaims(self._principal(claims), sid, jti)
+
+    def _claims(self, token: str, kind: str) -> dict:
         try:
             claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
         except jwt.ExpiredSignatureError as exc:
@@ -112,6 +136,10 @@ class Tokens:
             raise InvalidToken("invalid token") from exc
         if claims.get("type") != kind:
             raise InvalidToken(f"not an {kind} token")
+        return claims
+
+    @staticmethod
+    def _principal(claims: dict) -> Principal:
         try:
             return Principal(id=int(claims["uid"]), username=claims["sub"], role=Role(claims["role"]))
         except (KeyError, TypeError, ValueError) as exc:

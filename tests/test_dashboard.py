@@ -9,6 +9,7 @@ messages later) in the origin where the sign-in tokens live. Two walls, tested s
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -352,7 +353,24 @@ def test_the_page_starts_at_sign_in_without_a_session(page):
 def test_the_page_asks_for_its_config_with_the_session_token(page):
     js = page(answers([]))
     config_requests = [r for r in js.value("requests") if r["url"] == "/api/v1/config"]
-    assert config_requests == [{"url": "/api/v1/config", "method": "GET", "authorization": "Bearer access-token"}]
+    expected = {"url": "/api/v1/config", "method": "GET", "authorization": "Bearer access-token", "body": None}
+    assert config_requests == [expected]
+
+
+def test_signing_out_ends_the_session_on_the_server_too(page):
+    js = page(answers([]))
+    js.run("document.getElementById('logout').listeners.click[0]()")
+    [logout] = [r for r in js.value("requests") if r["url"] == "/api/logout/"]
+    assert (logout["method"], json.loads(logout["body"])) == ("POST", {"refresh": "refresh-token"})
+    assert js.value("localStorage.getItem('longrun.refresh')") is None
+    assert js.value("document.getElementById('login-view').hidden") is False
+
+
+def test_a_refresh_keeps_the_refresh_token_that_replaces_the_spent_one(page):
+    js = page({**answers([]), "/api/token/refresh/": {"access": "access-2", "refresh": "refresh-2"}})
+    js.run("refreshAccess()")
+    assert js.value("localStorage.getItem('longrun.refresh')") == "refresh-2"
+    assert js.value("localStorage.getItem('longrun.access')") == "access-2"
 
 
 # Ways around h() and safeUrl(): none may appear in the shipped scripts.

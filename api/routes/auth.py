@@ -1,12 +1,16 @@
-"""Login, token refresh, and user creation (admin only)."""
+"""Login (bounded failures), token refresh (rotated), logout (ends the session), and user creation (admin only)."""
 
-from fastapi import APIRouter, HTTPException, status
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import InvalidToken, Principal, hash_password, verify_password, verify_unknown_user
-from api.deps import AdminOnly, CurrentUser, SessionDep, TokensDep, unauthorized
+from api.auth import InvalidToken, Principal, RefreshClaims, Tokens, hash_password, verify_password, verify_unknown_user
+from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
+from db.auth_sessions import SessionEnded, end_session, open_session, rotate
+from db.login_failures import blocked_for, forget_failures, record_failure
 from db.models import Role, User
 
 router = APIRouter(tags=["auth"])
@@ -35,6 +39,9 @@ class LoggedIn(BaseModel):
 
 class Refreshed(BaseModel):
     access: str
+    # The refresh token to use next time (the one sent is spent); null when another tab has just rotated it and
+    # the newer one is already the caller's.
+    refresh: str | None
 
 
 class NewUser(BaseModel):
@@ -51,29 +58,68 @@ def user_out(who: Principal) -> UserOut:
     return UserOut(id=who.id, username=who.username, role=who.role)
 
 
-@router.post("/api/login/")
-async def login(body: Login, session: SessionDep, tokens: TokensDep) -> LoggedIn:
+def caller_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/api/login/",
+    responses={429: {"description": "too many failed sign-ins for this username or from this address"}},
+)
+async def login(
+    body: Login, request: Request, session: SessionDep, tokens: TokensDep, settings: SettingsDep
+) -> LoggedIn:
+    address = caller_address(request)
+    if bound := await blocked_for(session, body.username, address, settings):
+        what, seconds = bound
+        where = "for this username" if what == "username" else "from this address"
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed sign-ins {where}; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
     user = await session.scalar(select(User).where(User.username == body.username))
     if user is None:
         await verify_unknown_user(body.password)
+    if user is None or not await verify_password(body.password, user.password_hash) or not user.is_active:
+        await record_failure(session, body.username, address, settings)
         raise unauthorized("Invalid username or password")
-    if not await verify_password(body.password, user.password_hash) or not user.is_active:
-        raise unauthorized("Invalid username or password")
+    await forget_failures(session, user.username)
     who = principal(user)
-    return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who), user=user_out(who))
+    sid, jti = await open_session(session, user.id, tokens.refresh_ttl)
+    return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who, sid, jti), user=user_out(who))
+
+
+def refresh_claims(token: str, tokens: Tokens) -> RefreshClaims:
+    try:
+        return tokens.decode_refresh(token)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
 
 
 @router.post("/api/token/refresh/")
-async def refresh(body: Refresh, session: SessionDep, tokens: TokensDep) -> Refreshed:
-    try:
-        claimed = tokens.decode(body.refresh, kind="refresh")
-    except InvalidToken as exc:
-        raise unauthorized(str(exc)) from exc
+async def refresh(body: Refresh, session: SessionDep, tokens: TokensDep, settings: SettingsDep) -> Refreshed:
+    claimed = refresh_claims(body.refresh, tokens)
     # A refresh re-reads the user, so a deactivated account or a changed role takes effect here.
-    user = await session.get(User, claimed.id)
+    user = await session.get(User, claimed.who.id)
     if user is None or not user.is_active:
         raise unauthorized("user is no longer active")
-    return Refreshed(access=tokens.access(principal(user)))
+    grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
+    try:
+        jti = await rotate(session, claimed.sid, claimed.jti, tokens.refresh_ttl, grace)
+    except SessionEnded as exc:
+        raise unauthorized(str(exc)) from exc
+    who = principal(user)
+    return Refreshed(access=tokens.access(who), refresh=tokens.refresh(who, claimed.sid, jti) if jti else None)
+
+
+@router.post("/api/logout/", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: Refresh, session: SessionDep, tokens: TokensDep) -> Response:
+    """End the refresh token's session: neither it nor any token rotated from it refreshes again. (Access tokens
+    already issued stay valid until they expire: `LONGRUN_ACCESS_TOKEN_HOURS`.)"""
+    claimed = refresh_claims(body.refresh, tokens)
+    await end_session(session, claimed.sid, f"signed out by {claimed.who.username}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/api/v1/users/me")

@@ -11,6 +11,7 @@ from db.models.migration import (
 from db.models.news import NewsPost, NewsSource
 from db.models.onec import BankTransaction, ClassificationRule, Contractor, SyncPage
 from db.models.rate_limits import RateLimit
+from db.models.sessions import AuthSession, LoginFailure
 from db.models.tracker import (
     AgentConfig,
     AnalysisRun,
@@ -30,6 +31,8 @@ from db.models.webbuddy import Project, Query, QueryLog, QueryStatus
 
 __all__ = [
     "AgentConfig",
+    "AuthSession",
+    "LoginFailure",
     "AnalysisRun",
     "Atom",
     "AtomMessage",

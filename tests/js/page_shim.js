@@ -43,7 +43,8 @@ const apiAnswers = {};
 const requests = [];
 async function fetch(url, options = {}) {
   const path = url.split("?")[0];
-  requests.push({ url, method: options.method || "GET", authorization: (options.headers || {}).Authorization || null });
+  const authorization = (options.headers || {}).Authorization || null;
+  requests.push({ url, method: options.method || "GET", authorization, body: options.body ?? null });
   const found = Object.hasOwn(apiAnswers, path);
   const body = JSON.stringify(found ? apiAnswers[path] : { detail: `no answer for ${path} in this test` });
   return { ok: found, status: found ? 200 : 404, statusText: found ? "OK" : "Not Found", text: async () => body };

@@ -109,7 +109,8 @@ function refreshAccess() {
       const token = session.refresh;
       if (!token) throw new ApiError(401, "Please sign in.");
       const data = await readBody(await send("POST", "/api/token/refresh/", { refresh: token }));
-      session.save({ access: data.access });
+      // The refresh token just sent is spent: keep the one that replaces it (none when another tab already has).
+      session.save({ access: data.access, refresh: data.refresh });
       adoptClaims(data.access);
       return data.access;
     })().finally(() => { refreshing = null; });
@@ -238,8 +239,12 @@ $("login-form").addEventListener("submit", async (event) => {
 });
 
 $("logout").addEventListener("click", () => {
+  const refresh = session.refresh;
   stopEverything();
   session.clear();
+  // End the session on the server too, so the refresh token refreshes nothing if it was copied. Best effort:
+  // signing out here does not wait for it.
+  if (refresh) send("POST", "/api/logout/", { refresh }).catch(() => {});
   showLogin("You have signed out.");
 });
 
