@@ -37,6 +37,8 @@ class WebBuddyAPIClient:
         response.raise_for_status()
         data = response.json()
         self.access_token = data["access"]
+        # Refresh tokens rotate: the one just sent is spent, and sending it again would end the session.
+        self.refresh_token = data.get("refresh") or self.refresh_token
         self.token_expires_at = datetime.now(UTC) + timedelta(hours=24)
         return data
 
