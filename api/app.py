@@ -2,7 +2,7 @@
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
@@ -32,6 +32,7 @@ from api.routes import (
     tracker_webhook,
     webbuddy,
 )
+from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from clients.providers import ProviderClients
 from db.session import is_disconnect, make_engine, make_session_factory
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.providers.close()
         await engine.dispose()
 
-    app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan, dependencies=[Depends(storable_text)])
     for router in ROUTERS:
         app.include_router(router)
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import InvalidToken, Principal, Tokens
@@ -27,8 +28,18 @@ async def found(session: AsyncSession, model: type[T], item_id: int, what: str) 
     return item
 
 
+def refuse_nulls(item: Any, changes: dict[str, Any]) -> None:
+    """A PATCH may not set a NOT NULL column to null: a 422 naming the field, not the database's 500. (Patch models
+    make every field optional, so `null` passes their validation.)"""
+    columns = sa_inspect(type(item)).columns
+    for key, value in changes.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise field_error(key, f"{key} cannot be null")
+
+
 async def save_changes(session: AsyncSession, item: T, changes: dict[str, Any]) -> T:
     """A PATCH: the fields the caller sent (`model_dump(exclude_unset=True)`), committed."""
+    refuse_nulls(item, changes)
     for key, value in changes.items():
         setattr(item, key, value)
     await session.commit()

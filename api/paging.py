@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+# Postgres takes OFFSET as a BIGINT.
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 
 async def page_of(

@@ -3,8 +3,15 @@ it uses. Fields Telegram adds later are kept (`extra="allow"`), so an update sto
 sent, and a type Telegram extends never makes a valid update a 422."""
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Telegram's ids have at most 52 significant bits (Bot API); the tracker keeps them in BIGINT columns. Bounded here,
+# a number past 64 bits is the webhook's 422 naming the field, not the driver's refusal.
+TelegramId = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+# Unix time up to the last second Python's datetime holds (year 9999).
+UnixTime = Annotated[int, Field(ge=0, le=253_402_300_799)]
 
 
 class BotObject(BaseModel):
@@ -12,7 +19,7 @@ class BotObject(BaseModel):
 
 
 class User(BotObject):
-    id: int
+    id: TelegramId
     is_bot: bool = False
     first_name: str = ""
     last_name: str | None = None
@@ -21,20 +28,20 @@ class User(BotObject):
 
 
 class Chat(BotObject):
-    id: int
+    id: TelegramId
     type: str
     title: str | None = None
     username: str | None = None
 
 
 class Message(BotObject):
-    message_id: int
+    message_id: TelegramId
     # Empty for messages sent on behalf of a channel or chat (then `sender_chat` says which).
     from_: User | None = Field(None, alias="from")
     sender_chat: Chat | None = None
     chat: Chat
     # Unix time, as Telegram sends it.
-    date: int = Field(ge=0)
+    date: UnixTime
     text: str | None = None
     caption: str | None = None
 
@@ -49,7 +56,7 @@ class Message(BotObject):
 
 
 class Update(BotObject):
-    update_id: int = Field(ge=0)
+    update_id: Annotated[int, Field(ge=0, le=2**63 - 1)]
     message: Message | None = None
     edited_message: Message | None = None
     channel_post: Message | None = None

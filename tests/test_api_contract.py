@@ -204,3 +204,59 @@ async def test_health_is_503_until_bootstrap_has_made_an_admin(stack):
         assert after.status_code == 200 and after.json()["setup"] == "ok"
     finally:
         stack.stop_named("api-no-admin")
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (r'{"name": "a\u0000b", "feed_url": "https://example.com/feed"}', ["body", "name"]),
+        (r'{"name": "lone \ud800", "feed_url": "https://example.com/feed"}', ["body", "name"]),
+        (r'{"name": "x", "feed_url": "https://example.com/feed", "topic": "\udc00"}', ["body", "topic"]),
+    ],
+)
+async def test_text_no_database_can_store_is_a_422_naming_where(admin, body, loc):
+    response = await admin.http.post(
+        "/api/v1/news/sources", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == loc and "NUL character or an unpaired surrogate" in error["msg"]
+
+
+async def test_a_nul_in_a_query_is_named_and_an_emoji_as_a_surrogate_pair_is_text(admin):
+    response = await admin.http.get("/api/v1/news/drafts", params={"status": "draft\x00"})
+    assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, ["query", "status"])
+    body = r'{"name": "news \ud83d\udcf0 daily", "feed_url": "https://example.com/emoji.rss"}'
+    created = await admin.http.post(
+        "/api/v1/news/sources", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert created.status_code == 201 and created.json()["name"] == "news \U0001f4f0 daily"
+    await admin.ok("DELETE", f"/api/v1/news/sources/{created.json()['id']}", 204)
+
+
+async def test_a_patch_setting_a_required_field_to_null_is_named(admin):
+    source = await admin.ok("POST", "/api/v1/news/sources", 201, json={"name": "n", "feed_url": "https://a.example/"})
+    for field in ("topic", "name", "active"):
+        response = await admin.http.patch(f"/api/v1/news/sources/{source['id']}", json={field: None})
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert (await admin.ok("GET", f"/api/v1/news/sources/{source['id']}"))["name"] == "n", "nothing was changed"
+    await admin.ok("DELETE", f"/api/v1/news/sources/{source['id']}", 204)
+
+
+async def test_an_agent_patched_to_an_unknown_provider_is_named(admin):
+    [agent, *_] = await admin.ok("GET", "/api/v1/agents")
+    response = await admin.http.patch(f"/api/v1/agents/{agent['id']}", json={"provider_id": 2_000_000_000})
+    assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, ["body", "provider_id"])
+
+
+async def test_a_rule_cannot_lose_its_last_condition(admin):
+    rule = await admin.ok("POST", "/api/v1/sync-1c/rules", 201, json={"category": "c", "purpose_contains": "rent"})
+    response = await admin.http.patch(f"/api/v1/sync-1c/rules/{rule['id']}", json={"purpose_contains": None})
+    assert (response.status_code, response.json()["detail"][0]["loc"]) == (422, ["body", "purpose_contains"])
+    with_inn = await admin.ok("POST", "/api/v1/sync-1c/rules", 201, json={"category": "c", "inn": "7701234567",
+                                                                         "purpose_contains": "rent"})  # fmt: skip
+    patched = await admin.ok("PATCH", f"/api/v1/sync-1c/rules/{with_inn['id']}", json={"purpose_contains": None})
+    assert patched["purpose_contains"] is None and patched["inn"] == "7701234567"
+    for made in (rule, with_inn):
+        await admin.ok("DELETE", f"/api/v1/sync-1c/rules/{made['id']}", 204)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, status
 from pydantic import BaseModel, Field
 
 from api.deps import AdminOnly, CurrentUser, JobsDep
+from api.fields import MaxAgeHours
 from api.job_sockets import stream_job, stream_jobs
 from api.jobs import JobClosed, JobNotFound, JobSnapshot, JobSummary
 from workflows.base import JobStatus
@@ -71,7 +72,7 @@ async def cancel_job(
 
 
 @router.post("/jobs/cleanup")
-async def cleanup_jobs(_: AdminOnly, jobs: JobsDep, max_age_hours: Annotated[float, Query(ge=0)] = 24) -> Cleaned:
+async def cleanup_jobs(_: AdminOnly, jobs: JobsDep, max_age_hours: MaxAgeHours = 24) -> Cleaned:
     return Cleaned(deleted=await jobs.cleanup(max_age_hours))
 
 

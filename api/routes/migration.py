@@ -20,8 +20,9 @@ from api.deps import (
     found,
     save_changes,
 )
+from api.fields import BigInt, RowId
 from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
-from api.paging import page_of
+from api.paging import Offset, page_of
 from clients.telegram_export import ExportInvalid, check_export
 from db.message_log import count_failed
 from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
@@ -67,13 +68,13 @@ class TelegramChannelOut(BaseModel):
 
 class MaxChannelIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
-    chat_id: int
+    chat_id: BigInt
     bot_token: str = Field(min_length=1, max_length=500, description="write-only: never answered back")
 
 
 class MaxChannelPatch(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=200)
-    chat_id: int | None = None
+    chat_id: BigInt | None = None
     bot_token: str | None = Field(None, min_length=1, max_length=500)
 
 
@@ -87,8 +88,8 @@ class MaxChannelOut(BaseModel):
 
 
 class LinkIn(BaseModel):
-    telegram_channel_id: int
-    max_channel_id: int
+    telegram_channel_id: RowId
+    max_channel_id: RowId
     active: bool = True
 
 
@@ -139,13 +140,13 @@ async def create_telegram_channel(body: TelegramChannelIn, session: SessionDep, 
 
 
 @router.get("/telegram-channels/{channel_id}", response_model=TelegramChannelOut)
-async def read_telegram_channel(channel_id: int, session: SessionDep, _: CurrentUser):
+async def read_telegram_channel(channel_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, TelegramChannel, channel_id, "telegram channel")
 
 
 @router.patch("/telegram-channels/{channel_id}", response_model=TelegramChannelOut)
 async def update_telegram_channel(
-    channel_id: int, body: TelegramChannelPatch, session: SessionDep, _: Editors, settings: SettingsDep
+    channel_id: RowId, body: TelegramChannelPatch, session: SessionDep, _: Editors, settings: SettingsDep
 ):
     channel = await found(session, TelegramChannel, channel_id, "telegram channel")
     changes = body.model_dump(exclude_unset=True)
@@ -155,7 +156,7 @@ async def update_telegram_channel(
 
 
 @router.delete("/telegram-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_telegram_channel(channel_id: int, session: SessionDep, _: Editors) -> None:
+async def delete_telegram_channel(channel_id: RowId, session: SessionDep, _: Editors) -> None:
     await delete_found(session, TelegramChannel, channel_id, "telegram channel")
 
 
@@ -173,18 +174,20 @@ async def create_max_channel(body: MaxChannelIn, session: SessionDep, _: Editors
 
 
 @router.get("/max-channels/{channel_id}")
-async def read_max_channel(channel_id: int, session: SessionDep, _: CurrentUser) -> MaxChannelOut:
+async def read_max_channel(channel_id: RowId, session: SessionDep, _: CurrentUser) -> MaxChannelOut:
     return max_channel_out(await found(session, MaxChannel, channel_id, "max channel"))
 
 
 @router.patch("/max-channels/{channel_id}")
-async def update_max_channel(channel_id: int, body: MaxChannelPatch, session: SessionDep, _: Editors) -> MaxChannelOut:
+async def update_max_channel(
+    channel_id: RowId, body: MaxChannelPatch, session: SessionDep, _: Editors
+) -> MaxChannelOut:
     channel = await found(session, MaxChannel, channel_id, "max channel")
     return max_channel_out(await save_changes(session, channel, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/max-channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_max_channel(channel_id: int, session: SessionDep, _: Editors) -> None:
+async def delete_max_channel(channel_id: RowId, session: SessionDep, _: Editors) -> None:
     await delete_found(session, MaxChannel, channel_id, "max channel")
 
 
@@ -212,18 +215,18 @@ async def create_link(body: LinkIn, session: SessionDep, _: Editors):
 
 
 @router.get("/links/{link_id}", response_model=LinkOut)
-async def read_link(link_id: int, session: SessionDep, _: CurrentUser):
+async def read_link(link_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, CrosspostingLink, link_id, "link")
 
 
 @router.patch("/links/{link_id}", response_model=LinkOut)
-async def update_link(link_id: int, body: LinkPatch, session: SessionDep, _: Editors):
+async def update_link(link_id: RowId, body: LinkPatch, session: SessionDep, _: Editors):
     link = await found(session, CrosspostingLink, link_id, "link")
     return await save_changes(session, link, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/links/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_link(link_id: int, session: SessionDep, _: Editors) -> None:
+async def delete_link(link_id: RowId, session: SessionDep, _: Editors) -> None:
     await delete_found(session, CrosspostingLink, link_id, "link")
 
 
@@ -231,7 +234,7 @@ async def delete_link(link_id: int, session: SessionDep, _: Editors) -> None:
 
 
 class MigrationStart(BaseModel):
-    link_id: int
+    link_id: RowId
     since: datetime | None = None
     until: datetime | None = None
     dry_run: bool = False
@@ -281,7 +284,7 @@ async def start_migration(body: MigrationStart, session: SessionDep, who: Editor
 
 
 @router.post("/migrations/{link_id}/retry-failed", status_code=status.HTTP_202_ACCEPTED)
-async def retry_failed(link_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
+async def retry_failed(link_id: RowId, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
     await found(session, CrosspostingLink, link_id, "link")
     if not await count_failed(session, link_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"link {link_id} has no failed messages")
@@ -289,7 +292,7 @@ async def retry_failed(link_id: int, session: SessionDep, who: Editors, jobs: Jo
     return JobStarted(job_id=await jobs.start(migration_job(scope, who.username)))
 
 
-async def signal_migration(link_id: int, signal: str, session: AsyncSession, jobs: Jobs) -> MigrationSignalled:
+async def signal_migration(link_id: RowId, signal: str, session: AsyncSession, jobs: Jobs) -> MigrationSignalled:
     await found(session, CrosspostingLink, link_id, "link")
     job_id = migration_job_id(link_id)
     try:
@@ -300,24 +303,24 @@ async def signal_migration(link_id: int, signal: str, session: AsyncSession, job
 
 
 @router.post("/migrations/{link_id}/pause", status_code=status.HTTP_202_ACCEPTED)
-async def pause_migration(link_id: int, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
+async def pause_migration(link_id: RowId, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
     """The running migration stops where it is and keeps its place."""
     return await signal_migration(link_id, MigrateChannelWorkflow.pause.__name__, session, jobs)
 
 
 @router.post("/migrations/{link_id}/resume", status_code=status.HTTP_202_ACCEPTED)
-async def resume_migration(link_id: int, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
+async def resume_migration(link_id: RowId, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
     return await signal_migration(link_id, MigrateChannelWorkflow.resume.__name__, session, jobs)
 
 
 @router.get("/migrations/{link_id}/log")
 async def message_log(
-    link_id: int,
+    link_id: RowId,
     session: SessionDep,
     _: CurrentUser,
     status_: Annotated[MessageStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> MessageLogPage:
     await found(session, CrosspostingLink, link_id, "link")
     where = [MessageLog.crossposting_link_id == link_id]

@@ -8,8 +8,9 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, delete_found, field_error, found, save_changes
+from api.fields import RowId
 from api.jobs import JobNotFound, JobStarted
-from api.paging import page_of
+from api.paging import Offset, page_of
 from clients.urls import MAX_URL_LENGTH, web_url
 from db.models import NewsPost, NewsSource
 from db.models.news import NewsStatus
@@ -97,7 +98,7 @@ class DiscoveryStatus(BaseModel):
 
 
 class Discover(BaseModel):
-    source_ids: list[int] | None = Field(None, min_length=1, max_length=1000)
+    source_ids: list[RowId] | None = Field(None, min_length=1, max_length=1000)
     max_parallel: int = Field(3, ge=1, le=20)
 
 
@@ -115,18 +116,18 @@ async def create_source(body: SourceIn, session: SessionDep, _: Editors):
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut)
-async def read_source(source_id: int, session: SessionDep, _: CurrentUser):
+async def read_source(source_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, NewsSource, source_id, "news source")
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut)
-async def update_source(source_id: int, body: SourcePatch, session: SessionDep, _: Editors):
+async def update_source(source_id: RowId, body: SourcePatch, session: SessionDep, _: Editors):
     source = await found(session, NewsSource, source_id, "news source")
     return await save_changes(session, source, body.model_dump(mode="json", exclude_unset=True))
 
 
 @router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_source(source_id: int, session: SessionDep, _: Editors) -> None:
+async def delete_source(source_id: RowId, session: SessionDep, _: Editors) -> None:
     await delete_found(session, NewsSource, source_id, "news source")
 
 
@@ -177,11 +178,11 @@ async def list_drafts(
     session: SessionDep,
     _: CurrentUser,
     run_id: str | None = None,
-    source_id: int | None = None,
+    source_id: RowId | None = None,
     since: datetime | None = None,
     status_: Annotated[NewsStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DraftPage:
     where = []
     if run_id is not None:
@@ -198,6 +199,6 @@ async def list_drafts(
 
 
 @router.patch("/drafts/{draft_id}", response_model=DraftOut)
-async def update_draft(draft_id: int, body: DraftPatch, session: SessionDep, _: Editors):
+async def update_draft(draft_id: RowId, body: DraftPatch, session: SessionDep, _: Editors):
     draft = await found(session, NewsPost, draft_id, "draft")
     return await save_changes(session, draft, body.model_dump(exclude_unset=True))

@@ -3,7 +3,7 @@ classification rules, and pause or resume the syncs' schedules."""
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -24,6 +24,7 @@ from api.deps import (
     found,
     save_changes,
 )
+from api.fields import RowId
 from api.paging import Limit, Offset, page_of
 from db.models.onec import BankTransaction, CategorySource, ClassificationRule, Contractor, Direction
 from settings import Settings
@@ -101,6 +102,17 @@ class RuleIn(BaseModel):
     operation: str | None = Field(None, min_length=1, max_length=200)
     direction: Direction | None = None
     active: bool = True
+
+
+NO_CONDITION = "a rule needs at least one condition (contractor, inn, purpose, operation or direction)"
+
+
+RULE_CONDITIONS = ("contractor_key", "inn", "purpose_contains", "operation", "direction")
+
+
+def has_condition(rule: Any, **overrides: Any) -> bool:
+    """Whether a rule (RuleIn or a row, with `overrides` applied) says which transactions it matches."""
+    return any(overrides.get(name, getattr(rule, name)) not in (None, "") for name in RULE_CONDITIONS)
 
 
 class RulePatch(BaseModel):
@@ -191,8 +203,8 @@ async def list_rules(session: SessionDep, _: CurrentUser):
 
 @router.post("/rules", status_code=status.HTTP_201_CREATED, response_model=RuleOut)
 async def create_rule(body: RuleIn, session: SessionDep, _: Editors):
-    if not (body.contractor_key or body.inn or body.purpose_contains or body.operation or body.direction):
-        raise field_error("purpose_contains", "a rule needs at least one condition (contractor, inn, purpose, ...)")
+    if not has_condition(body):
+        raise field_error("purpose_contains", NO_CONDITION)
     rule = ClassificationRule(**body.model_dump(mode="json"))
     session.add(rule)
     await session.commit()
@@ -200,13 +212,17 @@ async def create_rule(body: RuleIn, session: SessionDep, _: Editors):
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleOut)
-async def update_rule(rule_id: int, body: RulePatch, session: SessionDep, _: Editors):
+async def update_rule(rule_id: RowId, body: RulePatch, session: SessionDep, _: Editors):
     rule = await found(session, ClassificationRule, rule_id, "rule")
-    return await save_changes(session, rule, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    # Clearing the purpose of a rule that has no other condition would make it match every transaction.
+    if not has_condition(rule, **changes):
+        raise field_error("purpose_contains", NO_CONDITION)
+    return await save_changes(session, rule, changes)
 
 
 @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rule(rule_id: int, session: SessionDep, _: Editors) -> None:
+async def delete_rule(rule_id: RowId, session: SessionDep, _: Editors) -> None:
     await delete_found(session, ClassificationRule, rule_id, "rule")
 
 

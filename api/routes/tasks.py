@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, status
 from pydantic import BaseModel
 
 from api.deps import AdminOnly, CurrentUser, JobsDep
+from api.fields import MaxAgeHours
 from api.job_sockets import stream_job, stream_jobs
 from api.jobs import JobClosed, JobNotFound, JobSnapshot
 from workflows.base import JobStatus
@@ -113,7 +114,7 @@ async def cancel_task(task_id: str, who: CurrentUser, jobs: JobsDep) -> Task:
 
 
 @router.post("/tasks/cleanup")
-async def cleanup_tasks(_: AdminOnly, jobs: JobsDep, max_age_hours: Annotated[float, Query(ge=0)] = 24) -> Cleaned:
+async def cleanup_tasks(_: AdminOnly, jobs: JobsDep, max_age_hours: MaxAgeHours = 24) -> Cleaned:
     return Cleaned(deleted=await jobs.cleanup(max_age_hours))
 
 

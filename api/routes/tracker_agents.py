@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import AdminOnly, CurrentUser, SessionDep, delete_found, field_error, found
+from api.deps import AdminOnly, CurrentUser, SessionDep, delete_found, field_error, found, refuse_nulls
+from api.fields import RowId
 from db.models.tracker import AgentConfig, AgentRole, LLMProvider
 from db.tracker_agents import deactivate_others
 
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["tracker"])
 class AgentIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: AgentRole
-    provider_id: int | None = Field(None, description="null: the configured LLM")
+    provider_id: RowId | None = Field(None, description="null: the configured LLM")
     model: str = Field("", max_length=200, description="empty: the provider's (or the configured) chat model")
     system_prompt: str = Field(min_length=1, max_length=20_000)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -31,7 +32,7 @@ class AgentIn(BaseModel):
 class AgentPatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=100)
     role: AgentRole | None = None
-    provider_id: int | None = None
+    provider_id: RowId | None = None
     model: str | None = Field(None, max_length=200)
     system_prompt: str | None = Field(None, min_length=1, max_length=20_000)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -54,8 +55,10 @@ class AgentOut(BaseModel):
 
 async def saved(session: AsyncSession, config: AgentConfig) -> AgentConfig:
     """Commit a new or changed config; it deactivates its role's other active one first when it is active."""
-    if config.provider_id is not None and await session.get(LLMProvider, config.provider_id) is None:
-        raise field_error("provider_id", f"unknown LLM provider {config.provider_id}")
+    # Not flushed first: a changed config naming no provider would reach the database before this check.
+    with session.no_autoflush:
+        if config.provider_id is not None and await session.get(LLMProvider, config.provider_id) is None:
+            raise field_error("provider_id", f"unknown LLM provider {config.provider_id}")
     if config.active:
         # Not flushed first: the row must not turn active while the other still is (one active per role).
         with session.no_autoflush:
@@ -90,17 +93,15 @@ async def create_agent(body: AgentIn, session: SessionDep, _: AdminOnly):
 
 
 @router.get("/agents/{agent_id}", response_model=AgentOut)
-async def read_agent(agent_id: int, session: SessionDep, _: CurrentUser):
+async def read_agent(agent_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, AgentConfig, agent_id, "agent config")
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentOut)
-async def update_agent(agent_id: int, body: AgentPatch, session: SessionDep, _: AdminOnly):
+async def update_agent(agent_id: RowId, body: AgentPatch, session: SessionDep, _: AdminOnly):
     config = await found(session, AgentConfig, agent_id, "agent config")
     changes = body.model_dump(exclude_unset=True)
-    for key in ("name", "role", "model", "system_prompt", "active"):
-        if key in changes and changes[key] is None:
-            raise field_error(key, f"{key} cannot be null")
+    refuse_nulls(config, changes)
     if "role" in changes:
         changes["role"] = changes["role"].value
     for key, value in changes.items():
@@ -109,6 +110,6 @@ async def update_agent(agent_id: int, body: AgentPatch, session: SessionDep, _: 
 
 
 @router.delete("/agents/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agent(agent_id: int, session: SessionDep, _: AdminOnly) -> None:
+async def delete_agent(agent_id: RowId, session: SessionDep, _: AdminOnly) -> None:
     # Runs and experiments keep their rows: their agent_config_id becomes null.
     await delete_found(session, AgentConfig, agent_id, "agent config")

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
 from api.deps import CurrentUser, Editors, JobsDep, SessionDep, cancel_job, field_error, found, save_changes
+from api.fields import BigInt, RowId
 from api.jobs import Jobs
+from api.paging import Offset
 from db.models.tracker import (
     AgentRole,
     AnalysisRun,
@@ -41,7 +43,7 @@ class RunStart(BaseModel):
     time_window_end: datetime
     use_rag: bool = False
     batch_size: int = Field(50, ge=1, le=MAX_BATCH_SIZE)
-    agent_config_id: int | None = Field(None, description="null: the active proposal_generator")
+    agent_config_id: RowId | None = Field(None, description="null: the active proposal_generator")
 
     @field_validator("time_window_end")
     @classmethod
@@ -54,8 +56,8 @@ class RunStart(BaseModel):
 
 class ExperimentStart(BaseModel):
     message_count: int = Field(100, ge=1, le=MAX_EXPERIMENT_MESSAGES)
-    agent_config_id: int | None = Field(None, description="null: the active topic_classifier")
-    telegram_chat_id: int | None = Field(None, description="only this chat's messages; null: every chat's")
+    agent_config_id: RowId | None = Field(None, description="null: the active topic_classifier")
+    telegram_chat_id: BigInt | None = Field(None, description="only this chat's messages; null: every chat's")
 
 
 class Started(BaseModel):
@@ -175,7 +177,7 @@ async def list_runs(
     _: CurrentUser,
     status_: Annotated[JobRecordStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ):
     query = select(AnalysisRun).order_by(AnalysisRun.id.desc()).limit(limit).offset(offset)
     if status_ is not None:
@@ -184,7 +186,7 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}")
-async def read_run(run_id: int, session: SessionDep, _: CurrentUser) -> RunDetail:
+async def read_run(run_id: RowId, session: SessionDep, _: CurrentUser) -> RunDetail:
     run = await found(session, AnalysisRun, run_id, "analysis run")
     proposals = await session.scalars(
         select(TaskProposal)
@@ -197,7 +199,7 @@ async def read_run(run_id: int, session: SessionDep, _: CurrentUser) -> RunDetai
 
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-async def cancel_run(run_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> Cancelling:
+async def cancel_run(run_id: RowId, session: SessionDep, who: Editors, jobs: JobsDep) -> Cancelling:
     await found(session, AnalysisRun, run_id, "analysis run")
     await cancel_job(jobs, run_job_id(run_id), f"analysis run {run_id}", who)
     return Cancelling(id=run_id, job_id=run_job_id(run_id))
@@ -210,10 +212,10 @@ async def cancel_run(run_id: int, session: SessionDep, who: Editors, jobs: JobsD
 async def list_proposals(
     session: SessionDep,
     _: CurrentUser,
-    run_id: Annotated[int | None, Query()] = None,
+    run_id: RowId | None = None,
     status_: Annotated[ProposalStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ):
     query = select(TaskProposal).order_by(TaskProposal.id.desc()).limit(limit).offset(offset)
     if run_id is not None:
@@ -224,12 +226,12 @@ async def list_proposals(
 
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalOut)
-async def read_proposal(proposal_id: int, session: SessionDep, _: CurrentUser):
+async def read_proposal(proposal_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, TaskProposal, proposal_id, "proposal")
 
 
 @router.patch("/proposals/{proposal_id}", response_model=ProposalOut)
-async def review_proposal(proposal_id: int, body: ProposalPatch, session: SessionDep, _: Editors):
+async def review_proposal(proposal_id: RowId, body: ProposalPatch, session: SessionDep, _: Editors):
     """Approve or reject a proposal (or put it back to pending)."""
     proposal = await found(session, TaskProposal, proposal_id, "proposal")
     return await save_changes(session, proposal, {"status": body.status.value})
@@ -250,7 +252,7 @@ async def list_experiments(
     _: CurrentUser,
     status_: Annotated[JobRecordStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ):
     query = select(ClassificationExperiment).order_by(ClassificationExperiment.id.desc()).limit(limit).offset(offset)
     if status_ is not None:
@@ -259,12 +261,12 @@ async def list_experiments(
 
 
 @router.get("/experiments/{experiment_id}", response_model=ExperimentOut)
-async def read_experiment(experiment_id: int, session: SessionDep, _: CurrentUser):
+async def read_experiment(experiment_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, ClassificationExperiment, experiment_id, "classification experiment")
 
 
 @router.post("/experiments/{experiment_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-async def cancel_experiment(experiment_id: int, session: SessionDep, who: Editors, jobs: JobsDep) -> Cancelling:
+async def cancel_experiment(experiment_id: RowId, session: SessionDep, who: Editors, jobs: JobsDep) -> Cancelling:
     await found(session, ClassificationExperiment, experiment_id, "classification experiment")
     job_id = experiment_job_id(experiment_id)
     await cancel_job(jobs, job_id, f"classification experiment {experiment_id}", who)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, Editors, JobsDep, ProvidersDep, SessionDep, field_error
+from api.fields import RowId
 from api.jobs import JobStarted
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider
 from db.tracker_embeddings import EmbedKind, active_provider
@@ -23,9 +24,9 @@ MAX_QUERY_CHARS = 2000
 class EmbeddingsStart(BaseModel):
     kind: EmbedKind
     # Omitted: every message (or atom) still without a vector.
-    ids: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    ids: list[RowId] | None = Field(None, min_length=1, max_length=MAX_IDS)
     # Omitted: the active provider.
-    provider_id: int | None = None
+    provider_id: RowId | None = None
 
 
 class SearchAnswer(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.service import RPCError
 
 from api.deps import CurrentUser, Editors, JobsDep, SessionDep, cancel_job, found
+from api.fields import RowId
 from api.paging import Limit, Offset, page_of
 from api.routes.jobs import CancelAccepted, CancelBody
 from api.temporal import TemporalUnavailable
@@ -121,13 +122,13 @@ async def list_ingestions(
 
 
 @router.get("/ingestion/{ingestion_id}")
-async def read_ingestion(ingestion_id: int, session: SessionDep, _: CurrentUser) -> IngestionOut:
+async def read_ingestion(ingestion_id: RowId, session: SessionDep, _: CurrentUser) -> IngestionOut:
     return IngestionOut.model_validate(await found(session, MessageIngestionJob, ingestion_id, "ingestion"))
 
 
 @router.post("/ingestion/{ingestion_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_ingestion(
-    ingestion_id: int, session: SessionDep, who: Editors, jobs: JobsDep, body: CancelBody | None = None
+    ingestion_id: RowId, session: SessionDep, who: Editors, jobs: JobsDep, body: CancelBody | None = None
 ) -> CancelAccepted:
     """The job's cancel signal: the page under way stops and rolls back, the row ends `cancelled`."""
     row = await found(session, MessageIngestionJob, ingestion_id, "ingestion")

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import AdminOnly, CurrentUser, SessionDep, delete_found, field_error, found, save_changes
+from api.fields import RowId
 from clients.urls import web_url
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider, ProviderKind
 
@@ -107,12 +108,12 @@ async def create_provider(body: ProviderIn, session: SessionDep, _: AdminOnly):
 
 
 @router.get("/providers/{provider_id}", response_model=ProviderOut)
-async def read_provider(provider_id: int, session: SessionDep, _: CurrentUser):
+async def read_provider(provider_id: RowId, session: SessionDep, _: CurrentUser):
     return await found(session, LLMProvider, provider_id, "provider")
 
 
 @router.patch("/providers/{provider_id}", response_model=ProviderOut)
-async def update_provider(provider_id: int, body: ProviderPatch, session: SessionDep, _: AdminOnly):
+async def update_provider(provider_id: RowId, body: ProviderPatch, session: SessionDep, _: AdminOnly):
     provider = await found(session, LLMProvider, provider_id, "provider")
     changes = body.model_dump(mode="json", exclude_unset=True)
     for field, value in changes.items():
@@ -123,6 +124,6 @@ async def update_provider(provider_id: int, body: ProviderPatch, session: Sessio
 
 
 @router.delete("/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_provider(provider_id: int, session: SessionDep, _: AdminOnly) -> None:
+async def delete_provider(provider_id: RowId, session: SessionDep, _: AdminOnly) -> None:
     # Vectors it made stay (their provider id becomes null): they still rank until embedded again.
     await delete_found(session, LLMProvider, provider_id, "provider")

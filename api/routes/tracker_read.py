@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep, found
+from api.fields import BigInt, RowId
 from api.paging import Limit, Offset, page_of
 from db.models.tracker import Atom, AtomMessage, AtomType, Message, NoiseClass, Topic, UserProfile
 
@@ -102,9 +103,9 @@ class TopicPage(BaseModel):
 async def list_messages(
     session: SessionDep,
     _: CurrentUser,
-    chat: Annotated[int | None, Query(description="the Telegram chat id")] = None,
+    chat: Annotated[BigInt | None, Query(description="the Telegram chat id")] = None,
     noise_class: NoiseClass | None = None,
-    topic_id: int | None = None,
+    topic_id: RowId | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> MessagePage:
@@ -121,7 +122,7 @@ async def list_messages(
 
 
 @router.get("/messages/{message_id}")
-async def read_message(message_id: int, session: SessionDep, _: CurrentUser) -> MessageOut:
+async def read_message(message_id: RowId, session: SessionDep, _: CurrentUser) -> MessageOut:
     return MessageOut.model_validate(await found(session, Message, message_id, "message"))
 
 
@@ -132,7 +133,7 @@ async def list_profiles(session: SessionDep, _: CurrentUser, limit: Limit = 100,
 
 
 @router.get("/profiles/{profile_id}")
-async def read_profile(profile_id: int, session: SessionDep, _: CurrentUser) -> ProfileOut:
+async def read_profile(profile_id: RowId, session: SessionDep, _: CurrentUser) -> ProfileOut:
     return ProfileOut.model_validate(await found(session, UserProfile, profile_id, "profile"))
 
 
@@ -143,7 +144,7 @@ async def list_topics(session: SessionDep, _: CurrentUser, limit: Limit = 100, o
 
 
 @router.get("/topics/{topic_id}")
-async def read_topic(topic_id: int, session: SessionDep, _: CurrentUser) -> TopicDetail:
+async def read_topic(topic_id: RowId, session: SessionDep, _: CurrentUser) -> TopicDetail:
     topic = await found(session, Topic, topic_id, "topic")
     atoms = await session.scalars(select(Atom).where(Atom.topic_id == topic_id).order_by(Atom.id))
     return TopicDetail(**TopicOut.model_validate(topic).model_dump(), atoms=[AtomOut.model_validate(a) for a in atoms])
@@ -153,7 +154,7 @@ async def read_topic(topic_id: int, session: SessionDep, _: CurrentUser) -> Topi
 async def list_atoms(
     session: SessionDep,
     _: CurrentUser,
-    topic_id: int | None = None,
+    topic_id: RowId | None = None,
     type: AtomType | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -168,7 +169,7 @@ async def list_atoms(
 
 
 @router.get("/atoms/{atom_id}")
-async def read_atom(atom_id: int, session: SessionDep, _: CurrentUser) -> AtomDetail:
+async def read_atom(atom_id: RowId, session: SessionDep, _: CurrentUser) -> AtomDetail:
     atom = await found(session, Atom, atom_id, "atom")
     linked = await session.scalars(
         select(AtomMessage.message_id).where(AtomMessage.atom_id == atom_id).order_by(AtomMessage.message_id)

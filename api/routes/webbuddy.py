@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.deps import CurrentUser, JobsDep, QueueWorkers, SessionDep, field_error
+from api.deps import CurrentUser, JobsDep, QueueWorkers, SessionDep, field_error, refuse_nulls
+from api.fields import RowId
+from api.paging import Offset
 from api.temporal import is_unavailable
 from db import query_claims
 from db.base import utcnow
@@ -37,7 +39,7 @@ class ProjectOut(BaseModel):
 
 
 class QueryIn(BaseModel):
-    project: int
+    project: RowId
     query_text: str = Field(min_length=1, max_length=100_000)
 
 
@@ -63,8 +65,8 @@ class QueryPatch(BaseModel):
 
 
 class LogIn(BaseModel):
-    project: int
-    query: int
+    project: RowId
+    query: RowId
     log_data: str = Field(min_length=1)
 
 
@@ -77,7 +79,7 @@ class LogOut(BaseModel):
 
 
 class Push(BaseModel):
-    query_id: int
+    query_id: RowId
     webbuddy_url: str | None = None
 
 
@@ -114,7 +116,7 @@ def log_out(entry: QueryLog) -> LogOut:
     )
 
 
-async def visible_query(session: AsyncSession, query_id: int, who: Principal) -> Query:
+async def visible_query(session: AsyncSession, query_id: RowId, who: Principal) -> Query:
     query = await session.get(Query, query_id)
     if query is None or (who.role not in SEE_ALL and query.user_id != who.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"query {query_id} not found")
@@ -160,9 +162,9 @@ async def list_queries(
     session: SessionDep,
     who: CurrentUser,
     status_: Annotated[QueryStatus | None, Query_(alias="status")] = None,
-    project: int | None = None,
+    project: RowId | None = None,
     limit: Annotated[int, Query_(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query_(ge=0)] = 0,
+    offset: Offset = 0,
 ):
     stmt = select(Query).order_by(Query.id)
     if who.role not in SEE_ALL:
@@ -183,14 +185,15 @@ async def claim_next(session: SessionDep, _: QueueWorkers):
 
 
 @router.get("/queries/{query_id}/", response_model=QueryOut)
-async def read_query(query_id: int, session: SessionDep, who: CurrentUser):
+async def read_query(query_id: RowId, session: SessionDep, who: CurrentUser):
     return query_out(await visible_query(session, query_id, who))
 
 
 @router.patch("/queries/{query_id}/", response_model=QueryOut)
-async def update_query(query_id: int, body: QueryPatch, session: SessionDep, who: CurrentUser):
+async def update_query(query_id: RowId, body: QueryPatch, session: SessionDep, who: CurrentUser):
     query = await visible_query(session, query_id, who)
     changes = body.model_dump(exclude_unset=True)
+    refuse_nulls(query, changes)
     if changes.get("status") in (QueryStatus.done, QueryStatus.failed) and "query_finished" not in changes:
         changes["query_finished"] = utcnow()
     for key, value in changes.items():
@@ -214,7 +217,7 @@ async def create_log(body: LogIn, session: SessionDep, who: CurrentUser):
 
 
 @router.get("/logs/", response_model=list[LogOut])
-async def list_logs(query: int, session: SessionDep, who: CurrentUser):
+async def list_logs(query: RowId, session: SessionDep, who: CurrentUser):
     await visible_query(session, query, who)
     entries = await session.scalars(select(QueryLog).where(QueryLog.query_id == query).order_by(QueryLog.id))
     return [log_out(e) for e in entries]
