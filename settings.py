@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""
+    # AES-256-GCM keys for workflow and activity payloads, `id:base64key,...` (clients/payload_codec.py): the first
+    # encrypts, every one listed decrypts, so a new key goes first and old ones stay until their histories are gone.
+    # Empty: one generated once and kept in data_dir/payload_keys.
+    payload_keys: SecretStr = SecretStr("")
+    # The Temporal Web UI decodes payloads at /api/v1/codec/web-ui/<this>/decode (`make up` passes both sides the
+    # one it keeps in data_dir); empty: the Web UI's path is off.
+    codec_ui_key: SecretStr = SecretStr("")
     access_token_hours: int = 24
     refresh_token_days: int = 7
     # A refresh token that was just replaced still refreshes for this long (two tabs refreshing at once); used

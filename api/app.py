@@ -15,6 +15,7 @@ from api.jobs import Jobs
 from api.progress_hub import ProgressHub
 from api.routes import (
     auth,
+    codec,
     events,
     health,
     jobs,
@@ -34,6 +35,7 @@ from api.routes import (
 )
 from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
+from clients.payload_codec import EncryptionCodec, payload_keys
 from clients.providers import ProviderClients
 from db.session import is_disconnect, make_engine, make_session_factory
 from settings import Settings, get_settings
@@ -48,6 +50,7 @@ ROUTERS = tuple(
     for module in (
         tracker_webhook,
         auth,
+        codec,
         events,
         health,
         jobs,
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = Tokens(settings)
         app.state.temporal = TemporalGateway(settings)
         app.state.jobs = Jobs(app.state.temporal)
+        app.state.temporal_codec = EncryptionCodec(payload_keys(settings))
         app.state.hub = ProgressHub(app.state.jobs)
         app.state.events = EventHub()
         # Search embeds its query with the active provider: one client per provider, kept for the process.
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan, dependencies=[Depends(storable_text)])
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(codec.WebUiCors, temporal_ui_url=settings.temporal_ui_url)
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:

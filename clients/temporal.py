@@ -1,9 +1,9 @@
-"""One way to reach Temporal, shared by the worker, the API and the tools: pydantic payloads everywhere."""
+"""One way to reach Temporal, shared by the worker, the API and the tools: pydantic payloads, encrypted, everywhere."""
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
+from clients.payload_codec import data_converter
 from settings import Settings
 
 # A person waits on the API: during a Temporal outage it answers within ~2 s instead of the
@@ -15,6 +15,6 @@ async def connect(settings: Settings, retry: RetryConfig | None = None) -> Clien
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         retry_config=retry,
     )

@@ -209,6 +209,8 @@ class Stack:
         # registers with the Bot API (setWebhook), so updates flow from the first `make up`.
         self.env.setdefault("LONGRUN_TELEGRAM_WEBHOOK_SECRET", kept_secret(cfg.data_dir / "telegram_webhook_secret"))
         self.env.setdefault("LONGRUN_TELEGRAM_WEBHOOK_URL", f"http://{P.HOST}:{cfg.api_port}/webhook/telegram")
+        # The Temporal Web UI shows payloads decrypted through the API's codec endpoint, at a path only it is given.
+        self.env.setdefault("LONGRUN_CODEC_UI_KEY", kept_secret(cfg.data_dir / "codec_ui_key"))
         self.overlay = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
 
         migrate = ["-m", "db.migrate"]
@@ -254,8 +256,14 @@ class Stack:
                 say(f"postgres now listens at {pg.database_url}; the API and worker still use {self.database_url}")
             return pg
         if name == "temporal":
+            codec = f"http://{P.HOST}:{cfg.api_port}/api/v1/codec/web-ui/{self.env['LONGRUN_CODEC_UI_KEY']}"
             return P.start_temporal(
-                cfg.data_dir / "temporal.db", cfg.temporal_port, cfg.ui_port, logs, namespace=cfg.namespace
+                cfg.data_dir / "temporal.db",
+                cfg.temporal_port,
+                cfg.ui_port,
+                logs,
+                namespace=cfg.namespace,
+                ui_codec_endpoint=codec,
             )
         if name == "api":
             args = ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", P.HOST, "--port", str(cfg.api_port)]

@@ -649,6 +649,7 @@ def start_temporal(
     dynamic_config: Mapping[str, Any] | None = None,
     name: str = "temporal",
     timeout: float = 60.0,
+    ui_codec_endpoint: str | None = None,
 ) -> Proc:
     """The Temporal dev server on 127.0.0.1:port (Web UI on ui_port, or headless when None).
 
@@ -663,6 +664,9 @@ def start_temporal(
     else:
         args += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
         ports["ui_port"] = ui_port
+        if ui_codec_endpoint:
+            # The UI decodes encrypted payloads by calling this from the browser (api/routes/codec.py).
+            args += ["--ui-codec-endpoint", ui_codec_endpoint]
     if db_file is not None:
         db_file = Path(db_file).resolve()
         db_file.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ loopback ports under one directory."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from devstack import processes as ps
 
 ADMIN_PASSWORD = "admin-test-password"
+# The stack's payload key (clients/payload_codec.py), fixed so that histories tests record replay later.
+PAYLOAD_KEYS = "stack:" + "c3RhY2stcGF5bG9hZC1rZXktZm9yLXRlc3RzLW9ubHk="
 
 
 @dataclass
@@ -142,6 +145,8 @@ class Stack:
 def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -> Stack:
     """Every piece on free ports under `data_dir`; `temporal_config` adds dev-server dynamic config."""
     logs = data_dir / "logs"
+    # This process's own Temporal clients (fixtures, benchmarks) read the payloads the stack's workers write.
+    os.environ.setdefault("LONGRUN_PAYLOAD_KEYS", PAYLOAD_KEYS)
     started: list[Any] = []
     try:
         pg = ps.start_postgres(data_dir / "pg")

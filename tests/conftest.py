@@ -13,6 +13,13 @@ from devstack.stack import ADMIN_PASSWORD, Stack, start_stack
 from settings import Settings
 
 _names = itertools.count(1)
+LAST = "test_history_secrets.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The history scan reads what every other test left in Temporal, so it runs after all of them."""
+    last = [item for item in items if item.path.name == LAST]
+    items[:] = [item for item in items if item.path.name != LAST] + last
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,8 @@ GATES: dict[str, tuple[Any, ...]] = {
     "query owner": (401, PASS, 404, PASS, 404, PASS),
     # Only Telegram, with the webhook's secret header, whoever the bearer is.
     "telegram secret": (401, 401, 401, 401, 401, 401),
+    # Only the Temporal Web UI, given the key in its path; a wrong key is a path that does not exist.
+    "web ui key": (404, 404, 404, 404, 404, 404),
 }
 
 ROUTES = {
@@ -56,6 +58,11 @@ ROUTES = {
     "POST /api/logout/": "public",  # the refresh token it ends is the credential
     "GET /api/v1/users/me": "signed in",
     "POST /api/v1/users": "admin",
+    # the payload codec, for the CLI and the Temporal Web UI
+    "POST /api/v1/codec/decode": "admin",
+    "POST /api/v1/codec/encode": "admin",
+    "POST /api/v1/codec/web-ui/{key}/decode": "web ui key",
+    "POST /api/v1/codec/web-ui/{key}/encode": "web ui key",
     # health and the dashboard
     "GET /api/v1/health": "public",
     "GET /": "public",
@@ -219,6 +226,9 @@ def request_for(key: str, route: APIRoute, owned: Owned) -> tuple[str, dict[str,
         "POST /api/v1/jobs/{job_id}/cancel": {"json": {}},  # the job has finished: 409 for those who may
         "POST /api/v1/jobs/cleanup": {"params": {"max_age_hours": -1}},
         "POST /api/v1/tasks/cleanup": {"params": {"max_age_hours": -1}},
+        # A body that parses, so the answer is the key's (the path's {key} is "0").
+        "POST /api/v1/codec/web-ui/{key}/decode": {"json": {"payloads": []}},
+        "POST /api/v1/codec/web-ui/{key}/encode": {"json": {"payloads": []}},
     }
     if key in special:
         return url, special[key]

@@ -92,6 +92,12 @@ async def test_running_job_survives_a_stack_restart(up_dirs):
         # Workers are pointed at this stack's 1C emulator, on whatever port it was given.
         assert stack["urls"]["onec"] == f"http://{ps.HOST}:{ports['onec']}"
         assert stack["env"]["LONGRUN_TELEGRAM_BOT_API_URL"] == f"http://{ps.HOST}:{ports['telegram-bot']}"
+        # The Web UI decodes the encrypted payloads through this API's codec endpoint, at its own key's path.
+        temporal_args = stack["processes"]["temporal"]["cmdline"]
+        codec = temporal_args[temporal_args.index("--ui-codec-endpoint") + 1]
+        assert codec.startswith(f"http://{ps.HOST}:{ports['api']}/api/v1/codec/web-ui/")
+        async with httpx.AsyncClient() as browser:
+            assert (await browser.post(f"{codec}/decode", json={"payloads": []})).json() == {"payloads": []}
         admin = await Api.login(api_url, "admin", PASSWORD)
         sources = (await admin.ok("GET", "/api/v1/news/sources"))[:3]
         assert len(sources) == 3, "bootstrap seeds demo sources"

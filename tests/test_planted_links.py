@@ -11,7 +11,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.api.enums.v1 import EventType
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.news import SourceOutcome
 from db.base import Base, utcnow
@@ -32,7 +31,7 @@ async def source_outcome(temporal, job_id: str) -> SourceOutcome:
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
     ]
-    [outcome] = pydantic_data_converter.payload_converter.from_payloads(completed.result.payloads, [SourceOutcome])
+    [outcome] = await temporal.data_converter.decode(completed.result.payloads, [SourceOutcome])
     return outcome
 
 

@@ -1,0 +1,97 @@
+"""The codec endpoint: Temporal's remote codec protocol (`POST …/decode`, `POST …/encode`, Payloads as proto JSON),
+so the Temporal Web UI and the `temporal` CLI (`--codec-endpoint`) show the encrypted payloads decoded.
+
+Two doors to the one codec:
+- `/api/v1/codec/{decode,encode}` for a signed-in admin (Bearer token): the CLI, scripts;
+- `/api/v1/codec/web-ui/<LONGRUN_CODEC_UI_KEY>/{decode,encode}` for the Web UI, which calls from the browser and
+  cannot send our token: the key in the path is the credential (`make up` keeps one in the data dir and gives it
+  to the UI's `--ui-codec-endpoint`). It is as secret as the Web UI is: whoever may open the Web UI may read what
+  it shows. A wrong key is a 404, like any path that does not exist.
+Only the Web UI's own origin may call these from a browser (`WebUiCors`); every other route stays same-origin.
+"""
+
+import hmac
+from typing import Annotated, Any
+
+from cryptography.exceptions import InvalidTag
+from fastapi import APIRouter, Body, HTTPException, Request, status
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.api.common.v1 import Payloads
+
+from api.deps import AdminOnly, SettingsDep
+from clients.payload_codec import PayloadKeyError
+
+router = APIRouter(prefix="/api/v1/codec", tags=["codec"])
+PREFIX = router.prefix
+
+PayloadsJson = Annotated[
+    dict[str, Any], Body(description='Payloads as proto JSON: {"payloads": [{"metadata": {...}, "data": "..."}]}')
+]
+
+
+async def _apply(request: Request, body: dict[str, Any], direction: str) -> dict[str, Any]:
+    try:
+        payloads = json_format.ParseDict(body, Payloads())
+    except json_format.ParseError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not Temporal Payloads JSON: {exc}") from exc
+    codec = request.app.state.temporal_codec
+    try:
+        done = await (codec.decode if direction == "decode" else codec.encode)(payloads.payloads)
+    except PayloadKeyError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except (InvalidTag, DecodeError) as exc:  # altered, or sealed under another key of the same name
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a payload does not decrypt with its key") from exc
+    return {"payloads": [json_format.MessageToDict(payload) for payload in done]}
+
+
+def _web_ui_key_checked(key: str, settings: SettingsDep) -> None:
+    expected = settings.codec_ui_key.get_secret_value()
+    if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+
+
+@router.post("/decode")
+async def decode(request: Request, body: PayloadsJson, _: AdminOnly) -> dict[str, Any]:
+    return await _apply(request, body, "decode")
+
+
+@router.post("/encode")
+async def encode(request: Request, body: PayloadsJson, _: AdminOnly) -> dict[str, Any]:
+    return await _apply(request, body, "encode")
+
+
+@router.post("/web-ui/{key}/decode", include_in_schema=False)
+async def web_ui_decode(key: str, request: Request, body: PayloadsJson, settings: SettingsDep) -> dict[str, Any]:
+    _web_ui_key_checked(key, settings)
+    return await _apply(request, body, "decode")
+
+
+@router.post("/web-ui/{key}/encode", include_in_schema=False)
+async def web_ui_encode(key: str, request: Request, body: PayloadsJson, settings: SettingsDep) -> dict[str, Any]:
+    _web_ui_key_checked(key, settings)
+    return await _apply(request, body, "encode")
+
+
+class WebUiCors:
+    """CORS on the codec's paths alone: the Web UI's origin (and its localhost/127.0.0.1 twin) may POST to them."""
+
+    def __init__(self, app: ASGIApp, temporal_ui_url: str) -> None:
+        self.app = app
+        origin = temporal_ui_url.rstrip("/")
+        twins = {origin, origin.replace("//127.0.0.1", "//localhost"), origin.replace("//localhost", "//127.0.0.1")}
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=sorted(twins),
+            allow_methods=["POST"],
+            allow_headers=["content-type", "x-namespace", "authorization"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX + "/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
