@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import log_setup
 from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
@@ -237,7 +238,7 @@ def build_worker(client: Client, settings: Settings, deps: Dependencies, workflo
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_setup.configure()
     # httpx logs every request at INFO: thousands a minute from a migration, and their formatting costs CPU.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
