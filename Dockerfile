@@ -3,7 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
-COPY settings.py worker.py ./
+COPY settings.py worker.py log_setup.py ./
 COPY api api
 COPY activities activities
 COPY clients clients

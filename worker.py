@@ -7,9 +7,14 @@ picks up what a dead one left.
 import asyncio
 import logging
 import signal
+import socket
+import sys
 from datetime import timedelta
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -262,5 +267,21 @@ async def main() -> None:
     log.info("worker stopped")
 
 
+async def polling(settings: Settings) -> bool:
+    """The container's health check (`python worker.py --health`): a worker on this host polls the task queue.
+    (The SDK's identity is pid@hostname; the server lists a poller for a while after it stops, and a worker
+    that exits takes its container down with it, where the restart policy takes over.)"""
+    client = await connect(settings)
+    request = DescribeTaskQueueRequest(
+        namespace=settings.temporal_namespace,
+        task_queue=TaskQueue(name=settings.task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    response = await client.workflow_service.describe_task_queue(request)
+    return any(poller.identity.endswith(f"@{socket.gethostname()}") for poller in response.pollers)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--health"]:
+        sys.exit(0 if asyncio.run(polling(get_settings())) else 1)
     asyncio.run(main())
