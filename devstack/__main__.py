@@ -320,6 +320,9 @@ class Stack:
             "api_docs": f"{api}/docs",
             "health": f"{api}/api/v1/health",
             "temporal_ui": f"http://{P.HOST}:{cfg.ui_port}",
+            # What a person opens first: the jobs, not the reconcile sweeps' closed runs (2,880 a day each).
+            "temporal_jobs": f"http://{P.HOST}:{cfg.ui_port}/namespaces/{cfg.namespace}/workflows"
+            "?query=JobType%20IS%20NOT%20NULL",
             "temporal_grpc": self.temporal_address,
             "openai_emulator": f"http://{P.HOST}:{cfg.openai_port}/v1",
             "llm": self.env.get("OPENAI_BASE_URL", f"http://{P.HOST}:{cfg.openai_port}/v1"),
@@ -346,7 +349,7 @@ class Stack:
             f"  Dashboard        {u['dashboard']}",
             f"  API              {u['api']}",
             f"  API docs         {u['api_docs']}",
-            f"  Temporal Web UI  {u['temporal_ui']}",
+            f"  Temporal Web UI  {u['temporal_jobs']}  (jobs; without the filter, housekeeping sweeps too)",
             f"  Temporal gRPC    {u['temporal_grpc']}  (namespace {self.cfg.namespace}, queue {self.cfg.task_queue})",
             f"  OpenAI emulator  {u['openai_emulator']}"
             + _unused(u["openai_emulator"], u["llm"], f"OPENAI_API_KEY is set, LLM at {u['llm']}"),

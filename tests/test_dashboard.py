@@ -335,7 +335,9 @@ def test_the_page_links_the_temporal_ui_only_over_http(page, ui_url: str, linked
     details = js.tree("document.getElementById('dlg-body')")
     assert "Result" in texts(details), "the job's details were not rendered"
     if linked:
-        assert url_attributes(nav) == [("a", "href", ui_url)]
+        # The jobs, not the housekeeping sweeps' runs, are the list a person opens.
+        jobs_list = f"{ui_url}/namespaces/default/workflows?query=JobType%20IS%20NOT%20NULL"
+        assert url_attributes(nav) == [("a", "href", jobs_list)]
         assert nav["hidden"] is False
         assert url_attributes(details) == [("a", "href", f"{ui_url}/namespaces/default/workflows/news-discovery-9")]
     else:

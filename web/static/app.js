@@ -270,7 +270,7 @@ function forgetConfig() {
 
 function renderTemporalNav() {
   const slot = $("temporal-nav");
-  const el = link(config && config.temporal_ui_url, "Temporal Web UI", null);
+  const el = link(temporalJobsUrl(config), "Temporal Web UI", null);
   slot.replaceChildren(...(el ? [el] : []));
   slot.hidden = !el;
 }

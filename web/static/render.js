@@ -64,6 +64,17 @@ function link(url, text, fallback = text) {
   return h("a", { href, target: "_blank", rel: "noopener noreferrer" }, text);
 }
 
+/** The Web UI's list of jobs: workflows that carry a JobType. Housekeeping sweeps (the WebBuddy and tracker
+ * reconcile schedules, one closed run every 30 s each) carry none, so they stay out of a person's view and still
+ * run; the same list without the filter shows them. */
+const JOBS_QUERY = "JobType IS NOT NULL";
+
+function temporalJobsUrl(config) {
+  if (!config || !config.temporal_ui_url) return null;
+  const namespace = encodeURIComponent(config.temporal_namespace || "default");
+  return `${config.temporal_ui_url}/namespaces/${namespace}/workflows?query=${encodeURIComponent(JOBS_QUERY)}`;
+}
+
 /** This job's page in the Temporal Web UI (config from GET /api/v1/config), or null if unknown. */
 function temporalJobUrl(config, jobId) {
   if (!config || !config.temporal_ui_url) return null;
