@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     telegram_bot_timeout_seconds: float = 30.0
 
     api_port: int = 8000
+    # The worker's Prometheus /metrics (clients/metrics.py); 0: none. The API serves GET /metrics on its own port.
+    worker_metrics_port: int = 0
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.
     jwt_secret: str = ""
     # AES-256-GCM keys for workflow and activity payloads, `id:base64key,...` (clients/payload_codec.py): the first

@@ -32,6 +32,7 @@ from activities.tracker_extraction import KnowledgeActivities
 from activities.tracker_inbox import ExtractionTrigger, InboxActivities
 from activities.tracker_ingestion import IngestionActivities
 from activities.webbuddy import WebBuddyActivities
+from clients import metrics
 from clients.feeds import FeedClient
 from clients.llm import LLMClient
 from clients.max import MaxClient
@@ -248,6 +249,8 @@ async def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     client = await connect(settings)
+    if settings.worker_metrics_port:
+        metrics.serve(settings.worker_metrics_port)
     for created in await ensure_schedules(client, settings):
         log.info("created schedule %s", created)
     deps = Dependencies(settings, client)

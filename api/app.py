@@ -11,6 +11,7 @@ from api import dashboard
 from api.auth import Tokens
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
+from api.http_metrics import RouteLatency
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
 from api.routes import (
@@ -19,6 +20,7 @@ from api.routes import (
     events,
     health,
     jobs,
+    metrics,
     migration,
     news,
     onec,
@@ -54,6 +56,7 @@ ROUTERS = tuple(
         events,
         health,
         jobs,
+        metrics,
         migration,
         news,
         onec,
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(codec.WebUiCors, temporal_ui_url=settings.temporal_ui_url)
+    app.add_middleware(RouteLatency)
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:

@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from clients.metrics import RATE_LIMIT_WAIT
+
 # Reserve the key's next slot; answer (when it starts, now), both in seconds on the limiter's own clock.
 ReserveSlot = Callable[[str], Awaitable[tuple[float, float]]]
 
@@ -68,7 +70,9 @@ async def wait_for_slot(reserve: ReserveSlot, key: str, clock: ClockMap, *, late
         slot, remote_now = await reserve(key)
         clock.observe(remote_now, asked, loop.time())
         start = clock.local(slot)
-        await asyncio.sleep(max(0.0, start - loop.time()))
+        wait = max(0.0, start - loop.time())
+        RATE_LIMIT_WAIT.observe(wait)
+        await asyncio.sleep(wait)
         if loop.time() - start <= late_after or skipped >= MAX_SKIPPED_SLOTS:
             return skipped
         skipped += 1

@@ -3,6 +3,7 @@
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
+from clients.metrics import temporal_runtime
 from clients.payload_codec import data_converter
 from settings import Settings
 
@@ -17,4 +18,5 @@ async def connect(settings: Settings, retry: RetryConfig | None = None) -> Clien
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         retry_config=retry,
+        runtime=temporal_runtime(),
     )

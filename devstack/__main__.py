@@ -94,6 +94,7 @@ class StackConfig:
     max_port: int
     telegram_bot_port: int
     api_port: int
+    metrics_port: int
     task_queue: str
     namespace: str
 
@@ -112,6 +113,7 @@ class StackConfig:
             "temporal web ui": self.ui_port,
             **{label: getattr(self, port) for _, label, _, port in EMULATORS},
             "api": self.api_port,
+            "worker metrics": self.metrics_port,
         }
 
     @classmethod
@@ -131,6 +133,7 @@ class StackConfig:
             max_port=args.max_port or _local_port(s.max_api_url, 8104),
             telegram_bot_port=args.telegram_bot_port or _local_port(s.telegram_bot_api_url, 8106),
             api_port=args.api_port or s.api_port,
+            metrics_port=args.metrics_port or s.worker_metrics_port or 9464,
             task_queue=s.task_queue,
             namespace=s.temporal_namespace,
         )
@@ -211,6 +214,7 @@ class Stack:
         self.env.setdefault("LONGRUN_TELEGRAM_WEBHOOK_URL", f"http://{P.HOST}:{cfg.api_port}/webhook/telegram")
         # The Temporal Web UI shows payloads decrypted through the API's codec endpoint, at a path only it is given.
         self.env.setdefault("LONGRUN_CODEC_UI_KEY", kept_secret(cfg.data_dir / "codec_ui_key"))
+        self.env["LONGRUN_WORKER_METRICS_PORT"] = str(cfg.metrics_port)
         self.overlay = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
 
         migrate = ["-m", "db.migrate"]
@@ -318,6 +322,7 @@ class Stack:
             "dashboard": f"{api}/",
             "api": f"{api}/api/v1/",
             "api_docs": f"{api}/docs",
+            "metrics": f"{api}/metrics, http://{P.HOST}:{cfg.metrics_port}/metrics (worker)",
             "health": f"{api}/api/v1/health",
             "temporal_ui": f"http://{P.HOST}:{cfg.ui_port}",
             # What a person opens first: the jobs, not the reconcile sweeps' closed runs (2,880 a day each).
@@ -349,6 +354,7 @@ class Stack:
             f"  Dashboard        {u['dashboard']}",
             f"  API              {u['api']}",
             f"  API docs         {u['api_docs']}",
+            f"  Metrics          {u['metrics']}",
             f"  Temporal Web UI  {u['temporal_jobs']}  (jobs; without the filter, housekeeping sweeps too)",
             f"  Temporal gRPC    {u['temporal_grpc']}  (namespace {self.cfg.namespace}, queue {self.cfg.task_queue})",
             f"  OpenAI emulator  {u['openai_emulator']}"
@@ -567,10 +573,11 @@ def main(argv: list[str] | None = None) -> int:
                 help="Telegram Bot API emulator; default: port of LONGRUN_TELEGRAM_BOT_API_URL (8106)",
             )
             p.add_argument("--api-port", type=int, help="default: LONGRUN_API_PORT (8000)")
+            p.add_argument("--metrics-port", type=int, help="the worker's /metrics; default: 9464")
         if name == "worker":
             p.add_argument("worker_args", nargs=argparse.REMAINDER, help="passed to worker.py")
     args = parser.parse_args(argv)
-    for attr in ("temporal_port", "ui_port", *(port for *_, port in EMULATORS), "api_port"):
+    for attr in ("temporal_port", "ui_port", *(port for *_, port in EMULATORS), "api_port", "metrics_port"):
         if not hasattr(args, attr):
             setattr(args, attr, None)
     return {"up": cmd_up, "worker": cmd_worker, "down": cmd_down}[args.command](args)

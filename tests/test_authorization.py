@@ -63,6 +63,8 @@ ROUTES = {
     "POST /api/v1/codec/encode": "admin",
     "POST /api/v1/codec/web-ui/{key}/decode": "web ui key",
     "POST /api/v1/codec/web-ui/{key}/encode": "web ui key",
+    # Prometheus scrapes without a token: counts and latencies, no content
+    "GET /metrics": "public",
     # health and the dashboard
     "GET /api/v1/health": "public",
     "GET /": "public",

@@ -80,7 +80,8 @@ async def a_bot_update_reaches_the_tracker(admin: Api, bot_port: int) -> None:
 
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api")}
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api",
+                                                "metrics")}  # fmt: skip
     ports["telegram-bot"] = ps.free_port()
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-1")
@@ -148,7 +149,8 @@ def restarted(up: ps.Proc, data_dir: Path, name: str) -> int:
 async def test_up_restarts_a_dependency_that_dies(up_dirs):
     """A dead Temporal, Postgres, emulator or API is started again on its kept data; the stack stays usable."""
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api")}
+    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api",
+                                                "metrics")}  # fmt: skip
     ports["telegram-bot"] = ps.free_port()
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-restarts")

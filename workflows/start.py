@@ -14,6 +14,7 @@ from typing import Any
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from clients.metrics import JOB_STARTS
 from settings import Settings
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, JobStatus
 
@@ -60,6 +61,7 @@ async def start_job(client: Client, settings: Settings, job: JobRequest, signal:
     With `signal`, the job is also sent that signal (signal-with-start): a running job learns of the new request
     instead of missing it, and one that has just finished is started again.
     """
+    JOB_STARTS.labels(type=job.job_type).inc()
     return await client.start_workflow(
         job.run,
         job.arg,

@@ -1,0 +1,48 @@
+"""Prometheus /metrics on the API and the worker: HTTP latency by route, job starts by type, rate-limit waits, and the
+Temporal SDK's runtime metrics (workflow ends by type, activity latency) beside ours."""
+
+import httpx
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from clients.rate_limit import LocalRateLimiter
+from devstack import processes as ps
+from tests.deployment import deployment
+from tests.news_helpers import discover, make_sources
+
+
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def value(found: list, name: str, **labels: str) -> float | None:
+    return next((v for n, ls, v in found if n == name and labels.items() <= ls.items()), None)
+
+
+async def test_the_api_and_the_worker_serve_their_metrics_and_the_sdks(stack, admin):
+    port = ps.free_port()
+    async with deployment(stack, admin, "metrics", "longrun-metrics", LONGRUN_WORKER_METRICS_PORT=str(port)) as api:
+        job_id = await discover(api, await make_sources(admin, stack, 1, items=2))
+        await api.wait_job(job_id)
+        async with httpx.AsyncClient() as scraper:
+            from_api = samples((await scraper.get(f"{api.url}/metrics")).text)
+            from_worker = samples((await scraper.get(f"http://{ps.HOST}:{port}/metrics")).text)
+
+    route = {"method": "GET", "route": "/api/v1/jobs/{job_id}", "status": "200"}
+    assert value(from_api, "longrun_http_request_duration_seconds_count", **route) >= 1
+    assert value(from_api, "longrun_job_starts_total", type="news_discovery") >= 1
+    # The SDK's own: the API's client calls to Temporal.
+    assert value(from_api, "temporal_request_total", operation="StartWorkflowExecution") >= 1
+
+    assert value(from_worker, "temporal_workflow_completed_total", workflow_type="NewsDiscovery") >= 1
+    latency = value(from_worker, "temporal_activity_execution_latency_count", activity_type="news.discover_source")
+    assert latency is not None and latency >= 1
+
+
+async def test_a_rate_limited_request_records_its_wait():
+    before = REGISTRY.get_sample_value("longrun_rate_limit_wait_seconds_count") or 0
+    limiter = LocalRateLimiter(rate_per_second=50)
+    for _ in range(3):
+        await limiter.acquire("bot-token")
+    assert REGISTRY.get_sample_value("longrun_rate_limit_wait_seconds_count") == before + 3
+    assert REGISTRY.get_sample_value("longrun_rate_limit_wait_seconds_sum") > 0, "the later two waited for slots"
