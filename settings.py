@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     telegram_bot_timeout_seconds: float = 30.0
 
     api_port: int = 8000
+    # OpenTelemetry traces (clients/tracing.py), to an OTLP/HTTP endpoint such as http://collector:4318/v1/traces;
+    # empty: no tracing. The service name tells the API's spans from the worker's.
+    otel_endpoint: str = ""
+    otel_service_name: str = "longrun"
     # The worker's Prometheus /metrics (clients/metrics.py); 0: none. The API serves GET /metrics on its own port.
     worker_metrics_port: int = 0
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts.

@@ -5,6 +5,7 @@ from temporalio.service import RetryConfig
 
 from clients.metrics import temporal_runtime
 from clients.payload_codec import data_converter
+from clients.tracing import interceptors
 from settings import Settings
 
 # A person waits on the API: during a Temporal outage it answers within ~2 s instead of the
@@ -19,4 +20,5 @@ async def connect(settings: Settings, retry: RetryConfig | None = None) -> Clien
         data_converter=data_converter(settings),
         retry_config=retry,
         runtime=temporal_runtime(),
+        interceptors=interceptors(settings),
     )

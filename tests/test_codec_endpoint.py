@@ -56,7 +56,7 @@ async def test_an_admin_decodes_what_the_workers_encrypted_and_nobody_else(stack
     tampered["payloads"][0]["data"] = base64.b64encode(bytes(data)).decode()
     refused = await admin.http.post("/api/v1/codec/decode", json=tampered)
     assert (refused.status_code, refused.json()["detail"]) == (422, "a payload does not decrypt with its key")
-    garbage = await admin.http.post("/api/v1/codec/decode", json={"payloads": "none"})
+    garbage = await admin.http.post("/api/v1/codec/decode", json={"payloads": [{"data": "not base64 !"}]})
     assert garbage.status_code == 422 and "not Temporal Payloads JSON" in garbage.json()["detail"]
     await admin.wait_job(job_id)
 

@@ -26,13 +26,15 @@ HISTORIES_PER_TYPE = 25
 
 
 def clear_by_design(path: tuple[str, ...]) -> bool:
-    """Search attributes stay readable to be searched (indexed, and they hold no content); a local activity's marker
-    keeps the SDK's own bookkeeping (sequence, activity type, times) in clear beside its encrypted result."""
+    """Search attributes stay readable to be searched (indexed, and they hold no content). SDK markers keep the
+    SDK's own bookkeeping in clear: a local activity's sequence, type and times beside its encrypted `result`, a
+    `workflow.patched` marker's patch id."""
     searchable = "searchAttributes" in path or "upsertWorkflowSearchAttributesEventAttributes" in path
-    return searchable or path[-3:] == ("markerRecordedEventAttributes", "details", "data")
+    bookkeeping = path[-3:-1] == ("markerRecordedEventAttributes", "details") and path[-1] != "result"
+    return searchable or bookkeeping
 
 
-def payloads_in(node: Any, path: tuple[str, ...] = ()) -> Iterator[Payload]:
+def payloads_in(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Payload]]:
     """Every payload in a history's JSON (proto JSON: `{"metadata": {...}, "data": "<base64>"}`) that the codec
     encodes."""
     if clear_by_design(path):
@@ -40,7 +42,7 @@ def payloads_in(node: Any, path: tuple[str, ...] = ()) -> Iterator[Payload]:
     if isinstance(node, dict):
         if "data" in node and "metadata" in node:
             metadata = {key: base64.b64decode(value) for key, value in node["metadata"].items()}
-            yield Payload(metadata=metadata, data=base64.b64decode(node["data"]))
+            yield path, Payload(metadata=metadata, data=base64.b64decode(node["data"]))
             return
         for key, value in node.items():
             yield from payloads_in(value, (*path, key))
@@ -82,15 +84,20 @@ async def test_histories_hold_no_secret_in_clear_and_no_credential_at_all(
     per_type: dict[str, int] = defaultdict(int)
     counts = {"encrypted": 0, "in clear": 0}
     planted_seen = 0
+    clear: list[str] = []
     leaks: list[str] = []
     async for execution in temporal.list_workflows():
         if per_type[execution.workflow_type] >= HISTORIES_PER_TYPE:
             continue
         per_type[execution.workflow_type] += 1
         history = await temporal.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-        raw = list(payloads_in(json.loads(history.to_json())))
-        for payload in raw:
-            counts["encrypted" if payload.metadata.get("encoding") == ENCODING else "in clear"] += 1
+        found = list(payloads_in(json.loads(history.to_json())))
+        raw = [payload for _, payload in found]
+        for path, payload in found:
+            encrypted = payload.metadata.get("encoding") == ENCODING
+            counts["encrypted" if encrypted else "in clear"] += 1
+            if not encrypted:
+                clear.append(f"{execution.workflow_type} {'.'.join(path[-3:])}: {payload.data[:60]!r}")
             if planted.encode() in payload.data:
                 leaks.append(f"{execution.workflow_type} {execution.id}: the planted text, in clear")
         for payload in await codec.decode(raw):
@@ -99,7 +106,7 @@ async def test_histories_hold_no_secret_in_clear_and_no_credential_at_all(
                 if value.encode() in payload.data:
                     leaks.append(f"{execution.workflow_type} {execution.id}: {what}, in a payload")
     assert not leaks, "\n".join(leaks)
-    assert counts["in clear"] == 0 and counts["encrypted"] > 0, counts
+    assert counts["in clear"] == 0 and counts["encrypted"] > 0, (counts, clear[:10])
     assert planted_seen >= 1, "the planted text was not found decrypted: the scan read nothing that matters"
 
     expected = {workflow.__temporal_workflow_definition.name for workflow in WORKFLOWS}

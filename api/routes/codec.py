@@ -11,12 +11,13 @@ Only the Web UI's own origin may call these from a browser (`WebUiCors`); every 
 """
 
 import hmac
-from typing import Annotated, Any
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from pydantic import BaseModel, Field
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
@@ -27,14 +28,16 @@ from clients.payload_codec import PayloadKeyError
 router = APIRouter(prefix="/api/v1/codec", tags=["codec"])
 PREFIX = router.prefix
 
-PayloadsJson = Annotated[
-    dict[str, Any], Body(description='Payloads as proto JSON: {"payloads": [{"metadata": {...}, "data": "..."}]}')
-]
+
+class PayloadsJson(BaseModel):
+    """Temporal's `Payloads` as proto JSON: each payload's metadata values and data are base64."""
+
+    payloads: list[dict[str, Any]] = Field(description='[{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}]')
 
 
-async def _apply(request: Request, body: dict[str, Any], direction: str) -> dict[str, Any]:
+async def _apply(request: Request, body: PayloadsJson, direction: str) -> PayloadsJson:
     try:
-        payloads = json_format.ParseDict(body, Payloads())
+        payloads = json_format.ParseDict(body.model_dump(), Payloads())
     except json_format.ParseError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not Temporal Payloads JSON: {exc}") from exc
     codec = request.app.state.temporal_codec
@@ -44,7 +47,7 @@ async def _apply(request: Request, body: dict[str, Any], direction: str) -> dict
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except (InvalidTag, DecodeError) as exc:  # altered, or sealed under another key of the same name
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a payload does not decrypt with its key") from exc
-    return {"payloads": [json_format.MessageToDict(payload) for payload in done]}
+    return PayloadsJson(payloads=[json_format.MessageToDict(payload) for payload in done])
 
 
 def _web_ui_key_checked(key: str, settings: SettingsDep) -> None:
@@ -54,23 +57,23 @@ def _web_ui_key_checked(key: str, settings: SettingsDep) -> None:
 
 
 @router.post("/decode")
-async def decode(request: Request, body: PayloadsJson, _: AdminOnly) -> dict[str, Any]:
+async def decode(request: Request, body: PayloadsJson, _: AdminOnly) -> PayloadsJson:
     return await _apply(request, body, "decode")
 
 
 @router.post("/encode")
-async def encode(request: Request, body: PayloadsJson, _: AdminOnly) -> dict[str, Any]:
+async def encode(request: Request, body: PayloadsJson, _: AdminOnly) -> PayloadsJson:
     return await _apply(request, body, "encode")
 
 
 @router.post("/web-ui/{key}/decode", include_in_schema=False)
-async def web_ui_decode(key: str, request: Request, body: PayloadsJson, settings: SettingsDep) -> dict[str, Any]:
+async def web_ui_decode(key: str, request: Request, body: PayloadsJson, settings: SettingsDep) -> PayloadsJson:
     _web_ui_key_checked(key, settings)
     return await _apply(request, body, "decode")
 
 
 @router.post("/web-ui/{key}/encode", include_in_schema=False)
-async def web_ui_encode(key: str, request: Request, body: PayloadsJson, settings: SettingsDep) -> dict[str, Any]:
+async def web_ui_encode(key: str, request: Request, body: PayloadsJson, settings: SettingsDep) -> PayloadsJson:
     _web_ui_key_checked(key, settings)
     return await _apply(request, body, "encode")
 
