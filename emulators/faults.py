@@ -5,7 +5,8 @@ Control API (never faulted, never counted):
 - ``POST /_emulator/faults`` with ``{"path": "/v1/chat/completions", "kind": "status"|"latency"|"drop"|"drop_after",
   "status": 429, "retry_after": 1.0, "latency_ms": 500, "times": 3, "body": {...}}`` adds a rule and answers
   ``{"id": n}``. ``path`` is a prefix of the request path (omitted: every path). ``times`` is how many matching
-  requests the rule is spent on (omitted/null: forever).
+  requests the rule is spent on (omitted/null: forever). ``probability`` (default 1) is the share of matching
+  requests it takes, drawn from a coin seeded at every reset, so a scripted run repeats.
 - ``DELETE /_emulator/faults`` removes every rule; ``POST /_emulator/reset`` also zeroes the stats and runs the
   emulator's own reset hooks (the 1C emulator returns to its default book).
 - ``GET /_emulator/stats`` answers ``{"requests": {path: n}, "faults_applied": {path: n}}`` by exact path, plus
@@ -29,6 +30,7 @@ cannot interleave inside an update.
 """
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +55,9 @@ class FaultSpec(BaseModel):
     retry_after: float | None = Field(None, ge=0)
     latency_ms: float = Field(0, ge=0)
     times: int | None = Field(None, ge=1)
+    # The share of matching requests the rule takes (a coin per request; a request it passes over does not spend
+    # it): 0.2 is "20% of requests fail".
+    probability: float = Field(1.0, gt=0, le=1)
     body: dict[str, Any] | None = None
 
     def matches(self, path: str) -> bool:
@@ -93,6 +98,8 @@ class FaultBook:
         # faults (the 1C book), which returns to its start on reset too.
         self.extra_stats: dict[str, Callable[[], Any]] = {}
         self.reset_hooks: list[Callable[[], None]] = []
+        # The coins of `probability` rules: seeded, so a run after a reset draws the same sequence.
+        self.coins = random.Random(0)
 
     def add(self, spec: FaultSpec) -> int:
         self._rules.append(_Rule(spec, spec.times))
@@ -104,6 +111,7 @@ class FaultBook:
 
     def reset(self) -> None:
         self.clear()
+        self.coins.seed(0)
         self.requests.clear()
         self.faults_applied.clear()
         for hook in self.reset_hooks:
@@ -119,6 +127,8 @@ class FaultBook:
         delay = answer = None
         for rule in self._rules:
             if not rule.spec.matches(path):
+                continue
+            if rule.spec.probability < 1 and self.coins.random() >= rule.spec.probability:
                 continue
             if rule.spec.kind == "latency" and delay is None:
                 delay = rule

@@ -162,6 +162,20 @@ async def test_rate_limit_fault_is_spent_after_times(client: openai.AsyncOpenAI,
     }
 
 
+async def test_a_fault_with_a_probability_takes_that_share_of_requests(openai_url: str) -> None:
+    await _add_fault(openai_url, path="/v1/models", kind="status", status=503, probability=0.2)
+    async with httpx.AsyncClient(base_url=openai_url) as http:
+        statuses = [(await http.get("/v1/models")).status_code for _ in range(500)]
+    failed = statuses.count(503)
+    assert set(statuses) == {200, 503} and 70 <= failed <= 130, failed  # 100 expected; sd ~9
+    assert (await _stats(openai_url))["faults_applied"] == {"/v1/models": failed}
+    # Seeded at reset: the same script fails the same requests.
+    async with httpx.AsyncClient(base_url=openai_url) as http:
+        (await http.post("/_emulator/reset")).raise_for_status()
+        await _add_fault(openai_url, path="/v1/models", kind="status", status=503, probability=0.2)
+        assert [(await http.get("/v1/models")).status_code for _ in range(500)] == statuses
+
+
 async def test_latency_fault_delays_the_answer(client: openai.AsyncOpenAI, openai_url: str) -> None:
     await _add_fault(openai_url, kind="latency", latency_ms=300, times=1)
 
