@@ -18,6 +18,12 @@ from tests.news_helpers import discover
 PASSWORD = "make-up-password"
 
 
+def free_ports() -> dict[str, int]:
+    """A free port for each of `up`'s --<name>-port options."""
+    names = ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api", "metrics", "telegram-bot")
+    return {name: ps.free_port() for name in names}
+
+
 def start_up(data_dir: Path, ports: dict[str, int], log_dir: Path, name: str) -> ps.Proc:
     args = ["-m", "devstack", "up", "--data-dir", str(data_dir)]
     for option, port in ports.items():
@@ -80,9 +86,7 @@ async def a_bot_update_reaches_the_tracker(admin: Api, bot_port: int) -> None:
 
 async def test_running_job_survives_a_stack_restart(up_dirs):
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api",
-                                                "metrics")}  # fmt: skip
-    ports["telegram-bot"] = ps.free_port()
+    ports = free_ports()
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-1")
     try:
@@ -149,9 +153,7 @@ def restarted(up: ps.Proc, data_dir: Path, name: str) -> int:
 async def test_up_restarts_a_dependency_that_dies(up_dirs):
     """A dead Temporal, Postgres, emulator or API is started again on its kept data; the stack stays usable."""
     data_dir, log_dir = up_dirs
-    ports = {name: ps.free_port() for name in ("temporal", "ui", "openai", "feeds", "telegram", "max", "onec", "api",
-                                                "metrics")}  # fmt: skip
-    ports["telegram-bot"] = ps.free_port()
+    ports = free_ports()
     api_url = f"http://{ps.HOST}:{ports['api']}"
     up = start_up(data_dir, ports, log_dir, "up-restarts")
     try:
