@@ -28,10 +28,11 @@ HISTORIES_PER_TYPE = 25
 def clear_by_design(path: tuple[str, ...]) -> bool:
     """Search attributes stay readable to be searched (indexed, and they hold no content). SDK markers keep the
     SDK's own bookkeeping in clear: a local activity's sequence, type and times beside its encrypted `result`, a
-    `workflow.patched` marker's patch id."""
+    `workflow.patched` marker's patch id. The tracing interceptor's header is a W3C traceparent (ids only)."""
     searchable = "searchAttributes" in path or "upsertWorkflowSearchAttributesEventAttributes" in path
     bookkeeping = path[-3:-1] == ("markerRecordedEventAttributes", "details") and path[-1] != "result"
-    return searchable or bookkeeping
+    trace_context = path[-2:] == ("fields", "_tracer-data") and "header" in path
+    return searchable or bookkeeping or trace_context
 
 
 def payloads_in(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Payload]]:
