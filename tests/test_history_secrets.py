@@ -23,6 +23,8 @@ from tests.news_helpers import discover, make_sources
 from worker import WORKFLOWS
 
 HISTORIES_PER_TYPE = 25
+# Registered only so that runs from before can finish; nothing starts them any more (workflows/tracker.py).
+RETIRED = {"TrackerUpdate"}
 
 
 def clear_by_design(path: tuple[str, ...]) -> bool:
@@ -110,7 +112,7 @@ async def test_histories_hold_no_secret_in_clear_and_no_credential_at_all(
     assert counts["in clear"] == 0 and counts["encrypted"] > 0, (counts, clear[:10])
     assert planted_seen >= 1, "the planted text was not found decrypted: the scan read nothing that matters"
 
-    expected = {workflow.__temporal_workflow_definition.name for workflow in WORKFLOWS}
+    expected = {workflow.__temporal_workflow_definition.name for workflow in WORKFLOWS} - RETIRED
     if request.session.testscollected < 100 and not expected <= set(per_type):
         pytest.skip(f"run alone: only the job types this run made were read ({sorted(per_type)})")
     assert expected <= set(per_type), f"job types the suite never ran here: {sorted(expected - set(per_type))}"
