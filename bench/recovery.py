@@ -518,7 +518,7 @@ async def run_scenario(stack: Stack, client: Client, scenario: Scenario, trials:
 
 def print_tables(results: dict[str, Any]) -> None:
     for result in results.values():
-        print(f"\n{result['scenario']['label']} (seconds after kill -9):")
+        print(f"\n{result['scenario']['label']} (seconds after the kill, or the SIGTERM):")
         print(
             table(
                 ["trial", "startup", "detect", "backoff", "pickup", "run", "wft wait", "wft run", "replacement item",
