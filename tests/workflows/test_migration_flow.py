@@ -102,10 +102,34 @@ async def start(env, settings, **scope) -> object:
     return await start_job(env.client, settings, job)
 
 
+async def reads_recorded(handle) -> int:
+    history = await handle.fetch_history()
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and scheduled[e.activity_task_completed_event_attributes.scheduled_event_id] == "migration.read_page"
+    )
+
+
 async def test_pages_publish_in_order_with_the_next_read_ahead(env, run_worker):
-    channel = Channel(pages=4, read_ahead_before_publish=4)
+    # The first publish is held until the workflow's history has all four reads: then it has seen them before it
+    # sees that publish end (an activity letting go at its fourth read raced that publish's end: 3 batches once).
+    channel = Channel(pages=4, read_ahead_before_publish=10**6)
     async with run_worker([MigrateChannelWorkflow], channel.activities()) as settings:
-        result = await (await start(env, settings)).result()
+        handle = await start(env, settings)
+
+        async def all_read() -> bool:
+            return await reads_recorded(handle) == 4
+
+        await eventually(all_read, "the four reads in the history", within=30)
+        channel.read_ahead.set()
+        result = await handle.result()
     published = [i for batch in channel.batches for i in batch]
     assert published == list(range(1, 41)), "every message once, in order"
     assert len(channel.batches) == 2, "the three pages read during the first step go out together"
