@@ -39,7 +39,6 @@ ROOT = P.ROOT
 if str(ROOT) not in sys.path:  # `settings` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
-# Reverse of start order, with the API and worker first so no new work arrives while Temporal stops.
 # The emulators `up` starts, in order: (piece, label, module, StackConfig port attribute).
 EMULATORS = [
     ("openai_emulator", "openai emulator", "emulators.openai_compat", "openai_port"),

@@ -63,7 +63,7 @@ async def test_logout_ends_the_session_and_only_that_one(stack, make_user):
 
 
 @pytest.fixture
-async def bounded_api(stack, admin):
+async def bounded_api(stack):
     """An API on its own database (failed sign-ins live there) with small bounds: 3 per username, 8 per address."""
     url = stack.create_database(f"logins_{uuid.uuid4().hex[:8]}")
     env = {
@@ -73,14 +73,12 @@ async def bounded_api(stack, admin):
         "LONGRUN_LOGIN_FAILURE_WINDOW_SECONDS": "60",
     }
     base = stack.start_api("api-logins", **env)
-    api = Api(base, admin.token)
     own_admin = await Api.login(base, "admin", stack.env()["LONGRUN_ADMIN_PASSWORD"])
     for name in ("alice", "bob", "carol", "dave"):
         await own_admin.ok("POST", "/api/v1/users", 201, json={"username": name, "password": PASSWORD})
     database = stack.database(url)
     yield base, database
     await own_admin.close()
-    await api.close()
     await database.dispose()
     stack.stop_named("api-logins")
 
