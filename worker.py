@@ -12,6 +12,7 @@ import sys
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -20,6 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import log_setup
+from activities.database_outage import DatabaseOutageInterceptor
 from activities.migration import MigrationActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
@@ -222,6 +224,10 @@ class Dependencies:
         )
         return (await start_job(self.client, self.settings, extraction_job(inp), signal=MORE)).id
 
+    async def ping_database(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
     async def close(self) -> None:
         await self.bot_http.aclose()
         await self.onec.close()
@@ -243,6 +249,7 @@ def build_worker(client: Client, settings: Settings, deps: Dependencies, workflo
         # (Temporal's default is 10 s; see README, "Recovery").
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout_seconds),
         graceful_shutdown_timeout=timedelta(seconds=5),
+        interceptors=[DatabaseOutageInterceptor(deps.ping_database)],
     )
 
 

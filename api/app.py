@@ -39,7 +39,7 @@ from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from clients.payload_codec import EncryptionCodec, payload_keys
 from clients.providers import ProviderClients
-from db.session import is_disconnect, make_engine, make_session_factory
+from db.session import database_unavailable, make_engine, make_session_factory
 from settings import Settings, get_settings
 
 RETRY_AFTER_SECONDS = "5"
@@ -125,11 +125,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": f"the job service refused the request: {exc.message}"}, status_code=502)
 
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if not is_disconnect(exc):
+    @app.exception_handler(OSError)
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
             raise exc  # a bug: the 500 it becomes is ours to fix
+        lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
         return JSONResponse(
-            {"detail": "the database connection was lost; try again shortly"},
+            {"detail": f"the database {'connection was lost' if lost else 'is unavailable'}; try again shortly"},
             status_code=503,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )

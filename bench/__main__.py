@@ -1,5 +1,5 @@
 """`python -m bench [--strict] [NAME [options]]`: the benchmarks (orchestration, api, recovery, webbuddy, blocking,
-max_rate, migration, onec, tracker, tracker_embeddings, fuzz).
+max_rate, migration, onec, tracker, tracker_embeddings, fuzz, chaos).
 
 With no name all of them run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
@@ -14,6 +14,7 @@ import time
 from bench import (
     api_latency,
     blocking,
+    chaos,
     fuzz,
     max_rate,
     migration,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "tracker": tracker.main,
     "tracker_embeddings": tracker_embeddings.main,
     "fuzz": fuzz.main,
+    "chaos": chaos.main,
 }
 
 

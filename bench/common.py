@@ -35,7 +35,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @contextmanager
-def bench_stack(temporal_config: Mapping[str, Any] | None = None) -> Iterator[Stack]:
+def bench_stack(temporal_config: Mapping[str, Any] | None = None, *, durable_temporal: bool = False) -> Iterator[Stack]:
     """devstack/stack.py's stack (embedded Postgres, Temporal dev server, emulators) in a temp dir, removed after.
 
     `temporal_config`: dynamic config values for the dev server, over devstack's DEV_SERVER_CONFIG.
@@ -48,7 +48,8 @@ def bench_stack(temporal_config: Mapping[str, Any] | None = None) -> Iterator[St
     # Postgres runs as user `pgserver`, which must be able to enter the directory.
     data_dir.chmod(0o755)
     started = time.monotonic()
-    stack = start_stack(data_dir, dict(temporal_config) if temporal_config else None)
+    config = dict(temporal_config) if temporal_config else None
+    stack = start_stack(data_dir, config, durable_temporal=durable_temporal)
     print(f"stack up in {time.monotonic() - started:.1f}s (data in {data_dir})", flush=True)
     try:
         yield stack

@@ -65,6 +65,10 @@ class ItemWriter:
         self._engine = engine
         self._method = method
 
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
     async def write(self, batch: int, first_id: int, count: int) -> None:
         ids = list(range(first_id, first_id + count))
         async with self._engine.begin() as conn:

@@ -23,18 +23,21 @@ log = logging.getLogger("longrun.bench.worker")
 
 
 class _BenchDependencies:
-    """What `worker.build_worker` asks of its dependencies: the activities."""
+    """What `worker.build_worker` asks of its dependencies: the activities, and a ping of the database they write."""
 
-    def __init__(self, activities: list) -> None:
-        self._activities = activities
+    def __init__(self, writer: ItemWriter) -> None:
+        self._writer = writer
 
     def activities(self) -> list:
-        return self._activities
+        return [ItemActivities(self._writer).write_items]
+
+    async def ping_database(self) -> None:
+        await self._writer.ping()
 
 
 def bench_worker(client: Client, settings: Settings, writer: ItemWriter) -> Worker:
     """A worker built by worker.py's `build_worker` (its tuning), running the bench workflow and activity."""
-    deps = _BenchDependencies([ItemActivities(writer).write_items])
+    deps = _BenchDependencies(writer)
     return app_worker.build_worker(client, settings, deps, workflows=[BenchItemsWorkflow])
 
 

@@ -73,6 +73,11 @@ class Emulator:
         async with httpx.AsyncClient(base_url=self.base_url) as http:
             (await http.post("/_emulator/reset")).raise_for_status()
 
+    async def clear_faults(self) -> None:
+        """Lift every rule; the counts stay."""
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            (await http.delete("/_emulator/faults")).raise_for_status()
+
     async def requests(self, path: str) -> int:
         return (await self.stats())["requests"].get(path, 0)
 

@@ -5,6 +5,8 @@ loopback ports under one directory."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ class Stack:
     max: ps.Proc
     telegram_bot: ps.Proc
     procs: list[ps.Proc] = field(default_factory=list)
+    # Where the dev server keeps its state: None is in memory, so a Temporal that dies takes every job with it.
+    temporal_db: Path | None = None
+    temporal_config: dict[str, Any] | None = None
 
     @property
     def logs(self) -> Path:
@@ -134,6 +139,33 @@ class Stack:
             proc.stop()
             self.procs.remove(proc)
 
+    def crash_temporal(self) -> None:
+        """`kill -9` the dev server and start it again on its port and database file, as a supervisor would."""
+        if self.temporal_db is None:
+            raise RuntimeError("this stack's Temporal keeps its state in memory: start it with durable_temporal")
+        self.temporal.kill9()
+        self.temporal = ps.start_temporal(
+            self.temporal_db, self.temporal.port, None, self.logs, dynamic_config=self.temporal_config
+        )
+
+    def crash_postgres(self, within: float = 60.0) -> int:
+        """`kill -9` the postmaster and start it again on its data; answers the failed starts before it came up.
+
+        The first start after a kill can fail while the dead server's backends let go of its shared memory.
+        """
+        os.kill(self.pg.pid, signal.SIGKILL)
+        ps.wait_until(lambda: not self.pg.alive(), 30, f"postgres (pid {self.pg.pid}) to die")
+        deadline, failures = time.monotonic() + within, 0
+        while True:
+            try:
+                self.pg = ps.start_postgres(self.pg.pg_dir, database=self.pg.database)
+                return failures
+            except Exception:
+                failures += 1
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
@@ -142,8 +174,11 @@ class Stack:
         self.pg.stop()
 
 
-def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -> Stack:
-    """Every piece on free ports under `data_dir`; `temporal_config` adds dev-server dynamic config."""
+def start_stack(
+    data_dir: Path, temporal_config: dict[str, Any] | None = None, *, durable_temporal: bool = False
+) -> Stack:
+    """Every piece on free ports under `data_dir`; `temporal_config` adds dev-server dynamic config.
+    `durable_temporal`: the dev server keeps its state in a file, so it can be killed and started again."""
     logs = data_dir / "logs"
     # This process's own Temporal clients (fixtures, benchmarks) read the payloads the stack's workers write.
     os.environ.setdefault("LONGRUN_PAYLOAD_KEYS", PAYLOAD_KEYS)
@@ -151,7 +186,8 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
     try:
         pg = ps.start_postgres(data_dir / "pg")
         started.append(pg)
-        temporal = ps.start_temporal(None, ps.free_port(), None, logs, dynamic_config=temporal_config)
+        temporal_db = data_dir / "temporal.db" if durable_temporal else None
+        temporal = ps.start_temporal(temporal_db, ps.free_port(), None, logs, dynamic_config=temporal_config)
         started.append(temporal)
         openai = ps.start_emulator("openai", "emulators.openai_compat", ps.free_port(), None, logs)
         started.append(openai)
@@ -180,6 +216,8 @@ def start_stack(data_dir: Path, temporal_config: dict[str, Any] | None = None) -
         max=max_emulator,
         telegram_bot=telegram_bot,
         onec=onec,
+        temporal_db=temporal_db,
+        temporal_config=temporal_config,
     )
     try:
         ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)

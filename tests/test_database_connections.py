@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from db.session import database_unavailable
 from devstack.clients import Api
 from devstack.stack import Stack
 
@@ -46,3 +48,23 @@ async def test_a_dropped_connection_costs_one_503_then_requests_work(stack: Stac
         assert "database connection was lost" in answer.json()["detail"]
         assert answer.headers["Retry-After"]
     assert statuses[-1] == 200
+
+
+async def test_a_database_that_is_down_is_told_from_a_bug(tmp_path) -> None:
+    """Postgres down or starting answers 503 too: asyncpg lets the socket's own error through, unwrapped."""
+    (tmp_path / ".s.PGSQL.5432").touch()  # the socket file a killed server leaves behind
+    engines = {
+        "refused": create_async_engine(f"postgresql+asyncpg://postgres@/x?host={tmp_path}"),
+        "missing": create_async_engine(f"postgresql+asyncpg://postgres@/x?host={tmp_path / 'gone'}"),
+    }
+    for what, engine in engines.items():
+        try:
+            with pytest.raises(OSError) as raised:
+                async with engine.connect():
+                    pass
+        finally:
+            await engine.dispose()
+        assert database_unavailable(raised.value), (what, raised.value)
+    with pytest.raises(FileNotFoundError) as elsewhere:
+        open(tmp_path / "no-such-export.json")  # noqa: ASYNC230 - the error, not the I/O, is under test
+    assert not database_unavailable(elsewhere.value)
