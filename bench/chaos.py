@@ -1,7 +1,7 @@
 """Chaos: every domain's work at once while the stack is shot at, then a count of what was lost or done twice.
 
 For --window seconds a person's work arrives through the API, and Telegram's through the webhook:
-- news: a discovery of 3 new feed sources every quarter of the window;
+- news: a discovery of 3 new feed sources of 60 entries each, every tenth of the window;
 - WebBuddy: a query every 0.5 s;
 - migration: a channel of --posts posts (the stand-in's `bench_<n>` mix of texts, photos and albums) at the start,
   a second one halfway, at MAX's real 30 requests/s per bot token;
@@ -56,7 +56,7 @@ TASK_QUEUE = "bench-chaos"
 WEBHOOK_SECRET = "chaos-webhook-secret"
 TRACKER_CHAT = -1_009_000_000_001
 FAULT_SHARE = 0.2
-NEWS_ITEMS = 30
+NEWS_ITEMS = 60
 NEWS_PER_FEED = NEWS_ITEMS - len(range(3, NEWS_ITEMS, 4))  # the feed emulator marks every 4th entry not-news
 ONEC_YEAR = {"date_from": "2024-01-01", "date_to": "2024-12-31"}  # the emulator's default book year
 CLOSED = ("completed", "failed", "cancelled")
@@ -256,7 +256,7 @@ class Workload:
             answer = await self.api.call("POST", "/api/v1/news/discover", 202, json={"source_ids": ids})
             self.jobs["news"].append(answer["job_id"])
 
-        await self.every(self.args.window / 4, discovery)
+        await self.every(self.args.window / 10, discovery)
 
     async def webbuddy(self) -> None:
         async def query(n: int) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from devstack.clients import eventually
 from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
 from tests.test_replay import record
+from workflows.news_discovery import SOURCE_RETRY
 
 
 async def drafts_in_db(database, job_id: str) -> int:
@@ -108,8 +109,8 @@ async def test_failing_feed_is_recorded_and_others_complete(stack, admin, feeds,
     assert (snap["succeeded"], snap["failed"]) == (3, 1)
     assert [e["item"] for e in snap["errors"]] == [bad["name"]]
     assert "500" in snap["errors"][0]["error"]
-    # A 5xx is worth retrying: the policy's 4 attempts, then the source is given up.
-    assert await feeds.requests(feed_path) == 4
+    # A 5xx is worth retrying: the policy's attempts, then the source is given up.
+    assert await feeds.requests(feed_path) == SOURCE_RETRY.maximum_attempts == 8
     if os.environ.get("LONGRUN_RECORD_HISTORIES"):
         await record(temporal, job_id, "NewsDiscovery-failed-source")
     assert snap["result"]["drafts_created"] == NEWS_PER_FEED * 3
