@@ -191,7 +191,8 @@ class Chaos:
         for at, shoot in self.schedule(window, kills):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             await shoot()
-            print(f"  {time.monotonic() - started:5.1f}s  {self.shots[-1]}", flush=True)
+            shot, at = self.shots[-1], time.monotonic() - started
+            print(f"  {at:5.1f}s  kill -9 {shot.what}: back after {shot.back_s:.1f}s", flush=True)
 
 
 # --------------------------------------------------------------------------- the workload
@@ -579,6 +580,44 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         await engine.dispose()
 
 
+def judge(results: dict[str, Any], kills: int) -> tuple[dict[str, str], dict[str, bool], dict[str, str]]:
+    """The targets, whether each was met, and what was measured (the short form in `make test` asserts on these)."""
+    domains = results["domains"]
+    not_completed = [w for d in domains.values() for w in d["not_completed"]]
+    shots = Counter(s["what"] for s in results["shots"])
+    faults = results["faults"].values()
+    share = sum(f["faults"] for f in faults) / max(1, sum(f["requests"] for f in faults))
+    targets = {
+        "completed": "every workflow of every domain completed",
+        "lost": "0 items lost",
+        "duplicates": "0 effects twice",
+        "shots": f"{kills} worker kills, 1 Temporal and 1 Postgres restart; each domain had work open at one",
+        "faults": f"{FAULT_SHARE:.0%} of requests faulted (>= 15% over all emulators, and some at each)",
+        "api_500s": "0 answers 500 from the API",
+    }
+    open_at_every_shot = all(
+        d["worker_kills"] + d["temporal_restarts"] + d["postgres_restarts"] > 0 for d in domains.values()
+    )
+    met = {
+        "completed": not not_completed and all(d["workflows"] for d in domains.values()),
+        "lost": sum(d["lost"] for d in domains.values()) == 0,
+        "duplicates": sum(d["duplicates"] for d in domains.values()) == 0,
+        "shots": shots == Counter({"worker": kills, "temporal": 1, "postgres": 1}) and open_at_every_shot,
+        "faults": share >= 0.15 and all(f["faults"] for f in faults),
+        "api_500s": not results["api_500s"],
+    }
+    measured = {
+        "completed": f"{sum(d['workflows'] for d in domains.values()) - len(not_completed)}"
+        f" of {sum(d['workflows'] for d in domains.values())}",
+        "lost": str(sum(d["lost"] for d in domains.values())),
+        "duplicates": str(sum(d["duplicates"] for d in domains.values())),
+        "shots": ", ".join(f"{n} {what}" for what, n in shots.items()),
+        "faults": f"{share:.1%}; fewest at one emulator: {min(f['faults'] for f in faults)}",
+        "api_500s": ", ".join(f"{n} {route}" for route, n in results["api_500s"].items()) or "0",
+    }
+    return targets, met, measured
+
+
 def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     domains = results["domains"]
     print(table(
@@ -598,40 +637,9 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         ["emulator", "requests", "faults", "share"],
         [[name, f["requests"], f["faults"], f["share"]] for name, f in results["faults"].items()],
     ))  # fmt: skip
-    not_completed = [w for d in domains.values() for w in d["not_completed"]]
-    for line in not_completed[:10]:
+    for line in [w for d in domains.values() for w in d["not_completed"]][:10]:
         print(f"  not completed: {line}")
-    shots = Counter(s["what"] for s in results["shots"])
-    faults = results["faults"].values()
-    share = sum(f["faults"] for f in faults) / max(1, sum(f["requests"] for f in faults))
-    targets = {
-        "completed": "every workflow of every domain completed",
-        "lost": "0 items lost",
-        "duplicates": "0 effects twice",
-        "shots": f"{args.kills} worker kills, 1 Temporal and 1 Postgres restart, each with work open",
-        "faults": f"{FAULT_SHARE:.0%} of requests faulted (>= 15% over all emulators, and some at each)",
-        "api_500s": "0 answers 500 from the API",
-    }
-    open_at_every_shot = all(
-        d["worker_kills"] + d["temporal_restarts"] + d["postgres_restarts"] > 0 for d in domains.values()
-    )
-    met = {
-        "completed": not not_completed and all(d["workflows"] for d in domains.values()),
-        "lost": sum(d["lost"] for d in domains.values()) == 0,
-        "duplicates": sum(d["duplicates"] for d in domains.values()) == 0,
-        "shots": shots == Counter({"worker": args.kills, "temporal": 1, "postgres": 1}) and open_at_every_shot,
-        "faults": share >= 0.15 and all(f["faults"] for f in faults),
-        "api_500s": not results["api_500s"],
-    }
-    measured = {
-        "completed": f"{sum(d['workflows'] for d in domains.values()) - len(not_completed)}"
-        f" of {sum(d['workflows'] for d in domains.values())}",
-        "lost": str(sum(d["lost"] for d in domains.values())),
-        "duplicates": str(sum(d["duplicates"] for d in domains.values())),
-        "shots": ", ".join(f"{n} {what}" for what, n in shots.items()),
-        "faults": f"{share:.1%}; fewest at one emulator: {min(f['faults'] for f in faults)}",
-        "api_500s": ", ".join(f"{n} {route}" for route, n in results["api_500s"].items()) or "0",
-    }
+    targets, met, measured = judge(results, args.kills)
     print_targets(targets, met, measured)
     path = write_results(NAME, vars(args), results, targets, met)
     print(f"wrote {path}")
