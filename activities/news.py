@@ -84,6 +84,9 @@ class NewsActivities:
                 batch = entries[cursor : cursor + LLM_BATCH]
                 outcome.skipped += await self._draft_batch(inp.run_id, source, batch, cursor)
                 cursor += len(batch)
+                # Now, not at the next periodic beat: a source's batches take well under one, so a failure of the
+                # next batch would send the retry back to the start (the SDK sends this last one with the failure).
+                activity.heartbeat(cursor)
         outcome.drafts_created = await self._count_drafts(inp.run_id, source.id)
         return outcome
 

@@ -13,7 +13,7 @@ Meanwhile a driver `kill -9`s the worker --kills times (a replacement started at
 (kept in a file; started again on it) and Postgres once (started again on its data), spread over the window. From the
 start, 20% of the requests to every emulator fail: 429 with Retry-After, a 5xx, or a dropped connection (MAX also
 stores some messages and then drops the connection, so the client cannot tell; the Telegram stand-in answers
-FLOOD_WAIT and INTERNAL as RPC errors).
+FLOOD_WAIT and RPC_CALL_FAIL as RPC errors).
 
 Then the faults are lifted, every job is waited for, and each domain is checked against the database and the
 emulators' own records: every job `completed` (Temporal's list of the domain's workflows, whoever started them);
@@ -42,11 +42,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench.common import bench_stack, print_targets, stack_client, table, write_results
-from clients.max_split import plan_post
-from clients.posts import PostKind
-from clients.telegram import PyrogramSource
 from devstack import processes as ps
-from devstack.clients import Api, Emulator, OneCEmulator, TelegramBotEmulator
+from devstack.clients import Api, Emulator, OneCEmulator, Sent, TelegramBotEmulator, expected_in_max, in_max
 from devstack.stack import ADMIN_PASSWORD, Stack
 from emulators.onec_book import CONTRACTORS
 from settings import Settings
@@ -94,7 +91,7 @@ FAULTS = {
     "max": fault_rules([*HTTP_FAULTS, {"kind": "drop_after"}]),
     "telegram": fault_rules([
         {"kind": "rpc_error", "status": 420, "error_message": "FLOOD_WAIT_1"},
-        {"kind": "rpc_error", "status": 500, "error_message": "INTERNAL"},
+        {"kind": "rpc_error", "status": 500, "error_message": "RPC_CALL_FAIL"},
         {"kind": "drop"},
     ]),
 }  # fmt: skip
@@ -211,7 +208,7 @@ class Workload:
     project: int = 0
     queries: list[int] = field(default_factory=list)
     links: list[tuple[int, str, int]] = field(default_factory=list)  # link id, chat, MAX chat id
-    expected_max: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    expected_max: dict[str, list[Sent]] = field(default_factory=dict)
     delivered: list[int] = field(default_factory=list)  # telegram message ids
     onec_rounds: int = 0
 
@@ -303,21 +300,6 @@ class Workload:
         await self.every(1.0, deliver)
 
 
-async def expected_in_max(telegram_url: str, chat: str) -> list[tuple[str, list[str]]]:
-    """What MAX must hold once the whole channel moved: each post's messages as text and attachment kinds, in order."""
-    settings = Settings(telegram_emulator_url=telegram_url, _env_file=None)
-    expected = []
-    async with PyrogramSource.from_settings(settings, chat) as source:
-        after, done = 0, False
-        while not done:
-            page = await source.page(after, 100)
-            for post in page.posts:
-                if post.kind == PostKind.content:
-                    expected += [(m.plain, [k.value for k in m.kinds]) for m in plan_post(post)]
-            after, done = page.after_id, page.done
-    return expected
-
-
 # --------------------------------------------------------------------------- settling and checking
 
 
@@ -367,10 +349,17 @@ async def check_news(work: Workload) -> dict[str, Any]:
     )
     by_source = {row.source_id: row for row in found}
     urls = sum(row.urls for row in found)
+    missing = {s: NEWS_PER_FEED - (by_source[s].urls if s in by_source else 0) for s in work.news_sources}
+    # Why, when something is missing: the sources each job reported failed.
+    errors = []
+    for job_id in work.jobs["news"]:
+        errors += (await work.api.call("GET", f"/api/v1/jobs/{job_id}"))["errors"]
     return {
         "items": len(work.news_sources) * NEWS_PER_FEED,
-        "lost": sum(max(0, NEWS_PER_FEED - (by_source[s].urls if s in by_source else 0)) for s in work.news_sources),
+        "lost": sum(max(0, n) for n in missing.values()),
         "duplicates": sum(row.n for row in found) - urls + max(0, urls - len(work.news_sources) * NEWS_PER_FEED),
+        "missing_by_source": {s: n for s, n in missing.items() if n},
+        "failed_sources": errors,
     }
 
 
@@ -396,8 +385,7 @@ async def check_migration(work: Workload) -> dict[str, Any]:
     out_of_order = 0
     for _, chat, max_chat in work.links:
         expected = work.expected_max[chat]
-        answer = await max_emulator.control("GET", f"/_emulator/max/chats/{max_chat}/messages")
-        held = [(m["body"]["text"] or "", [a["type"] for a in m["body"]["attachments"]]) for m in answer["messages"]]
+        held = await in_max(max_emulator, max_chat)
         want, have = Counter(map(repr, expected)), Counter(map(repr, held))
         items += len(expected)
         lost += sum((want - have).values())

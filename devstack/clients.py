@@ -1,5 +1,6 @@
 """Clients of a running stack, for tests and benchmarks: the API logged in as one user, an emulator's
-fault controls, and `eventually`, the deadline loop every wait on a state goes through."""
+fault controls, what a migrated channel must look like in MAX, and `eventually`, the deadline loop every wait on a
+state goes through."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
+
+from clients.max_split import plan_post
+from clients.posts import PostKind
+from clients.telegram import PyrogramSource
+from settings import Settings
 
 T = TypeVar("T")
 
@@ -146,3 +152,27 @@ class TelegramBotEmulator(Emulator):
 
     async def configure(self, **knobs: Any) -> dict[str, Any]:
         return await self.control("POST", "/_emulator/telegram_bot/config", **knobs)
+
+
+Sent = tuple[str, list[str]]  # a MAX message as text and attachment kinds
+
+
+async def expected_in_max(telegram_url: str, chat: str) -> list[Sent]:
+    """What MAX must hold after the whole channel moved: each post's messages, in the channel's order."""
+    settings = Settings(telegram_emulator_url=telegram_url, _env_file=None)
+    expected: list[Sent] = []
+    async with PyrogramSource.from_settings(settings, chat) as source:
+        after, done = 0, False
+        while not done:
+            page = await source.page(after, 100)
+            for post in page.posts:
+                if post.kind == PostKind.content:
+                    expected += [(m.plain, [k.value for k in m.kinds]) for m in plan_post(post)]
+            after, done = page.after_id, page.done
+    return expected
+
+
+async def in_max(emulator: Emulator, chat_id: int) -> list[Sent]:
+    """What the MAX emulator holds in a chat, in the order it was sent."""
+    messages = (await emulator.control("GET", f"/_emulator/max/chats/{chat_id}/messages"))["messages"]
+    return [(m["body"]["text"] or "", [a["type"] for a in m["body"]["attachments"]]) for m in messages]

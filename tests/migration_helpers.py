@@ -6,12 +6,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from clients.max_split import plan_post
-from clients.posts import PostKind
-from clients.telegram import PyrogramSource
-from devstack.clients import Api, Emulator, eventually
+from devstack.clients import Api, Emulator, eventually, in_max
 from emulators.telegram_export_gen import write_export
-from settings import Settings
 
 _numbers = itertools.count(1)
 # A deployment of its own, fast: MAX's limits raised (the rate-limit test keeps 30/s), the per-chat limit off.
@@ -23,8 +19,6 @@ FAST_MAX = {
     "LONGRUN_MAX_NOT_READY_RETRY_SECONDS": "0.05",
 }
 FAST_MAX_EMULATOR = {"rate_limit_per_second": 300, "not_ready_seconds": 0.05}
-
-Sent = tuple[str, list[str]]  # a MAX message as text and attachment kinds
 
 
 def unique() -> int:
@@ -49,26 +43,6 @@ async def make_link(
 def export_of(chat: str, exports_dir: Path) -> Path:
     """The stand-in's channel as a Telegram Desktop export, where the workers may read exports."""
     return write_export(chat, exports_dir / f"{chat}-{unique()}")
-
-
-async def expected_in_max(telegram_url: str, chat: str) -> list[Sent]:
-    """What MAX must hold after the whole channel moved: each post's messages, in the channel's order."""
-    settings = Settings(telegram_emulator_url=telegram_url, _env_file=None)
-    expected: list[Sent] = []
-    async with PyrogramSource.from_settings(settings, chat) as source:
-        after, done = 0, False
-        while not done:
-            page = await source.page(after, 100)
-            for post in page.posts:
-                if post.kind == PostKind.content:
-                    expected += [(m.plain, [k.value for k in m.kinds]) for m in plan_post(post)]
-            after, done = page.after_id, page.done
-    return expected
-
-
-async def in_max(emulator: Emulator, chat_id: int) -> list[Sent]:
-    messages = (await emulator.control("GET", f"/_emulator/max/chats/{chat_id}/messages"))["messages"]
-    return [(m["body"]["text"] or "", [a["type"] for a in m["body"]["attachments"]]) for m in messages]
 
 
 async def migrate(api: Api, link_id: int, within: float = 120, **options: Any) -> dict[str, Any]:

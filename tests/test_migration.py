@@ -5,14 +5,12 @@ import os
 
 import pytest
 
-from devstack.clients import Api, eventually
+from devstack.clients import Api, eventually, expected_in_max, in_max
 from tests.deployment import deployment
 from tests.migration_helpers import (
     FAST_MAX,
     FAST_MAX_EMULATOR,
-    expected_in_max,
     export_of,
-    in_max,
     log_counts,
     logged_max_ids,
     make_link,

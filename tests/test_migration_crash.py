@@ -3,11 +3,9 @@ And two migrations on one bot token, on two workers, stay within MAX's 30 reques
 
 import pytest
 
-from devstack.clients import Api, eventually
+from devstack.clients import Api, eventually, expected_in_max, in_max
 from tests.migration_helpers import (
     FAST_MAX,
-    expected_in_max,
-    in_max,
     log_counts,
     logged_max_ids,
     make_link,
