@@ -449,7 +449,7 @@ class Runs:
     retries: int = 0
 
 
-async def temporal_runs(client: Client, types: tuple[str, ...], since: float) -> Runs:
+async def temporal_runs(client: Client, types: tuple[str, ...]) -> Runs:
     runs = Runs()
     query = " or ".join(f"WorkflowType = '{name}'" for name in types)
     async for execution in client.list_workflows(query):
@@ -536,7 +536,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         domains = {}
         kills = [shot.wall for shot in chaos.shots if shot.what == "worker"]
         for name, types in DOMAINS.items():
-            runs = await temporal_runs(client, types, started)
+            runs = await temporal_runs(client, types)
             checked = await CHECKS[name](work)
             first = min((s for s, _ in runs.spans), default=started)
             last = max((e for _, e in runs.spans), default=started)
@@ -551,7 +551,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 "retries": runs.retries + checked.get("redeliveries", 0),
                 "wall_s": round(last - first, 1),
             }
-        housekeeping = await temporal_runs(client, HOUSEKEEPING, started)
+        housekeeping = await temporal_runs(client, HOUSEKEEPING)
         return {
             "domains": domains,
             "shots": [vars(shot) for shot in chaos.shots],

@@ -39,6 +39,7 @@ def bench_stack(temporal_config: Mapping[str, Any] | None = None, *, durable_tem
     """devstack/stack.py's stack (embedded Postgres, Temporal dev server, emulators) in a temp dir, removed after.
 
     `temporal_config`: dynamic config values for the dev server, over devstack's DEV_SERVER_CONFIG.
+    `durable_temporal`: the dev server keeps its state in a file, so a bench can kill it and start it again.
     BENCH_KEEP_DATA=1 keeps the directory (and every process's log under logs/) for a look afterwards.
     """
     note_load_before()
