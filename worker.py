@@ -6,10 +6,12 @@ picks up what a dead one left.
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
 from datetime import timedelta
+from typing import NoReturn
 
 import httpx
 from sqlalchemy import text
@@ -294,7 +296,18 @@ async def polling(settings: Settings) -> bool:
     return any(poller.identity.endswith(f"@{socket.gethostname()}") for poller in response.pollers)
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown: the SDK's Rust threads can still hold the GIL while it finalizes,
+    and the process then aborts (SIGABRT, exit -6) after its work is done (temporalio/sdk-python#300; seen on the
+    health check). Logs and output are flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--health"]:
-        sys.exit(0 if asyncio.run(polling(get_settings())) else 1)
+        exit_now(0 if asyncio.run(polling(get_settings())) else 1)
     asyncio.run(main())
+    exit_now(0)
