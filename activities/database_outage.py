@@ -46,6 +46,11 @@ def caused_by_outage(exc: BaseException | None) -> bool:
     return False
 
 
+def outage_reason(exc: BaseException) -> str:
+    """The error's first line: SQLAlchemy's message goes on with the statement and its parameters (user content)."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 class DatabaseOutageInterceptor(Interceptor):
     """`probe` runs one cheap statement on the worker's own engine; it raises while the database is down."""
 
@@ -90,7 +95,7 @@ class _WaitOutOutage(ActivityInboundInterceptor):
                 deadline = deadline or time.monotonic() + self.root.within
                 if time.monotonic() > deadline:
                     raise
-                log.warning("the database is unavailable (%s); waiting for it, then running again", exc)
+                log.warning("the database is unavailable (%s); waiting for it, then running again", outage_reason(exc))
                 await self._wait_for_database(deadline)
 
     async def _wait_for_database(self, deadline: float) -> None:

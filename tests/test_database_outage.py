@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WorkflowFailureError
     from temporalio.worker import Worker
 
-    from activities.database_outage import DatabaseOutageInterceptor, caused_by_outage
+    from activities.database_outage import DatabaseOutageInterceptor, caused_by_outage, outage_reason
     from worker import SANDBOX
 
 TWO_ATTEMPTS = RetryPolicy(maximum_attempts=2, initial_interval=timedelta(milliseconds=100))
@@ -127,3 +127,20 @@ async def test_the_outage_is_found_through_the_errors_it_was_raised_from(databas
     except RuntimeError as wrapped:
         assert caused_by_outage(wrapped)
     assert not caused_by_outage(RuntimeError("a bug"))
+
+
+async def test_the_log_names_the_outage_without_the_statement_or_its_values(stack, database):
+    """A connection Postgres dropped fails the statement on it; the message SQLAlchemy builds carries both."""
+    engine = create_async_engine(stack.pg.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            pid = await conn.scalar(text("select pg_backend_pid()"))
+            async with database.begin() as admin:
+                await admin.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(Exception) as dropped:
+                await conn.execute(text("select :secret"), {"secret": "a user's message text"})
+    finally:
+        await engine.dispose()
+    assert caused_by_outage(dropped.value) and "a user's message text" in str(dropped.value)
+    reason = outage_reason(dropped.value)
+    assert "a user's message text" not in reason and "\n" not in reason and reason
