@@ -515,12 +515,28 @@ def _psql(server: Any, uri: str, sql: str) -> str:
     return result.stdout
 
 
-def start_postgres(pg_dir: Path, *, database: str = DATABASE) -> PgHandle:
+# What psql says when the server it was just handed does not take connections (yet).
+_NOT_ACCEPTING = ("Connection refused", "No such file or directory", "starting up", "not yet accepting connections")
+
+
+def start_postgres(pg_dir: Path, *, database: str = DATABASE, timeout: float = 30.0) -> PgHandle:
     """Start (or attach to) the embedded PostgreSQL 18 in pg_dir, creating it on first use.
 
     Makes sure `database` exists and has the `vector` extension. The server outlives this process
-    (cleanup_mode=None): stop it with `.stop()`.
+    (cleanup_mode=None): stop it with `.stop()`. The first start after a `kill -9` can come up refusing
+    connections while the dead server's backends let go of its shared memory; it is started again until it takes
+    them (`make up`'s supervisor and the chaos bench both restart Postgres this way).
     """
+    return wait_until(
+        lambda: _start_postgres_once(Path(pg_dir), database),
+        timeout,
+        f"postgres in {pg_dir} to accept connections",
+        interval=1.0,
+    )
+
+
+def _start_postgres_once(pg_dir: Path, database: str) -> PgHandle | None:
+    """A started server that takes connections, or None when it refused them."""
     pgs = _pgserver()
     pg_dir = Path(pg_dir).expanduser().resolve()
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -534,12 +550,17 @@ def start_postgres(pg_dir: Path, *, database: str = DATABASE) -> PgHandle:
     handle = PgHandle(pg_dir=pg_dir, pid=info.pid, socket_dir=Path(info.socket_dir), server=server, database=database)
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
         raise ValueError(f"unsupported database name {database!r}")
-    _psql(
-        server,
-        handle.uri("postgres"),
-        f"SELECT 'CREATE DATABASE {database}' WHERE NOT EXISTS "
-        f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec\n",
-    )
+    try:
+        _psql(
+            server,
+            handle.uri("postgres"),
+            f"SELECT 'CREATE DATABASE {database}' WHERE NOT EXISTS "
+            f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec\n",
+        )
+    except PsqlFailed as exc:
+        if any(sign in (exc.stderr or "") for sign in _NOT_ACCEPTING):
+            return None
+        raise
     handle.psql("CREATE EXTENSION IF NOT EXISTS vector;\n")
     return handle
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,23 +147,11 @@ class Stack:
             self.temporal_db, self.temporal.port, None, self.logs, dynamic_config=self.temporal_config
         )
 
-    def crash_postgres(self, within: float = 60.0) -> int:
-        """`kill -9` the postmaster and start it again on its data; answers the failed starts before it came up.
-
-        The first start after a kill can fail while the dead server's backends let go of its shared memory.
-        """
+    def crash_postgres(self) -> None:
+        """`kill -9` the postmaster and start it again on its data."""
         os.kill(self.pg.pid, signal.SIGKILL)
         ps.wait_until(lambda: not self.pg.alive(), 30, f"postgres (pid {self.pg.pid}) to die")
-        deadline, failures = time.monotonic() + within, 0
-        while True:
-            try:
-                self.pg = ps.start_postgres(self.pg.pg_dir, database=self.pg.database)
-                return failures
-            except Exception:
-                failures += 1
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1.0)
+        self.pg = ps.start_postgres(self.pg.pg_dir, database=self.pg.database)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
