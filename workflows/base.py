@@ -34,6 +34,8 @@ DB_STEP = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
 }
 MAX_ERRORS = 20
+# What a progress bar is drawn from: the progress query never answers less for any of them than it did before.
+MONOTONIC = ("processed", "succeeded", "skipped", "failed", "percent")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,10 +90,19 @@ class JobWorkflow:
     def __init__(self) -> None:
         self._progress = JobProgress()
         self._cancel_reason: str | None = None
+        # The highest value each count has had: workflow state, rebuilt identically on replay by a replacement worker.
+        self._shown: dict[str, float] = dict.fromkeys(MONOTONIC, 0)
 
     @workflow.query
     def progress(self) -> JobProgress:
-        return self._progress
+        """The progress, with counts never below what was shown before.
+
+        Workflows that count from a step's absolute totals (`advance(succeeded=new.saved - p.succeeded)`) lower a
+        count when a retried step reports less than the attempt before it (from its checkpoint, or after a pause).
+        The workflow keeps its own counts (its next deltas are computed from them); what it shows only goes up."""
+        p = self._progress
+        higher = {name: value for name, value in self._shown.items() if value > getattr(p, name)}
+        return p.model_copy(update=higher) if higher else p
 
     @workflow.signal
     def cancel(self, reason: str = "") -> None:
@@ -177,6 +188,8 @@ class JobWorkflow:
         if p.started_at and 0 < p.processed < p.total and p.status == JobStatus.running:
             elapsed = (now - p.started_at).total_seconds()
             p.eta_seconds = round(elapsed / p.processed * (p.total - p.processed), 1)
+        for name in MONOTONIC:
+            self._shown[name] = max(self._shown[name], getattr(p, name))
 
     # -- running items -------------------------------------------------------------------------
 
