@@ -19,6 +19,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -44,7 +45,7 @@ from clients.onec import OneCClient
 from clients.providers import ProviderClients
 from clients.telegram_bot import TelegramBotClient
 from clients.telegram_history import ChatHistory
-from clients.temporal import connect
+from clients.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
@@ -260,11 +261,9 @@ async def main() -> None:
     # httpx logs every request at INFO: thousands a minute from a migration, and their formatting costs CPU.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
-    client = await connect(settings)
     if settings.worker_metrics_port:
         metrics.serve(settings.worker_metrics_port)
-    for created in await ensure_schedules(client, settings):
-        log.info("created schedule %s", created)
+    client = await reach_temporal(settings)
     deps = Dependencies(settings, client)
     worker = build_worker(client, settings, deps)
     try:
@@ -280,6 +279,22 @@ async def main() -> None:
         await stop.wait()
     await deps.close()
     log.info("worker stopped")
+
+
+async def reach_temporal(settings: Settings) -> Client:
+    """Connect and set up this deployment's schedules, waiting for Temporal however long it is away: a worker
+    started while Temporal restarts waits for it instead of exiting (nothing else would start it again)."""
+    client = await connect_patiently(settings, retry=None)
+    delay = 1.0
+    while True:
+        try:
+            for created in await ensure_schedules(client, settings):
+                log.info("created schedule %s", created)
+            return client
+        except RPCError as exc:  # up but not ready yet (its namespace or search attributes still being set up)
+            log.warning("Temporal at %s not ready, retrying in %.0fs: %s", settings.temporal_address, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
 
 async def polling(settings: Settings) -> bool:

@@ -1,11 +1,13 @@
-"""The API's Temporal connection: made lazily and remade after an outage, so the API starts without it."""
+"""The API's Temporal connection: made in the background and waited for with backoff, so the API starts without
+Temporal, answers 503 while it is away, and connects as soon as it is back."""
 
 import asyncio
+import contextlib
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from clients.temporal import API_RETRIES, connect
+from clients.temporal import API_RETRIES, connect_patiently
 from settings import Settings
 
 
@@ -14,9 +16,8 @@ class TemporalUnavailable(Exception):
 
 
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
-# What a failed connect raises: the SDK reports a refused or broken connection as RuntimeError
-# ("Failed client connect: ..."); a bug of ours (TypeError, ValueError...) must stay a bug, not a 503.
-CONNECT_ERRORS = (RuntimeError, TimeoutError, RPCError)
+# How long a request waits on the connection being made before it is answered 503.
+REQUEST_WAIT_SECONDS = 5.0
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -24,21 +25,35 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 class TemporalGateway:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, request_wait: float = REQUEST_WAIT_SECONDS) -> None:
         self.settings = settings
         self._client: Client | None = None
-        self._lock = asyncio.Lock()
+        self._request_wait = request_wait
+        # One connection attempt loop for the process, however many requests arrive while Temporal is away.
+        self._connecting: asyncio.Task[Client] | None = None
+        # Set once an attempt has failed: requests are then answered 503 at once instead of each waiting.
+        self._unreachable = False
 
     async def client(self) -> Client:
         if self._client is not None:
             return self._client
-        async with self._lock:
-            if self._client is None:
-                try:
-                    self._client = await asyncio.wait_for(connect(self.settings, API_RETRIES), timeout=5)
-                except CONNECT_ERRORS as exc:
-                    raise TemporalUnavailable(f"Temporal at {self.settings.temporal_address}: {exc}") from exc
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.create_task(self._connect())
+        wait = 0.0 if self._unreachable else self._request_wait
+        try:
+            # Shielded: a request giving up must not stop the connection that later requests will use.
+            return await asyncio.wait_for(asyncio.shield(self._connecting), timeout=wait)
+        except TimeoutError as exc:
+            address = self.settings.temporal_address
+            raise TemporalUnavailable(f"Temporal at {address} unreachable; still trying to connect") from exc
+
+    async def _connect(self) -> Client:
+        self._client = await connect_patiently(self.settings, API_RETRIES, on_unreachable=self._mark_unreachable)
+        self._unreachable = False
         return self._client
+
+    def _mark_unreachable(self) -> None:
+        self._unreachable = True
 
     async def healthy(self) -> bool:
         try:
@@ -46,3 +61,9 @@ class TemporalGateway:
             return await client.service_client.check_health()
         except (TemporalUnavailable, RPCError, RuntimeError):
             return False
+
+    async def close(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
