@@ -1,7 +1,8 @@
 """Jobs as the API sees them: start, snapshot, list, cancel, clean up — all through Temporal.
 
 Job state lives in Temporal only: the progress query while a job runs, the workflow result
-once it has closed (readable with no worker alive), search attributes for listing.
+once it has closed (readable with no worker alive), search attributes for listing and ownership,
+pending activities for a step that is being retried.
 """
 
 import asyncio
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -21,6 +23,8 @@ from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from api.job_retries import Retrying, RetryReader
+from api.job_runs import input_of, started_new
 from api.temporal import TemporalGateway
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus, root_cause
 from workflows.start import JobRequest, start_job
@@ -47,7 +51,11 @@ STATUS_FILTER = {
 }
 
 
-META_CACHE_SIZE = 10_000
+# Runs whose last progress this process remembers (for the floor under their counts): a long-lived API stays small.
+LAST_PROGRESS_SIZE = 10_000
+# The counts a progress bar is drawn from; none of them may go down between two answers for one run.
+COUNTS = ("processed", "succeeded", "skipped", "failed")
+NO_WORKER = "no worker has answered for a while (one may be restarting): the last progress known"
 
 
 class JobSnapshot(JobProgress):
@@ -58,6 +66,8 @@ class JobSnapshot(JobProgress):
     owner: str
     # The workflow's result model as JSON (its fields depend on the job type); null while running.
     result: dict[str, Any] | None = None
+    # Set while one of the job's steps is failing and being retried (from Temporal's pending activities).
+    retrying: Retrying | None = None
 
     @property
     def closed(self) -> bool:
@@ -65,9 +75,16 @@ class JobSnapshot(JobProgress):
 
 
 class JobStarted(BaseModel):
-    """The answer to every request that starts a job (202): poll `/api/v1/jobs/{job_id}` or watch its socket."""
+    """The answer to every request that starts a job (202): poll `/api/v1/jobs/{job_id}` or watch its socket.
+
+    `joined`: a job with this id was already running and nothing new started; `running_input` is what that job was
+    started with (its period, its scope...), `running_since` when. It may be someone else's job: then it is not
+    yours to read or cancel."""
 
     job_id: str
+    joined: bool = False
+    running_input: dict[str, Any] | None = None
+    running_since: datetime | None = None
 
 
 class JobSummary(BaseModel):
@@ -81,8 +98,10 @@ class JobSummary(BaseModel):
     closed_at: datetime | None
 
 
-def snapshot_of(job_id: str, job_type: str, owner: str, progress: dict, result: dict | None) -> JobSnapshot:
-    return JobSnapshot(job_id=job_id, type=job_type, owner=owner, result=result, **progress)
+def snapshot_of(
+    job_id: str, job_type: str, owner: str, progress: dict, result: dict | None, retrying: Retrying | None = None
+) -> JobSnapshot:
+    return JobSnapshot(job_id=job_id, type=job_type, owner=owner, result=result, retrying=retrying, **progress)
 
 
 class JobNotFound(Exception):
@@ -97,20 +116,67 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+class ProgressFloor:
+    """The last progress answered for each run, so the counts answered for it never go down.
+
+    A job's counts can be read lower than before without anything being undone: no worker answers the query (one
+    was killed and its replacement is not up yet), or a step retried from its checkpoint reports less than the
+    attempt before it. Keyed by (job id, run id): a job id is reused by later runs, each counting from zero."""
+
+    def __init__(self, size: int = LAST_PROGRESS_SIZE) -> None:
+        self._size = size
+        self._last: dict[tuple[str, str], dict] = {}
+
+    def raise_to_last(self, run: tuple[str, str], progress: dict) -> dict:
+        last = self._last.get(run)
+        if last is not None:
+            progress = {**progress}
+            for name in COUNTS:
+                progress[name] = max(progress.get(name) or 0, last.get(name) or 0)
+            total = progress.get("total") or 0
+            if total and progress.get("status") not in TERMINAL:
+                progress["percent"] = max(progress.get("percent") or 0.0, last.get("percent") or 0.0)
+        self._remember(run, progress)
+        return progress
+
+    def last(self, run: tuple[str, str]) -> dict | None:
+        return self._last.get(run)
+
+    def forget(self, run: tuple[str, str]) -> None:
+        self._last.pop(run, None)
+
+    def _remember(self, run: tuple[str, str], progress: dict) -> None:
+        self._last.pop(run, None)
+        if len(self._last) >= self._size:
+            self._last.pop(next(iter(self._last)))  # the least recently answered
+        self._last[run] = progress
+
+
 class Jobs:
+    """Every answer about a job comes from its current run: its owner and type from the run's search attributes,
+    its progress from that run's query, its result from that run. Nothing is remembered from whoever started or
+    asked before, since job ids with a natural key are reused by later runs (and joined by other people)."""
+
     def __init__(self, temporal: TemporalGateway) -> None:
         self._temporal = temporal
-        # Type and owner never change: no need to ask twice. (Closed results are not cached:
-        # cleanup in any API process must make a job disappear everywhere.)
-        self._meta: dict[str, tuple[str, str]] = {}
-        # Callers asking about one job at the same moment share one progress query.
+        self._floor = ProgressFloor()
+        self._retries = RetryReader()
+        # Callers asking about one job at the same moment share one describe and one progress query.
         self._inflight: dict[str, asyncio.Future] = {}
 
     async def start(self, job: JobRequest) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
-        handle = await start_job(await self._temporal.client(), self._temporal.settings, job)
-        self._remember(handle.id, job.job_type, job.owner)
-        return handle.id
+        return (await self.launch(job)).job_id
+
+    async def launch(self, job: JobRequest) -> JobStarted:
+        """Start a job and say whether a running one with its id was joined instead (and what that one is doing)."""
+        client = await self._temporal.client()
+        handle = await start_job(client, self._temporal.settings, job)
+        if started_new(handle):
+            return JobStarted(job_id=handle.id)
+        run = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+        running_input, since = await input_of(client, run)
+        return JobStarted(job_id=handle.id, joined=True, running_input=running_input, running_since=since)
 
     async def snapshot(self, job_id: str, who: Principal | None) -> JobSnapshot:
         """Progress plus type and owner (and the result once closed). `who=None` skips the ownership check."""
@@ -125,44 +191,49 @@ class Jobs:
         return snap
 
     async def _fetch(self, job_id: str) -> JobSnapshot:
-        handle = await self._handle(job_id)
-        job_type, owner = await self._type_and_owner(handle)
+        client = await self._temporal.client()
+        desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        # Bound to the run just described: a later run under the same id is another job.
+        handle = client.get_workflow_handle(job_id, run_id=desc.run_id)
+        run = (job_id, desc.run_id)
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return await self._closed_snapshot(handle, desc, job_type, owner)
         try:
             progress = await handle.query(
                 "progress", reject_condition=QueryRejectCondition.NOT_OPEN, rpc_timeout=QUERY_TIMEOUT
             )
         except WorkflowQueryRejectedError:
-            return await self._closed_snapshot(handle, job_type, owner)
+            return await self._closed_snapshot(handle, desc, job_type, owner)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                self._meta.pop(job_id, None)
                 raise JobNotFound(job_id) from exc
             if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 raise
-            # No worker answered in time: say so instead of failing the caller.
-            progress = {
-                "status": JobStatus.pending.value,
-                "message": "waiting for a worker to pick the job up",
-            }
+            # No worker answered in time: say so, with the counts already shown (never zeros in their place).
+            progress = {**(self._floor.last(run) or {"status": JobStatus.pending.value}), "message": NO_WORKER}
         if JobProgress.model_validate(progress).status in TERMINAL:
             # The job has said its last word and is returning: answer with its result, so a caller
             # never sees a terminal status without one.
-            return await self._closed_snapshot(handle, job_type, owner)
-        return snapshot_of(job_id, job_type, owner, progress, None)
+            return await self._closed_snapshot(handle, desc, job_type, owner)
+        progress = self._floor.raise_to_last(run, progress)
+        retrying = await self._retries.retrying(client, desc)
+        return snapshot_of(job_id, job_type, owner, progress, None, retrying)
 
-    async def _closed_snapshot(self, handle: WorkflowHandle, job_type: str, owner: str) -> JobSnapshot:
+    async def _closed_snapshot(
+        self, handle: WorkflowHandle, desc: WorkflowExecutionDescription, job_type: str, owner: str
+    ) -> JobSnapshot:
+        run = (handle.id, desc.run_id)
         try:
             result = await handle.result(rpc_timeout=QUERY_TIMEOUT)
-            progress = dict(result["progress"])
+            progress = self._floor.raise_to_last(run, dict(result["progress"]))
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                self._meta.pop(handle.id, None)
                 raise JobNotFound(handle.id) from exc
             raise
         except WorkflowFailureError as exc:
-            status = CLOSED_STATUS.get((await handle.describe()).status, JobStatus.failed)
+            status = CLOSED_STATUS.get(desc.status, JobStatus.failed)
             error = root_cause(exc)
-            progress = {"status": status.value, "message": error}
+            progress = {**(self._floor.last(run) or {}), "status": status.value, "message": error}
             result = {"status": status.value, "error": error}
         return snapshot_of(handle.id, job_type, owner, progress, result)
 
@@ -195,12 +266,14 @@ class Jobs:
         return jobs
 
     async def cancel(self, job_id: str, who: Principal, reason: str, force: bool) -> None:
-        handle = await self._handle(job_id)
-        _, owner = await self._type_and_owner(handle)
-        self._check_owner(owner, who)
+        client = await self._temporal.client()
         # Describe, not the progress query: it answers at once even when every worker is busy.
-        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+        desc, _, owner = await self._describe(client.get_workflow_handle(job_id))
+        self._check_owner(owner, who)
+        if desc.status != WorkflowExecutionStatus.RUNNING:
             raise JobClosed(job_id)
+        # The run whose owner was checked, not whatever run holds the id by the time the signal lands.
+        handle = client.get_workflow_handle(job_id, run_id=desc.run_id)
         try:
             if force:
                 await handle.cancel()
@@ -213,7 +286,7 @@ class Jobs:
 
     async def signal(self, job_id: str, name: str) -> None:
         """A domain signal (a migration's pause or resume) to a running job; JobClosed if none runs."""
-        handle = await self._handle(job_id)
+        handle = (await self._temporal.client()).get_workflow_handle(job_id)
         try:
             if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                 raise JobClosed(job_id)
@@ -236,31 +309,24 @@ class Jobs:
                     workflow_execution=WorkflowExecution(workflow_id=execution.id, run_id=execution.run_id),
                 )
             )
-            self._meta.pop(execution.id, None)
+            self._floor.forget((execution.id, execution.run_id))
             deleted += 1
         return deleted
 
-    async def _handle(self, job_id: str) -> WorkflowHandle:
-        return (await self._temporal.client()).get_workflow_handle(job_id)
-
-    async def _type_and_owner(self, handle: WorkflowHandle) -> tuple[str, str]:
-        if handle.id not in self._meta:
-            try:
-                desc = await handle.describe()
-            except RPCError as exc:
-                if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-                    raise JobNotFound(handle.id) from exc
-                raise
-            sa = desc.typed_search_attributes
-            if sa.get(JOB_TYPE) is None:
-                raise JobNotFound(handle.id)
-            self._remember(handle.id, sa.get(JOB_TYPE), sa.get(JOB_OWNER) or "")
-        return self._meta[handle.id]
-
-    def _remember(self, job_id: str, job_type: str, owner: str) -> None:
-        if len(self._meta) >= META_CACHE_SIZE:
-            self._meta.pop(next(iter(self._meta)))  # the oldest entry: a long-lived API stays small
-        self._meta[job_id] = (job_type, owner)
+    @staticmethod
+    async def _describe(handle: WorkflowHandle) -> tuple[WorkflowExecutionDescription, str, str]:
+        """The job's current run with its type and owner, as that run carries them."""
+        try:
+            desc = await handle.describe()
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                raise JobNotFound(handle.id) from exc
+            raise
+        sa = desc.typed_search_attributes
+        job_type = sa.get(JOB_TYPE)
+        if job_type is None:
+            raise JobNotFound(handle.id)
+        return desc, job_type, sa.get(JOB_OWNER) or ""
 
     @staticmethod
     def _check_owner(owner: str, who: Principal | None) -> None:

@@ -146,7 +146,7 @@ async def test_seed_shapes_roles_and_bad_input(books, stack, fresh, make_user):
 
     manager = Api(books.url, (await make_user("manager")).token)
     started = await manager.ok("POST", "/api/v1/sync-1c/contractors/sync-async", 202)
-    assert set(started) == {"task_id"}
+    assert set(started) == {"task_id", "joined", "running_input", "running_since"} and started["joined"] is False
     task = await manager.ok("GET", f"/api/v1/tasks/{started['task_id']}")
     assert task["task_type"] == "sync_contractors"
     assert (await user.http.get(f"/api/v1/tasks/{started['task_id']}")).status_code == 404  # not theirs

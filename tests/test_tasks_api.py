@@ -10,6 +10,8 @@ from tests.news_helpers import discover, make_sources
 SEED_TASK_FIELDS = {
     "task_id", "task_type", "status", "progress", "total", "processed", "message",
     "created_at", "started_at", "completed_at", "result", "error",
+    # added: a step being retried (the seed's client reads `message`, which says it too)
+    "retrying", "attempt", "retrying_since", "last_error",
 }  # fmt: skip
 
 

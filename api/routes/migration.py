@@ -280,7 +280,7 @@ async def start_migration(body: MigrationStart, session: SessionDep, who: Editor
     if await session.get(CrosspostingLink, body.link_id) is None:
         raise field_error("link_id", f"unknown link {body.link_id}")
     scope = MigrationScope(link_id=body.link_id, since=body.since, until=body.until, dry_run=body.dry_run)
-    return JobStarted(job_id=await jobs.start(migration_job(scope, who.username)))
+    return await jobs.launch(migration_job(scope, who.username))
 
 
 @router.post("/migrations/{link_id}/retry-failed", status_code=status.HTTP_202_ACCEPTED)
@@ -289,7 +289,7 @@ async def retry_failed(link_id: RowId, session: SessionDep, who: Editors, jobs: 
     if not await count_failed(session, link_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"link {link_id} has no failed messages")
     scope = MigrationScope(link_id=link_id, only_failed=True)
-    return JobStarted(job_id=await jobs.start(migration_job(scope, who.username)))
+    return await jobs.launch(migration_job(scope, who.username))
 
 
 async def signal_migration(link_id: RowId, signal: str, session: AsyncSession, jobs: Jobs) -> MigrationSignalled:

@@ -144,7 +144,7 @@ async def discover(body: Discover, session: SessionDep, who: People, jobs: JobsD
         if missing:
             raise field_error("source_ids", f"unknown news source ids: {missing}")
     arg = DiscoverNewsInput(sources=[SourceRef(id=s.id, name=s.name) for s in sources], max_parallel=body.max_parallel)
-    return JobStarted(job_id=await jobs.start(discovery_job(arg, who.username)))
+    return await jobs.launch(discovery_job(arg, who.username))
 
 
 @router.get("/discover/{job_id}")

@@ -25,6 +25,7 @@ from api.deps import (
     save_changes,
 )
 from api.fields import RowId
+from api.jobs import JobStarted
 from api.paging import Limit, Offset, page_of
 from db.models.onec import BankTransaction, CategorySource, ClassificationRule, Contractor, Direction
 from settings import Settings
@@ -49,9 +50,20 @@ class BankSyncRequest(BaseModel):
 
 
 class TaskStarted(BaseModel):
-    """The seed's answer to a sync start: poll `/api/v1/tasks/{task_id}` or watch `/api/v1/ws/tasks/{task_id}`."""
+    """The seed's answer to a sync start: poll `/api/v1/tasks/{task_id}` or watch `/api/v1/ws/tasks/{task_id}`.
+
+    `joined`: a sync of this kind was already running, so no new one started and this is that one: `running_input`
+    is what it syncs (its period: it may not be the one asked for), `running_since` when it started. If someone else
+    started it (a colleague, or the schedule), it stays theirs: reading or cancelling it answers 404."""
 
     task_id: str
+    joined: bool = False
+    running_input: dict[str, Any] | None = None
+    running_since: datetime | None = None
+
+    @classmethod
+    def of(cls, started: JobStarted) -> "TaskStarted":
+        return cls(task_id=started.job_id, **started.model_dump(exclude={"job_id"}))
 
 
 class TransactionOut(BaseModel):
@@ -135,12 +147,12 @@ async def sync_bank_transactions(
     if (body.date_to - body.date_from).days + 1 > settings.onec_max_period_days:
         raise field_error("date_to", f"the period is longer than {settings.onec_max_period_days} days")
     inp = SyncBankInput(date_from=body.date_from, date_to=body.date_to, auto_classify=body.auto_classify)
-    return TaskStarted(task_id=await jobs.start(bank_sync_job(inp, who.username)))
+    return TaskStarted.of(await jobs.launch(bank_sync_job(inp, who.username)))
 
 
 @router.post("/contractors/sync-async", status_code=status.HTTP_202_ACCEPTED)
 async def sync_contractors(who: Editors, jobs: JobsDep) -> TaskStarted:
-    return TaskStarted(task_id=await jobs.start(contractors_sync_job(SyncContractorsInput(), who.username)))
+    return TaskStarted.of(await jobs.launch(contractors_sync_job(SyncContractorsInput(), who.username)))
 
 
 @router.get("/bank-transactions")

@@ -38,6 +38,12 @@ class Task(BaseModel):
     completed_at: datetime | None
     result: dict[str, Any] | None
     error: str | None
+    # Added to the seed's shape: a step failing and being tried again. The seed's client knows no such status, so
+    # `status` stays `running` and `message` (which it shows) says it; these fields say it to clients that ask.
+    retrying: bool = False
+    attempt: int | None = None
+    retrying_since: datetime | None = None
+    last_error: str | None = None
 
 
 class TaskList(BaseModel):
@@ -51,6 +57,7 @@ class Cleaned(BaseModel):
 
 def task_of(snap: JobSnapshot) -> Task:
     failed = snap.status == JobStatus.failed
+    retry = snap.retrying
     return Task(
         task_id=snap.job_id,
         task_type=snap.type,
@@ -58,12 +65,16 @@ def task_of(snap: JobSnapshot) -> Task:
         progress=snap.percent,
         total=snap.total,
         processed=snap.processed,
-        message=snap.message,
+        message=retry.describe() if retry else snap.message,
         created_at=snap.started_at,
         started_at=snap.started_at,
         completed_at=snap.updated_at if snap.closed else None,
         result=snap.result,
         error=(snap.message or "failed") if failed else None,
+        retrying=retry is not None,
+        attempt=retry.attempt if retry else None,
+        retrying_since=retry.since if retry else None,
+        last_error=retry.last_error if retry else None,
     )
 
 

@@ -54,7 +54,7 @@ async def start_embeddings(body: EmbeddingsStart, session: SessionDep, who: Edit
             raise no_provider()
         provider_id = provider.id
     inp = EmbedItemsInput(kinds=[body.kind], ids=body.ids, provider_id=provider_id)
-    return JobStarted(job_id=await jobs.start(embed_job(inp, who.username)))
+    return await jobs.launch(embed_job(inp, who.username))
 
 
 @router.get("/search")

@@ -21,4 +21,4 @@ async def score_unscored(
 ) -> JobStarted:
     """Score every message that has no score yet, in batches; `message_scored` and `batch_scored` tell clients."""
     batch = (body and body.batch) or settings.tracker_scoring_batch
-    return JobStarted(job_id=await jobs.start(scoring_job(ScoreUnscoredInput(batch=batch), who.username)))
+    return await jobs.launch(scoring_job(ScoreUnscoredInput(batch=batch), who.username))
