@@ -548,7 +548,8 @@ function renderDetails() {
       row("Failed", job.failed),
       job.status === "running" && row("ETA", fmtDuration(job.eta_seconds)),
       row("Working on", job.current || "—"),
-      row("Message", job.message || "—")),
+      row("Message", job.message || "—"),
+      job.retrying && row("Retrying", retryLine(job))),
     h("h3", {}, `Errors (${errors.length})`),
     errors.length
       ? h("ol", { class: "errors" }, errors.map((e) => h("li", {}, h("b", {}, e.item), ": ", e.error)))

@@ -136,6 +136,16 @@ function ranFor(job) {
   return start && end && end >= start ? (end - start) / 1000 : null;
 }
 
+/** "retrying <step> (attempt n, since t): last error" while a step of the job fails and is tried again, else null.
+ * The error is an outside service's text (an HTTP answer, a feed's complaint): set as text like everything else. */
+function retryLine(job) {
+  const retry = job.retrying;
+  if (!retry) return null;
+  return h("div", { class: "job-line c-bad retrying" },
+    h("b", {}, "retrying"), ` ${retry.step || "a step"} (attempt ${Number(retry.attempt) || "?"}, since `,
+    timeEl(retry.since), "): ", String(retry.last_error ?? ""));
+}
+
 function jobRow(job) {
   const snap = job._snapshot;
   const canCancel = ACTIVE.has(job.status) && job.status !== "cancelling";
@@ -160,6 +170,7 @@ function jobRow(job) {
       h("span", { class: job.failed ? "c-bad" : "" }, `${job.failed ?? 0} failed`)),
     job.current && h("div", { class: "job-line" }, h("span", { class: "muted" }, "Working on: "), job.current),
     job.message && h("div", { class: "job-line muted" }, job.message),
+    retryLine(job),
     lastError && h("div", { class: "job-line c-bad" },
       `${job.errors.length} error${job.errors.length === 1 ? "" : "s"}, latest: `, h("b", {}, lastError.item), `: ${lastError.error}`));
 }
