@@ -1,12 +1,14 @@
 """News discovery: read one source's feed, let the LLM pick the news, insert the drafts at once."""
 
+from typing import NoReturn
+
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, llm_failure, outside_failure
+from activities.errors import LLM_ERRORS, Faults, cause_unless_counted, llm_failure, outside_failure
 from activities.heartbeat import heartbeating, resumed_checkpoint
 from clients.feeds import FeedClient, FeedEntry, FeedError
 from clients.llm import LLMClient
@@ -38,6 +40,41 @@ class SourceOutcome(BaseModel):
     skipped: int = 0
     # Of the skipped: entries with no web URL to file them under (a `javascript:` link...), never stored.
     rejected_links: int = 0
+    # The transient faults the source's failed attempts met, by kind ("HTTP 503": 3).
+    faults: dict[str, int] = Field(default_factory=dict)
+
+
+class SourceCheckpoint(Faults):
+    """What earlier attempts did, heartbeated after every batch: the entries judged, by identity (their url) and
+    not by position, since a retry fetches the feed again and new entries may have come in at the top (a position
+    would then skip them). Kept as runs of entries that were next to each other in the feed, each named by its
+    first and last url: a few runs however long the feed, where a list of every url could outgrow a heartbeat."""
+
+    judged: list[tuple[str, str]] = Field(default_factory=list)
+
+    def judged_in(self, entries: list[FeedEntry]) -> list[bool]:
+        """Which of `entries` (the feed as fetched now) earlier attempts judged. A run whose ends are no longer in
+        the feed, or no longer in order, counts as not judged: judging an entry twice costs an LLM call, while
+        skipping one would lose it."""
+        where = {}
+        for position, entry in enumerate(entries):
+            where.setdefault(entry.url, position)
+        done = [False] * len(entries)
+        for first, last in self.judged:
+            start, end = where.get(first), where.get(last)
+            if start is not None and end is not None and start <= end:
+                done[start : end + 1] = [True] * (end + 1 - start)
+        return done
+
+    def record(self, entries: list[FeedEntry], done: list[bool]) -> None:
+        self.judged = []
+        for position, judged in enumerate(done):
+            if not judged:
+                continue
+            if position and done[position - 1]:
+                self.judged[-1] = (self.judged[-1][0], entries[position].url)
+            else:
+                self.judged.append((entries[position].url, entries[position].url))
 
 
 class NewsVerdict(BaseModel):
@@ -69,26 +106,43 @@ class NewsActivities:
     @activity.defn(name="news.discover_source")
     async def discover_source(self, inp: DiscoverSourceInput) -> SourceOutcome:
         source = await self._load_source(inp.source_id)
-        # The checkpoint is how many entries earlier attempts already judged.
-        cursor = resumed_checkpoint(0)
+        checkpoint = resumed_checkpoint(None)
+        # A checkpoint of another shape (a position, from before checkpoints named entries) is read as nothing done.
+        checkpoint = SourceCheckpoint.model_validate(checkpoint) if isinstance(checkpoint, dict) else SourceCheckpoint()
         outcome = SourceOutcome(source_id=source.id)
-        async with heartbeating(lambda: cursor):
+        async with heartbeating(lambda: checkpoint):
             try:
                 feed = await self._feeds.fetch(source.feed_url)
             except FeedError as exc:
-                raise outside_failure(exc) from exc
+                self._fail(outside_failure(exc, checkpoint), checkpoint, exc)
             entries = feed.entries
             outcome.entries = len(entries) + feed.rejected_links
-            outcome.skipped = outcome.rejected_links = feed.rejected_links
-            while cursor < len(entries):
-                batch = entries[cursor : cursor + LLM_BATCH]
-                outcome.skipped += await self._draft_batch(inp.run_id, source, batch, cursor)
-                cursor += len(batch)
+            outcome.rejected_links = feed.rejected_links
+            done = checkpoint.judged_in(entries)
+            todo = [position for position, judged in enumerate(done) if not judged]
+            for at in range(0, len(todo), LLM_BATCH):
+                batch = todo[at : at + LLM_BATCH]
+                try:
+                    await self._draft_batch(inp.run_id, source, {i: entries[i] for i in batch})
+                except LLM_ERRORS as exc:
+                    self._fail(llm_failure(exc, checkpoint), checkpoint, exc)
+                for position in batch:
+                    done[position] = True
+                checkpoint.record(entries, done)
                 # Now, not at the next periodic beat: a source's batches take well under one, so a failure of the
                 # next batch would send the retry back to the start (the SDK sends this last one with the failure).
-                activity.heartbeat(cursor)
+                activity.heartbeat(checkpoint)
         outcome.drafts_created = await self._count_drafts(inp.run_id, source.id)
+        # Counted, not summed over batches: a retry's batches would leave out what earlier attempts skipped.
+        outcome.skipped = max(0, outcome.entries - outcome.drafts_created)
+        outcome.faults = checkpoint.counts
         return outcome
+
+    @staticmethod
+    def _fail(failure: ApplicationError, checkpoint: SourceCheckpoint, exc: Exception) -> NoReturn:
+        """Fail the attempt, its tally of faults heartbeated first so that the next attempt goes on counting."""
+        activity.heartbeat(checkpoint)
+        raise failure from cause_unless_counted(exc, checkpoint)
 
     async def _load_source(self, source_id: int) -> NewsSource:
         async with self._sessions() as session:
@@ -97,16 +151,13 @@ class NewsActivities:
             raise ApplicationError(f"news source {source_id} does not exist", type="NotFound", non_retryable=True)
         return source
 
-    async def _draft_batch(self, run_id: str, source: NewsSource, batch: list[FeedEntry], first: int) -> int:
-        """Judge one batch and insert its news as drafts; returns how many entries were skipped."""
-        known = await self._known_urls(source.id, [e.url for e in batch])
-        fresh = {first + i: e for i, e in enumerate(batch) if e.url not in known}
+    async def _draft_batch(self, run_id: str, source: NewsSource, batch: dict[int, FeedEntry]) -> None:
+        """Judge one batch (entries by their place in the feed) and insert its news as drafts."""
+        known = await self._known_urls(source.id, [e.url for e in batch.values()])
+        fresh = {i: e for i, e in batch.items() if e.url not in known}
         if not fresh:
-            return len(batch)
-        try:
-            verdicts = await self._llm.parse(EDITOR_PROMPT, editor_request(source.topic, fresh), NewsVerdicts)
-        except LLM_ERRORS as exc:
-            raise llm_failure(exc) from exc
+            return
+        verdicts = await self._llm.parse(EDITOR_PROMPT, editor_request(source.topic, fresh), NewsVerdicts)
         now = utcnow()
         rows = [
             {
@@ -125,7 +176,6 @@ class NewsActivities:
         if rows:
             async with self._sessions() as session, session.begin():
                 await session.execute(insert(NewsPost).values(rows).on_conflict_do_nothing())
-        return len(batch) - len(rows)
 
     async def _known_urls(self, source_id: int, urls: list[str]) -> set[str]:
         async with self._sessions() as session:

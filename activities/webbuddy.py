@@ -9,7 +9,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.errors import calling_llm
+from activities.errors import calling_llm, resumed_faults
 from clients.llm import LLMClient
 from db import query_claims
 from db.base import utcnow
@@ -103,7 +103,8 @@ class WebBuddyActivities:
             return query.answer_text  # an earlier attempt got it and then lost its worker
         async with self._sessions() as session:
             await query_claims.write_stage_log(session, query, "answering", "asking the LLM")
-        async with calling_llm():
+        # The transient faults earlier attempts met, counted on: a failure names them all.
+        async with calling_llm(resumed_faults()):
             answer = await self._llm.complete(ANSWER_PROMPT, query.query_text)
         async with self._sessions() as session:
             await query_claims.save_answer(session, query.id, inp.claimer, answer)

@@ -80,12 +80,7 @@ def jwt_secret(settings: Settings) -> str:
     """The configured secret, else one generated once and kept in the data dir so restarts keep tokens valid."""
     if settings.jwt_secret:
         return settings.jwt_secret
-    path = settings.data_dir / "jwt_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return settings.kept_secret("jwt_secret", "LONGRUN_JWT_SECRET", lambda: secrets.token_urlsafe(48))
 
 
 class Tokens:

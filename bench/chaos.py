@@ -22,17 +22,27 @@ missing, a delivered message not saved and scored); duplicates (a draft, answer,
 than once). Retries are the activity attempts after the first in every history of the domain, plus the webhook's
 redeliveries; "kills" counts the worker kills during which the domain had a workflow open.
 
-    python -m bench chaos [--window 60] [--kills 5] [--posts 600] [--documents 2000] [--seed 1]
+`--seed` draws the run: the emulators' fault coins, the times of the shots, the 1C book. `--runs N` makes N runs in
+a row, seeds `--seed` to `--seed + N - 1`, each on a fresh stack, and prints a table per seed. Every run is kept
+under bench/results/chaos-runs/<time>-seed<N>/: summary.json (what `bench/results/chaos.json` says of the last run),
+the emulators' fault logs (faults.json: which request, and so which item, each fault hit, and when) and every
+process's log (logs/: the API, the workers, Temporal, the emulators), so that a miss can be explained afterwards.
+
+    python -m bench chaos [--window 60] [--kills 5] [--posts 600] [--documents 2000] [--seed 1] [--runs 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import random
+import shutil
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from bench.common import bench_stack, print_targets, stack_client, table, write_results
+from bench.common import RESULTS, bench_stack, print_targets, stack_client, table, write_results
 from devstack import processes as ps
 from devstack.clients import (
     Api,
@@ -182,16 +192,19 @@ class Chaos:
         await asyncio.to_thread(self.stack.crash_postgres)
         self.shots.append(Shot("postgres", wall, time.monotonic() - started))
 
-    def schedule(self, window: float, kills: int) -> list[tuple[float, Callable[[], Awaitable[None]]]]:
-        """Worker kills evenly over the window; Temporal at a third, Postgres at two thirds, between kills."""
+    def schedule(self, window: float, kills: int, seed: int = 0) -> list[tuple[float, Callable[[], Awaitable[None]]]]:
+        """Worker kills evenly over the window; Temporal at a third, Postgres at two thirds, between kills. The seed
+        moves each shot by up to an eighth of the kills' spacing, so runs differ in what each shot catches."""
         plan = [((i + 0.5) * window / kills, self.kill_worker) for i in range(kills)]
         plan += [(window / 3 + window / (4 * kills), self.crash_temporal)]
         plan += [(2 * window / 3 + window / (4 * kills), self.crash_postgres)]
+        draw, spread = random.Random(seed), window / (8 * kills)
+        plan = [(min(window, max(0.0, at + draw.uniform(-spread, spread))), shoot) for at, shoot in plan]
         return sorted(plan, key=lambda item: item[0])
 
-    async def run(self, window: float, kills: int) -> None:
+    async def run(self, window: float, kills: int, seed: int = 0) -> None:
         started = time.monotonic()
-        for at, shoot in self.schedule(window, kills):
+        for at, shoot in self.schedule(window, kills, seed):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             await shoot()
             shot, at = self.shots[-1], time.monotonic() - started
@@ -511,8 +524,11 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     chaos = Chaos(stack, worker, env)
     work = Workload(stack, Caller(admin), engine, args, api_url)
     try:
-        for name in FAULTS:
-            await Emulator(getattr(stack, f"{name}_url")).reset()  # the coins too: a rerun draws the same faults
+        for n, name in enumerate(FAULTS):
+            # The coins too: a rerun with this seed draws the same faults, another seed others (each emulator its own).
+            await Emulator(getattr(stack, f"{name}_url")).control(
+                "POST", f"/_emulator/reset?seed={args.seed * 100 + n}"
+            )
         await work.prepare()
         before = await request_counts(stack)
         for name, rules in FAULTS.items():
@@ -521,7 +537,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         started = time.time()
         print(f"  feeding for {args.window:g}s, shooting {args.kills} workers, Temporal and Postgres", flush=True)
         feeding = asyncio.create_task(work.feed())
-        await chaos.run(args.window, args.kills)
+        await chaos.run(args.window, args.kills, args.seed)
         await asyncio.sleep(max(0.0, started + args.window - time.time()))
         work.stop.set()
         await feeding
@@ -640,13 +656,59 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--posts", type=int, default=600, help="posts in each migrated channel")
     parser.add_argument("--documents", type=int, default=2000, help="bank documents in the 1C book")
     parser.add_argument("--contractors", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the faults' coins, the shots' times, the 1C book")
     parser.add_argument("--settle", type=float, default=600.0, help="seconds allowed after the window")
+    parser.add_argument("--runs", type=int, default=1, help="runs in a row, seeds --seed, --seed + 1, ...")
     return parser
+
+
+RUNS = RESULTS / "chaos-runs"
+
+
+def keep_run(stack: Stack, run_dir: Path) -> None:
+    """The emulators' fault logs and every process's log, copied out of the stack before it goes."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logs = {}
+    for name in FAULTS:
+        try:
+            logs[name] = httpx.get(f"{getattr(stack, f'{name}_url')}/_emulator/fault-log", timeout=60).json()
+        except httpx.HTTPError as exc:  # an emulator that died: its process log says why
+            logs[name] = [{"error": repr(exc)}]
+    (run_dir / "faults.json").write_text(json.dumps(logs) + "\n")
+    shutil.copytree(stack.logs, run_dir / "logs", dirs_exist_ok=True)
+    if stack.pg.log_path.exists():  # Postgres writes its own, beside its data
+        shutil.copy(stack.pg.log_path, run_dir / "logs" / "postgres.log")
+
+
+def one_run(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    run_dir = RUNS / f"{time.strftime('%Y%m%d-%H%M%S')}-seed{args.seed}"
+    with bench_stack(durable_temporal=True) as stack:
+        try:
+            results = asyncio.run(run(stack, args))
+        finally:
+            keep_run(stack, run_dir)
+    summary = report(results, args)
+    shutil.copy(RESULTS / f"{NAME}.json", run_dir / "summary.json")
+    print(f"kept the run in {run_dir}")
+    return summary, run_dir
 
 
 def main(argv: list[str]) -> dict[str, Any]:
     args = parser().parse_args(argv)
-    with bench_stack(durable_temporal=True) as stack:
-        results = asyncio.run(run(stack, args))
-    return report(results, args)
+    rows, summary = [], {}
+    for n in range(args.runs):
+        seeded = argparse.Namespace(**{**vars(args), "seed": args.seed + n})
+        print(f"run {n + 1} of {args.runs}, seed {seeded.seed}", flush=True)
+        try:
+            summary, run_dir = one_run(seeded)
+        except Exception as exc:  # one run crashing is its seed's row; the next seeds still run
+            rows.append([seeded.seed, f"crashed: {exc!r}"[:60], "-", "-", "-", "-"])
+            continue
+        domains, met = summary["domains"], summary["met"]
+        missed = ", ".join(key for key, ok in met.items() if not ok) or "-"
+        lost = ", ".join(f"{name} {d['lost']}" for name, d in domains.items() if d["lost"]) or "0"
+        dups = ", ".join(f"{name} {d['duplicates']}" for name, d in domains.items() if d["duplicates"]) or "0"
+        rows.append([seeded.seed, "all met" if all(met.values()) else "MISSED", missed, lost, dups, run_dir.name])
+    print()
+    print(table(["seed", "targets", "missed", "lost", "duplicates", "kept in"], rows))
+    return {**summary, "runs": rows}

@@ -60,24 +60,12 @@ def new_key_text(key_id: str) -> str:
 
 
 def payload_keys(settings: Settings) -> dict[str, bytes]:
-    """The configured keys; with none configured, one generated once and kept in the data dir (created so that a
-    worker and an API starting at the same moment end up with the same key)."""
+    """The configured keys; with none configured, one generated once and kept in the data dir (so that a worker and
+    an API starting at the same moment end up with the same key), where the settings allow that."""
     configured = settings.payload_keys.get_secret_value()
     if configured:
         return parse_keys(configured)
-    path = settings.data_dir / "payload_keys"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".payload_keys.{os.getpid()}.{secrets.token_hex(4)}")
-        draft.write_text(new_key_text("k1"))
-        draft.chmod(0o600)
-        try:
-            os.link(draft, path)  # fails if another process made it first: theirs is the key
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return parse_keys(path.read_text())
+    return parse_keys(settings.kept_secret("payload_keys", "LONGRUN_PAYLOAD_KEYS", lambda: new_key_text("k1")))
 
 
 class EncryptionCodec(PayloadCodec):

@@ -8,7 +8,11 @@ Control API (never faulted, never counted):
   requests the rule is spent on (omitted/null: forever). ``probability`` (default 1) is the share of matching
   requests it takes, drawn from a coin seeded at every reset, so a scripted run repeats.
 - ``DELETE /_emulator/faults`` removes every rule; ``POST /_emulator/reset`` also zeroes the stats and runs the
-  emulator's own reset hooks (the 1C emulator returns to its default book).
+  emulator's own reset hooks (the 1C emulator returns to its default book). ``?seed=N`` seeds the rules' coins
+  (default 0), so runs with different seeds draw different faults and a rerun with one seed the same.
+- ``GET /_emulator/fault-log`` answers every fault applied since the reset (the last ``FAULT_LOG_SIZE``), in order:
+  ``{"at": unix time, "request": "POST /messages?chat_id=7", "kind": "status", "status": 503}``: which requests, and
+  so which items, the faults hit.
 - ``GET /_emulator/stats`` answers ``{"requests": {path: n}, "faults_applied": {path: n}}`` by exact path, plus
   whatever the emulator adds under its own key (``EmulatorApp.add_stats``); ``reset`` also clears its state
   (``EmulatorApp.on_reset``).
@@ -31,7 +35,8 @@ cannot interleave inside an update.
 
 import asyncio
 import random
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,6 +49,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from emulators.errors import error_payload
 
 CONTROL_PREFIX = "/_emulator"
+# Faults the log keeps: a long chaos run at 20% faults applies tens of thousands.
+FAULT_LOG_SIZE = 200_000
 
 
 class FaultSpec(BaseModel):
@@ -100,6 +107,7 @@ class FaultBook:
         self.reset_hooks: list[Callable[[], None]] = []
         # The coins of `probability` rules: seeded, so a run after a reset draws the same sequence.
         self.coins = random.Random(0)
+        self.fault_log: deque[dict[str, Any]] = deque(maxlen=FAULT_LOG_SIZE)
 
     def add(self, spec: FaultSpec) -> int:
         self._rules.append(_Rule(spec, spec.times))
@@ -109,11 +117,12 @@ class FaultBook:
     def clear(self) -> None:
         self._rules.clear()
 
-    def reset(self) -> None:
+    def reset(self, seed: int = 0) -> None:
         self.clear()
-        self.coins.seed(0)
+        self.coins.seed(seed)
         self.requests.clear()
         self.faults_applied.clear()
+        self.fault_log.clear()
         for hook in self.reset_hooks:
             hook()
 
@@ -121,8 +130,9 @@ class FaultBook:
         extra = {name: produce() for name, produce in self.extra_stats.items()}
         return {"requests": dict(self.requests), "faults_applied": dict(self.faults_applied), **extra}
 
-    def take(self, path: str) -> tuple[FaultSpec | None, FaultSpec | None]:
-        """Count the request and spend the rules that apply to it: (latency rule, answering rule)."""
+    def take(self, path: str, request: str = "") -> tuple[FaultSpec | None, FaultSpec | None]:
+        """Count the request and spend the rules that apply to it: (latency rule, answering rule). `request` (method,
+        path and query) is what the fault log names."""
         self.requests[path] += 1
         delay = answer = None
         for rule in self._rules:
@@ -139,6 +149,11 @@ class FaultBook:
             rule.spend()
         if chosen:
             self.faults_applied[path] += 1
+            for rule in chosen:
+                entry = {"at": time.time(), "request": request or path, "kind": rule.spec.kind}
+                if rule.spec.kind == "status":
+                    entry["status"] = rule.spec.status
+                self.fault_log.append(entry)
         self._rules = [rule for rule in self._rules if rule.remaining != 0]
         return (delay.spec if delay else None), (answer.spec if answer else None)
 
@@ -156,9 +171,13 @@ def _control_router(book: FaultBook, spec_type: type[FaultSpec]) -> APIRouter:
         return {"ok": True}
 
     @router.post("/reset")
-    async def reset() -> dict[str, bool]:
-        book.reset()
+    async def reset(seed: int = 0) -> dict[str, bool]:
+        book.reset(seed)
         return {"ok": True}
+
+    @router.get("/fault-log")
+    async def fault_log() -> list[dict[str, Any]]:
+        return list(book.fault_log)
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:
@@ -204,7 +223,9 @@ class _FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        delay, answer = self.book.take(scope["path"])
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = f"{scope['method']} {scope['path']}" + (f"?{query}" if query else "")
+        delay, answer = self.book.take(scope["path"], request)
         if delay is not None:
             await asyncio.sleep(delay.latency_ms / 1000)
         if answer is None:

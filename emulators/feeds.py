@@ -10,6 +10,8 @@ OpenAI emulator reads those markers, so a relevance step fed these titles gets p
     paragraphs, emphasis and links, as full-text feeds serve it) instead of one line, for multi-megabyte feeds.
   - ``planted=true``: after the regular entries, the ones a hostile or broken feed serves (``planted_entries``):
     links and guids that are not web URLs, which discovery must never store.
+  - ``rise=K``: a live feed, whose top gains K newer entries at every fetch after the first (entry ``offset - K``
+    and up at the second, ...; never past entry 0): a reader that fetches it again must not miss them.
 - ``GET /feeds/{slug}.broken``: 200 with a body that is not XML at all.
 - ``GET /articles/{slug}/{index}``: the article page an entry links to.
 
@@ -63,6 +65,7 @@ Items = Annotated[int, Query(ge=0, le=MAX_ITEMS)]
 Offset = Annotated[int, Query(ge=0)]
 BodyChars = Annotated[int, Query(ge=0, le=MAX_BODY_CHARS)]
 Planted = Annotated[bool, Query()]
+Rise = Annotated[int, Query(ge=0, le=MAX_ITEMS)]
 
 _BODY_SENTENCES = (
     "Officials said the decision followed months of consultation with residents and local businesses.",
@@ -150,6 +153,8 @@ def planted_entries(slug: str, base_url: str, first_index: int) -> list[PlantedE
 
 def create_app() -> EmulatorApp:
     app = EmulatorApp(title="Feeds emulator")
+    fetches = _Fetches()
+    app.on_reset(fetches.clear)
 
     @app.get("/feeds/{slug}.rss")
     async def rss(
@@ -159,8 +164,11 @@ def create_app() -> EmulatorApp:
         offset: Offset = 0,
         body_chars: BodyChars = 0,
         planted: Planted = False,
+        rise: Rise = 0,
     ) -> Response:
-        return _feed(_rss, "application/rss+xml", request, slug, FeedWindow(items, offset, body_chars, planted))
+        top = fetches.risen(request, offset, rise)
+        window = FeedWindow(items + offset - top, top, body_chars, planted)
+        return _feed(_rss, "application/rss+xml", request, slug, window)
 
     @app.get("/feeds/{slug}.atom")
     async def atom(
@@ -170,8 +178,11 @@ def create_app() -> EmulatorApp:
         offset: Offset = 0,
         body_chars: BodyChars = 0,
         planted: Planted = False,
+        rise: Rise = 0,
     ) -> Response:
-        return _feed(_atom, "application/atom+xml", request, slug, FeedWindow(items, offset, body_chars, planted))
+        top = fetches.risen(request, offset, rise)
+        window = FeedWindow(items + offset - top, top, body_chars, planted)
+        return _feed(_atom, "application/atom+xml", request, slug, window)
 
     @app.get("/feeds/{slug}.broken")
     async def broken(slug: str) -> Response:
@@ -187,6 +198,25 @@ def create_app() -> EmulatorApp:
         )
 
     return app
+
+
+class _Fetches:
+    """How often each live feed (`rise`) was fetched, so its top can grow from one fetch to the next."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+    def risen(self, request: Request, offset: int, rise: int) -> int:
+        """The first entry this fetch serves (the feed keeps its bottom, so it grows)."""
+        if not rise:
+            return offset
+        key = str(request.url)
+        earlier = self._seen.get(key, 0)
+        self._seen[key] = earlier + 1
+        return max(0, offset - rise * earlier)
 
 
 def _base_url(request: Request) -> str:

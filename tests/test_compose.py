@@ -37,10 +37,13 @@ def test_every_variable_compose_sets_for_our_services_is_read_by_settings():
 
 
 def test_every_variable_of_the_env_example_is_read_by_settings():
+    """...or by compose itself for a service not ours (the Web UI's TEMPORAL_DISABLE_WRITE_ACTIONS)."""
     text = (ROOT / ".env.example").read_text()
     named = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
     assert {"LONGRUN_PAYLOAD_KEYS", "LONGRUN_JWT_SECRET"} <= named
-    assert not named - settings_variables(), sorted(named - settings_variables())
+    interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
+    unread = named - settings_variables() - interpolated
+    assert not unread, sorted(unread)
 
 
 def image(service: str) -> str:
@@ -81,3 +84,72 @@ def test_the_workers_health_check_answers_from_a_polling_worker(stack):
 
     assert health("longrun-test") == 0, "the session's worker polls longrun-test on this host"
     assert health("nobody-polls-this-queue") == 1
+
+
+# --------------------------------------------------------------------------- interpolation, as compose does it
+
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Refused(Exception):
+    """What `docker compose` says and stops on: a `${VAR:?message}` whose variable is unset or empty."""
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """The compose spec's interpolation: `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`,
+    `${VAR?error}`, `$$` for a dollar."""
+
+    def one(match: re.Match) -> str:
+        if match[0] == "$$":
+            return "$"
+        name = match[1] or match[4]
+        op, arg = match[2], match[3] or ""
+        value = env.get(name)
+        missing = value is None or (value == "" and op and op.startswith(":"))
+        if op and op.endswith("?") and missing:
+            raise Refused(f"required variable {name} is missing a value: {arg}")
+        if op and op.endswith("-") and missing:
+            return arg
+        return value or ""
+
+    return _VARIABLE.sub(one, text)
+
+
+def dotenv(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def compose_with(env: dict[str, str]) -> dict:
+    return yaml.safe_load(interpolate((ROOT / "docker-compose.yml").read_text(), env))
+
+
+def filled_env(**overrides: str) -> dict[str, str]:
+    env = dotenv((ROOT / ".env.example").read_text())
+    env.update(LONGRUN_PAYLOAD_KEYS="k1:" + "A" * 43 + "=", LONGRUN_JWT_SECRET="j" * 48, LONGRUN_CODEC_UI_KEY="c" * 32)
+    env.update(overrides)
+    return env
+
+
+def test_compose_refuses_an_env_whose_shared_keys_are_empty():
+    """Each container would generate its own key: the API and the workers would encrypt under the same key id with
+    different keys. The example env as shipped (keys empty) must stop compose, naming what to set."""
+    for name in ("LONGRUN_PAYLOAD_KEYS", "LONGRUN_JWT_SECRET"):
+        env = filled_env(**{name: ""})
+        try:
+            compose_with(env)
+        except Refused as refused:
+            assert name in str(refused)
+        else:
+            raise AssertionError(f"compose starts with {name} empty")
+    services = compose_with(filled_env())["services"]
+    for service in OUR_SERVICES:
+        environment = services[service]["environment"]
+        assert environment["LONGRUN_PAYLOAD_KEYS"] == filled_env()["LONGRUN_PAYLOAD_KEYS"], service
+        assert environment["LONGRUN_GENERATE_SECRETS"] == "false", service
+
+
+def test_the_web_ui_is_read_only_unless_the_env_allows_writes():
+    ui = compose_with(filled_env())["services"]["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    allowed = compose_with(filled_env(TEMPORAL_DISABLE_WRITE_ACTIONS="false"))["services"]["temporal-ui"]
+    assert allowed["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "false"

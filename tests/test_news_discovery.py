@@ -9,7 +9,6 @@ from sqlalchemy import text
 from devstack.clients import eventually
 from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
 from tests.test_replay import record
-from workflows.news_discovery import SOURCE_RETRY
 
 
 async def drafts_in_db(database, job_id: str) -> int:
@@ -102,15 +101,17 @@ async def test_failing_feed_is_recorded_and_others_complete(stack, admin, feeds,
     good = await make_sources(admin, stack, 3)
     [bad] = await make_sources(admin, stack, 1)
     feed_path = httpx.URL(bad["feed_url"]).path
-    await feeds.fault(path=feed_path, kind="status", status=500)
+    # A 5xx is worth retrying (tests/test_news_faults.py: for as long as the source's budget lasts); then the feed
+    # turns out to be gone, which is final.
+    await feeds.fault(path=feed_path, kind="status", status=500, retry_after=0.05, times=2)
+    await feeds.fault(path=feed_path, kind="status", status=410)
     job_id = await discover(admin, [*good, bad])
     snap = await admin.wait_job(job_id)
     assert snap["status"] == "completed"
     assert (snap["succeeded"], snap["failed"]) == (3, 1)
     assert [e["item"] for e in snap["errors"]] == [bad["name"]]
-    assert "500" in snap["errors"][0]["error"]
-    # A 5xx is worth retrying: the policy's attempts, then the source is given up.
-    assert await feeds.requests(feed_path) == SOURCE_RETRY.maximum_attempts == 8
+    assert "410" in snap["errors"][0]["error"] and "2 × HTTP 500" in snap["errors"][0]["error"]
+    assert await feeds.requests(feed_path) == 3
     if os.environ.get("LONGRUN_RECORD_HISTORIES"):
         await record(temporal, job_id, "NewsDiscovery-failed-source")
     assert snap["result"]["drafts_created"] == NEWS_PER_FEED * 3

@@ -109,6 +109,28 @@ async def test_llm_429_is_honoured_then_done(wb, owner, llm):
     assert await llm.requests("/v1/chat/completions") == 2
 
 
+async def test_an_llm_away_for_more_attempts_than_a_budget_had_still_answers(wb, owner, llm):
+    """7 transient faults in a row (5 attempts used to fail the query); then the LLM answers again."""
+    await llm.fault(path="/v1/chat/completions", kind="drop", times=2)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=503, retry_after=0.05, times=5)
+    created = await new_query(owner, owner.project)
+    done = await wait_query(owner, created["id"], within=120)
+    assert done["status"] == "done" and done["answer_text"], done
+    assert await llm.requests("/v1/chat/completions") == 8
+
+
+async def test_a_refusal_after_transient_faults_names_them(wb, owner, llm):
+    await llm.fault(path="/v1/chat/completions", kind="status", status=503, retry_after=0.05, times=2)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=400)
+    created = await new_query(owner, owner.project)
+    failed = await wait_query(owner, created["id"], within=120)
+    assert failed["status"] == "failed" and "400" in failed["error"]
+    assert "(after: 2 × HTTP 503)" in failed["error"]
+    assert await llm.requests("/v1/chat/completions") == 3
+    job = await owner.job(f"webbuddy-query-{created['id']}")
+    assert "(after: 2 × HTTP 503)" in job["errors"][0]["error"]
+
+
 async def test_cancel_marks_the_query_failed(wb, owner, llm, database, temporal):
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=10_000)
     created = await new_query(owner, owner.project)

@@ -176,6 +176,23 @@ async def test_a_fault_with_a_probability_takes_that_share_of_requests(openai_ur
         assert [(await http.get("/v1/models")).status_code for _ in range(500)] == statuses
 
 
+async def test_the_seed_draws_other_faults_and_the_fault_log_names_each_request(openai_url: str) -> None:
+    async def draw(seed: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=openai_url) as http:
+            (await http.post("/_emulator/reset", params={"seed": seed})).raise_for_status()
+            await _add_fault(openai_url, path="/v1/models", kind="status", status=503, probability=0.2)
+            return [(await http.get("/v1/models", params={"n": n})).status_code for n in range(200)]
+
+    first = await draw(7)
+    assert await draw(7) == first, "one seed, the same faults"
+    assert await draw(8) != first, "another seed, other faults"
+    failed = [n for n, status in enumerate(await draw(8)) if status == 503]
+    async with httpx.AsyncClient(base_url=openai_url) as http:
+        log = (await http.get("/_emulator/fault-log")).json()
+    assert [entry["request"] for entry in log] == [f"GET /v1/models?n={n}" for n in failed]
+    assert {(entry["kind"], entry["status"]) for entry in log} == {("status", 503)}
+
+
 async def test_latency_fault_delays_the_answer(client: openai.AsyncOpenAI, openai_url: str) -> None:
     await _add_fault(openai_url, kind="latency", latency_ms=300, times=1)
 

@@ -1,0 +1,69 @@
+"""News discovery under outside faults: a transient fault (5xx, a dropped connection) never ends a source while the
+feed keeps coming back, a permanent one ends it at once, and the job says which faults a source met. A retry that
+finds new entries at the top of its feed judges them too (the checkpoint names entries, not positions)."""
+
+import httpx
+
+from devstack.clients import eventually
+from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
+from workflows.news_discovery import SOURCE_RETRY
+
+
+async def test_a_feed_failing_longer_than_any_attempt_count_still_gives_every_draft(stack, admin, feeds):
+    good = await make_sources(admin, stack, 2)
+    [flaky] = await make_sources(admin, stack, 1)
+    feed_path = httpx.URL(flaky["feed_url"]).path
+    # 12 failures in a row, more than the 8 attempts a source used to have; then the feed answers again. The 503s
+    # name a short Retry-After, so the retries come quickly.
+    await feeds.fault(path=feed_path, kind="drop", times=2)
+    await feeds.fault(path=feed_path, kind="status", status=503, retry_after=0.05, times=10)
+    job_id = await discover(admin, [*good, flaky])
+    snap = await admin.wait_job(job_id, within=120)
+    assert (snap["status"], snap["succeeded"], snap["failed"]) == ("completed", 3, 0), snap["errors"]
+    assert snap["result"]["drafts_created"] == NEWS_PER_FEED * 3
+    assert (await drafts_of(admin, job_id))["total"] == NEWS_PER_FEED * 3
+    assert await feeds.requests(feed_path) == 13
+    # Which faults the source met, by kind, each counted once by the attempt it failed.
+    assert snap["details"]["faults"] == {flaky["name"]: "10 × HTTP 503, 2 × RemoteProtocolError"}
+    assert SOURCE_RETRY.maximum_attempts == 0, "attempts are not what bounds a source"
+
+
+async def test_a_permanent_error_ends_the_source_at_once_naming_the_faults_before_it(stack, admin, feeds):
+    [source] = await make_sources(admin, stack, 1)
+    feed_path = httpx.URL(source["feed_url"]).path
+    await feeds.fault(path=feed_path, kind="status", status=503, retry_after=0.05, times=3)
+    await feeds.fault(path=feed_path, kind="status", status=404)  # the feed is gone for good
+    job_id = await discover(admin, [source])
+    snap = await admin.wait_job(job_id, within=120)
+    assert (snap["status"], snap["failed"]) == ("completed", 1)
+    [error] = snap["errors"]
+    assert error["item"] == source["name"]
+    assert "answered HTTP 404" in error["error"] and "(after: 3 × HTTP 503)" in error["error"]
+    assert await feeds.requests(feed_path) == 4, "the 404 was not retried"
+
+
+async def test_a_retry_judges_the_entries_that_came_in_at_the_top_meanwhile(stack, admin, llm, feeds):
+    """Attempt 1 reads entries 20-49 and judges 20-39; its second batch fails. The feed then gains entries 10-19 at
+    its top: a retry resuming at position 20 would start at entry 30 and never judge 10-19."""
+    body = {"name": "Live feed", "topic": "technology",
+            "feed_url": f"{stack.feeds_url}/feeds/live.rss?items=30&offset=20&rise=10"}  # fmt: skip
+    source = await admin.ok("POST", "/api/v1/news/sources", 201, json=body)
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
+    job_id = await discover(admin, [source])
+
+    async def first_batch_asked():
+        return await llm.requests("/v1/chat/completions") == 1
+
+    await eventually(first_batch_asked, "the first batch's LLM call", within=30, interval=0.02)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=500, times=1)  # the second batch fails once
+    snap = await admin.wait_job(job_id, within=120)
+    assert snap["status"] == "completed" and snap["succeeded"] == 1, snap["errors"]
+    assert await feeds.requests("/feeds/live.rss") == 2, "the retry fetched the feed again"
+    news = [i for i in range(10, 50) if i % 4 != 3]
+    urls = {d["url"] for d in (await drafts_of(admin, job_id))["items"]}
+    missing = [i for i in news if f"{stack.feeds_url}/articles/live/{i}" not in urls]
+    assert not missing, f"entries never judged: {missing}"
+    assert snap["result"]["drafts_created"] == len(news)
+    # Batch 1, batch 2 failing, then one batch for what is left: the new top and the old tail, nothing judged twice.
+    assert await llm.requests("/v1/chat/completions") == 3
+    assert snap["details"]["faults"] == {"Live feed": "1 × HTTP 500"}
