@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     # are then made only by jobs a person starts).
     tracker_embed_sweep_seconds: float = 60.0
 
+    # Analysis runs' bounds: the longest window a caller may ask for, the most batches a run may make (its window's
+    # messages / batch_size; a wider ask is a 422 naming batch_size), and the batches one workflow run takes before
+    # it continues as new (its history stays short whatever the window).
+    analysis_max_window_days: float = Field(400.0, gt=0)
+    analysis_max_batches: int = Field(5000, ge=1)
+    analysis_batches_per_run: int = Field(100, ge=1)
+
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.

@@ -191,6 +191,7 @@ class Dependencies:
             knowledge.extract_batch,
             knowledge.release_claim,
             analysis.start_run,
+            analysis.next_batch,
             analysis.propose_batch,
             analysis.log_batch_error,
             analysis.finish_run,

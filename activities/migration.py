@@ -63,9 +63,18 @@ def channel_sources(settings: Settings) -> SourceFactory:
     """
 
     def source(channel: TelegramChannel) -> PostSource:
+        needed = channel.export_path if channel.source == SourceKind.export else channel.chat
+        if not needed:
+            # A row saved before the API refused this: no retry can read a channel that names nothing.
+            field_name = "export_path" if channel.source == SourceKind.export else "chat"
+            raise ApplicationError(
+                f"telegram channel {channel.id} ({channel.source}) has no {field_name}",
+                type="ChannelIncomplete",
+                non_retryable=True,
+            )
         if channel.source == SourceKind.export:
-            return ExportSource(channel.export_path)
-        return PyrogramSource.from_settings(settings, channel.chat)
+            return ExportSource(needed)
+        return PyrogramSource.from_settings(settings, needed)
 
     return source
 

@@ -9,7 +9,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, create_model
+from sqlalchemy.exc import DataError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import calling_llm, outside_failure
 from activities.heartbeat import heartbeating
@@ -18,7 +20,7 @@ from clients.onec import CONTRACTORS, OneCClient, OneCError
 from clients.onec_models import DocumentKind
 from clients.onec_paging import PageCursor
 from db import onec_books
-from db.onec_books import Counts
+from db.onec_books import Counts, RowError
 from db.session import SessionFactory
 
 KINDS = (DocumentKind.INCOMING, DocumentKind.OUTGOING)
@@ -59,6 +61,8 @@ class PageResult(BaseModel):
     contractors_fetched: int = 0
     # Documents naming a contractor 1C does not have either: kept with its key, not failed.
     documents_without_contractor: int = 0
+    # Rows that cannot be stored as they are (counts.failed): the page's other rows are written.
+    errors: list[RowError] = Field(default_factory=list)
 
 
 class ClassifyInput(BaseModel):
@@ -127,25 +131,33 @@ class OneCActivities:
                 result = await self._read_and_write(inp, page_key)
             except OneCError as exc:
                 raise outside_failure(exc) from exc
+            except DataError as exc:
+                # The rows were fitted to their columns: what Postgres still refuses will be refused again.
+                raise bad_data(exc) from exc
         return result
 
     async def _read_and_write(self, inp: PageInput, page_key: str) -> PageResult:
         if inp.entity == CONTRACTORS:
             page = await self._onec.contractors_page(inp.cursor, inp.size)
+            rows, errors = onec_books.fit_contractors(page.rows)
             upsert, fetched, orphans = onec_books.upsert_contractors, 0, 0
         else:
             kind = DocumentKind(inp.entity)
             period = inp.period
             page = await self._onec.documents_page(kind, period.date_from, period.date_to, inp.cursor, inp.size)
-            fetched, missing = await self._fetch_contractors({d.contractor for d in page.rows if d.contractor})
-            upsert, orphans = onec_books.upsert_documents, sum(1 for d in page.rows if d.contractor in missing)
+            rows, errors = onec_books.fit_documents(page.rows)
+            fetched, missing = await self._fetch_contractors({d.contractor for d in rows if d.contractor})
+            upsert, orphans = onec_books.upsert_documents, sum(1 for d in rows if d.contractor in missing)
         async with self._sessions() as session, session.begin():
+            counts = await upsert(session, rows)
+            counts.loaded, counts.failed = len(page.rows), len(errors)
             result = PageResult(
-                counts=await upsert(session, page.rows),
+                counts=counts,
                 next=page.next,
                 more=page.more,
                 contractors_fetched=fetched,
                 documents_without_contractor=orphans,
+                errors=errors,
             )
             await onec_books.record_page(session, inp.job_run, inp.entity, page_key, result.model_dump(mode="json"))
         return result
@@ -164,6 +176,8 @@ class OneCActivities:
                 return await self._onec.contractor(key)
 
         found = [c for c in await asyncio.gather(*(fetch(k) for k in unknown)) if c is not None]
+        # One that cannot be stored stays unknown: its documents are kept with its key, as for one 1C lacks.
+        found, _ = onec_books.fit_contractors(found)
         if found:
             async with self._sessions() as session, session.begin():
                 await onec_books.upsert_contractors(session, found)
@@ -188,6 +202,12 @@ class OneCActivities:
         async with self._sessions() as session, session.begin():
             saved = await onec_books.set_categories(session, chosen)
         return Classified(asked=len(rows), saved=saved)
+
+
+def bad_data(exc: DataError) -> ApplicationError:
+    """Data the books refuse as it is: the same page would be refused on every retry."""
+    first_line = str(exc.orig or exc).splitlines()[0][:500]
+    return ApplicationError(f"1C data the books cannot hold: {first_line}", type="BadData", non_retryable=True)
 
 
 def verdicts_schema(categories: list[str]) -> type[BaseModel]:

@@ -4,6 +4,7 @@ end. Every step publishes its event in the transaction of the write it reports, 
 """
 
 import asyncio
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -65,15 +66,39 @@ class JobRef(BaseModel):
 
 class StartRunInput(JobRef):
     run_id: int
+    # The plan's counts only, no batches: the workflow then asks for each batch's ids (`next_batch`). A window's
+    # every id in one answer passes Temporal's payload limit past ~100,000 messages.
+    paged: bool = False
+
+
+class BatchCursor(BaseModel):
+    """Where the next batch starts in the window's order: after the message (sent_at, id)."""
+
+    sent_at: datetime | None = None
+    message_id: int = 0
+
+
+class NextBatchInput(BaseModel):
+    run_id: int
+    after: BatchCursor = Field(default_factory=BatchCursor)
+    size: int = Field(ge=1)
+
+
+class NextBatch(BaseModel):
+    message_ids: list[int]  # up to `size` ids the prefilter keeps; empty at the window's end
+    after: BatchCursor  # the last message looked at (kept or not)
+    done: bool  # nothing is left after `after`
 
 
 class RunPlan(BaseModel):
-    batches: list[list[int]]
+    batches: list[list[int]]  # empty when paged
     agent_config_id: int
     use_rag: bool
     messages_total: int
     messages_after_filter: int
     next_seq: int
+    batches_total: int = 0
+    batch_size: int = 50
 
 
 class ProposeInput(JobRef):
@@ -213,13 +238,40 @@ class AnalysisActivities:
             )
             await session.commit()
             return RunPlan(
-                batches=batches,
+                batches=[] if inp.paged else batches,
                 agent_config_id=config.id,
                 use_rag=run.use_rag,
                 messages_total=len(messages),
                 messages_after_filter=len(kept),
                 next_seq=events.next_seq,
+                batches_total=len(batches),
+                batch_size=run.batch_size,
             )
+
+    @activity.defn(name="tracker.next_batch")
+    async def next_batch(self, inp: NextBatchInput) -> NextBatch:
+        """The next batch's message ids after the cursor, as `start_run` would have cut them: the window's messages
+        in order, the prefilter's rejects left out, `size` at a time."""
+        async with self._sessions() as session:
+            run = await self._run(session, inp.run_id)
+            start, end = run.time_window_start, run.time_window_end
+            await session.rollback()
+            after = (inp.after.sent_at, inp.after.message_id) if inp.after.sent_at is not None else None
+            kept: list[int] = []
+            cursor = inp.after
+            read = max(inp.size * 4, 200)
+            while True:
+                page = await tracker_analysis.window_page(session, start, end, after, read)
+                verdicts = await asyncio.to_thread(lambda rows=page: [keep(m.text) for m in rows])
+                for message, kept_it in zip(page, verdicts, strict=True):
+                    cursor = BatchCursor(sent_at=message.sent_at, message_id=message.id)
+                    if kept_it:
+                        kept.append(message.id)
+                        if len(kept) == inp.size:
+                            return NextBatch(message_ids=kept, after=cursor, done=False)
+                if len(page) < read:
+                    return NextBatch(message_ids=kept, after=cursor, done=True)
+                after = (cursor.sent_at, cursor.message_id)
 
     @activity.defn(name="tracker.propose_batch")
     async def propose_batch(self, inp: ProposeInput) -> BatchOutcome:

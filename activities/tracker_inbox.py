@@ -5,14 +5,22 @@ a batch (avatars, extraction triggers) and the sweeps that find what a lost answ
 One transaction per batch is what makes the chain exactly-once without a workflow per update: an update is marked
 saved in the transaction that saves and scores its message, so a retry of a batch whose transaction committed
 finds nothing left to take, and one whose transaction rolled back takes the same updates again.
+
+An update that can never be saved (its payload no longer parses, a value the database refuses) would fail its batch
+on every retry and hold the whole inbox behind it. So a batch that fails with bad data is saved again one update at
+a time, each in a savepoint: the one that fails is set aside (`telegram_update.error`, logged), the rest are saved.
+Anything else (the database away, a bug) fails the take, to be retried, as before.
 """
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -21,7 +29,11 @@ from activities.tracker_scorer import score_stored
 from db import tracker_inbox, tracker_messages
 from db.base import utcnow
 from db.events import EventName, publish_many
+from db.models.tracker import TelegramUpdate
 from db.session import SessionFactory, autocommit
+from db.tracker_messages import SavedBatch
+
+log = logging.getLogger(__name__)
 
 # Starts a chat's extraction, or tells the running one there is more: signal-with-start.
 TriggerExtraction = Callable[[int], Awaitable[str]]
@@ -30,6 +42,9 @@ EnsureDrainer = Callable[[], Awaitable[str]]
 
 # Avatars fetched at once: the Bot API is polite to a few parallel requests, and so are we.
 AVATAR_CONCURRENCY = 4
+# What one update's content can raise on every attempt alike: a payload that does not parse (pydantic's
+# ValidationError is a ValueError), a date or number past what Python or Postgres holds.
+POISON = (ValueError, OverflowError, TypeError, DataError)
 
 
 class ExtractionTrigger(BaseModel):
@@ -56,6 +71,8 @@ class TakeOutcome(BaseModel):
     classes: dict[str, int] = {}
     ready_chats: list[int] = []
     avatar_profiles: list[int] = []
+    # Updates that could not be saved and were set aside (each logged, its error in telegram_update.error).
+    set_aside: int = 0
 
 
 class AvatarsInput(BaseModel):
@@ -123,10 +140,18 @@ class InboxActivities:
     async def _take(self, limit: int) -> TakeOutcome | None:
         now = utcnow()
         async with self._sessions() as session:
-            stored = await tracker_inbox.take(session, limit)
-            if not stored:
+            locked = await tracker_inbox.take(session, limit)
+            if not locked:
                 return None
-            saved = await tracker_messages.save_updates(session, stored, now)
+            # Plain copies: a savepoint rolled back may expire the session's rows, and an expired row cannot load
+            # itself again here (no implicit IO under asyncio).
+            stored = [TelegramUpdate(update_id=u.update_id, payload=u.payload) for u in locked]
+            set_aside = 0
+            try:
+                async with session.begin_nested():
+                    saved = await tracker_messages.save_updates(session, stored, now)
+            except POISON:
+                saved, set_aside = await self._save_one_by_one(session, stored, now)
             await publish_many(
                 session,
                 [
@@ -145,7 +170,29 @@ class InboxActivities:
             classes=_classes(scored),
             ready_chats=ready,
             avatar_profiles=saved.avatar_profiles if self._avatars.configured else [],
+            set_aside=set_aside,
         )
+
+    async def _save_one_by_one(
+        self, session: AsyncSession, stored: list[TelegramUpdate], now
+    ) -> tuple[SavedBatch, int]:
+        """The batch again, each update in its own savepoint: those that fail with bad data are set aside."""
+        batch, set_aside = SavedBatch(updates=len(stored)), 0
+        for update in stored:
+            update_id = update.update_id
+            try:
+                async with session.begin_nested():
+                    one = await tracker_messages.save_updates(session, [update], now)
+            except POISON as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("inbox update %s cannot be saved, set aside: %s", update_id, error.splitlines()[0][:300])
+                await tracker_inbox.set_aside(session, update_id, error, now)
+                set_aside += 1
+                continue
+            batch.chat_of.update(one.chat_of)
+            batch.avatar_profiles = sorted({*batch.avatar_profiles, *one.avatar_profiles})
+        batch.message_ids = sorted(batch.chat_of)
+        return batch, set_aside
 
     async def _ready(self, session, chat_ids: list[int] | None) -> list[int]:
         since = utcnow() - timedelta(hours=self._trigger.window_hours)

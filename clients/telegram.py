@@ -119,6 +119,42 @@ async def connect_and_resolve(
         raise as_error(exc, f"resolve {ref!r}") from exc
 
 
+class NotAGroup(SourceError):
+    """The chat is a person's, a bot's or the session's own: not a group or channel anyone may read from the tracker."""
+
+    KINDS = {"self": "the session's own Saved Messages", "private": "a person's 1:1 chat", "bot": "a bot's chat"}
+
+    def __init__(self, ref: str | int, chat_type: str) -> None:
+        what = self.KINDS.get(chat_type, "not a group")
+        super().__init__(
+            f"chat {ref!r} is {what} (chat type: {chat_type}): only groups, supergroups and channels are read",
+            permanent=True,
+        )
+        self.chat_type = chat_type
+
+
+async def require_group(client: pyrogram.Client, peer: raw.base.InputPeer, ref: str | int) -> None:
+    """Raise NotAGroup unless `peer` is a basic group, a supergroup or a channel.
+
+    The session is a user's: "self" is its Saved Messages and a person's username its 1:1 conversation, which must
+    never reach rows every role reads. Telegram's peer kinds say it without a request, except a user's: whether it
+    is a bot only `users.getUsers` tells, asked to name the type in the error.
+    """
+    if isinstance(peer, raw.types.InputPeerChat | raw.types.InputPeerChannel):
+        return
+    if isinstance(peer, raw.types.InputPeerSelf):
+        raise NotAGroup(ref, "self")
+    if not isinstance(peer, raw.types.InputPeerUser):
+        raise NotAGroup(ref, type(peer).__name__)
+    user = raw.types.InputUser(user_id=peer.user_id, access_hash=peer.access_hash)
+    try:
+        found = await client.invoke(raw.functions.users.GetUsers(id=[user]), sleep_threshold=0)
+    except TELEGRAM_FAILURES:
+        found = []  # whichever it is, it is refused: only the word in the error would differ
+    bot = any(getattr(u, "bot", False) for u in found or [])
+    raise NotAGroup(ref, "bot" if bot else "private")
+
+
 class PyrogramSource:
     """One channel's history through one pyrogram client, which this source owns and closes.
 

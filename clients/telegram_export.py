@@ -35,7 +35,14 @@ from pydantic import BaseModel
 from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
 from clients.posts import Media, Page, Post, SourceError
-from clients.telegram_export_messages import EPOCH, export_date, export_post, media_paths, not_included
+from clients.telegram_export_messages import (
+    EPOCH,
+    UnreadableDate,
+    export_date,
+    export_post,
+    media_paths,
+    not_included,
+)
 
 RESULT_FILE = "result.json"
 _CACHED_EXPORTS = 4
@@ -54,6 +61,9 @@ class ExportSummary(BaseModel):
     last_date: datetime | None = None
     media_files: int = 0  # files the export holds
     media_not_included: int = 0  # files Desktop left out ("File not included"): those posts will be skipped
+    # Messages whose content cannot be read (an impossible date): a job skips them, a check refuses the export.
+    unreadable: int = 0
+    first_unreadable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,11 @@ def _summary(path: Path, within: Path | None) -> ExportSummary:
     directory = path.expanduser()
     if within is not None and not directory.resolve().is_relative_to(within.resolve()):
         raise ExportInvalid(f"directory {path} is not under {within}")
-    return load_export(directory).summary
+    summary = load_export(directory).summary
+    if summary.unreadable:
+        more = f" (and {summary.unreadable - 1} more)" if summary.unreadable > 1 else ""
+        raise ExportInvalid(f"{summary.first_unreadable}{more}: fix or remove it before saving the channel")
+    return summary
 
 
 class ExportSource:
@@ -218,7 +232,13 @@ def _read(result: Path) -> LoadedExport:
         post = export_post(message, album_id=album_id, fallback_date=date)
         date = post.date
         posts.append(post)
-    dates = [d for message in raw if (d := export_date(message)) is not None]
+    dates, unreadable = [], []
+    for message in raw:
+        try:
+            if (d := export_date(message)) is not None:
+                dates.append(d)
+        except UnreadableDate as exc:
+            unreadable.append(f"message {message['id']}: {exc}")
     summary = ExportSummary(
         channel_name=name,
         channel_type=kind,
@@ -227,6 +247,8 @@ def _read(result: Path) -> LoadedExport:
         last_date=max(dates, default=None),
         media_files=sum(len(media_paths(message)) for message in raw),
         media_not_included=sum(1 for m in raw for key in ("photo", "file") if not_included(m.get(key))),
+        unreadable=len(unreadable),
+        first_unreadable=unreadable[0] if unreadable else None,
     )
     return LoadedExport(summary, tuple(posts), tuple(post.id for post in posts))
 
@@ -267,6 +289,8 @@ def _not_json(result: Path, exc: Exception) -> ExportInvalid:
         return ExportInvalid(f"{RESULT_FILE} is not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}")
     except UnicodeDecodeError:
         return ExportInvalid(f"{RESULT_FILE} is not UTF-8 text")
+    except ValueError as err:  # a number too long for Python's int (its digit limit), say
+        return ExportInvalid(f"{RESULT_FILE} could not be read: {str(err)[:200]}")
     return ExportInvalid(f"{RESULT_FILE} could not be read: {exc}")
 
 

@@ -78,28 +78,46 @@ def media_paths(message: dict[str, Any]) -> list[str]:
     ]
 
 
+class UnreadableDate(ValueError):
+    """The message carries a date no clock could have written (beyond year 9999, or not a time at all)."""
+
+
 def export_date(message: dict[str, Any]) -> datetime | None:
-    """When the message was sent, in UTC.
+    """When the message was sent, in UTC; None when Desktop wrote no date.
 
     `date_unixtime` is exact; older exports have only `date`, written in the exporting machine's local time with
-    no offset, which is taken as UTC.
+    no offset, which is taken as UTC. A date that is written but cannot be one raises UnreadableDate: the file is
+    outside content, and `datetime` refuses such values with ValueError, OverflowError or OSError by platform.
     """
     unixtime = message.get("date_unixtime")
-    if isinstance(unixtime, str | int) and str(unixtime).isdigit():
-        return datetime.fromtimestamp(int(unixtime), UTC)
+    if isinstance(unixtime, str | int) and not isinstance(unixtime, bool) and str(unixtime).isdigit():
+        try:
+            return datetime.fromtimestamp(int(unixtime), UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise UnreadableDate(f"date_unixtime {str(unixtime)[:40]!r} is not a date ({exc})") from exc
     date = message.get("date")
     if isinstance(date, str):
         try:
             parsed = datetime.fromisoformat(date)
         except ValueError:
-            return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return None  # not ISO: an exporter's own format; the neighbour's date stands in, as for no date
+        try:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError) as exc:  # 9999-12-31T23:00-05:00 is past the last date Python has
+            raise UnreadableDate(f"date {date[:40]!r} is not a date ({exc})") from exc
     return None
 
 
 def export_post(message: dict[str, Any], *, album_id: str | None, fallback_date: datetime) -> Post:
-    """`message` as a post; `fallback_date` for messages Desktop wrote without a date (unsupported media)."""
-    common = {"id": message["id"], "date": export_date(message) or fallback_date}
+    """`message` as a post; `fallback_date` for messages Desktop wrote without a date (unsupported media).
+
+    A message whose date is unreadable is kept as an unsupported post saying so: the migration logs it as
+    skipped and goes on with the rest (the channel check refuses such an export before it gets that far)."""
+    try:
+        date = export_date(message)
+    except UnreadableDate as exc:
+        return Post(id=message["id"], date=fallback_date, kind=PostKind.unsupported, skip_reason=f"unreadable {exc}")
+    common = {"id": message["id"], "date": date or fallback_date}
     kind = message.get("type")
     if kind == "service":
         action = str(message.get("action") or "service")

@@ -7,7 +7,8 @@ imports a chat's *recent* history (`limit` newest messages, or those `since` a d
 `messages.getHistory(offset_id=before_id, add_offset=0, limit=100)` being the 100 messages below `before_id`, and it
 keeps every message with its author, where the migration wants posts oldest first with their media.
 
-Any chat the session can read: a channel or supergroup, a basic group, a user.
+A channel, a supergroup or a basic group: a person's chat, a bot's or the session's own Saved Messages is refused
+(`NotAGroup`, permanent) before anything is read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from clients.telegram import (
     TELEGRAM_FAILURES,
     channel_ref,
     connect_and_resolve,
+    require_group,
     source_error,
     telegram_client,
 )
@@ -122,8 +124,10 @@ class ChatHistory:
         async with self._lock:
             if self._peer is not None:
                 return self._peer
-            self._peer = await connect_and_resolve(self._client, self._chat, self._error)
-            return self._peer
+            peer = await connect_and_resolve(self._client, self._chat, self._error)
+            await require_group(self._client, peer, self._chat)
+            self._peer = peer
+            return peer
 
     def _error(self, exc: BaseException, doing: str) -> SourceError:
         if isinstance(exc, _NO_SUCH_CHAT):

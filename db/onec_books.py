@@ -1,18 +1,24 @@
 """The 1C books in our database, a page at a time: one statement upserts a page, `DataVersion` decides
 created / updated / skipped, and a ledger row written in the same transaction answers a retried page.
+
+1C's strings have no width of their own and ours do: every row is fitted to its columns before the write
+(`fit_documents`, `fit_contractors`). Free text a person reads is cut with a marker; a number, a code, a version
+or a value compared whole (rules match `operation` exactly) is never cut, since a cut turns it into another
+value: that row fails alone, named, and the rest of its page is written.
 """
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import case, literal_column, select, text
+from sqlalchemy import Numeric, String, Table, case, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from clients.onec_models import BankDocument, Contractor, DocumentKind
+from clients.onec_models import BankDocument, Contractor, DocumentKind, OneCRow
 from db.base import utcnow
 from db.models.onec import BankTransaction, CategorySource, Direction, SyncPage
 from db.models.onec import Contractor as ContractorRow
@@ -24,19 +30,107 @@ DIRECTION = {DocumentKind.INCOMING: Direction.incoming, DocumentKind.OUTGOING: D
 
 
 class Counts(BaseModel):
-    """The seed's result: loaded, created, updated, skipped (plus deleted: marked deleted by 1C)."""
+    """The seed's result: loaded, created, updated, skipped (plus deleted: marked deleted by 1C, and failed: rows
+    that cannot be stored as they are)."""
 
     loaded: int = 0
     created: int = 0
     updated: int = 0
     skipped: int = 0
     deleted: int = 0
+    failed: int = 0
 
     def __add__(self, other: "Counts") -> "Counts":
         return Counts(**{k: getattr(self, k) + getattr(other, k) for k in Counts.model_fields})
 
 
 Connection = AsyncConnection | AsyncSession
+
+CUT_MARKER = "…[cut]"
+# Read by people, never compared: a value too long for its column is cut. (purpose and full_name are TEXT.)
+_CUTTABLE = frozenset({"name"})
+# Where a NUL (which Postgres text cannot hold) is dropped rather than failing the row.
+_FREE_TEXT = frozenset({"name", "full_name", "purpose"})
+
+
+class RowError(BaseModel):
+    """A row of a page that could not be stored, and why; `key` names it as 1C does (its set, Number or Code, key)."""
+
+    key: str
+    error: str
+
+
+def fit_documents(documents: Sequence[BankDocument]) -> tuple[list[BankDocument], list[RowError]]:
+    """The documents whose every value fits the books (free text cut), and an error for each of the others."""
+    return _fit(TRANSACTIONS, documents, _document_values, lambda d: f"{d.kind.value} {d.number!r} {d.ref_key}")
+
+
+def fit_contractors(contractors: Sequence[Contractor]) -> tuple[list[Contractor], list[RowError]]:
+    return _fit(CONTRACTORS, contractors, _contractor_values, lambda c: f"Catalog_Контрагенты {c.code!r} {c.ref_key}")
+
+
+def _fit(table: Table, rows: Sequence[OneCRow], values, name) -> tuple[list, list[RowError]]:
+    fitted, failed = [], []
+    for row in rows:
+        changes, problems = {}, []
+        for column, value in values(row).items():
+            fixed = _fit_value(table, column, value, problems, _field_name(row, column))
+            if fixed is not value:
+                changes[column] = fixed
+        if problems:
+            failed.append(RowError(key=name(row)[:300], error="; ".join(problems)))
+        else:
+            fitted.append(row.model_copy(update=changes) if changes else row)
+    return fitted, failed
+
+
+def _fit_value(table: Table, column: str, value: Any, problems: list[str], field: str) -> Any:
+    kind = table.c[column].type
+    if isinstance(value, str):
+        if "\x00" in value:
+            if column not in _FREE_TEXT:
+                problems.append(f"{field} holds a NUL character")
+                return value
+            value = value.replace("\x00", "")
+        width = kind.length if isinstance(kind, String) else None
+        if width is not None and len(value) > width:
+            if column in _CUTTABLE:
+                return value[: width - len(CUT_MARKER)] + CUT_MARKER
+            problems.append(f"{field} has {len(value)} characters, the books hold {width}: {value[:80]!r}")
+        return value
+    if isinstance(value, Decimal) and isinstance(kind, Numeric) and kind.precision is not None:
+        whole_digits = kind.precision - (kind.scale or 0)
+        if not value.is_finite() or abs(value) >= Decimal(10) ** whole_digits:
+            problems.append(f"{field} {value} does not fit {whole_digits} digits before the point")
+    return value
+
+
+def _field_name(row: OneCRow, column: str) -> str:
+    """1C's name for the field behind a column (`Number`), which the person fixing it in 1C knows."""
+    field = type(row).model_fields.get(column)
+    return (field.alias or column) if field is not None else column
+
+
+def _document_values(d: BankDocument) -> dict[str, Any]:
+    return {
+        "data_version": d.data_version,
+        "number": d.number,
+        "amount": d.amount,
+        "contractor_type": d.contractor_type,
+        "purpose": d.purpose,
+        "operation": d.operation,
+    }
+
+
+def _contractor_values(c: Contractor) -> dict[str, Any]:
+    return {
+        "data_version": c.data_version,
+        "code": c.code,
+        "name": c.name,
+        "full_name": c.full_name,
+        "inn": c.inn,
+        "kpp": c.kpp,
+    }
 
 
 async def recorded_page(conn: Connection, job_run: str, entity: str, page_key: str) -> dict[str, Any] | None:

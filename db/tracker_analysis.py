@@ -10,7 +10,7 @@ counted before the batch (an earlier attempt wrote it and lost its answer). Prop
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,30 @@ async def window_messages(session: AsyncSession, start: datetime, end: datetime)
         .order_by(Message.sent_at, Message.id)
     )
     return [WindowMessage(r.id, r.text) for r in rows]
+
+
+@dataclass(frozen=True)
+class PagedMessage:
+    id: int
+    text: str
+    sent_at: datetime
+
+
+async def window_page(
+    session: AsyncSession, start: datetime, end: datetime, after: tuple[datetime, int] | None, limit: int
+) -> list[PagedMessage]:
+    """Up to `limit` messages of [start, end) after `after` (sent_at, id), oldest first: the window in the order
+    `window_messages` gives it, a page at a time."""
+    where = [Message.sent_at >= start, Message.sent_at < end]
+    if after is not None:
+        where.append(tuple_(Message.sent_at, Message.id) > tuple_(*after))
+    rows = await session.execute(
+        select(Message.id, Message.text, Message.sent_at)
+        .where(*where)
+        .order_by(Message.sent_at, Message.id)
+        .limit(limit)
+    )
+    return [PagedMessage(r.id, r.text, r.sent_at) for r in rows]
 
 
 async def batch_texts(session: AsyncSession, message_ids: list[int]) -> list[WindowMessage]:

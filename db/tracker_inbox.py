@@ -11,8 +11,9 @@ drainer's next recheck of the inbox (`WAKE_RECHECK_SECONDS`).
 """
 
 import json
+from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models.tracker import TelegramUpdate
@@ -62,3 +63,10 @@ async def waiting(db: AsyncSession | AsyncConnection, limit: int) -> int:
     """How many updates wait to be saved, counted up to `limit` (served by the partial index on unsaved rows)."""
     unsaved = select(TelegramUpdate.update_id).where(TelegramUpdate.saved_at.is_(None)).limit(limit).subquery()
     return await db.scalar(select(func.count()).select_from(unsaved)) or 0
+
+
+async def set_aside(session: AsyncSession, update_id: int, error: str, now: datetime) -> None:
+    """The update leaves the inbox unsaved, with why: it is not taken again, and a person can read what it was."""
+    await session.execute(
+        update(TelegramUpdate).where(TelegramUpdate.update_id == update_id).values(saved_at=now, error=error[:2000])
+    )

@@ -20,6 +20,7 @@ Control API (besides ``emulators.faults``' ``/_emulator/faults``, ``/reset``, ``
   ``pending_contractors``, ``midnight_share``, ``deleted_share``, ``page_latency_ms``...) makes a new book.
 - ``POST /_emulator/book/change`` ``{"count": K}`` or ``{"ref_keys": [...]}`` (``"entity": "contractors"``
   for the catalog): those objects are written again, with a new DataVersion and amount; answers their keys.
+  ``"fields": {"Number": "..."}`` writes those values too, as a person could type them into 1C.
 - ``POST /_emulator/book/insert`` ``{"count": K, "date": "2024-03-01T00:00:00"}``: new documents.
 - ``POST /_emulator/book/remove`` ``{"ref_keys": [...]}``: objects deleted for good.
 - ``POST /_emulator/book/arrive``: the pending contractors (named by documents) enter the catalog.
@@ -116,6 +117,8 @@ class Change(BaseModel):
     entity: Literal["documents", "contractors"] = "documents"
     count: int = Field(0, ge=0)
     ref_keys: list[UUID] | None = None
+    # Values written into the changed objects as they are, by 1C field name: {"Number": "<51 characters>"}.
+    fields: dict[str, Any] | None = None
 
 
 class Insert(BaseModel):
@@ -231,7 +234,7 @@ def create_app(settings: Settings | None = None) -> EmulatorApp:
     @app.post("/_emulator/book/change")
     async def change(spec: Change) -> dict[str, Any]:
         keys = None if spec.ref_keys is None else [str(key) for key in spec.ref_keys]
-        return {"changed": state.book.change(spec.entity, spec.count, keys)}
+        return {"changed": state.book.change(spec.entity, spec.count, keys, spec.fields)}
 
     @app.post("/_emulator/book/insert")
     async def insert(spec: Insert) -> dict[str, Any]:

@@ -162,8 +162,11 @@ class Book:
 
     # ------------------------------------------------------------------ changing (control endpoints)
 
-    def change(self, entity: str, count: int, ref_keys: list[str] | None = None) -> list[str]:
-        """Write `count` objects again (or those of `ref_keys`): a new DataVersion and a new amount or name."""
+    def change(
+        self, entity: str, count: int, ref_keys: list[str] | None = None, fields: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Write `count` objects again (or those of `ref_keys`): a new DataVersion and a new amount or name, and
+        `fields` as given (what a person may type into 1C: a 51-character Number, a name of any length)."""
         pool = self._documents() if entity == "documents" else self.sets[CONTRACTORS]
         if ref_keys is not None:
             wanted = {str(UUID(key)) for key in ref_keys}
@@ -178,6 +181,7 @@ class Book:
                 row["РасшифровкаПлатежа"][0]["СуммаПлатежа"] = amount
             else:
                 row["НаименованиеПолное"] = row["НаименованиеПолное"].removesuffix(" (изм.)") + " (изм.)"
+            row.update(fields or {})
         self.revision += 1
         return [row["Ref_Key"] for row in chosen]
 

@@ -9,11 +9,13 @@ pyrogram raises Telegram's errors. So pyrogram's paging, parsing, album handling
 chunking all run as they do against Telegram.
 
 Channels are generated from their usernames (`emulators/telegram_channel.py`: ``@gen_1000``,
-``@gen_1000_s7_m4096``, ``@bench_10000``, ``@private_x``).
+``@gen_1000_s7_m4096``, ``@bench_10000``, ``@private_x``); people and bots too (`emulators/telegram_users.py`:
+``@person_alice``, ``@helper_bot``), whose chats a reader must refuse.
 
-Methods served: ``contacts.ResolveUsername``, ``channels.GetChannels``, ``messages.GetHistory`` (offset_id,
-offset_date, add_offset, limit ≤ 100, min_id, max_id as Telegram applies them), ``channels.GetMessages``,
-``upload.GetFile`` (1 MiB chunks at most, offsets in 4 KiB steps), and the ``Invoke*`` wrappers around them.
+Methods served: ``contacts.ResolveUsername``, ``users.GetUsers``, ``channels.GetChannels``,
+``messages.GetHistory`` (offset_id, offset_date, add_offset, limit ≤ 100, min_id, max_id as Telegram applies them;
+a person's chat is a few messages), ``channels.GetMessages``, ``upload.GetFile`` (1 MiB chunks at most, offsets
+in 4 KiB steps), and the ``Invoke*`` wrappers around them.
 
 Control API: the shared one (`emulators/faults.py`) with paths per TL method, plus a kind of its own:
 
@@ -37,13 +39,14 @@ from typing import Literal
 from fastapi import Request
 from pydantic import Field
 from pyrogram import raw
-from pyrogram.raw.core import TLObject
+from pyrogram.raw.core import TLObject, Vector
 from starlette.responses import Response
 
 from emulators import serve, telegram_tl
 from emulators.errors import error_payload
 from emulators.faults import EmulatorApp, ErrorEnvelope, FaultSpec
 from emulators.telegram_channel import ChannelIndex, ChannelSpec, GenMessage, index, media_bytes
+from emulators.telegram_users import Users
 
 TL_MEDIA_TYPE = "application/x-telegram-tl"
 HISTORY_LIMIT = 100  # Telegram answers at most this many messages per call, whatever the limit asked
@@ -67,8 +70,10 @@ class RpcFailure(Exception):
         self.message = message
 
 
-def tl_response(obj: TLObject) -> Response:
-    return Response(obj.write(), media_type=TL_MEDIA_TYPE)
+def tl_response(obj: TLObject | list[TLObject]) -> Response:
+    """The TL bytes of an answer; a list is a bare `Vector` (what `users.getUsers` answers)."""
+    data = bytes(Vector(obj)) if isinstance(obj, list) else obj.write()
+    return Response(data, media_type=TL_MEDIA_TYPE)
 
 
 def rpc_error(code: int, message: str) -> Response:
@@ -159,18 +164,27 @@ def input_message_id(item: TLObject | int) -> int | None:
 class TelegramStandIn:
     def __init__(self) -> None:
         self.channels = Channels()
+        self.users = Users()
 
-    async def answer(self, query: TLObject) -> TLObject:
+    async def answer(self, query: TLObject) -> TLObject | list[TLObject]:
         while isinstance(query, _WRAPPERS):
             query = query.query
         if isinstance(query, raw.functions.contacts.ResolveUsername):
+            if (person := self.users.resolve(query.username)) is not None:
+                peer = raw.types.PeerUser(user_id=person.user_id)
+                return raw.types.contacts.ResolvedPeer(peer=peer, chats=[], users=[person.user()])
             spec = await self.channels.resolve(query.username)
             peer = raw.types.PeerChannel(channel_id=spec.channel_id)
             return raw.types.contacts.ResolvedPeer(peer=peer, chats=[telegram_tl.channel(spec)], users=[])
+        if isinstance(query, raw.functions.users.GetUsers):
+            # Telegram leaves out the users it cannot find for this session.
+            return [found.user() for item in query.id if (found := self.users.by_input(item)) is not None]
         if isinstance(query, raw.functions.channels.GetChannels):
             found = [self.channels.by_peer(c.channel_id, c.access_hash) for c in query.id]
             return raw.types.messages.Chats(chats=[telegram_tl.channel(spec) for spec in found])
         if isinstance(query, raw.functions.messages.GetHistory):
+            if (person := self.users.by_input(query.peer)) is not None:
+                return person.conversation()
             spec = self._peer(query.peer)
             channel = index(spec)
             return self._channel_messages(spec, history(channel, query), len(channel.ids))

@@ -1,10 +1,14 @@
 """Telegram → MAX migration on the real stack: the pyrogram stand-in and a Desktop export as sources, the MAX
 emulator as destination, a worker process and the API between them."""
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
+from clients.max_split import plan_post
+from clients.telegram_export import ExportSource
 from devstack.clients import Api, eventually, expected_in_max, in_max
 from tests.deployment import deployment
 from tests.migration_helpers import (
@@ -216,3 +220,62 @@ async def test_bad_input_is_named_and_roles_hold(mig, stack, make_user):
     assert made["bot_token_hint"] == "…1234" and "bot_token" not in made
     await user.close()
     await manager.close()
+
+
+def corrupt_date(export: Path, date_unixtime: str) -> tuple[int, str]:
+    """Give the first lone text message of the export an impossible date; its id and its text."""
+    result = export / "result.json"
+    data = json.loads(result.read_text(encoding="utf-8"))
+    lone = next(
+        m
+        for m in data["messages"]
+        if m.get("type") == "message" and isinstance(m.get("text"), str) and m["text"]
+        and not {"photo", "file", "poll"} & m.keys()
+    )  # fmt: skip
+    lone["date_unixtime"] = date_unixtime
+    result.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return lone["id"], lone["text"]
+
+
+async def test_bad_export_data_is_a_422_at_save_and_a_skipped_post_in_a_job(mig, stack, fast_max, database):
+    chat, max_chat = "gen_60_s12", 7_000 + unique()
+    bad = export_of(chat, stack.data_dir / "exports")
+    corrupt_date(bad, "253402300800")  # 10000-01-01: datetime cannot hold it
+    refused = await mig.http.post(
+        "/api/v1/telegram-channels", json={"title": "x", "source": "export", "export_path": str(bad)}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "export_path"]
+    assert "date_unixtime '253402300800'" in refused.json()["detail"][0]["msg"]
+
+    # An export that was good when saved and changed since: the job skips that post, logs why, moves the rest.
+    export = export_of(chat, stack.data_dir / "exports")
+    link = await make_link(mig, chat=chat, max_chat=max_chat, token=f"bot-{unique()}", export_path=export)
+    async with ExportSource(export) as source:
+        before = {p.id: p for p in (await source.page(0, 1000)).posts}
+    bad_id, _ = corrupt_date(export, "253402300800")
+    left_out = before[bad_id]
+    job = await migrate(mig, link["id"])
+    assert job["status"] == "completed", job
+
+    skipped = await mig.ok("GET", f"/api/v1/migrations/{link['id']}/log", params={"status": "skipped", "limit": 1000})
+    row = next(r for r in skipped["items"] if r["telegram_message_id"] == bad_id)
+    assert row["error"].startswith("unreadable date_unixtime '253402300800'")
+    assert (await log_counts(database, link["id"])).get("failed", 0) == 0
+    expected = await expected_in_max(stack.telegram_url, chat)
+    for part in plan_post(left_out):
+        expected.remove((part.plain, [k.value for k in part.kinds]))
+    assert await in_max(fast_max, max_chat) == expected
+
+
+async def test_a_channel_cannot_lose_the_field_its_source_reads(mig, stack):
+    export = export_of("gen_50", stack.data_dir / "exports")
+    live = await mig.ok("POST", "/api/v1/telegram-channels", 201, json={"title": "x", "chat": "gen_50"})
+    exported = await mig.ok(
+        "POST", "/api/v1/telegram-channels", 201, json={"title": "y", "source": "export", "export_path": str(export)}
+    )
+    for channel, field in ((live, "chat"), (exported, "export_path")):
+        answer = await mig.http.patch(f"/api/v1/telegram-channels/{channel['id']}", json={field: None})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] == ["body", field]
+        assert (await mig.ok("GET", f"/api/v1/telegram-channels/{channel['id']}", 200))[field] == channel[field]

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from clients.onec import OneCClient
 from clients.onec_models import DocumentKind
+from db.onec_books import CUT_MARKER
 from devstack.clients import Api, eventually
 from settings import Settings
 from tests.deployment import deployment
@@ -196,3 +197,26 @@ async def runs_of(temporal, workflow_id: str) -> set[str]:
 async def count(database, sql: str) -> int:
     async with database.connect() as conn:
         return await conn.scalar(text(sql))
+
+
+async def test_a_row_too_wide_fails_alone_and_the_rest_is_stored(books, stack, fresh, database):
+    await fresh.book(**{**BOOK, "documents": 400, "contractors": 60})
+    source = await in_1c(stack)
+    wide, contractor = sorted(source["documents"])[17], sorted(source["contractors"])[3]
+    await fresh.control("POST", "/_emulator/book/change", ref_keys=[wide], fields={"Number": "Н" * 51})
+    await fresh.control(
+        "POST", "/_emulator/book/change", entity="contractors", ref_keys=[contractor], fields={"Description": "Я" * 700}
+    )
+
+    contractors = await sync(books, "contractors")
+    bank = await sync(books, "bank-transactions", **PERIOD)
+    assert (contractors["status"], bank["status"]) == ("completed", "completed"), bank
+    assert (bank["failed"], bank["result"]["failed"], bank["result"]["loaded"]) == (1, 1, 400)
+    assert bank["result"]["created"] == 399 and bank["processed"] == 400
+    [error] = bank["errors"]
+    assert wide in error["item"] and "Number has 51 characters, the books hold 50" in error["error"]
+    local = await in_books(database)
+    assert set(local["documents"]) == set(source["documents"]) - {wide}  # the rest of its page is stored
+    # A name is read, never compared: cut to its column, with a marker.
+    name = await count(database, f"select name from contractor where ref_key = '{contractor}'")
+    assert len(name) == 500 and name.endswith(CUT_MARKER) and contractors["failed"] == 0

@@ -237,6 +237,23 @@ async def test_an_unknown_chat_fails_the_job_saying_so(ing, events):
         assert sequence[-1]["data"]["error"] == row["error_message"]
 
 
+async def test_private_chats_of_the_service_account_are_never_ingested(ing, events, database):
+    for chat in ("self", "@self", "SELF", "123456789"):
+        answer = await ing.http.post("/api/v1/ingestion", json={"chat": chat})
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "chat"], answer.text
+    # A person's or a bot's @username: only Telegram can say what it is, so the job refuses it, at once.
+    for chat, chat_type in (("person_ingest_28", "private"), ("ingest28_bot", "bot")):
+        started = await ing.ok("POST", "/api/v1/ingestion", 202, json={"chat": chat})
+        job = await ing.wait_job(started["job_id"])
+        row = await ing.ok("GET", f"/api/v1/ingestion/{started['id']}")
+        assert job["status"] == "failed" and row["status"] == "failed", (job, row)
+        assert f"chat type: {chat_type}" in row["error_message"] and row["messages_fetched"] == 0
+        assert (await events.final(started["job_id"]))[-1]["type"] == "ingestion.failed"
+    async with database.connect() as conn:
+        private = await conn.scalar(text("select count(*) from message where telegram_chat_id > 0"))
+    assert private == 0
+
+
 async def test_a_worker_killed_mid_ingestion_loses_and_repeats_nothing(stack, admin, telegram, database):
     chat = "gen_2500_s26"
     url = stack.start_api("api-ingestion-crash", task_queue=CRASH_QUEUE)

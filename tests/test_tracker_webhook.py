@@ -2,6 +2,7 @@
 knowledge extracted at most once per message; bad secrets and malformed updates refused before anything starts."""
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -279,3 +280,45 @@ async def test_scoring_a_message_again_changes_nothing(database):
     async with database.connect() as conn:
         scored_at = await conn.scalar(text("SELECT scored_at FROM message WHERE id = :id"), {"id": message_id})
     assert scored_at is not None
+
+
+async def test_a_poison_update_is_set_aside_and_the_inbox_drains(webhook, database):
+    """An update stored that can never be saved (here: stored by an earlier version whose checks were looser) must not
+    hold the inbox: it is set aside with its error, and the updates around it are saved."""
+    base = random.randrange(10**9, 10**12)
+    chat = -(base + 7)
+    poison = update(base, chat, 1, 501, "poison")
+    poison["message"]["date"] = "not a time"
+    async with database.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO telegram_update (update_id, payload, received_at) "
+                "VALUES (:u, CAST(:p AS jsonb), now() - interval '1 minute')"
+            ),
+            {"u": base, "p": json.dumps(poison)},
+        )
+    good = [update(base + n, chat, 1 + n, 501, random.Random(n).choice(TOPICS)) for n in range(1, 21)]
+    for body in good:
+        assert (await webhook.post("/webhook/telegram", json=body, headers=HEADERS)).status_code == 200
+
+    async def drained():
+        async with database.connect() as conn:
+            saved = await conn.scalar(text("SELECT count(*) FROM message WHERE telegram_chat_id = :c"), {"c": chat})
+            row = (
+                await conn.execute(
+                    text("SELECT saved_at, error FROM telegram_update WHERE update_id = :u"), {"u": base}
+                )
+            ).one()
+        return (saved, row) if saved == len(good) and row.saved_at is not None else None
+
+    saved, row = await eventually(drained, "the good updates saved and the poison set aside", within=60, interval=0.2)
+    assert saved == len(good) and "ValidationError" in row.error and "date" in row.error
+    async with database.connect() as conn:
+        left = await conn.scalar(
+            text(
+                "SELECT count(*) FROM telegram_update WHERE update_id = ANY(:ids)"
+                " AND (saved_at IS NULL OR error IS NOT NULL)"
+            ),
+            {"ids": [u["update_id"] for u in good]},
+        )
+    assert left == 0  # each good one saved, none set aside with the poison

@@ -36,7 +36,9 @@ CONTRACTORS_JOB = "sync_contractors"
 BANK_JOB_ID = "onec-sync-bank-transactions"
 CONTRACTORS_JOB_ID = "onec-sync-contractors"
 
-# 1C down for an hour is waited out; a refused request (bad credentials, a wrong entity) fails the job.
+# 1C down for an hour is waited out; a refused request (bad credentials, a wrong entity, 4xx but 408 and 429) and
+# data the books cannot hold fail the job at once: the activities raise those non-retryable (`outside_failure`,
+# `bad_data`). A row too wide for its column is not even that: it fails alone (`PageResult.errors`).
 ONEC_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
 STEP = {
     "start_to_close_timeout": timedelta(minutes=10),
@@ -74,6 +76,7 @@ class SyncResult(JobResult):
     updated: int = 0
     skipped: int = 0
     deleted: int = 0
+    failed: int = 0  # rows that cannot be stored as 1C has them: named in the progress's errors
     contractors_fetched: int = 0
     documents_without_contractor: int = 0
     classified_by_rule: int = 0
@@ -102,7 +105,9 @@ class OneCSync(JobWorkflow):
             self._counts += c
             result.contractors_fetched += page.contractors_fetched
             result.documents_without_contractor += page.documents_without_contractor
-            self.advance(succeeded=c.created + c.updated, skipped=c.skipped)
+            self.advance(succeeded=c.created + c.updated, skipped=c.skipped, failed=c.failed)
+            for error in page.errors:
+                self.record_error(error.key, error.error)
             self._progress.details.update(self._counts.model_dump(), page=page_number, entity=inp.entity)
             if not page.more:
                 return
@@ -118,6 +123,7 @@ class OneCSync(JobWorkflow):
         c = self._counts
         result.status = self.finish(
             f"loaded {c.loaded}: created {c.created}, updated {c.updated}, skipped {c.skipped}, deleted {c.deleted}"
+            + (f", failed {c.failed}" if c.failed else "")
         )
         result.progress = self._progress
         return result

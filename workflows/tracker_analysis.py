@@ -4,6 +4,11 @@ Replaces the TaskIQ task that a worker's death left `running` for ever: status r
 messages prefiltered into batches (a local step), each batch's proposals from the LLM (a regular activity that
 heartbeats, so a cancel reaches it), and the run's end written with its event whatever happened.
 
+Bounded however wide the window (behind the `analysis-paged` patch; runs begun before it replay as they were):
+the plan carries counts only, each batch's ids come from a local step that pages the window after a cursor, and
+after `batches_per_run` batches (or when Temporal suggests it) the run continues as new carrying its progress, its
+counts and the cursor. Unpatched, the plan held every id in one payload and one history held every batch.
+
 A batch that fails for good is kept in the run's `error_log` and the run goes on: the other batches' proposals
 are worth having. A run whose every batch failed is `failed` (it produced nothing, "completed" would hide
 that); a run with no message left after the prefilter is `completed` with no proposals.
@@ -12,19 +17,22 @@ that); a run with no message left after the prefilter is `completed` with no pro
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_analysis import (
         AnalysisActivities,
+        BatchCursor,
         BatchErrorInput,
         BatchOutcome,
         FinishRunInput,
+        NextBatch,
+        NextBatchInput,
         ProposeInput,
         RunPlan,
         StartRunInput,
@@ -40,13 +48,32 @@ BATCH_RETRY = RetryPolicy(
 )
 
 
+PAGED_PATCH = "analysis-paged"
+BATCHES_PER_RUN = 100  # the default of `AnalysisRunInput.batches_per_run`: ~400 history events a run
+
+
 def run_job_id(run_id: int) -> str:
     return f"tracker-run-{run_id}"
+
+
+class RunCarry(BaseModel):
+    """What a run that continued as new hands on: where the window stands and what has been done."""
+
+    plan: RunPlan
+    cursor: BatchCursor
+    batch_index: int  # the next batch's number
+    seq: int
+    batches_completed: int = 0
+    batches_failed: int = 0
+    proposals_total: int = 0
+    progress: JobProgress
 
 
 class AnalysisRunInput(BaseModel):
     run_id: int
     owner: str
+    batches_per_run: int = Field(BATCHES_PER_RUN, ge=1)
+    carry: RunCarry | None = None
 
 
 class AnalysisRunResult(JobResult):
@@ -68,6 +95,8 @@ class AnalysisRunWorkflow(JobWorkflow):
 
     @workflow.run
     async def run(self, inp: AnalysisRunInput) -> AnalysisRunResult:
+        if inp.carry is not None or workflow.patched(PAGED_PATCH):
+            return await self._run_paged(inp)
         result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
         self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
         try:
@@ -109,6 +138,93 @@ class AnalysisRunWorkflow(JobWorkflow):
         error = f"all {len(plan.batches)} batches failed" if status == JobRecordStatus.failed else None
         return await self._close(inp, result, status, error)
 
+    async def _run_paged(self, inp: AnalysisRunInput) -> AnalysisRunResult:
+        carry = inp.carry
+        if carry is None:
+            self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
+            try:
+                plan: RunPlan = await self.unstoppable(
+                    workflow.execute_local_activity_method(
+                        AnalysisActivities.start_run,
+                        StartRunInput(**self._job(inp), run_id=inp.run_id, paged=True),
+                        **DB_STEP,
+                    )
+                )
+            except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
+                result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
+                return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+            self._progress.total = plan.batches_total
+            self._progress.details.update(
+                messages_total=plan.messages_total, messages_after_filter=plan.messages_after_filter, proposals_total=0
+            )
+            carry = RunCarry(plan=plan, cursor=BatchCursor(), batch_index=0, seq=plan.next_seq, progress=self._progress)
+        else:
+            self._progress = carry.progress
+        self._seq = carry.seq
+        plan = carry.plan
+        result = AnalysisRunResult(
+            status=self._progress.status,
+            progress=self._progress,
+            run_id=inp.run_id,
+            messages_total=plan.messages_total,
+            messages_after_filter=plan.messages_after_filter,
+            batches_total=plan.batches_total,
+            batches_completed=carry.batches_completed,
+            batches_failed=carry.batches_failed,
+            proposals_total=carry.proposals_total,
+        )
+        cursor, index, this_run = carry.cursor, carry.batch_index, 0
+        while not self.cancel_requested:
+            if this_run >= inp.batches_per_run or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self.cancel_requested:
+                    handed_on = carry.model_copy(
+                        update={
+                            "cursor": cursor,
+                            "batch_index": index,
+                            "seq": self._seq,
+                            "batches_completed": result.batches_completed,
+                            "batches_failed": result.batches_failed,
+                            "proposals_total": result.proposals_total,
+                            "progress": self._progress,
+                        }
+                    )
+                    workflow.continue_as_new(inp.model_copy(update={"carry": handed_on}))
+                break
+            page: NextBatch = await self.unstoppable(
+                workflow.execute_local_activity_method(
+                    AnalysisActivities.next_batch,
+                    NextBatchInput(run_id=inp.run_id, after=cursor, size=plan.batch_size),
+                    **DB_STEP,
+                )
+            )
+            if not page.message_ids:
+                break
+            self.set_current(f"batch {index + 1} of {plan.batches_total}")
+            outcome = await self._batch(inp, plan, index, page.message_ids, result.batches_completed)
+            this_run += 1
+            if outcome is None:
+                if self.cancel_requested:
+                    break
+                result.batches_failed += 1
+                self.advance(failed=1)
+            else:
+                result.batches_completed = outcome.batches_completed
+                result.proposals_total = outcome.proposals_total
+                self._progress.details["proposals_total"] = outcome.proposals_total
+                self.advance(succeeded=1)
+            cursor, index = page.after, index + 1
+            if page.done:
+                break
+        if self.cancel_requested:
+            status = JobRecordStatus.cancelled
+        elif index and result.batches_completed == 0:
+            status = JobRecordStatus.failed
+        else:
+            status = JobRecordStatus.completed
+        error = f"all {index} batches failed" if status == JobRecordStatus.failed else None
+        return await self._close(inp, result, status, error)
+
     async def _batch(
         self, inp: AnalysisRunInput, plan: RunPlan, index: int, message_ids: list[int], completed_before: int
     ) -> BatchOutcome | None:
@@ -119,7 +235,7 @@ class AnalysisRunWorkflow(JobWorkflow):
                 **self._job(inp),
                 run_id=inp.run_id,
                 batch_index=index,
-                batches_total=len(plan.batches),
+                batches_total=plan.batches_total or len(plan.batches),
                 message_ids=message_ids,
                 use_rag=plan.use_rag,
                 agent_config_id=plan.agent_config_id,
@@ -197,7 +313,6 @@ class AnalysisRunWorkflow(JobWorkflow):
         return {"job_id": workflow.info().workflow_id, "owner": inp.owner, "seq": self._seq}
 
 
-def analysis_job(run_id: int, owner: str) -> JobRequest:
-    return JobRequest(
-        AnalysisRunWorkflow.run, AnalysisRunInput(run_id=run_id, owner=owner), JOB_TYPE, owner, run_job_id(run_id)
-    )
+def analysis_job(run_id: int, owner: str, batches_per_run: int = BATCHES_PER_RUN) -> JobRequest:
+    inp = AnalysisRunInput(run_id=run_id, owner=owner, batches_per_run=batches_per_run)
+    return JobRequest(AnalysisRunWorkflow.run, inp, JOB_TYPE, owner, run_job_id(run_id))

@@ -103,7 +103,11 @@ class TrackerInboxWorkflow(JobWorkflow):
                 await self._trigger()
                 continue
             self._progress.total += took.updates
-            self.advance(succeeded=took.messages, skipped=took.updates - took.messages)
+            self.advance(
+                succeeded=took.messages, skipped=took.updates - took.messages - took.set_aside, failed=took.set_aside
+            )
+            if took.set_aside:
+                self.record_error("inbox", f"{took.set_aside} updates could not be saved: see telegram_update.error")
             details["scored"] = details.get("scored", 0) + took.scored
             for name, count in took.classes.items():
                 details[name] = details.get(name, 0) + count

@@ -150,6 +150,10 @@ async def update_telegram_channel(
 ):
     channel = await found(session, TelegramChannel, channel_id, "telegram channel")
     changes = body.model_dump(exclude_unset=True)
+    # The column is nullable (the other source leaves it empty), so refuse_nulls cannot see that this one needs it.
+    needed = "export_path" if channel.source == SourceKind.export else "chat"
+    if needed in changes and changes[needed] is None:
+        raise field_error(needed, f"a {channel.source} channel needs `{needed}`: it cannot be null")
     if "export_path" in changes and channel.source == SourceKind.export:
         await checked_export(changes["export_path"], settings)
     return await save_changes(session, channel, changes)

@@ -7,15 +7,26 @@ events on the events socket); cancelling goes through the job protocol's cancel 
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.deps import CurrentUser, Editors, JobsDep, SessionDep, cancel_job, field_error, found, save_changes
+from api.deps import (
+    CurrentUser,
+    Editors,
+    JobsDep,
+    SessionDep,
+    SettingsDep,
+    cancel_job,
+    field_error,
+    found,
+    save_changes,
+)
 from api.fields import BigInt, RowId
 from api.jobs import Jobs
 from api.paging import Offset
@@ -24,10 +35,12 @@ from db.models.tracker import (
     AnalysisRun,
     ClassificationExperiment,
     JobRecordStatus,
+    Message,
     ProposalStatus,
     TaskProposal,
 )
 from db.tracker_agents import config_for
+from settings import Settings
 from workflows.start import JobRequest
 from workflows.tracker_analysis import analysis_job, run_job_id
 from workflows.tracker_experiment import experiment_job, experiment_job_id
@@ -165,10 +178,33 @@ async def started(
 # -- analysis runs -----------------------------------------------------------------------------------
 
 
+async def checked_bounds(session: AsyncSession, body: RunStart, settings: Settings) -> None:
+    """A run's size is the caller's to choose within bounds: past them its job would outgrow what one job holds."""
+    days = (body.time_window_end - body.time_window_start).total_seconds() / 86400
+    if days > settings.analysis_max_window_days:
+        raise field_error(
+            "time_window_end", f"the window spans {days:.0f} days; at most {settings.analysis_max_window_days:g}"
+        )
+    in_window = await session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(Message.sent_at >= body.time_window_start, Message.sent_at < body.time_window_end)
+    )
+    if -(-in_window // body.batch_size) > settings.analysis_max_batches:
+        least = -(-in_window // settings.analysis_max_batches)
+        raise field_error(
+            "batch_size",
+            f"the window holds {in_window} messages: batches of {body.batch_size} make more than "
+            f"{settings.analysis_max_batches}; ask for batches of at least {least} or a shorter window",
+        )
+
+
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED)
-async def start_run(body: RunStart, session: SessionDep, who: Editors, jobs: JobsDep) -> Started:
+async def start_run(body: RunStart, session: SessionDep, who: Editors, jobs: JobsDep, settings: SettingsDep) -> Started:
     await checked_config(session, body.agent_config_id, AgentRole.proposal_generator)
-    return await started(session, AnalysisRun(**body.model_dump()), analysis_job, who, jobs)
+    await checked_bounds(session, body, settings)
+    job_of = partial(analysis_job, batches_per_run=settings.analysis_batches_per_run)
+    return await started(session, AnalysisRun(**body.model_dump()), job_of, who, jobs)
 
 
 @router.get("/runs", response_model=list[RunOut])

@@ -5,7 +5,9 @@ job's row (`MessageIngestionJob`) is listed, read and cancelled here, its progre
 The row is written before the workflow starts (the intent) and names the workflow (`tracker-ingest-<id>`), so a
 start Temporal never got is visible as a failed row rather than lost. Whether the chat exists only Telegram can say,
 and only the workers hold a Telegram session: a chat that is not there fails the job with an `error_message` that
-says so (`ingestion.failed`); a `chat` that cannot be a chat at all is refused here with 422.
+says so (`ingestion.failed`); a `chat` that cannot be a chat at all is refused here with 422. Only groups,
+supergroups and channels are read: "self" and a user's numeric id are refused here, a person's or a bot's @username
+by the job once Telegram has said what it is.
 """
 
 import re
@@ -31,6 +33,7 @@ router = APIRouter(prefix="/api/v1", tags=["tracker"])
 _CHAT = re.compile(
     r"^(?:@?[A-Za-z][A-Za-z0-9_]{3,31}|(?:https?://)?(?:t\.me|telegram\.me)/(?:s/)?[A-Za-z0-9_]{4,}/?|-?[1-9]\d{0,18})$"
 )
+_SESSIONS_OWN = {"self", "me"}  # pyrogram's names for the session's own chat
 CLOSED = {JobRecordStatus.completed.value, JobRecordStatus.failed.value, JobRecordStatus.cancelled.value}
 
 
@@ -45,6 +48,12 @@ class IngestionStart(BaseModel):
         chat = chat.strip()
         if not _CHAT.match(chat):
             raise ValueError("not a Telegram chat: give its @username (5-32 letters, digits, _), t.me link or id")
+        # What can be known without Telegram: the session's own chat, and a positive id (a user's, in the Bot API
+        # numbering pyrogram uses). A person's or bot's @username only Telegram can tell: the job refuses those.
+        if chat.lstrip("@").lower() in _SESSIONS_OWN:
+            raise ValueError(f"{chat!r} is the service account's own Saved Messages: only groups and channels")
+        if chat.isdigit():
+            raise ValueError(f"{chat} is a user's id (a private chat): only groups (-id) and channels (-100...)")
         return chat
 
     @field_validator("since")

@@ -112,6 +112,9 @@ class TelegramUpdate(Base):
     payload: Mapped[dict] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the update could not be saved (it does not parse, a value the books cannot hold): it left the inbox
+    # at `saved_at` with no message, set aside rather than retried with its batch for ever.
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class UserProfile(CreatedAt, Base):

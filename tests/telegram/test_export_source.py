@@ -185,3 +185,29 @@ def _export_dir(path: Path, result: str) -> Path:
     path.mkdir(parents=True)
     (path / "result.json").write_text(result, encoding="utf-8")
     return path
+
+
+@pytest.mark.parametrize(
+    "dated",
+    [
+        {"date_unixtime": "253402300800"},  # 10000-01-01: ValueError
+        {"date_unixtime": "9" * 30},  # OverflowError
+        {"date": "9999-12-31T23:00:00-05:00"},  # past the last UTC date: OverflowError
+    ],
+)
+async def test_an_impossible_date_is_a_refused_check_and_a_skipped_post(tmp_path: Path, dated: dict) -> None:
+    messages = [
+        {"id": 1, "type": "message", "date_unixtime": "1700000000", "text": "before"},
+        {"id": 2, "type": "message", "text": "bad", **dated},
+        {"id": 3, "type": "message", "date_unixtime": "1700000100", "text": "after"},
+    ]
+    export = _export_dir(tmp_path / "export", json.dumps({"name": "x", "messages": messages}))
+
+    with pytest.raises(ExportInvalid, match="message 2: date"):
+        await check_export(export)
+    async with ExportSource(export) as source:
+        posts = {p.id: p for p in (await source.page(0)).posts}
+        assert await source.count() == 3
+
+    assert [posts[1].text, posts[3].text] == ["before", "after"] and posts[3].kind == PostKind.content
+    assert posts[2].kind == PostKind.unsupported and posts[2].skip_reason.startswith("unreadable date")
