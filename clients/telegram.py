@@ -31,6 +31,7 @@ from pyrogram import errors, raw, types, utils
 from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
 from clients.posts import Media, Page, Post, SourceError
+from clients.retry_after import parse_retry_after
 from clients.telegram_http import StandInClient
 from clients.telegram_messages import message_post
 from settings import Settings
@@ -90,7 +91,8 @@ def channel_ref(channel: str | int) -> str | int:
 def source_error(exc: BaseException, doing: str) -> SourceError:
     """Telegram's (pyrogram's) failure as the contract's error: permanent, transient, or a FloodWait to honour."""
     if isinstance(exc, errors.FloodWait | errors.FloodPremiumWait):
-        return SourceError(f"{doing}: Telegram asked to wait {exc.value} s", permanent=False, retry_after=exc.value)
+        wait = parse_retry_after(exc.value)  # clamped, as every outside party's wait is
+        return SourceError(f"{doing}: Telegram asked to wait {exc.value} s", permanent=False, retry_after=wait)
     if isinstance(exc, errors.FileReferenceExpired | errors.FileReferenceInvalid):
         # The file id is stale; reading the post again (posts([id])) gives a fresh one.
         return SourceError(f"{doing}: the file reference expired, read the post again: {exc}", permanent=False)
