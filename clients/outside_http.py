@@ -274,9 +274,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport on a `GuardedBackend`, whose answers stream through a `CappedStream`."""
 
     def __init__(self, allowlist: Allowlist, cap: BodyCap) -> None:
-        super().__init__(trust_env=False)
-        # httpx gives no way to choose the network backend, so the pool it made is replaced by one that has it
-        # (the same settings httpx uses; checked against httpx 0.28-0.29).
+        # Not super().__init__(): httpx gives no way to choose the network backend, so the pool it would make (and
+        # its SSL context, ~50 ms of CA bundle) is made here instead with the backend, on httpx's own defaults.
+        # httpx's handle_async_request only needs `_pool` (checked against httpx 0.28-0.29).
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=create_ssl_context(trust_env=False),
             max_connections=DEFAULT_LIMITS.max_connections,

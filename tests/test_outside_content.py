@@ -22,6 +22,7 @@ from clients.outside_http import (
     BodyTooLarge,
     CappedStream,
     address_allowed,
+    allowed_hosts_setting,
     literal_internal_host,
 )
 from clients.providers import ProviderClients
@@ -284,3 +285,11 @@ async def test_rows_stored_before_the_checks_are_refused_at_use(stack, llm, monk
         await providers.close()
     # In an activity, a refusal is final: no retries against a host or key that will be refused again.
     assert llm_failure(LLMEndpointRefused(REFUSED)).non_retryable
+
+
+def test_devstack_allows_its_feeds_and_llm_emulators_by_port_only(tmp_path):
+    base = {"LONGRUN_OUTSIDE_HOSTS_ALLOWED": "intranet.example:8080"}
+    common = {"database_url": "x", "temporal_address": "x", "data_dir": tmp_path}
+    env = ps.stack_env(**common, feeds_port=8302, openai_port=8301, base=base)
+    allowed = Allowlist.of(allowed_hosts_setting(env["LONGRUN_OUTSIDE_HOSTS_ALLOWED"]))
+    assert allowed == Allowlist.of(["intranet.example:8080", "127.0.0.1:8302", "127.0.0.1:8301"])
