@@ -114,6 +114,25 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr = SecretStr("1000000001:longrun-emulator-bot-token")
     telegram_bot_timeout_seconds: float = 30.0
 
+    # Outside content (clients/outside_http.py). Outside calls connect only to public addresses; these hosts
+    # (`host` or `host:port`, separated by commas or spaces) are reachable from every outside call however they
+    # resolve: the feeds and LLM emulators `make up` and the tests run are listed here by devstack. Each configured
+    # service (onec_url, max_api_url, telegram_bot_api_url, openai_base_url) is reachable from its own client
+    # without being listed; feed URLs and provider rows, which users type, reach only public hosts and these.
+    outside_hosts_allowed: str = ""
+    # The most one answer may take, on the wire and unpacked; more is a permanent error for that item. A feed is
+    # text (the largest real ones run to a few MB); an avatar a small photo; an API answer JSON (1C's pages, MAX's
+    # message lists, LLM embeddings as JSON); a media file what Telegram allows (2 GB, 4 GB with Premium).
+    feed_max_bytes: int = Field(16 * 2**20, ge=1024)
+    avatar_max_bytes: int = Field(10 * 2**20, ge=1024)
+    answer_max_bytes: int = Field(64 * 2**20, ge=1024)
+    media_max_bytes: int = Field(4 * 2**30, ge=1024)
+    # Redirects one outside request follows, each hop checked as the first was.
+    outside_max_redirects: int = Field(5, ge=0, le=20)
+    # The environment variables an LLM provider row may name as `api_key_env`: these names, and any name that
+    # starts with LONGRUN_LLM_KEY_. Any other (LONGRUN_DATABASE_URL...) would go as a Bearer token to the row's host.
+    llm_key_envs_allowed: str = "OPENAI_API_KEY,LONGRUN_OPENAI_API_KEY"
+
     api_port: int = 8000
     # OpenTelemetry traces (clients/tracing.py), to an OTLP/HTTP endpoint such as http://collector:4318/v1/traces;
     # empty: no tracing. The service name tells the API's spans from the worker's.

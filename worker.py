@@ -13,7 +13,6 @@ import sys
 from datetime import timedelta
 from typing import NoReturn
 
-import httpx
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -38,12 +37,12 @@ from activities.tracker_inbox import ExtractionTrigger, InboxActivities
 from activities.tracker_ingestion import IngestionActivities
 from activities.webbuddy import WebBuddyActivities
 from clients import metrics
-from clients.feeds import FeedClient
+from clients.feeds import FeedClient, feed_http
 from clients.llm import LLMClient
 from clients.max import MaxClient
 from clients.onec import OneCClient
 from clients.providers import ProviderClients
-from clients.telegram_bot import TelegramBotClient
+from clients.telegram_bot import TelegramBotClient, bot_http
 from clients.telegram_history import ChatHistory
 from clients.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from db.rate_limits import PostgresRateLimiter
@@ -119,8 +118,9 @@ class Dependencies:
         self.client = client
         self.engine = make_engine(settings, "longrun-worker")
         self.sessions = make_session_factory(self.engine)
-        self.http = httpx.AsyncClient(timeout=settings.feed_timeout_seconds)
-        self.bot_http = httpx.AsyncClient(timeout=settings.telegram_bot_timeout_seconds)
+        # Every outside call goes through clients/outside_http.py: public addresses only (or ones allowed), capped.
+        self.http = feed_http(settings)
+        self.bot_http = bot_http(settings)
         self.bot = TelegramBotClient.from_settings(settings, self.bot_http)
         self.llm = LLMClient(settings)
         # The tracker's providers (embeddings): a client per provider endpoint, made when first used.

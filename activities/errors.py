@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from clients.llm import LLMRefusal
+from clients.llm import LLMEndpointRefused, LLMRefusal
 from clients.retry_after import parse_retry_after
 
 FINAL_LLM_ERRORS = (
@@ -30,6 +30,7 @@ FINAL_LLM_ERRORS = (
     openai.NotFoundError,
     openai.UnprocessableEntityError,
     LLMRefusal,
+    LLMEndpointRefused,
 )
 
 

@@ -1,4 +1,8 @@
-"""News feeds (RSS 2.0, Atom) fetched with httpx and parsed with feedparser."""
+"""News feeds (RSS 2.0, Atom) fetched with httpx through the guarded outside layer and parsed with feedparser.
+
+A feed URL is typed by a user: `feed_http` reaches only public hosts (and LONGRUN_OUTSIDE_HOSTS_ALLOWED), follows a
+bounded number of redirects, each checked, and refuses a body past LONGRUN_FEED_MAX_BYTES (clients/outside_http.py).
+"""
 
 import asyncio
 from datetime import UTC, datetime
@@ -8,8 +12,10 @@ import feedparser
 import httpx
 from pydantic import BaseModel
 
+from clients.outside_http import BodyCap, OutsideRefused, outside_client, shared_allowlist
 from clients.retry_after import parse_retry_after
 from clients.urls import web_url
+from settings import Settings
 
 
 class FeedEntry(BaseModel):
@@ -38,6 +44,16 @@ class FeedError(Exception):
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 451}
 
 
+def feed_http(settings: Settings) -> httpx.AsyncClient:
+    """The client feeds are fetched with: only what every outside call may reach, nothing configured for a service."""
+    return outside_client(
+        shared_allowlist(settings),
+        BodyCap(settings.feed_max_bytes, "LONGRUN_FEED_MAX_BYTES"),
+        max_redirects=settings.outside_max_redirects,
+        timeout=settings.feed_timeout_seconds,
+    )
+
+
 class FeedClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
@@ -45,8 +61,12 @@ class FeedClient:
     async def fetch(self, url: str) -> ParsedFeed:
         try:
             response = await self._http.get(url, follow_redirects=True)
-        except httpx.InvalidURL as exc:
+        except OutsideRefused as exc:
+            raise FeedError(f"feed {url}: {exc}", permanent=True) from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise FeedError(f"invalid feed url {url!r}: {exc}", permanent=True) from exc
+        except httpx.TooManyRedirects as exc:
+            raise FeedError(f"feed {url}: {exc}", permanent=True) from exc
         except httpx.HTTPError as exc:
             raise FeedError(f"feed {url} unreachable: {exc!r}", permanent=False) from exc
         if response.status_code in PERMANENT_STATUSES:

@@ -31,6 +31,14 @@ import httpx
 from pydantic import BaseModel, Field
 
 from clients.multipart import file_form
+from clients.outside_http import (
+    DEFAULT_MAX_REDIRECTS,
+    Allowlist,
+    BodyCap,
+    GuardedTransport,
+    OutsideRefused,
+    service_allowlist,
+)
 from clients.posts import MediaKind
 from clients.rate_limit import Prioritised, RateLimiter
 from clients.retry_after import parse_retry_after
@@ -128,6 +136,9 @@ class MaxClient:
         rate_limited_retry_after: float = 1.0,
         chat_limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        allowlist: Allowlist | None = None,
+        max_answer_bytes: int = 64 * 2**20,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
     ) -> None:
         self._limiter = Prioritised(limiter)
         self._chat_limiter = chat_limiter
@@ -135,7 +146,13 @@ class MaxClient:
         self._upload_timeout = upload_timeout
         self._not_ready_retry_after = not_ready_retry_after
         self._rate_limited_retry_after = rate_limited_retry_after
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        if transport is None:
+            # MAX's own server wherever it is; the upload URLs its answers name, only on public addresses.
+            cap = BodyCap(max_answer_bytes, "LONGRUN_ANSWER_MAX_BYTES")
+            transport = GuardedTransport(allowlist or Allowlist.of(base_url), cap)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, max_redirects=max_redirects
+        )
 
     @classmethod
     def from_settings(
@@ -148,6 +165,9 @@ class MaxClient:
             upload_timeout=settings.max_upload_timeout_seconds,
             not_ready_retry_after=settings.max_not_ready_retry_seconds,
             chat_limiter=chat_limiter,
+            allowlist=service_allowlist(settings, settings.max_api_url),
+            max_answer_bytes=settings.answer_max_bytes,
+            max_redirects=settings.outside_max_redirects,
         )
 
     async def __aenter__(self) -> MaxClient:
@@ -253,6 +273,9 @@ class MaxClient:
         headers = {"Authorization": token, **kwargs.pop("headers", {})}
         try:
             response = await self._http.request(method, url, headers=headers, **kwargs)
+        except OutsideRefused as exc:
+            # An upload URL on an internal address, or an answer past the cap: asking again gets the same.
+            raise MaxError(f"{method} {_path(url)}: {exc}", permanent=True) from exc
         except httpx.TransportError as exc:
             raise MaxError(
                 f"{method} {_path(url)}: no answer ({type(exc).__name__}: {exc})",

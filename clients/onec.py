@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from clients.odata import datetime_literal, entity_path, query_string, string_literal
 from clients.onec_models import BankDocument, Contractor, DocumentKind, OneCRow
 from clients.onec_paging import Page, PageCursor, Paging, advance, pages
+from clients.outside_http import BodyCap, GuardedTransport, OutsideRefused, service_allowlist
 from clients.retry_after import parse_retry_after
 from settings import Settings
 
@@ -62,6 +63,12 @@ class OneCClient:
             auth=httpx.BasicAuth(settings.onec_user, settings.onec_password.get_secret_value()),
             timeout=settings.onec_timeout_seconds,
             headers={"Accept": "application/json"},
+            # 1C is where the operator said, usually on a private LAN: reached there; its answers capped.
+            transport=GuardedTransport(
+                service_allowlist(settings, base), BodyCap(settings.answer_max_bytes, "LONGRUN_ANSWER_MAX_BYTES")
+            ),
+            max_redirects=settings.outside_max_redirects,
+            trust_env=False,
         )
 
     async def __aenter__(self) -> "OneCClient":
@@ -216,6 +223,8 @@ class OneCClient:
     async def _send(self, url: str) -> httpx.Response:
         try:
             return await self._http.get(url)
+        except OutsideRefused as exc:
+            raise OneCError(f"1C: {exc}", status=None, permanent=True) from exc
         except httpx.HTTPError as exc:
             raise OneCError(f"1C unreachable: {exc!r}", status=None, permanent=False) from exc
 

@@ -31,6 +31,7 @@ from pyrogram import errors, raw, types, utils
 from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
 from clients.posts import Media, Page, Post, SourceError
+from clients.retry_after import parse_retry_after
 from clients.telegram_http import StandInClient
 from clients.telegram_messages import message_post
 from settings import Settings
@@ -90,7 +91,8 @@ def channel_ref(channel: str | int) -> str | int:
 def source_error(exc: BaseException, doing: str) -> SourceError:
     """Telegram's (pyrogram's) failure as the contract's error: permanent, transient, or a FloodWait to honour."""
     if isinstance(exc, errors.FloodWait | errors.FloodPremiumWait):
-        return SourceError(f"{doing}: Telegram asked to wait {exc.value} s", permanent=False, retry_after=exc.value)
+        wait = parse_retry_after(exc.value)  # clamped, as every outside party's wait is
+        return SourceError(f"{doing}: Telegram asked to wait {exc.value} s", permanent=False, retry_after=wait)
     if isinstance(exc, errors.FileReferenceExpired | errors.FileReferenceInvalid):
         # The file id is stale; reading the post again (posts([id])) gives a fresh one.
         return SourceError(f"{doing}: the file reference expired, read the post again: {exc}", permanent=False)
@@ -161,16 +163,24 @@ class PyrogramSource:
     Cheap to build; the first call connects and resolves the channel. Use `from_settings` in the worker.
     """
 
-    def __init__(self, client: pyrogram.Client, channel: str | int, *, request_retries: int = 3) -> None:
+    def __init__(
+        self, client: pyrogram.Client, channel: str | int, *, request_retries: int = 3, max_media_bytes: int = 4 * 2**30
+    ) -> None:
         self._client = client
         self._channel = channel_ref(channel)
         self._retries = max(request_retries, 1)
+        self._max_media = max_media_bytes
         self._peer: raw.types.InputPeerChannel | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, channel: str | int) -> PyrogramSource:
-        return cls(telegram_client(settings), channel, request_retries=settings.telegram_request_retries)
+        return cls(
+            telegram_client(settings),
+            channel,
+            request_retries=settings.telegram_request_retries,
+            max_media_bytes=settings.media_max_bytes,
+        )
 
     async def __aenter__(self) -> PyrogramSource:
         return self
@@ -209,10 +219,22 @@ class PyrogramSource:
         return merge_albums([message_post(found[i]) for i in sorted(found)])
 
     async def download(self, media: Media, dest_dir: Path) -> Path:
+        """The file, streamed to disk and stopped once it passes LONGRUN_MEDIA_MAX_BYTES (a permanent error for
+        the post): the size a post declares is the sender's word, the bytes that arrive are what counts."""
+        if media.size is not None and media.size > self._max_media:
+            raise SourceError(self._too_big(), permanent=True)
         await self._ready()
         target = reserve_path(dest_dir, media)
+        too_big = False
+
+        async def bounded(current: int, _total: int) -> None:  # async: pyrogram runs a plain one in a thread
+            nonlocal too_big
+            if current > self._max_media:
+                too_big = True
+                raise pyrogram.StopTransmission  # pyrogram removes the partial file and answers None
+
         try:
-            path = await self._client.download_media(media.ref, file_name=str(target))
+            path = await self._client.download_media(media.ref, file_name=str(target), progress=bounded)
         except (ValueError, binascii.Error, struct.error) as exc:
             target.unlink(missing_ok=True)
             raise SourceError(f"not a Telegram file id: {media.ref[:40]!r} ({exc})", permanent=True) from exc
@@ -221,8 +243,13 @@ class PyrogramSource:
             raise source_error(exc, "download") from exc
         if path is None:
             target.unlink(missing_ok=True)
+            if too_big:
+                raise SourceError(self._too_big(), permanent=True)
             raise SourceError("download stopped before the file was complete", permanent=False)
         return Path(path)
+
+    def _too_big(self) -> str:
+        return f"refused: the file is larger than {self._max_media} bytes (LONGRUN_MEDIA_MAX_BYTES)"
 
     async def close(self) -> None:
         if self._client.is_connected or isinstance(self._client, StandInClient):

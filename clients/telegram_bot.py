@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from clients.outside_http import BodyCap, OutsideRefused, outside_client, service_allowlist
+from clients.retry_after import parse_retry_after
 from clients.telegram_bot_types import File, UserProfilePhotos
 from settings import Settings
 
@@ -19,11 +21,31 @@ class BotApiError(Exception):
     """A failed Bot API call. `permanent`: asking again cannot help (a bad token, an unknown user); `retry_after`:
     Telegram's own wait for a 429."""
 
-    def __init__(self, method: str, status: int | None, description: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        status: int | None,
+        description: str,
+        retry_after: float | None = None,
+        *,
+        permanent: bool | None = None,
+    ) -> None:
         super().__init__(f"Bot API {method}: {status or 'no answer'} {description}")
         self.status = status
         self.retry_after = retry_after
-        self.permanent = status is not None and 400 <= status < 500 and status != 429
+        if permanent is None:
+            permanent = status is not None and 400 <= status < 500 and status != 429
+        self.permanent = permanent
+
+
+def bot_http(settings: Settings) -> httpx.AsyncClient:
+    """The Bot API's client: its configured server reached wherever it is; answers (avatars included) capped."""
+    return outside_client(
+        service_allowlist(settings, settings.telegram_bot_api_url),
+        BodyCap(settings.avatar_max_bytes, "LONGRUN_AVATAR_MAX_BYTES"),
+        max_redirects=settings.outside_max_redirects,
+        timeout=settings.telegram_bot_timeout_seconds,
+    )
 
 
 class TelegramBotClient:
@@ -43,17 +65,24 @@ class TelegramBotClient:
     async def call(self, method: str, **params: Any) -> Any:
         try:
             response = await self._http.post(f"{self._base}/bot{self._token}/{method}", json=params)
+        except OutsideRefused as exc:
+            raise BotApiError(method, None, str(exc), permanent=True) from None
         except httpx.HTTPError as exc:
             raise BotApiError(method, None, type(exc).__name__) from None
         try:
             body = response.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         if response.status_code == 200 and body.get("ok"):
             return body.get("result")
-        retry_after = (body.get("parameters") or {}).get("retry_after")
-        description = body.get("description") or response.reason_phrase
-        raise BotApiError(method, body.get("error_code") or response.status_code, description, retry_after)
+        parameters = body.get("parameters")
+        retry_after = parse_retry_after(parameters.get("retry_after")) if isinstance(parameters, dict) else None
+        description = str(body.get("description") or response.reason_phrase)[:500]
+        status = body.get("error_code")
+        status = status if isinstance(status, int) and not isinstance(status, bool) else response.status_code
+        raise BotApiError(method, status, description, retry_after)
 
     async def _typed(self, model: type[BaseModel], method: str, **params: Any) -> Any:
         return model.model_validate(await self.call(method, **params))
@@ -67,6 +96,8 @@ class TelegramBotClient:
     async def download(self, file_path: str) -> bytes:
         try:
             response = await self._http.get(f"{self._base}/file/bot{self._token}/{file_path}")
+        except OutsideRefused as exc:
+            raise BotApiError("download", None, str(exc), permanent=True) from None
         except httpx.HTTPError as exc:
             raise BotApiError("download", None, type(exc).__name__) from None
         if response.status_code != 200:

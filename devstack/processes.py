@@ -364,6 +364,7 @@ def stack_env(
     LONGRUN_TELEGRAM_SESSION (real Telegram).
     Likewise LONGRUN_ONEC_URL points at the 1C emulator unless `base` names a 1C on another host, and
     LONGRUN_MAX_API_URL and LONGRUN_TELEGRAM_BOT_API_URL at their emulators unless `base` names another host.
+    LONGRUN_OUTSIDE_HOSTS_ALLOWED gains the feeds and OpenAI emulators' host:port (what `base` lists is kept).
     """
     env = dict(os.environ if base is None else base)
     env["LONGRUN_DATABASE_URL"] = database_url
@@ -385,6 +386,12 @@ def stack_env(
         env.pop("LONGRUN_OPENAI_BASE_URL", None)
     if feeds_port is not None:
         env["LONGRUN_FEED_EMULATOR_URL"] = f"http://{HOST}:{feeds_port}"
+    # Outside calls refuse loopback (clients/outside_http.py); the emulators users point feeds and LLM providers
+    # at are allowed by name and port, the guard stays on for every other address.
+    emulators = [f"{HOST}:{port}" for port in (feeds_port, openai_port) if port is not None]
+    if emulators:
+        allowed = env.get("LONGRUN_OUTSIDE_HOSTS_ALLOWED", "").replace(",", " ").split()
+        env["LONGRUN_OUTSIDE_HOSTS_ALLOWED"] = ",".join(dict.fromkeys([*allowed, *emulators]))
     if telegram_port is not None and not env.get("LONGRUN_TELEGRAM_SESSION"):
         env["LONGRUN_TELEGRAM_EMULATOR_URL"] = f"http://{HOST}:{telegram_port}"
     if onec_port is not None and _is_loopback(env.get("LONGRUN_ONEC_URL", "")):

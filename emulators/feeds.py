@@ -13,22 +13,29 @@ OpenAI emulator reads those markers, so a relevance step fed these titles gets p
   - ``rise=K``: a live feed, whose top gains K newer entries at every fetch after the first (entry ``offset - K``
     and up at the second, ...; never past entry 0): a reader that fetches it again must not miss them.
 - ``GET /feeds/{slug}.broken``: 200 with a body that is not XML at all.
+- ``GET /feeds/{slug}.bomb?layers=N&mib=M``: a decompression bomb, a feed padded to M MiB (default 20, up to 64)
+  and gzipped N times (default 2, up to 4), served with ``Content-Encoding: gzip`` N times over (``gzip, gzip``):
+  some hundred bytes on the wire. One layer is an honest but oversized feed.
+- ``GET /redirect?to=URL``: 302 to URL, whatever it is (redirects that lead somewhere a client must not go).
 - ``GET /articles/{slug}/{index}``: the article page an entry links to.
 
 Run: ``python -m emulators.feeds --host 127.0.0.1 --port 8102``
 """
 
+import asyncio
+import gzip
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import Query, Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from emulators import serve
 from emulators.faults import EmulatorApp
@@ -189,6 +196,21 @@ def create_app() -> EmulatorApp:
         garbage = f'<rss version="2.0"><channel><title>{slug} & friends</title><item><title>unterminated\x00'
         return Response(garbage.encode() + b"\xff\xfe not xml at all", media_type="application/rss+xml")
 
+    @app.get("/feeds/{slug}.bomb")
+    async def bomb(
+        slug: str,
+        layers: Annotated[int, Query(ge=1, le=4)] = 2,
+        mib: Annotated[int, Query(ge=1, le=64)] = 20,
+    ) -> Response:
+        headers = {"Content-Encoding": ", ".join(["gzip"] * layers)}
+        # Compressing 20 MiB takes most of a second: off the loop, which serves other feeds meanwhile.
+        body = await asyncio.to_thread(_bomb, layers, mib)
+        return Response(body, media_type="application/rss+xml", headers=headers)
+
+    @app.get("/redirect")
+    async def redirect(to: str) -> Response:
+        return RedirectResponse(to, status_code=302)
+
     @app.get("/articles/{slug}/{index}")
     async def article(request: Request, slug: str, index: int) -> HTMLResponse:
         entry = Entry(slug, index, _base_url(request))
@@ -217,6 +239,19 @@ class _Fetches:
         earlier = self._seen.get(key, 0)
         self._seen[key] = earlier + 1
         return max(0, offset - rise * earlier)
+
+
+@lru_cache(maxsize=8)
+def _bomb(layers: int, mib: int) -> bytes:
+    """An RSS feed whose one entry is followed by `mib` MiB of blanks, gzipped `layers` times."""
+    feed = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>bomb</title>'
+        b"<item><title>Looks harmless [news]</title><link>https://bomb.example/1</link></item>"
+    )
+    body = feed + b" " * (mib * 2**20) + b"</channel></rss>"
+    for _ in range(layers):
+        body = gzip.compress(body, compresslevel=9, mtime=0)
+    return body
 
 
 def _base_url(request: Request) -> str:

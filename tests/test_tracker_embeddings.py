@@ -213,7 +213,7 @@ async def test_roles_people_read_editors_start_admins_configure(api, make_user):
     user, manager = await make_user("user"), await make_user("manager")
     as_user, as_manager = Api(api.url, user.token), Api(api.url, manager.token)
     provider = await default_provider(api)
-    body = {"name": "x", "base_url": "http://127.0.0.1:1/v1", "chat_model": "m", "embedding_model": "e"}
+    body = {"name": "x", "base_url": "https://llm.example/v1", "chat_model": "m", "embedding_model": "e"}
     try:
         assert (await as_user.http.post("/api/v1/embeddings", json={"kind": "messages"})).status_code == 403
         assert len(await as_user.ok("GET", "/api/v1/providers")) >= 1
@@ -250,7 +250,7 @@ async def test_bad_input_is_422_naming_the_field(api):
     assert named(await get("/api/v1/search"), "query", "q")
     assert named(await get("/api/v1/search", params={"q": "x", "limit": 0}), "query", "limit")
     assert named(await get("/api/v1/search", params={"q": "x" * 2001}), "query", "q")
-    good = {"name": f"p-{uuid.uuid4().hex[:6]}", "base_url": "http://127.0.0.1:1/v1", "chat_model": "m"}
+    good = {"name": f"p-{uuid.uuid4().hex[:6]}", "base_url": "https://llm.example/v1", "chat_model": "m"}
     good["embedding_model"] = "text-embedding-3-small"
     bad = [
         ({"embedding_dimension": 768}, "embedding_dimension"),

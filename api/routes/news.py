@@ -7,10 +7,22 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from api.deps import CurrentUser, Editors, JobsDep, People, SessionDep, delete_found, field_error, found, save_changes
+from api.deps import (
+    CurrentUser,
+    Editors,
+    JobsDep,
+    People,
+    SessionDep,
+    SettingsDep,
+    delete_found,
+    field_error,
+    found,
+    save_changes,
+)
 from api.fields import RowId
 from api.jobs import JobNotFound, JobStarted
 from api.paging import Offset, page_of
+from clients.outside_http import INTERNAL_URL, internal_at_save, shared_allowlist
 from clients.urls import MAX_URL_LENGTH, web_url
 from db.models import NewsPost, NewsSource
 from db.models.news import NewsStatus
@@ -107,8 +119,15 @@ async def list_sources(session: SessionDep, _: CurrentUser):
     return (await session.scalars(select(NewsSource).order_by(NewsSource.id))).all()
 
 
+def _reachable(feed_url: str | None, settings) -> None:
+    # The fetch refuses it at connect anyway; saying so now spares a source that can never be read.
+    if internal_at_save(feed_url, shared_allowlist(settings)):
+        raise field_error("feed_url", INTERNAL_URL)
+
+
 @router.post("/sources", status_code=status.HTTP_201_CREATED, response_model=SourceOut)
-async def create_source(body: SourceIn, session: SessionDep, _: Editors):
+async def create_source(body: SourceIn, session: SessionDep, settings: SettingsDep, _: Editors):
+    _reachable(str(body.feed_url), settings)
     source = NewsSource(**body.model_dump(mode="json"))
     session.add(source)
     await session.commit()
@@ -121,7 +140,8 @@ async def read_source(source_id: RowId, session: SessionDep, _: CurrentUser):
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut)
-async def update_source(source_id: RowId, body: SourcePatch, session: SessionDep, _: Editors):
+async def update_source(source_id: RowId, body: SourcePatch, session: SessionDep, settings: SettingsDep, _: Editors):
+    _reachable(str(body.feed_url) if body.feed_url is not None else None, settings)
     source = await found(session, NewsSource, source_id, "news source")
     return await save_changes(session, source, body.model_dump(mode="json", exclude_unset=True))
 

@@ -10,10 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AdminOnly, CurrentUser, SessionDep, delete_found, field_error, found, save_changes
+from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, delete_found, field_error, found, save_changes
 from api.fields import RowId
+from clients.outside_http import INTERNAL_URL, internal_at_save, service_allowlist
+from clients.providers import KEY_ENV_PREFIX, key_env_allowed
 from clients.urls import web_url
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider, ProviderKind
+from settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["tracker"])
 
@@ -84,6 +87,20 @@ class ProviderOut(BaseModel):
     created_at: datetime
 
 
+def check_reach(changes: dict, settings: Settings) -> None:
+    """What the row would make workers and the API do that they refuse at use: a 422 naming the field now. (Rows
+    saved before these checks are refused at use, clients/providers.py.)"""
+    if internal_at_save(changes.get("base_url"), service_allowlist(settings, settings.llm_base_url)):
+        raise field_error("base_url", INTERNAL_URL)
+    name = changes.get("api_key_env")
+    if name and not key_env_allowed(name, settings):
+        raise field_error(
+            "api_key_env",
+            f"must be a variable allowed to hold a provider key: one in LONGRUN_LLM_KEY_ENVS_ALLOWED "
+            f"({settings.llm_key_envs_allowed}) or a name starting {KEY_ENV_PREFIX}",
+        )
+
+
 @contextmanager
 def unique_name(name: str | None) -> Iterator[None]:
     """The commit inside refused for the one unique column, the name: a 409 naming it."""
@@ -99,7 +116,8 @@ async def list_providers(session: SessionDep, _: CurrentUser):
 
 
 @router.post("/providers", status_code=status.HTTP_201_CREATED, response_model=ProviderOut)
-async def create_provider(body: ProviderIn, session: SessionDep, _: AdminOnly):
+async def create_provider(body: ProviderIn, session: SessionDep, settings: SettingsDep, _: AdminOnly):
+    check_reach(body.model_dump(mode="json"), settings)
     provider = LLMProvider(**body.model_dump(mode="json"))
     session.add(provider)
     with unique_name(body.name):
@@ -113,9 +131,12 @@ async def read_provider(provider_id: RowId, session: SessionDep, _: CurrentUser)
 
 
 @router.patch("/providers/{provider_id}", response_model=ProviderOut)
-async def update_provider(provider_id: RowId, body: ProviderPatch, session: SessionDep, _: AdminOnly):
+async def update_provider(
+    provider_id: RowId, body: ProviderPatch, session: SessionDep, settings: SettingsDep, _: AdminOnly
+):
     provider = await found(session, LLMProvider, provider_id, "provider")
     changes = body.model_dump(mode="json", exclude_unset=True)
+    check_reach(changes, settings)
     for field, value in changes.items():
         if value is None and field not in NULLABLE:
             raise field_error(field, "may not be null")
