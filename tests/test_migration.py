@@ -184,7 +184,9 @@ async def test_a_second_start_returns_the_running_job(mig, stack, fast_max):
     await fast_max.fault(path="/messages", kind="latency", latency_ms=50)
     first = await mig.ok("POST", "/api/v1/migrations", 202, json={"link_id": link["id"]})
     second = await mig.ok("POST", "/api/v1/migrations", 202, json={"link_id": link["id"]})
-    assert first == second == {"job_id": f"migration-link-{link['id']}"}
+    assert first["job_id"] == second["job_id"] == f"migration-link-{link['id']}"
+    # The second start ran nothing new, and says so.
+    assert first["joined"] is False and second["joined"] is True and second["running_since"]
     await mig.ok("POST", f"/api/v1/jobs/{first['job_id']}/cancel", 202)
     await mig.wait_job(first["job_id"])
 
