@@ -9,6 +9,7 @@ from temporalio.service import RPCError
 
 from api import dashboard
 from api.auth import Tokens
+from api.body_limit import BodyLimit
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.http_metrics import RouteLatency
@@ -109,6 +110,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(codec.WebUiCors, temporal_ui_url=settings.temporal_ui_url)
     app.add_middleware(RouteLatency)
+    # Outermost, in this order: the webhook's secret, then every body's bound, both before a body is read.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        per_prefix={
+            tracker_webhook.PATH: settings.webhook_max_body_bytes,
+            codec.PREFIX + "/": settings.codec_max_body_bytes,
+        },
+        max_depth=settings.max_json_depth,
+    )
+    app.add_middleware(tracker_webhook.SecretFirst, settings=settings)
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:
