@@ -1,4 +1,4 @@
-"""The FastAPI app factory: `uvicorn api.app:create_app --factory`."""
+"""The FastAPI app factory: `python -m api` (api/__main__.py) serves it under uvicorn."""
 
 from contextlib import asynccontextmanager
 
@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
 
 from api import dashboard
-from api.auth import Tokens
+from api.auth import HashingBusy, Tokens, argon2_queue
 from api.body_limit import BodyLimit
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
@@ -121,6 +121,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_depth=settings.max_json_depth,
     )
     app.add_middleware(tracker_webhook.SecretFirst, settings=settings)
+
+    argon2_queue.limit = settings.login_verify_queue
+
+    @app.exception_handler(HashingBusy)
+    async def hashing_busy(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "too many passwords are being checked at once; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:

@@ -269,7 +269,7 @@ class Stack:
                 ui_codec_endpoint=codec,
             )
         if name == "api":
-            args = ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", P.HOST, "--port", str(cfg.api_port)]
+            args = ["-m", "api", "--host", P.HOST, "--port", str(cfg.api_port)]
             api = P.start_python("api", args, self.env, logs, ports={"port": cfg.api_port})
             if wait:
                 try:

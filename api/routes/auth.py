@@ -7,10 +7,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import InvalidToken, Principal, RefreshClaims, Tokens, hash_password, verify_password, verify_unknown_user
+from api.auth import (
+    HashingBusy,
+    InvalidToken,
+    Principal,
+    RefreshClaims,
+    Tokens,
+    hash_password,
+    verify_password,
+    verify_unknown_user,
+)
 from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
 from db.auth_sessions import SessionEnded, end_session, open_session, rotate
-from db.login_failures import blocked_for, forget_failures, record_failure
+from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
 
 router = APIRouter(tags=["auth"])
@@ -59,32 +68,40 @@ def user_out(who: Principal) -> UserOut:
 
 
 def caller_address(request: Request) -> str:
+    """The connection's address, or the client a trusted proxy names (uvicorn rewrites it only for the proxies in
+    LONGRUN_FORWARDED_ALLOW_IPS: `python -m api`)."""
     return request.client.host if request.client else "unknown"
 
 
 @router.post(
     "/api/login/",
-    responses={429: {"description": "too many failed sign-ins for this username or from this address"}},
+    responses={
+        429: {"description": "too many failed sign-ins for this username or from this address"},
+        503: {"description": "too many passwords being checked at once (Retry-After)"},
+    },
 )
 async def login(
     body: Login, request: Request, session: SessionDep, tokens: TokensDep, settings: SettingsDep
 ) -> LoggedIn:
-    address = caller_address(request)
-    if bound := await blocked_for(session, body.username, address, settings):
-        what, seconds = bound
-        where = "for this username" if what == "username" else "from this address"
+    attempt = await count_attempt(session, body.username, caller_address(request), settings)
+    if isinstance(attempt, Blocked):
+        where = "for this username" if attempt.what == "username" else "from this address"
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed sign-ins {where}; try again in {seconds} s",
-            headers={"Retry-After": str(seconds)},
+            f"too many failed sign-ins {where}; try again in {attempt.seconds} s",
+            headers={"Retry-After": str(attempt.seconds)},
         )
-    user = await session.scalar(select(User).where(User.username == body.username))
-    if user is None:
-        await verify_unknown_user(body.password)
-    if user is None or not await verify_password(body.password, user.password_hash) or not user.is_active:
-        await record_failure(session, body.username, address, settings)
-        raise unauthorized("Invalid username or password")
-    await forget_failures(session, user.username)
+    try:
+        user = await session.scalar(select(User).where(User.username == body.username))
+        if user is None:
+            await verify_unknown_user(body.password)
+        # The attempt is already counted as a failure: a wrong password needs nothing more.
+        if user is None or not await verify_password(body.password, user.password_hash) or not user.is_active:
+            raise unauthorized("Invalid username or password")
+    except HashingBusy:
+        await forgive(session, attempt)  # no password was tried; the app answers 503
+        raise
+    await forget_failures(session, user.username, attempt)
     who = principal(user)
     sid, jti = await open_session(session, user.id, tokens.refresh_ttl)
     return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who, sid, jti), user=user_out(who))
