@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
 
+import log_setup
 from api import dashboard
 from api.auth import HashingBusy, Tokens, argon2_queue
 from api.body_limit import BodyLimit
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(tracker_webhook.SecretFirst, settings=settings)
 
     argon2_queue.limit = settings.login_verify_queue
+    log_setup.redact_server_logs()
 
     @app.exception_handler(HashingBusy)
     async def hashing_busy(_: Request, exc: Exception) -> JSONResponse:
