@@ -39,6 +39,7 @@ from api.routes import (
 )
 from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
+from api.user_state import UserStates
 from clients.payload_codec import EncryptionCodec, payload_keys
 from clients.providers import ProviderClients
 from db.session import database_unavailable, make_engine, make_session_factory
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
         app.state.tokens = Tokens(settings)
+        app.state.user_states = UserStates(app.state.sessions, settings.user_state_cache_seconds)
         app.state.temporal = TemporalGateway(settings)
         app.state.jobs = Jobs(app.state.temporal)
         app.state.temporal_codec = EncryptionCodec(payload_keys(settings))

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +21,8 @@ from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep,
 from db.auth_sessions import SessionEnded, end_session, open_session, rotate
 from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
+from workflows.start import SCHEDULE_OWNER
+from workflows.tracker import WEBHOOK_OWNER
 
 router = APIRouter(tags=["auth"])
 
@@ -53,10 +55,21 @@ class Refreshed(BaseModel):
     refresh: str | None
 
 
+# Owners that jobs started by no person carry (JobOwner): a user of that name would see and cancel those jobs.
+RESERVED_USERNAMES = frozenset({SCHEDULE_OWNER, WEBHOOK_OWNER})
+
+
 class NewUser(BaseModel):
     username: str = Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")
     password: str = Field(min_length=8, max_length=1000)
     role: Role = Role.user
+
+    @field_validator("username")
+    @classmethod
+    def _not_reserved(cls, username: str) -> str:
+        if username.casefold() in RESERVED_USERNAMES:
+            raise ValueError(f"{username!r} is reserved: jobs started by no person are owned by it")
+        return username
 
 
 def principal(user: User) -> Principal:
