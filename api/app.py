@@ -14,6 +14,7 @@ from api.body_limit import BodyLimit
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.http_metrics import RouteLatency
+from api.job_sockets import SharedListings, SocketSlots
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
 from api.routes import (
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = Jobs(app.state.temporal)
         app.state.temporal_codec = EncryptionCodec(payload_keys(settings))
         app.state.hub = ProgressHub(app.state.jobs)
+        app.state.socket_slots = SocketSlots(settings.websockets_per_user)
+        app.state.job_listings = SharedListings(app.state.jobs)
         app.state.events = EventHub()
         # Search embeds its query with the active provider: one client per provider, kept for the process.
         app.state.providers = ProviderClients(settings)
