@@ -68,6 +68,9 @@ async def test_a_user_has_at_most_the_cap_of_sockets_open(stack, make_user):
 
 
 async def test_a_client_that_stops_reading_overflows_its_outbox_and_nothing_more_is_kept():
+    """The outbox's rule, without a network in the way: a client that never reads is dropped by uvicorn's ping
+    timeout after 20-40 s on any code (so a socket test cannot tell the bound from it), and until then every push
+    to it was kept; a client that reads too slowly, answering pings, was kept without end."""
     outbox = Outbox(3)
     for n in range(3):
         outbox.offer((f"job-{n}", None))
