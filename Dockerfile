@@ -14,4 +14,5 @@ COPY web web
 COPY workflows workflows
 RUN pip install .
 EXPOSE 8000
-CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+# python -m api: uvicorn with the trusted proxies of LONGRUN_FORWARDED_ALLOW_IPS (none unless set).
+CMD ["python", "-m", "api", "--host", "0.0.0.0", "--port", "8000"]

@@ -209,6 +209,32 @@ class Settings(BaseSettings):
     analysis_max_batches: int = Field(5000, ge=1)
     analysis_batches_per_run: int = Field(100, ge=1)
 
+    # --- The API's edge (issue 18): what a caller reaches before it is known, and how long a token's word holds.
+    # Request bodies are bounded as they stream in (api/body_limit.py), before FastAPI reads them: 413 over the
+    # bound. Telegram's webhook takes updates of a few KB; the codec's paths carry Temporal payloads (up to 2 MB
+    # each, base64) for the Web UI.
+    max_body_bytes: int = Field(1024 * 1024, ge=0)
+    webhook_max_body_bytes: int = Field(256 * 1024, ge=0)
+    codec_max_body_bytes: int = Field(8 * 1024 * 1024, ge=0)
+    # JSON bodies nested deeper are a 422 before anything parses them (every parser in the way recurses).
+    max_json_depth: int = Field(64, ge=1)
+    # Password verifications (argon2, ~120 ms of CPU each) that may wait for the hashing threads; a sign-in beyond
+    # them is a 503 with Retry-After at once, so a burst of guesses cannot queue every real sign-in behind it.
+    login_verify_queue: int = Field(16, ge=1)
+    # Proxies whose X-Forwarded-For is believed (uvicorn's --forwarded-allow-ips: addresses, networks or "*"),
+    # comma-separated. Empty: none, and the client address is the connection's own, so a forged header cannot
+    # pick which address a failed sign-in counts against. Behind a proxy set it to the proxy's address.
+    forwarded_allow_ips: str = ""
+    # An access token's role and the user's active state are checked against the database on each request,
+    # remembered this long per user, so a deactivated or demoted user's token stops working within it.
+    user_state_cache_seconds: float = Field(5.0, ge=0)
+    # WebSockets: a user's open sockets (job, tasks and event streams together) in this API process, beyond which
+    # a new one is closed 1008; how long a socket may take to send its token as its first message; and how many
+    # pushes wait for a client that does not read before its socket is closed 1013.
+    websockets_per_user: int = Field(8, ge=1)
+    websocket_auth_seconds: float = Field(5.0, gt=0)
+    websocket_send_queue: int = Field(256, ge=1)
+
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.

@@ -1,4 +1,4 @@
-"""The FastAPI app factory: `uvicorn api.app:create_app --factory`."""
+"""The FastAPI app factory: `python -m api` (api/__main__.py) serves it under uvicorn."""
 
 from contextlib import asynccontextmanager
 
@@ -7,11 +7,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
 
+import log_setup
 from api import dashboard
-from api.auth import Tokens
+from api.auth import HashingBusy, Tokens, argon2_queue
+from api.body_limit import BodyLimit
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.http_metrics import RouteLatency
+from api.job_sockets import SharedListings, SocketSlots
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
 from api.routes import (
@@ -37,6 +40,7 @@ from api.routes import (
 )
 from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
+from api.user_state import UserStates
 from clients.payload_codec import EncryptionCodec, payload_keys
 from clients.providers import ProviderClients
 from db.session import database_unavailable, make_engine, make_session_factory
@@ -84,10 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
         app.state.tokens = Tokens(settings)
+        app.state.user_states = UserStates(app.state.sessions, settings.user_state_cache_seconds)
         app.state.temporal = TemporalGateway(settings)
         app.state.jobs = Jobs(app.state.temporal)
         app.state.temporal_codec = EncryptionCodec(payload_keys(settings))
         app.state.hub = ProgressHub(app.state.jobs)
+        app.state.socket_slots = SocketSlots(settings.websockets_per_user)
+        app.state.job_listings = SharedListings(app.state.jobs)
         app.state.events = EventHub()
         # Search embeds its query with the active provider: one client per provider, kept for the process.
         app.state.providers = ProviderClients(settings)
@@ -109,6 +116,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(codec.WebUiCors, temporal_ui_url=settings.temporal_ui_url)
     app.add_middleware(RouteLatency)
+    # Outermost, in this order: the webhook's secret, then every body's bound, both before a body is read.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        per_prefix={
+            tracker_webhook.PATH: settings.webhook_max_body_bytes,
+            codec.PREFIX + "/": settings.codec_max_body_bytes,
+        },
+        max_depth=settings.max_json_depth,
+    )
+    app.add_middleware(tracker_webhook.SecretFirst, settings=settings)
+
+    argon2_queue.limit = settings.login_verify_queue
+    log_setup.redact_server_logs()
+
+    @app.exception_handler(HashingBusy)
+    async def hashing_busy(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "too many passwords are being checked at once; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(TemporalUnavailable)
     async def temporal_unavailable(_: Request, exc: Exception) -> JSONResponse:

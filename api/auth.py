@@ -29,12 +29,38 @@ _argon2_threads = ThreadPoolExecutor(
 )
 
 
+class HashingBusy(Exception):
+    """More hashes are waiting for the argon2 threads than may wait: answer 503 with Retry-After now, rather than
+    queue a real sign-in behind a burst of guesses (each verify ~120 ms: 500 queued are a minute)."""
+
+
+class _Queue:
+    """How many hashes are running or waiting for `_argon2_threads`, and how many may."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    async def run(self, fn, *args):
+        if self.taken >= self.limit:
+            raise HashingBusy
+        self.taken += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(_argon2_threads, fn, *args)
+        finally:
+            self.taken -= 1
+
+
+# Sized by create_app from settings.login_verify_queue; one per process, as the threads are.
+argon2_queue = _Queue(16)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_argon2_threads, _hasher.hash, password)
+    return await argon2_queue.run(_hasher.hash, password)
 
 
 async def verify_password(password: str, password_hash: str) -> bool:
-    return await asyncio.get_running_loop().run_in_executor(_argon2_threads, _hasher.verify, password, password_hash)
+    return await argon2_queue.run(_hasher.verify, password, password_hash)
 
 
 _stand_in_hash: str | None = None

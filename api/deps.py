@@ -2,6 +2,7 @@
 `who: Editors`) and FastAPI provides it. Roles come from `Role`, never from string literals."""
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import InvalidToken, Principal, Tokens
 from api.jobs import JobClosed, JobNotFound, Jobs
 from api.temporal import TemporalGateway
+from api.user_state import UserStates
 from clients.providers import ProviderClients
 from db.models import Role
 from settings import Settings
@@ -103,11 +105,19 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_user(credentials: Credentials, tokens: TokensDep) -> Principal:
+async def as_now(who: Principal, states: UserStates) -> Principal:
+    """The token's user with the role they have now; InvalidToken when they are gone or deactivated."""
+    state = await states.current(who.id)
+    if state is None or not state.active:
+        raise InvalidToken("user is no longer active")
+    return who if state.role == who.role else replace(who, role=state.role)
+
+
+async def current_user(request: Request, credentials: Credentials, tokens: TokensDep) -> Principal:
     if credentials is None:
         raise unauthorized("Authentication credentials were not provided")
     try:
-        return tokens.decode(credentials.credentials)
+        return await as_now(tokens.decode(credentials.credentials), request.app.state.user_states)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
 

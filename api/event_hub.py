@@ -69,6 +69,9 @@ class Subscriber:
         self.job_id = job_id
         self.queue: asyncio.Queue[Event] = asyncio.Queue(limit)
         self.overflowed = False
+        # Set with `overflowed`: the socket is closed even while its sender is stuck writing to a client that reads
+        # nothing (it would never get to the OVERFLOW in its queue).
+        self.overflow = asyncio.Event()
 
     def wants(self, event: Event) -> bool:
         if self.job_id is not None and event.job_id != self.job_id:
@@ -84,6 +87,7 @@ class Subscriber:
         except asyncio.QueueFull:
             # Dropping one event silently would break the order promise; dropping the socket does not.
             self.overflowed = True
+            self.overflow.set()
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(OVERFLOW)

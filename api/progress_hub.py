@@ -1,6 +1,8 @@
 """Progress pushed to websockets: one poller per watched job, fanned out to every subscriber.
 
-A thousand browsers watching one job cost one progress query per interval, not a thousand.
+A thousand browsers watching one job cost one progress query per interval, not a thousand. Each subscriber is an
+`Outbox` of bounded size: a client that does not read fills its own and is closed, instead of growing the API's
+memory for as long as it stays connected.
 """
 
 import asyncio
@@ -13,22 +15,44 @@ log = logging.getLogger("longrun.progress")
 Update = tuple[str, JobSnapshot]
 
 
+class Outbox:
+    """One socket's pushes waiting to be sent. Full means the client stopped reading: `overflowed` is set, nothing
+    more is kept, and the socket's owner closes it (the client reconnects and starts from a fresh snapshot)."""
+
+    def __init__(self, limit: int) -> None:
+        self.queue: asyncio.Queue[Update] = asyncio.Queue(limit)
+        self.overflowed = asyncio.Event()
+
+    def offer(self, update: Update) -> None:
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(update)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+            while not self.queue.empty():
+                self.queue.get_nowait()
+
+    async def get(self) -> Update:
+        return await self.queue.get()
+
+
 class ProgressHub:
     def __init__(self, jobs: Jobs, interval: float = 0.5) -> None:
         self._jobs = jobs
         self._interval = interval
-        self._subscribers: dict[str, set[asyncio.Queue[Update]]] = {}
+        self._subscribers: dict[str, set[Outbox]] = {}
         self._pollers: dict[str, asyncio.Task] = {}
         self._last: dict[str, JobSnapshot] = {}
 
-    def watch(self, job_id: str, queue: asyncio.Queue[Update]) -> None:
+    def watch(self, job_id: str, queue: Outbox) -> None:
         self._subscribers.setdefault(job_id, set()).add(queue)
         if job_id in self._last:
-            queue.put_nowait((job_id, self._last[job_id]))
+            queue.offer((job_id, self._last[job_id]))
         if job_id not in self._pollers:
             self._pollers[job_id] = asyncio.create_task(self._poll(job_id))
 
-    def unwatch(self, job_id: str, queue: asyncio.Queue[Update]) -> None:
+    def unwatch(self, job_id: str, queue: Outbox) -> None:
         subscribers = self._subscribers.get(job_id, set())
         subscribers.discard(queue)
         if not subscribers:
@@ -55,7 +79,7 @@ class ProgressHub:
                 if snap != self._last.get(job_id):
                     self._last[job_id] = snap
                     for queue in list(self._subscribers.get(job_id, ())):
-                        queue.put_nowait((job_id, snap))
+                        queue.offer((job_id, snap))
                 if snap.closed:
                     return
                 await asyncio.sleep(self._interval)

@@ -20,21 +20,31 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "text may not hold a NUL character or an unpaired surrogate: no database can store them"
 
 
+_BAD_KEY = object()  # stands in a walk's stack for a key that is itself the bad text
+
+
 def _unstorable(value: Any, loc: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """Where in a decoded JSON value a string (a key or a value) holds NUL or a lone surrogate."""
-    if isinstance(value, str):
-        return [loc] if _UNSTORABLE.search(value) else []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            if _UNSTORABLE.search(key):
-                found.append((*loc, "<a key>"))  # the key is the bad text: it cannot name where it is
-            else:
-                found += _unstorable(item, (*loc, key))
-        return found
-    if isinstance(value, list):
-        return [where for index, item in enumerate(value) for where in _unstorable(item, (*loc, index))]
-    return []
+    """Where in a decoded JSON value a string (a key or a value) holds NUL or a lone surrogate, in document order.
+    A walk with its own stack, not recursion: however deep the value, it cannot run out of Python's."""
+    found = []
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(value, loc)]
+    while pending:
+        item, where = pending.pop()
+        if item is _BAD_KEY:
+            found.append(where)
+        elif isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                found.append(where)
+        elif isinstance(item, dict):
+            # The key is the bad text: it cannot name where it is.
+            children = [
+                (_BAD_KEY, (*where, "<a key>")) if _UNSTORABLE.search(key) else (inner, (*where, key))
+                for key, inner in item.items()
+            ]
+            pending.extend(reversed(children))
+        elif isinstance(item, list):
+            pending.extend(reversed([(inner, (*where, index)) for index, inner in enumerate(item)]))
+    return found
 
 
 def _error(loc: tuple[Any, ...]) -> dict[str, Any]:
@@ -49,8 +59,10 @@ async def storable_text(connection: HTTPConnection) -> None:
         if _SUSPECT.search(body):
             try:
                 decoded = json.loads(body)
-            except ValueError:
-                decoded = None  # not JSON: the route's own parsing says so
+            except (ValueError, RecursionError):
+                decoded = (
+                    None  # not JSON (or too deep for it, which api/body_limit.py refuses first): the route says so
+                )
             errors += [_error(loc) for loc in _unstorable(decoded, ("body",))]
     if errors:
         raise RequestValidationError(errors)

@@ -147,10 +147,19 @@ def read_stack_file(path: Path) -> dict | None:
         raise SystemExit(f"[devstack] cannot read {path}: {exc}") from None
 
 
+def _private_draft(path: Path, text: str) -> Path:
+    """`text` in a new file beside `path`, owner-only from its first byte (created 0600, not chmod-ed after: a
+    file written under the default umask is readable by everyone until then)."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return draft
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    """stack.json names the codec key and every process's command line: owner-only, and replaced whole."""
+    _private_draft(path, json.dumps(data, indent=2) + "\n").replace(path)
 
 
 def now_iso() -> str:
@@ -269,7 +278,7 @@ class Stack:
                 ui_codec_endpoint=codec,
             )
         if name == "api":
-            args = ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", P.HOST, "--port", str(cfg.api_port)]
+            args = ["-m", "api", "--host", P.HOST, "--port", str(cfg.api_port)]
             api = P.start_python("api", args, self.env, logs, ports={"port": cfg.api_port})
             if wait:
                 try:
@@ -543,8 +552,13 @@ def kept_secret(path: Path) -> str:
     """A secret generated once and kept at `path` (owner-only), so a restart keeps what was registered with it."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        draft = _private_draft(path, secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)  # fails if another process made it first: theirs is the secret
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 

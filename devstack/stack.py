@@ -108,7 +108,7 @@ class Stack:
         port = ps.free_port()
         api = ps.start_python(
             name,
-            ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", ps.HOST, "--port", str(port)],
+            ["-m", "api", "--host", ps.HOST, "--port", str(port)],
             self.env(task_queue, **extra),
             self.logs,
             ports={"port": port},

@@ -96,3 +96,19 @@ async def test_the_web_ui_decodes_with_its_key_from_its_own_origin(stack, admin,
     # Without a key configured, the Web UI's door does not exist.
     assert (await admin.http.post(f"/api/v1/codec/web-ui/{UI_KEY}/decode", json=stored)).status_code == 404
     await admin.wait_job(job_id)
+
+
+def sealed(key_id: bytes, data: bytes) -> dict:
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return {"payloads": [{"metadata": {"encoding": b64(b"binary/encrypted"), "encryption-key-id": b64(key_id)},
+                          "data": b64(data)}]}  # fmt: skip
+
+
+async def test_a_key_id_that_is_not_utf8_or_data_too_short_is_a_422_naming_it(admin):
+    not_utf8 = await admin.http.post("/api/v1/codec/decode", json=sealed(b"\xff\xfe", b"x" * 40))
+    assert not_utf8.status_code == 422, not_utf8.text
+    assert not_utf8.json()["detail"] == "payload 0: its encryption-key-id is not UTF-8"
+    for short in (b"", b"1234567", b"x" * 20):
+        answer = await admin.http.post("/api/v1/codec/decode", json=sealed(b"k1", short))
+        assert answer.status_code == 422, answer.text
+        assert f"encrypted data has {len(short)} bytes" in answer.json()["detail"]

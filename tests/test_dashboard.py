@@ -160,15 +160,19 @@ async def test_config_needs_a_signed_in_caller(http: httpx.AsyncClient, make_use
     assert set(config) == {"temporal_ui_url", "temporal_namespace"}
 
 
-def test_config_answers_the_setting(tmp_path):
+async def test_config_answers_the_setting(tmp_path, stack, make_user):
+    reader = await make_user("user")
+    me = await reader.ok("GET", "/api/v1/users/me")
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path,
+        # A token's user is looked up as they are now (api/user_state.py): the stack's database knows the reader.
+        database_url=stack.pg.database_url,
         jwt_secret="s" * 40,
         temporal_ui_url="https://temporal.example.test/ui/",
         temporal_namespace="production",
     )
-    token = Tokens(settings).access(Principal(id=1, username="reader", role=Role.user))
+    token = Tokens(settings).access(Principal(id=me["id"], username=me["username"], role=Role.user))
     with TestClient(create_app(settings)) as client:
         response = client.get("/api/v1/config", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200

@@ -3,15 +3,26 @@
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import InvalidToken, Principal, RefreshClaims, Tokens, hash_password, verify_password, verify_unknown_user
+from api.auth import (
+    HashingBusy,
+    InvalidToken,
+    Principal,
+    RefreshClaims,
+    Tokens,
+    hash_password,
+    verify_password,
+    verify_unknown_user,
+)
 from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
 from db.auth_sessions import SessionEnded, end_session, open_session, rotate
-from db.login_failures import blocked_for, forget_failures, record_failure
+from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
+from workflows.start import SCHEDULE_OWNER
+from workflows.tracker import WEBHOOK_OWNER
 
 router = APIRouter(tags=["auth"])
 
@@ -44,10 +55,21 @@ class Refreshed(BaseModel):
     refresh: str | None
 
 
+# Owners that jobs started by no person carry (JobOwner): a user of that name would see and cancel those jobs.
+RESERVED_USERNAMES = frozenset({SCHEDULE_OWNER, WEBHOOK_OWNER})
+
+
 class NewUser(BaseModel):
     username: str = Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")
     password: str = Field(min_length=8, max_length=1000)
     role: Role = Role.user
+
+    @field_validator("username")
+    @classmethod
+    def _not_reserved(cls, username: str) -> str:
+        if username.casefold() in RESERVED_USERNAMES:
+            raise ValueError(f"{username!r} is reserved: jobs started by no person are owned by it")
+        return username
 
 
 def principal(user: User) -> Principal:
@@ -59,32 +81,40 @@ def user_out(who: Principal) -> UserOut:
 
 
 def caller_address(request: Request) -> str:
+    """The connection's address, or the client a trusted proxy names (uvicorn rewrites it only for the proxies in
+    LONGRUN_FORWARDED_ALLOW_IPS: `python -m api`)."""
     return request.client.host if request.client else "unknown"
 
 
 @router.post(
     "/api/login/",
-    responses={429: {"description": "too many failed sign-ins for this username or from this address"}},
+    responses={
+        429: {"description": "too many failed sign-ins for this username or from this address"},
+        503: {"description": "too many passwords being checked at once (Retry-After)"},
+    },
 )
 async def login(
     body: Login, request: Request, session: SessionDep, tokens: TokensDep, settings: SettingsDep
 ) -> LoggedIn:
-    address = caller_address(request)
-    if bound := await blocked_for(session, body.username, address, settings):
-        what, seconds = bound
-        where = "for this username" if what == "username" else "from this address"
+    attempt = await count_attempt(session, body.username, caller_address(request), settings)
+    if isinstance(attempt, Blocked):
+        where = "for this username" if attempt.what == "username" else "from this address"
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed sign-ins {where}; try again in {seconds} s",
-            headers={"Retry-After": str(seconds)},
+            f"too many failed sign-ins {where}; try again in {attempt.seconds} s",
+            headers={"Retry-After": str(attempt.seconds)},
         )
-    user = await session.scalar(select(User).where(User.username == body.username))
-    if user is None:
-        await verify_unknown_user(body.password)
-    if user is None or not await verify_password(body.password, user.password_hash) or not user.is_active:
-        await record_failure(session, body.username, address, settings)
-        raise unauthorized("Invalid username or password")
-    await forget_failures(session, user.username)
+    try:
+        user = await session.scalar(select(User).where(User.username == body.username))
+        if user is None:
+            await verify_unknown_user(body.password)
+        # The attempt is already counted as a failure: a wrong password needs nothing more.
+        if user is None or not await verify_password(body.password, user.password_hash) or not user.is_active:
+            raise unauthorized("Invalid username or password")
+    except HashingBusy:
+        await forgive(session, attempt)  # no password was tried; the app answers 503
+        raise
+    await forget_failures(session, user.username, attempt)
     who = principal(user)
     sid, jti = await open_session(session, user.id, tokens.refresh_ttl)
     return LoggedIn(access=tokens.access(who), refresh=tokens.refresh(who, sid, jti), user=user_out(who))

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import AdminOnly, SettingsDep
-from clients.payload_codec import PayloadKeyError
+from clients.payload_codec import ENCODING, KEY_ID, NONCE_BYTES, PayloadKeyError
 
 router = APIRouter(prefix="/api/v1/codec", tags=["codec"])
 PREFIX = router.prefix
@@ -35,11 +35,37 @@ class PayloadsJson(BaseModel):
     payloads: list[dict[str, Any]] = Field(description='[{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}]')
 
 
+# AES-GCM's tag: sealed data is at least a nonce and a tag long.
+_TAG_BYTES = 16
+
+
+def _sealed_shape_checked(payloads: Payloads) -> None:
+    """What the codec would choke on (a key id that is not UTF-8, data too short to hold a nonce and a tag) is the
+    caller's mistake: a 422 naming the payload, not the codec's UnicodeDecodeError or ValueError as a 500."""
+    for index, payload in enumerate(payloads.payloads):
+        if payload.metadata.get("encoding") != ENCODING:
+            continue
+        try:
+            payload.metadata.get(KEY_ID, b"").decode()
+        except UnicodeDecodeError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"payload {index}: its {KEY_ID} is not UTF-8"
+            ) from exc
+        if len(payload.data) < NONCE_BYTES + _TAG_BYTES:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"payload {index}: encrypted data has {len(payload.data)} bytes, fewer than a nonce and a tag "
+                f"({NONCE_BYTES + _TAG_BYTES})",
+            )
+
+
 async def _apply(request: Request, body: PayloadsJson, direction: str) -> PayloadsJson:
     try:
         payloads = json_format.ParseDict(body.model_dump(), Payloads())
     except json_format.ParseError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not Temporal Payloads JSON: {exc}") from exc
+    if direction == "decode":
+        _sealed_shape_checked(payloads)
     codec = request.app.state.temporal_codec
     try:
         done = await (codec.decode if direction == "decode" else codec.encode)(payloads.payloads)

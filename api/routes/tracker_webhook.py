@@ -7,17 +7,21 @@ the inbox keeps one row per `update_id`, so a repeat adds nothing.
 """
 
 import hmac
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, status
+from fastapi import APIRouter
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep
 from clients.telegram_bot_types import Update
 from db import tracker_inbox
+from settings import Settings
 
 router = APIRouter(tags=["tracker"])
 
+PATH = "/webhook/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -25,18 +29,35 @@ class WebhookAnswer(BaseModel):
     ok: bool = True
 
 
-async def telegram_secret(
-    settings: SettingsDep, token: Annotated[str | None, Header(alias=SECRET_HEADER)] = None
-) -> None:
-    """Checked before the body is read, so an update from anyone but Telegram is refused whatever it holds."""
+def secret_refused(settings: Settings, token: str | None) -> str | None:
+    """Why a request with this secret header may not deliver updates; None when it may."""
     expected = settings.telegram_webhook_secret.get_secret_value()
     if not expected:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the webhook has no secret configured; it takes no updates")
+        return "the webhook has no secret configured; it takes no updates"
     if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"missing or wrong {SECRET_HEADER}")
+        return f"missing or wrong {SECRET_HEADER}"
+    return None
 
 
-@router.post("/webhook/telegram", dependencies=[Depends(telegram_secret)])
+class SecretFirst:
+    """The secret is checked in front of the app, before a byte of the body is read (FastAPI reads and parses a
+    body before any dependency runs): an update from anyone but Telegram is refused whatever it holds or weighs."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH:
+            refused = secret_refused(self.settings, Headers(scope=scope).get(SECRET_HEADER))
+            if refused is not None:
+                # Connection: close, as the body is left unread.
+                await JSONResponse({"detail": refused}, 401, headers={"Connection": "close"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@router.post(PATH, responses={401: {"description": f"missing or wrong {SECRET_HEADER} (checked before the body)"}})
 async def telegram_webhook(update: Update, session: SessionDep) -> WebhookAnswer:
     payload = update.model_dump(mode="json", by_alias=True, exclude_unset=True)
     await tracker_inbox.accept(session, update.update_id, payload)

@@ -580,7 +580,8 @@ function connectLive() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   let ws;
   try {
-    ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws/jobs?token=${encodeURIComponent(token)}`);
+    // The token goes as the first message, never in the URL: a URL lands in the server's and proxies' logs.
+    ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws/jobs`);
   } catch {
     onLiveDown();
     return;
@@ -588,6 +589,7 @@ function connectLive() {
   live.ws = ws;
   let openedAt = 0;
   ws.onopen = () => {
+    ws.send(JSON.stringify({ token }));
     openedAt = Date.now();
     setLiveState("on", "live");
     stopPolling();

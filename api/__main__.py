@@ -1,0 +1,33 @@
+"""`python -m api [--host H] [--port P]`: the API under uvicorn, as devstack, the tests and the image run it.
+
+uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so anyone on the host (or a forged header
+behind a local proxy) could pick the address a failed sign-in counts against. Here the trusted proxies come from
+LONGRUN_FORWARDED_ALLOW_IPS alone: empty, none, and the client address is the connection's own.
+"""
+
+import argparse
+
+import uvicorn
+
+from settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=settings.api_port)
+    args = parser.parse_args(argv)
+    trusted = settings.forwarded_allow_ips.strip()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
+
+
+if __name__ == "__main__":
+    main()
