@@ -191,8 +191,11 @@ async def test_a_provider_away_for_more_attempts_than_a_batch_had_still_embeds_e
     assert (job["result"]["success"], job["result"]["failed"]) == (60, 0), job["errors"]
     assert await llm.requests("/v1/embeddings") == 12
     assert all(v is not None for v, _ in (await vectors(db, Message, ids)).values())
-    # Which faults the batch met, by kind, each counted once by the attempt it failed.
-    assert job["details"]["faults"] == {"HTTP 429": 9, "RemoteProtocolError": 2}
+    # Which faults the batch met, by kind, each counted once by the attempt it failed. A dropped connection reads
+    # as either kind, depending on how far the request had got when it was cut.
+    faults = job["details"]["faults"]
+    assert faults.pop("HTTP 429") == 9 and sum(faults.values()) == 2, faults
+    assert set(faults) <= {"RemoteProtocolError", "ReadError"}, faults
     assert EMBED_RETRY.maximum_attempts == 0, "attempts are not what bounds a batch"
 
 
