@@ -22,9 +22,12 @@ from activities.tracker_avatars import AvatarCache
 from activities.tracker_inbox import ExtractionTrigger
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
+from settings import Settings
 from tests.test_events import open_stream, receive
 from tests.test_replay import record
-from workflows.tracker import extraction_job_id
+from workflows.base import JobStatus
+from workflows.start import start_job
+from workflows.tracker import LLM_RETRY, MORE, ExtractKnowledgeInput, extraction_job, extraction_job_id
 
 SECRET = "tracker-test-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -254,6 +257,42 @@ async def check_extraction_events(ws, database, chats: list[int], seen: list[dic
             assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), chain
             kinds = [e["type"] for e in events]
             assert kinds == ["knowledge.extraction_started", "knowledge.extraction_completed"] * (len(kinds) // 2)
+
+
+async def test_an_extraction_outlasts_an_llm_away_for_more_attempts_than_a_batch_had(
+    stack, database, temporal, extractor, llm
+):
+    """11 transient faults in a row (8 attempts used to fail the batch and give its claim back); then the LLM
+    answers again and the batch is extracted. The 429s name a short Retry-After, so the retries come quickly."""
+    await llm.fault(path="/v1/chat/completions", kind="drop", times=2)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=429, retry_after=0.05, times=9)
+    chat = -random.randrange(10**9, 10**12)
+    async with database.begin() as conn:
+        for n in range(12):
+            await conn.execute(
+                text(
+                    "INSERT INTO message (telegram_chat_id, telegram_message_id, text, sent_at, source, created_at) "
+                    "VALUES (:chat, :n, :text, now(), 'webhook', now())"
+                ),
+                {"chat": chat, "n": n, "text": f"{random.Random(n).choice(TOPICS)} report {n} needs a decision"},
+            )
+    settings = Settings(temporal_address=stack.temporal_address, task_queue="longrun-test", _env_file=None)
+    handle = await start_job(temporal, settings, extraction_job(ExtractKnowledgeInput(chat_id=chat)), signal=MORE)
+    async with asyncio.timeout(120):
+        result = await handle.result()
+    assert result.status == JobStatus.completed and result.messages == 12, result.progress.errors
+    assert result.progress.errors == [] and result.progress.failed == 0
+    async with database.connect() as conn:
+        left = await conn.scalar(
+            text("SELECT count(*) FROM message WHERE telegram_chat_id = :c AND extracted_at IS NULL"), {"c": chat}
+        )
+    assert left == 0
+    assert await llm.requests("/v1/chat/completions") == 12
+    faults = result.progress.details["faults"]
+    # A dropped connection reads as either, depending on how far the request got when it was cut.
+    assert faults.pop("HTTP 429") == 9 and sum(faults.values()) == 2, faults
+    assert set(faults) <= {"RemoteProtocolError", "ReadError"}, faults
+    assert LLM_RETRY.maximum_attempts == 0, "attempts are not what bounds a batch"
 
 
 async def test_scoring_a_message_again_changes_nothing(database):
