@@ -3,6 +3,7 @@ knowledge extracted at most once per message; bad secrets and malformed updates 
 
 import asyncio
 import json
+import logging
 import os
 import random
 import time
@@ -19,7 +20,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tracker import ScoreInput, TrackerActivities
 from activities.tracker_avatars import AvatarCache
-from activities.tracker_inbox import ExtractionTrigger
+from activities.tracker_inbox import AvatarsInput, ExtractionTrigger, InboxActivities
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
 from settings import Settings
@@ -319,6 +320,47 @@ async def test_scoring_a_message_again_changes_nothing(database):
     async with database.connect() as conn:
         scored_at = await conn.scalar(text("SELECT scored_at FROM message WHERE id = :id"), {"id": message_id})
     assert scored_at is not None
+
+
+async def test_an_avatar_that_cannot_be_stored_fails_itself_only_and_is_logged(
+    database, stack, telegram_bot, tmp_path, caplog
+):
+    """An avatar is cosmetic: whatever fault a profile's avatar meets (here a file that cannot be written) counts it
+    failed, logs it and leaves it for later; the step goes on with the others and never fails the drainer."""
+    sessions = async_sessionmaker(database, expire_on_commit=False)
+    users: dict[bool, int] = {}
+    for user_id in range(random.randrange(10**8, 10**9), 10**9):
+        has_photo = (await telegram_bot.control("GET", f"/_emulator/telegram_bot/users/{user_id}"))["photo_count"] > 0
+        users.setdefault(has_photo, user_id)
+        if len(users) == 2:
+            break
+    profiles = {}
+    async with database.begin() as conn:
+        for has_photo, user_id in users.items():
+            profiles[has_photo] = await conn.scalar(
+                text(
+                    "INSERT INTO user_profile (telegram_user_id, first_name, is_bot, created_at, updated_at) "
+                    "VALUES (:u, 'Avatar', false, now(), now()) RETURNING id"
+                ),
+                {"u": user_id},
+            )
+    (tmp_path / "taken").write_text("a file where the avatars directory should be")
+    async with httpx.AsyncClient() as http:
+        bot = TelegramBotClient(http, stack.telegram_bot_url, "123456:avatars-test")
+        avatars = AvatarCache(sessions, bot, tmp_path / "taken" / "avatars")
+        activities = InboxActivities(sessions, avatars, ExtractionTrigger(), None, None)
+        inp = AvatarsInput(profile_ids=[profiles[True], profiles[False]])
+        with caplog.at_level(logging.WARNING, logger="activities.tracker_inbox"):
+            outcome = await ActivityEnvironment().run(activities.fetch_avatars, inp)
+    assert outcome.counts == {"failed": 1, "none": 1}
+    [error] = outcome.errors
+    assert error.startswith(f"profile {profiles[True]}: ")
+    assert any(f"avatar of profile {profiles[True]}" in r.getMessage() for r in caplog.records), caplog.records
+    async with database.connect() as conn:
+        unchecked = await conn.scalar(
+            text("SELECT avatar_checked_at IS NULL FROM user_profile WHERE id = :id"), {"id": profiles[True]}
+        )
+    assert unchecked, "left for the author's next message or the next sweep"
 
 
 async def test_a_poison_update_is_set_aside_and_the_inbox_drains(webhook, database):
