@@ -56,6 +56,14 @@ class Faults(BaseModel):
         return ", ".join(f"{n} × {kind}" for kind, n in ranked)
 
 
+def tallied(total: dict[str, int] | None, counts: dict[str, int]) -> dict[str, int]:
+    """A job's faults over its items (`Faults.counts` each): `total` with one item's `counts` added."""
+    merged = dict(total or {})
+    for kind, n in counts.items():
+        merged[kind] = merged.get(kind, 0) + n
+    return merged
+
+
 _HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
 
 

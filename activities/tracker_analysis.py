@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm
+from activities.errors import calling_llm, resumed_faults
 from activities.tracker_extraction import MESSAGE_CHARS, MessageRef
 from activities.tracker_prefilter import keep
 from clients.llm import LLMClient
@@ -118,6 +118,8 @@ class BatchOutcome(BaseModel):
     proposals_total: int
     context_atoms: int = 0
     next_seq: int
+    # The transient faults the batch's failed attempts met, by kind ("HTTP 503": 3).
+    faults: dict[str, int] = Field(default_factory=dict)
 
 
 class BatchErrorInput(BaseModel):
@@ -287,8 +289,10 @@ class AnalysisActivities:
             await session.rollback()  # no lock held while the LLM thinks
         context: list[AtomHit] = []
         answer = TaskProposals(proposals=[])
+        # The transient faults earlier attempts met, counted on: a failure names them all.
+        faults = resumed_faults()
         if batch:
-            async with calling_llm():
+            async with calling_llm(faults):
                 context = await self._context(batch) if inp.use_rag else []
                 answer = await self._llm.parse(system, proposal_request(batch, context), TaskProposals, model=model)
         async with self._sessions() as session:
@@ -310,10 +314,12 @@ class AnalysisActivities:
                     },
                 )
             await session.commit()
-        return self._outcome(inp, written, len(context))
+        return self._outcome(inp, written, len(context), faults.counts)
 
     @staticmethod
-    def _outcome(inp: ProposeInput, written: BatchWritten, context_atoms: int = 0) -> BatchOutcome:
+    def _outcome(
+        inp: ProposeInput, written: BatchWritten, context_atoms: int = 0, faults: dict[str, int] | None = None
+    ) -> BatchOutcome:
         # The batch's event has the number `inp.seq` whichever attempt published it.
         return BatchOutcome(
             proposals=written.proposals,
@@ -321,6 +327,7 @@ class AnalysisActivities:
             proposals_total=written.proposals_total,
             context_atoms=context_atoms,
             next_seq=inp.seq + 1,
+            faults=faults or {},
         )
 
     async def _context(self, batch: list[WindowMessage]) -> list[AtomHit]:

@@ -3,7 +3,8 @@ embedded with one provider in one request and written in one statement, returnin
 
 Per item: a row already embedded, or with no text, is skipped; a row that is gone, or whose vector has another
 size than the columns' 1536, has failed with its reason. A provider that fails the whole request (5xx, timeout,
-rate limit) fails the activity through `llm_failure`, so Temporal retries it; the retry skips what was written.
+rate limit) fails the activity through `llm_failure`, so Temporal retries it; the retry skips what was written. The
+faults a batch's attempts met are tallied in its heartbeat and named by its result (or its failure).
 """
 
 import asyncio
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm
+from activities.errors import calling_llm, resumed_faults
 from clients.providers import ProviderClients
 from db import tracker_embeddings
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider
@@ -38,6 +39,8 @@ class EmbedBatchResult(BaseModel):
     failed: int = 0
     skipped: int = 0
     errors: list[ItemError] = Field(default_factory=list)
+    # The transient faults the batch's failed attempts met, by kind ("HTTP 503": 3).
+    faults: dict[str, int] = Field(default_factory=dict)
 
 
 class ListUnembeddedInput(BaseModel):
@@ -103,7 +106,9 @@ class EmbeddingActivities:
                 todo.append(row)
         if not todo:
             return result
-        async with calling_llm():
+        # The transient faults earlier attempts met, counted on: a failure names them all.
+        faults = resumed_faults()
+        async with calling_llm(faults):
             vectors = await self._providers.embed(provider, [row.text for row in todo])
             if len(vectors) != len(todo):
                 raise ApplicationError(f"the provider answered {len(vectors)} vectors for {len(todo)} texts")
@@ -126,4 +131,5 @@ class EmbeddingActivities:
                     written = await tracker_embeddings.write(session, kind, ids, literals, provider.id)
                 result.success += len(written)
                 result.skipped += len(ids) - len(written)  # embedded by someone else since we looked
+        result.faults = faults.counts
         return result

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm
+from activities.errors import calling_llm, resumed_faults
 from activities.event_throttle import EventThrottle
 from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, numbered, one_line
 from clients.llm import LLMClient
@@ -157,7 +157,8 @@ class ExperimentActivities:
             topics = sorted({*await tracker_experiments.known_topics(session), *(m.topic for m in batch)})
             await session.rollback()  # no lock held while the LLM thinks
         if batch:
-            async with calling_llm():
+            # The transient faults earlier attempts met, counted on: a failure names them all.
+            async with calling_llm(resumed_faults()):
                 answer = await self._llm.parse(
                     system, classification_request(topics, batch), TopicClassification, model=model
                 )

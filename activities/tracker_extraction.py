@@ -9,7 +9,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.errors import calling_llm
+from activities.errors import Faults, calling_llm, resumed_faults
 from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from db import tracker_knowledge
@@ -43,6 +43,8 @@ class ExtractOutcome(BaseModel):
     messages_with_topic: int = 0
     # No active knowledge_extractor config: nothing was claimed (or what the claim held should be given back).
     no_config: bool = False
+    # The transient faults the batch's failed attempts met, by kind ("HTTP 503": 3).
+    faults: dict[str, int] = Field(default_factory=dict)
 
 
 class ReleaseInput(BaseModel):
@@ -116,13 +118,16 @@ class KnowledgeActivities:
 
     @activity.defn(name="tracker.extract_batch")
     async def extract_batch(self, inp: ExtractInput) -> ExtractOutcome:
+        # The transient faults earlier attempts met, heartbeated all along (also while this one waits for a slot),
+        # so that a failure names them all.
+        faults = resumed_faults()
         # The claim is made once a slot is free: what the chat gathered meanwhile joins this batch.
-        async with heartbeating():
+        async with heartbeating(lambda: faults):
             if activity.info().attempt == 1:
                 await self._gather(inp)
             await self._slots.acquire()
         try:
-            return await self._extract(inp)
+            return await self._extract(inp, faults)
         finally:
             self._slots.release()
 
@@ -138,7 +143,7 @@ class KnowledgeActivities:
         if waiting < inp.batch:
             await asyncio.sleep(self._gather_seconds)
 
-    async def _extract(self, inp: ExtractInput) -> ExtractOutcome:
+    async def _extract(self, inp: ExtractInput, faults: Faults) -> ExtractOutcome:
         now = utcnow()
         async with self._sessions() as session:
             config = await tracker_knowledge.active_config(session, AgentRole.knowledge_extractor)
@@ -164,7 +169,7 @@ class KnowledgeActivities:
                     {"chat_id": inp.chat_id, "messages": len(batch)},
                 )
                 await session.commit()
-            async with calling_llm():
+            async with calling_llm(faults):
                 extraction = await self._llm.parse(
                     config.system_prompt,
                     extraction_request(inp.chat_id, batch),
@@ -188,6 +193,7 @@ class KnowledgeActivities:
             topics=written.topics,
             atoms=written.atoms,
             messages_with_topic=written.messages_with_topic,
+            faults=faults.counts,
         )
 
     @activity.defn(name="tracker.release_claim")

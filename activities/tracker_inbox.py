@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.tracker_avatars import AvatarCache
 from activities.tracker_scorer import score_stored
@@ -234,8 +233,9 @@ class InboxActivities:
 
     @activity.defn(name="tracker.fetch_avatars")
     async def fetch_avatars(self, inp: AvatarsInput) -> AvatarsOutcome:
-        """Each profile's avatar; one that fails is counted and left unchecked, to be tried with the author's next
-        message or the next sweep, and never fails the others."""
+        """Each profile's avatar; one that fails, whatever the fault (the Bot API's, a file that cannot be written,
+        the database's), is counted, logged and left unchecked, to be tried with the author's next message or the next
+        sweep, and never fails the others: an avatar is cosmetic, so it is not worth a retry that holds the step."""
         outcome = AvatarsOutcome()
         gate = asyncio.Semaphore(AVATAR_CONCURRENCY)
 
@@ -243,9 +243,10 @@ class InboxActivities:
             async with gate:
                 try:
                     status = (await self._avatars.fetch(profile_id)).status
-                except ApplicationError as exc:
+                except Exception as exc:
                     status = "failed"
-                    outcome.errors.append(f"profile {profile_id}: {exc}"[:300])
+                    outcome.errors.append(f"profile {profile_id}: {str(exc) or type(exc).__name__}"[:300])
+                    log.warning("avatar of profile %s not fetched, left for later: %r", profile_id, exc)
                 outcome.counts[status] = outcome.counts.get(status, 0) + 1
                 activity.heartbeat(profile_id)
 

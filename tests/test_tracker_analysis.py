@@ -16,6 +16,7 @@ from devstack.clients import eventually
 from settings import Settings
 from tests.test_events import open_stream, receive
 from tests.test_replay import record
+from workflows.tracker_analysis import BATCH_RETRY
 
 _message_ids = itertools.count(1)
 TERMINAL_EVENTS = {"analysis.run_completed", "analysis.run_failed", "experiment_completed", "experiment_failed"}
@@ -203,6 +204,23 @@ async def test_a_run_whose_every_llm_call_fails_is_failed_with_its_error_log(sta
     assert [(e["type"], e["seq"]) for e in events] == [("analysis.run_started", 1), ("analysis.run_failed", 2)]
     assert events[1]["data"]["error"] == "all 2 batches failed"
     await keep_history(temporal, started["job_id"], "AnalysisRun-failed")
+
+
+async def test_a_batch_refused_after_transient_faults_is_failed_at_once_naming_them(stack, database, admin, llm):
+    word = unique_word()
+    start, end = window()
+    await seed_messages(database, -random.randrange(10**9), start, run_messages(word))
+    await llm.fault(path="/v1/chat/completions", kind="status", status=429, retry_after=0.05, times=2)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=400, times=1)
+    body = {"time_window_start": start.isoformat(), "time_window_end": end.isoformat(), "batch_size": 10}
+    started = await admin.ok("POST", "/api/v1/runs", 202, json=body)
+    snapshot = await admin.wait_job(started["job_id"], within=60)
+    assert snapshot["status"] == "failed"
+    run = await admin.ok("GET", f"/api/v1/runs/{started['id']}")
+    assert run["error_log"][0]["batch"] == 0
+    assert "400" in run["error_log"][0]["error"] and "(after: 2 × HTTP 429)" in run["error_log"][0]["error"]
+    assert await llm.requests("/v1/chat/completions") == 3, "the 400 was not retried"
+    assert BATCH_RETRY.maximum_attempts == 0, "attempts are not what bounds a batch"
 
 
 async def test_a_cancelled_run_stops_and_says_so(stack, database, admin, llm, temporal):

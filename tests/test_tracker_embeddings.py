@@ -20,6 +20,7 @@ from settings import Settings
 from tests.deployment import deployment
 from tests.test_replay import record
 from workflows.schedules import EMBED_SWEEP, schedule_id
+from workflows.tracker_embeddings import EMBED_RETRY
 
 QUEUE = "tracker-embeddings"
 SWEEP_OFF = {"LONGRUN_TRACKER_EMBED_SWEEP_SECONDS": "0"}
@@ -177,6 +178,39 @@ async def test_a_provider_outage_is_retried_and_nothing_is_embedded_twice(api, d
     # Two batches, two 503s retried: four requests, and every row written once.
     assert await llm.requests("/v1/embeddings") == 4
     assert all(v is not None for v, _ in (await vectors(db, Message, ids)).values())
+
+
+async def test_a_provider_away_for_more_attempts_than_a_batch_had_still_embeds_everything(api, db, llm):
+    """11 transient faults in a row (8 attempts used to fail the batch); then the provider answers again. The 429s
+    name a short Retry-After, so the retries come quickly."""
+    await llm.fault(path="/v1/embeddings", kind="drop", times=2)
+    await llm.fault(path="/v1/embeddings", kind="status", status=429, retry_after=0.05, times=9)
+    ids = await plant_messages(db, [routine(n) for n in range(60)])
+    job = await embed_job(api, kind="messages", ids=ids)
+    assert job["status"] == "completed", job
+    assert (job["result"]["success"], job["result"]["failed"]) == (60, 0), job["errors"]
+    assert await llm.requests("/v1/embeddings") == 12
+    assert all(v is not None for v, _ in (await vectors(db, Message, ids)).values())
+    # Which faults the batch met, by kind, each counted once by the attempt it failed. A dropped connection reads
+    # as either kind, depending on how far the request had got when it was cut.
+    faults = job["details"]["faults"]
+    assert faults.pop("HTTP 429") == 9 and sum(faults.values()) == 2, faults
+    assert set(faults) <= {"RemoteProtocolError", "ReadError"}, faults
+    assert EMBED_RETRY.maximum_attempts == 0, "attempts are not what bounds a batch"
+
+
+async def test_a_refused_request_fails_its_batch_at_once_naming_the_faults_before_it(api, db, llm):
+    await llm.fault(path="/v1/embeddings", kind="status", status=429, retry_after=0.05, times=2)
+    await llm.fault(path="/v1/embeddings", kind="status", status=400, times=1)
+    ids = await plant_messages(db, [routine(n) for n in range(60)])
+    job = await embed_job(api, kind="messages", ids=ids)
+    assert job["status"] == "completed", job
+    assert (job["result"]["success"], job["result"]["failed"]) == (0, 60)
+    [error] = job["errors"]
+    assert error["item"] == f"messages {ids[0]}..{ids[-1]}"
+    assert "400" in error["error"] and "(after: 2 × HTTP 429)" in error["error"], error
+    assert await llm.requests("/v1/embeddings") == 3, "the 400 was not retried"
+    assert set((await vectors(db, Message, ids)).values()) == {(None, None)}
 
 
 async def test_search_ranks_the_planted_neighbour_first(api, db, make_user):

@@ -3,6 +3,7 @@ knowledge extracted at most once per message; bad secrets and malformed updates 
 
 import asyncio
 import json
+import logging
 import os
 import random
 import time
@@ -19,12 +20,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tracker import ScoreInput, TrackerActivities
 from activities.tracker_avatars import AvatarCache
-from activities.tracker_inbox import ExtractionTrigger
+from activities.tracker_inbox import AvatarsInput, ExtractionTrigger, InboxActivities
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
+from settings import Settings
 from tests.test_events import open_stream, receive
 from tests.test_replay import record
-from workflows.tracker import extraction_job_id
+from workflows.base import JobStatus
+from workflows.start import start_job
+from workflows.tracker import LLM_RETRY, MORE, ExtractKnowledgeInput, extraction_job, extraction_job_id
 
 SECRET = "tracker-test-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -256,6 +260,42 @@ async def check_extraction_events(ws, database, chats: list[int], seen: list[dic
             assert kinds == ["knowledge.extraction_started", "knowledge.extraction_completed"] * (len(kinds) // 2)
 
 
+async def test_an_extraction_outlasts_an_llm_away_for_more_attempts_than_a_batch_had(
+    stack, database, temporal, extractor, llm
+):
+    """11 transient faults in a row (8 attempts used to fail the batch and give its claim back); then the LLM
+    answers again and the batch is extracted. The 429s name a short Retry-After, so the retries come quickly."""
+    await llm.fault(path="/v1/chat/completions", kind="drop", times=2)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=429, retry_after=0.05, times=9)
+    chat = -random.randrange(10**9, 10**12)
+    async with database.begin() as conn:
+        for n in range(12):
+            await conn.execute(
+                text(
+                    "INSERT INTO message (telegram_chat_id, telegram_message_id, text, sent_at, source, created_at) "
+                    "VALUES (:chat, :n, :text, now(), 'webhook', now())"
+                ),
+                {"chat": chat, "n": n, "text": f"{random.Random(n).choice(TOPICS)} report {n} needs a decision"},
+            )
+    settings = Settings(temporal_address=stack.temporal_address, task_queue="longrun-test", _env_file=None)
+    handle = await start_job(temporal, settings, extraction_job(ExtractKnowledgeInput(chat_id=chat)), signal=MORE)
+    async with asyncio.timeout(120):
+        result = await handle.result()
+    assert result.status == JobStatus.completed and result.messages == 12, result.progress.errors
+    assert result.progress.errors == [] and result.progress.failed == 0
+    async with database.connect() as conn:
+        left = await conn.scalar(
+            text("SELECT count(*) FROM message WHERE telegram_chat_id = :c AND extracted_at IS NULL"), {"c": chat}
+        )
+    assert left == 0
+    assert await llm.requests("/v1/chat/completions") == 12
+    faults = result.progress.details["faults"]
+    # A dropped connection reads as either, depending on how far the request got when it was cut.
+    assert faults.pop("HTTP 429") == 9 and sum(faults.values()) == 2, faults
+    assert set(faults) <= {"RemoteProtocolError", "ReadError"}, faults
+    assert LLM_RETRY.maximum_attempts == 0, "attempts are not what bounds a batch"
+
+
 async def test_scoring_a_message_again_changes_nothing(database):
     """What makes "scored once" hold whoever retries: the write only lands on a message with no score."""
     sessions = async_sessionmaker(database, expire_on_commit=False)
@@ -280,6 +320,47 @@ async def test_scoring_a_message_again_changes_nothing(database):
     async with database.connect() as conn:
         scored_at = await conn.scalar(text("SELECT scored_at FROM message WHERE id = :id"), {"id": message_id})
     assert scored_at is not None
+
+
+async def test_an_avatar_that_cannot_be_stored_fails_itself_only_and_is_logged(
+    database, stack, telegram_bot, tmp_path, caplog
+):
+    """An avatar is cosmetic: whatever fault a profile's avatar meets (here a file that cannot be written) counts it
+    failed, logs it and leaves it for later; the step goes on with the others and never fails the drainer."""
+    sessions = async_sessionmaker(database, expire_on_commit=False)
+    users: dict[bool, int] = {}
+    for user_id in range(random.randrange(10**8, 10**9), 10**9):
+        has_photo = (await telegram_bot.control("GET", f"/_emulator/telegram_bot/users/{user_id}"))["photo_count"] > 0
+        users.setdefault(has_photo, user_id)
+        if len(users) == 2:
+            break
+    profiles = {}
+    async with database.begin() as conn:
+        for has_photo, user_id in users.items():
+            profiles[has_photo] = await conn.scalar(
+                text(
+                    "INSERT INTO user_profile (telegram_user_id, first_name, is_bot, created_at, updated_at) "
+                    "VALUES (:u, 'Avatar', false, now(), now()) RETURNING id"
+                ),
+                {"u": user_id},
+            )
+    (tmp_path / "taken").write_text("a file where the avatars directory should be")
+    async with httpx.AsyncClient() as http:
+        bot = TelegramBotClient(http, stack.telegram_bot_url, "123456:avatars-test")
+        avatars = AvatarCache(sessions, bot, tmp_path / "taken" / "avatars")
+        activities = InboxActivities(sessions, avatars, ExtractionTrigger(), None, None)
+        inp = AvatarsInput(profile_ids=[profiles[True], profiles[False]])
+        with caplog.at_level(logging.WARNING, logger="activities.tracker_inbox"):
+            outcome = await ActivityEnvironment().run(activities.fetch_avatars, inp)
+    assert outcome.counts == {"failed": 1, "none": 1}
+    [error] = outcome.errors
+    assert error.startswith(f"profile {profiles[True]}: ")
+    assert any(f"avatar of profile {profiles[True]}" in r.getMessage() for r in caplog.records), caplog.records
+    async with database.connect() as conn:
+        unchecked = await conn.scalar(
+            text("SELECT avatar_checked_at IS NULL FROM user_profile WHERE id = :id"), {"id": profiles[True]}
+        )
+    assert unchecked, "left for the author's next message or the next sweep"
 
 
 async def test_a_poison_update_is_set_aside_and_the_inbox_drains(webhook, database):

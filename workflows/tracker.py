@@ -18,6 +18,7 @@ from temporalio.workflow import ActivityCancellationType
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
+    from activities.errors import tallied
     from activities.tracker import (
         AvatarInput,
         SaveUpdateInput,
@@ -43,9 +44,12 @@ MORE = "more"
 AVATAR_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=6
 )
-LLM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=8
-)
+# An extraction batch's LLM faults that pass (429, 5xx, a dropped connection, a timeout) are retried for as long as
+# EXTRACT_BUDGET lasts, however many attempts that takes: a count of attempts gave batches up to bad luck. An LLM away
+# for longer fails the batch (its claim is given back for a later extraction), its error naming the faults that spent
+# the budget; a refused request (400, a bad key, a refusal) fails it at once.
+LLM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+EXTRACT_BUDGET = timedelta(minutes=30)
 # Batches one extraction run takes before it continues as new, keeping its history short.
 BATCHES_PER_RUN = 20
 
@@ -203,6 +207,9 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
                 self.advance(succeeded=with_topic, skipped=outcome.claimed - with_topic)
                 for key in ("topics", "atoms"):
                     details[key] = details.get(key, 0) + getattr(outcome, key)
+                if outcome.faults:
+                    # Which transient faults the LLM answered with on the way: a slow chat told from a dead LLM.
+                    details["faults"] = tallied(details.get("faults"), outcome.faults)
                 details["batches"] = batches
         p = self._progress
         result = ExtractKnowledgeResult(
@@ -239,6 +246,7 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
                 event_seq=seq,
             ),
             start_to_close_timeout=timedelta(minutes=10),
+            schedule_to_close_timeout=EXTRACT_BUDGET,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=LLM_RETRY,
             # The write must not land after the claim is given back.

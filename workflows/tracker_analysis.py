@@ -25,6 +25,7 @@ from temporalio.workflow import ActivityCancellationType
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
+    from activities.errors import tallied
     from activities.tracker_analysis import (
         AnalysisActivities,
         BatchCursor,
@@ -42,10 +43,12 @@ with workflow.unsafe.imports_passed_through():
 
 JOB_TYPE = "analysis_run"
 
-# An LLM that stays away for about a minute fails the batch, not the run.
-BATCH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=6
-)
+# A batch's LLM faults that pass (429, 5xx, a dropped connection, a timeout) are retried for as long as BATCH_BUDGET
+# lasts, however many attempts that takes: 6 attempts (about a minute) lost batches to bad luck. An LLM away for
+# longer fails the batch, not the run, its error (in the run's error_log) naming the faults that spent the budget; a
+# refused request (400, a bad key, a refusal) fails it at once. Experiments' batches are bounded the same way.
+BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+BATCH_BUDGET = timedelta(minutes=30)
 
 
 PAGED_PATCH = "analysis-paged"
@@ -242,6 +245,7 @@ class AnalysisRunWorkflow(JobWorkflow):
                 completed_before=completed_before,
             ),
             start_to_close_timeout=timedelta(minutes=10),
+            schedule_to_close_timeout=BATCH_BUDGET,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=BATCH_RETRY,
             # No proposal may land after the run says `cancelled`.
@@ -273,6 +277,10 @@ class AnalysisRunWorkflow(JobWorkflow):
             )
         if outcome is not None:
             self._seq = outcome.next_seq
+            if outcome.faults:
+                # Which transient faults the LLM answered with on the way, over the run's batches.
+                details = self._progress.details
+                details["faults"] = tallied(details.get("faults"), outcome.faults)
         return outcome
 
     async def _close(

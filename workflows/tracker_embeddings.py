@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
+    from activities.errors import tallied
     from activities.tracker_embeddings import (
         BATCH,
         EmbedBatchInput,
@@ -36,9 +37,12 @@ PAGES_PER_RUN = 10
 # Explicit ids a job takes: its input (carried over continue-as-new) stays well under Temporal's payload limit.
 MAX_IDS = 10_000
 
-EMBED_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=8
-)
+# A batch's provider faults that pass (429, 5xx, a dropped connection, a timeout) are retried for as long as
+# EMBED_BUDGET lasts, however many attempts that takes: 8 attempts failed batches at bench chaos's rate of faults.
+# A provider away for longer fails the batch (its rows stay without a vector, for the next sweep), its error naming
+# the faults that spent the budget; a refused request (400, a bad key) fails it at once.
+EMBED_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+EMBED_BUDGET = timedelta(minutes=30)
 BATCH_ACTIVITY = {
     EmbedKind.messages: EmbeddingActivities.embed_messages_batch,
     EmbedKind.atoms: EmbeddingActivities.embed_atoms_batch,
@@ -140,6 +144,7 @@ class EmbedItemsWorkflow(JobWorkflow):
                     BATCH_ACTIVITY[kind],
                     EmbedBatchInput(ids=batch, provider_id=provider_id),
                     start_to_close_timeout=timedelta(minutes=2),
+                    schedule_to_close_timeout=EMBED_BUDGET,
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
                     retry_policy=EMBED_RETRY,
                 )
@@ -150,6 +155,10 @@ class EmbedItemsWorkflow(JobWorkflow):
                 self.advance(succeeded=outcome.success, skipped=outcome.skipped, failed=outcome.failed)
                 for error in outcome.errors:
                     self.record_error(f"{kind.value[:-1]} {error.id}", error.error)
+                if outcome.faults:
+                    # Which transient faults the provider answered with on the way, over the job's batches.
+                    details = self._progress.details
+                    details["faults"] = tallied(details.get("faults"), outcome.faults)
             elif not self.cancel_requested:
                 self.advance(failed=len(batch))
                 self.record_error(f"{kind.value} {batch[0]}..{batch[-1]}", root_cause(outcome))

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
-from workflows.tracker_analysis import BATCH_RETRY
+from workflows.tracker_analysis import BATCH_BUDGET, BATCH_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_experiments import (
@@ -116,6 +116,7 @@ class ClassificationExperimentWorkflow(JobWorkflow):
                 last_progress=last_progress,
             ),
             start_to_close_timeout=timedelta(minutes=10),
+            schedule_to_close_timeout=BATCH_BUDGET,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=BATCH_RETRY,
             # The tally must not move after the experiment says `cancelled`.

@@ -37,7 +37,9 @@ SCORING_JOB = "message_scoring"
 
 # A take is retried for as long as it takes: the drainer has nothing else to do, and the inbox keeps the updates.
 TAKE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
-# Avatars are a nicety: a Bot API away for minutes leaves them for the author's next message or the next sweep.
+# Avatars are a nicety: a Bot API away for minutes leaves them for the author's next message or the next sweep. A
+# profile's fault fails no step (the step counts, logs and lists it); these attempts are for a step that dies (its
+# worker lost), and a step that fails for good is a job error, never the drainer's end.
 AVATAR_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=3)
 AVATARS_PER_STEP = 50
 # Profiles the drainer looks for avatars of when a run begins: what a lost batch answer left unfetched.
