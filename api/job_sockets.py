@@ -20,7 +20,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from api.auth import InvalidToken, Principal
 from api.deps import as_now
-from api.jobs import JobNotFound, Jobs, JobSnapshot, JobSummary
+from api.jobs import JobNotFound, Jobs, JobSnapshot, JobSummary, may_see
 from api.progress_hub import Outbox, ProgressHub
 
 log = logging.getLogger("longrun.jobs")
@@ -188,6 +188,10 @@ async def _stream_job(ws: WebSocket, who: Principal, job_id: str, shape: Shape) 
     async def send() -> None:
         while True:
             _, snap = await queue.get()
+            if not may_see(snap.owner, who):
+                # The id now names someone else's run (ids with a natural key are reused): not this caller's job.
+                await ws.close(code=4404, reason=f"job {job_id!r} not found")
+                return
             await ws.send_json(shape(snap))
             if snap.closed:
                 await ws.close()
@@ -234,6 +238,10 @@ async def _stream_jobs(ws: WebSocket, who: Principal, shape: Shape, job_type: st
     async def send() -> None:
         while True:
             job_id, snap = await queue.get()
+            if not may_see(snap.owner, who):  # a later run under a watched id, started by someone else
+                hub.unwatch(job_id, queue)
+                watched.discard(job_id)
+                continue
             await ws.send_json(shape(snap))
             if snap.closed and job_id in watched:
                 hub.unwatch(job_id, queue)

@@ -104,6 +104,11 @@ def snapshot_of(
     return JobSnapshot(job_id=job_id, type=job_type, owner=owner, result=result, retrying=retrying, **progress)
 
 
+def may_see(owner: str, who: Principal | None) -> bool:
+    """Whether `who` may see a job run owned by `owner` (`who=None`: the API itself)."""
+    return who is None or who.is_admin or owner == who.username
+
+
 class JobNotFound(Exception):
     pass
 
@@ -331,5 +336,5 @@ class Jobs:
     @staticmethod
     def _check_owner(owner: str, who: Principal | None) -> None:
         # Another user's job is reported as missing, so job ids reveal nothing.
-        if who is not None and not who.is_admin and owner != who.username:
+        if not may_see(owner, who):
             raise JobNotFound
