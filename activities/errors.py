@@ -106,10 +106,10 @@ def llm_failure(exc: Exception, faults: Faults | None = None) -> ApplicationErro
     message = f"LLM: {exc}"
     if isinstance(exc, FINAL_LLM_ERRORS):
         return counted(ApplicationError(message, type=type(exc).__name__, non_retryable=True), exc, faults)
-    if isinstance(exc, openai.RateLimitError):
-        delay = retry_after(exc.response)
-        return counted(ApplicationError(message, type="RateLimitError", next_retry_delay=delay), exc, faults)
-    return counted(ApplicationError(message, type=type(exc).__name__), exc, faults)
+    # A 429's Retry-After, and a 503's (a provider in maintenance names when it is back): both through the one
+    # clamped parser.
+    delay = retry_after(exc.response) if isinstance(exc, openai.APIStatusError) else None
+    return counted(ApplicationError(message, type=type(exc).__name__, next_retry_delay=delay), exc, faults)
 
 
 class OutsideError(Protocol):

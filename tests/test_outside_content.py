@@ -10,6 +10,7 @@ import zlib
 from datetime import timedelta
 
 import httpx
+import openai
 import pytest
 from sqlalchemy import text
 
@@ -294,3 +295,15 @@ def test_devstack_allows_its_feeds_and_llm_emulators_by_port_only(tmp_path):
     env = ps.stack_env(**common, feeds_port=8302, openai_port=8301, base=base)
     allowed = Allowlist.of(allowed_hosts_setting(env["LONGRUN_OUTSIDE_HOSTS_ALLOWED"]))
     assert allowed == Allowlist.of(["intranet.example:8080", "127.0.0.1:8302", "127.0.0.1:8301"])
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_llm_retry_after_is_honoured_on_a_503_as_on_a_429_and_clamped(status):
+    request = httpx.Request("POST", "https://llm.example/v1/chat/completions")
+    for header, seconds in (("7", 7), ("31536000", MAX_RETRY_AFTER_SECONDS)):
+        response = httpx.Response(status, headers={"retry-after": header}, request=request)
+        kind = openai.RateLimitError if status == 429 else openai.InternalServerError
+        exc = kind("busy", response=response, body=None)
+        failure = llm_failure(exc)
+        assert not failure.non_retryable
+        assert failure.next_retry_delay is not None and failure.next_retry_delay.total_seconds() == seconds
