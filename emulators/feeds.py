@@ -16,6 +16,8 @@ OpenAI emulator reads those markers, so a relevance step fed these titles gets p
 - ``GET /feeds/{slug}.bomb?layers=N&mib=M``: a decompression bomb, a feed padded to M MiB (default 20, up to 64)
   and gzipped N times (default 2, up to 4), served with ``Content-Encoding: gzip`` N times over (``gzip, gzip``):
   some hundred bytes on the wire. One layer is an honest but oversized feed.
+- ``GET /feeds/{slug}.corrupt``: 200 with ``Content-Encoding: gzip`` and a body that is not gzip past its header:
+  whatever fetches it again gets the same bytes.
 - ``GET /redirect?to=URL``: 302 to URL, whatever it is (redirects that lead somewhere a client must not go).
 - ``GET /articles/{slug}/{index}``: the article page an entry links to.
 
@@ -206,6 +208,12 @@ def create_app() -> EmulatorApp:
         # Compressing 20 MiB takes most of a second: off the loop, which serves other feeds meanwhile.
         body = await asyncio.to_thread(_bomb, layers, mib)
         return Response(body, media_type="application/rss+xml", headers=headers)
+
+    @app.get("/feeds/{slug}.corrupt")
+    async def corrupt(slug: str) -> Response:
+        # A gzip header, then a deflate block of the reserved type 3: "invalid block type" on the first read.
+        body = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 64
+        return Response(body, media_type="application/rss+xml", headers={"Content-Encoding": "gzip"})
 
     @app.get("/redirect")
     async def redirect(to: str) -> Response:

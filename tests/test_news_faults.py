@@ -67,3 +67,30 @@ async def test_a_retry_judges_the_entries_that_came_in_at_the_top_meanwhile(stac
     # Batch 1, batch 2 failing, then one batch for what is left: the new top and the old tail, nothing judged twice.
     assert await llm.requests("/v1/chat/completions") == 3
     assert snap["details"]["faults"] == {"Live feed": "1 × HTTP 500"}
+
+
+async def test_every_4xx_but_a_timeout_or_rate_limit_is_final_and_so_is_a_body_that_does_not_unpack(
+    stack, admin, feeds
+):
+    """The 1C client's rule: a 4xx is the same answer next time, except 408, 425 and 429. Each feed fails once and
+    then answers: a final error ends its source on that one request, a transient one is retried and heals."""
+    final = [406, 412, 414, 415, 422, 431]
+    transient = [408, 425, 429]
+    sources = await make_sources(admin, stack, len(final) + len(transient), items=5)
+    for source, status in zip(sources, final + transient, strict=True):
+        await feeds.fault(
+            path=httpx.URL(source["feed_url"]).path, kind="status", status=status, retry_after=0.05, times=1
+        )
+    [corrupt] = await make_sources(admin, stack, 1, path="corrupt")
+    job_id = await discover(admin, [*sources, corrupt], max_parallel=10)
+    snap = await admin.wait_job(job_id, within=120)
+    errors = {e["item"]: e["error"] for e in snap["errors"]}
+    by_status = dict(zip(final + transient, sources, strict=True))
+    assert set(errors) == {by_status[s]["name"] for s in final} | {corrupt["name"]}, errors
+    for status in final:
+        assert f"answered HTTP {status}" in errors[by_status[status]["name"]]
+        assert await feeds.requests(httpx.URL(by_status[status]["feed_url"]).path) == 1, f"HTTP {status} was retried"
+    for status in transient:
+        assert await feeds.requests(httpx.URL(by_status[status]["feed_url"]).path) == 2
+    assert "invalid block type" in errors[corrupt["name"]]
+    assert await feeds.requests(httpx.URL(corrupt["feed_url"]).path) == 1, "a corrupt body was retried"
