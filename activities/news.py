@@ -1,5 +1,9 @@
 """News discovery: read one source's feed, let the LLM pick the news, insert the drafts at once."""
 
+import base64
+import hashlib
+import itertools
+from collections.abc import Iterable
 from typing import NoReturn
 
 from pydantic import BaseModel, Field
@@ -44,37 +48,56 @@ class SourceOutcome(BaseModel):
     faults: dict[str, int] = Field(default_factory=dict)
 
 
-class SourceCheckpoint(Faults):
-    """What earlier attempts did, heartbeated after every batch: the entries judged, by identity (their url) and
-    not by position, since a retry fetches the feed again and new entries may have come in at the top (a position
-    would then skip them). Kept as runs of entries that were next to each other in the feed, each named by its
-    first and last url: a few runs however long the feed, where a list of every url could outgrow a heartbeat."""
+# Bytes of a url's digest in the checkpoint: 6 encode to exactly 8 base64 characters, so digests concatenate
+# without padding; at 48 bits, a new entry taken for one of 100,000 judged ones is a 1-in-3-billion chance.
+DIGEST_BYTES = 6
+DIGEST_CHARS = 8
+# Digests a checkpoint keeps (800 KB, well under Temporal's 2 MB payload limit, which a feed of small entries
+# within LONGRUN_FEED_MAX_BYTES could pass). Entries judged past it are judged again by a retry: a cost, not a loss.
+MAX_DIGESTS = 100_000
 
+
+def url_digest(url: str) -> str:
+    return base64.b64encode(hashlib.blake2b(url.encode(), digest_size=DIGEST_BYTES).digest()).decode()
+
+
+class SourceCheckpoint(Faults):
+    """What earlier attempts did, heartbeated after every batch: the entries judged, by identity (a digest of their
+    url) and not by position, since a retry fetches the feed again and new entries may have come in, at the top or
+    anywhere else (a position, or a run named by its ends, would then skip them). A digest and not the url: a feed
+    may hold thousands of entries, and the checkpoint goes with every heartbeat."""
+
+    # The judged entries' `url_digest`s, concatenated.
+    digests: str = ""
+    # How attempts before digests recorded what they judged: runs of entries next to each other in the feed, named
+    # by their first and last url. Read, so that a retry of such an attempt goes on where it stopped; never written.
     judged: list[tuple[str, str]] = Field(default_factory=list)
 
     def judged_in(self, entries: list[FeedEntry]) -> list[bool]:
-        """Which of `entries` (the feed as fetched now) earlier attempts judged. A run whose ends are no longer in
-        the feed, or no longer in order, counts as not judged: judging an entry twice costs an LLM call, while
-        skipping one would lose it."""
+        """Which of `entries` (the feed as fetched now) earlier attempts judged."""
+        known = {self.digests[at : at + DIGEST_CHARS] for at in range(0, len(self.digests), DIGEST_CHARS)}
+        done = [url_digest(entry.url) in known for entry in entries]
+        # An old run whose ends are no longer in the feed, or no longer in order, counts as not judged: judging an
+        # entry twice costs an LLM call, while skipping one would lose it.
         where = {}
         for position, entry in enumerate(entries):
             where.setdefault(entry.url, position)
-        done = [False] * len(entries)
         for first, last in self.judged:
             start, end = where.get(first), where.get(last)
             if start is not None and end is not None and start <= end:
                 done[start : end + 1] = [True] * (end + 1 - start)
         return done
 
-    def record(self, entries: list[FeedEntry], done: list[bool]) -> None:
-        self.judged = []
-        for position, judged in enumerate(done):
-            if not judged:
-                continue
-            if position and done[position - 1]:
-                self.judged[-1] = (self.judged[-1][0], entries[position].url)
-            else:
-                self.judged.append((entries[position].url, entries[position].url))
+    def resume(self, entries: list[FeedEntry]) -> list[bool]:
+        """`judged_in(entries)`, and from now on the checkpoint names just those (an old one's runs as digests)."""
+        done = self.judged_in(entries)
+        self.digests, self.judged = "", []
+        self.record(entry for entry, judged in zip(entries, done, strict=True) if judged)
+        return done
+
+    def record(self, judged: Iterable[FeedEntry]) -> None:
+        room = MAX_DIGESTS - len(self.digests) // DIGEST_CHARS
+        self.digests += "".join(url_digest(entry.url) for entry in itertools.islice(judged, max(0, room)))
 
 
 class NewsVerdict(BaseModel):
@@ -118,7 +141,7 @@ class NewsActivities:
             entries = feed.entries
             outcome.entries = len(entries) + feed.rejected_links
             outcome.rejected_links = feed.rejected_links
-            done = checkpoint.judged_in(entries)
+            done = checkpoint.resume(entries)
             todo = [position for position, judged in enumerate(done) if not judged]
             for at in range(0, len(todo), LLM_BATCH):
                 batch = todo[at : at + LLM_BATCH]
@@ -126,9 +149,7 @@ class NewsActivities:
                     await self._draft_batch(inp.run_id, source, {i: entries[i] for i in batch})
                 except LLM_ERRORS as exc:
                     self._fail(llm_failure(exc, checkpoint), checkpoint, exc)
-                for position in batch:
-                    done[position] = True
-                checkpoint.record(entries, done)
+                checkpoint.record(entries[position] for position in batch)
                 # Now, not at the next periodic beat: a source's batches take well under one, so a failure of the
                 # next batch would send the retry back to the start (the SDK sends this last one with the failure).
                 activity.heartbeat(checkpoint)

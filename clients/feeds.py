@@ -12,6 +12,7 @@ import feedparser
 import httpx
 from pydantic import BaseModel
 
+from clients.onec import TRANSIENT_CLIENT_STATUSES
 from clients.outside_http import BodyCap, OutsideRefused, outside_client, shared_allowlist
 from clients.retry_after import parse_retry_after
 from clients.urls import web_url
@@ -41,9 +42,6 @@ class FeedError(Exception):
         self.retry_after = retry_after
 
 
-PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 451}
-
-
 def feed_http(settings: Settings) -> httpx.AsyncClient:
     """The client feeds are fetched with: only what every outside call may reach, nothing configured for a service."""
     return outside_client(
@@ -67,16 +65,17 @@ class FeedClient:
             raise FeedError(f"invalid feed url {url!r}: {exc}", permanent=True) from exc
         except httpx.TooManyRedirects as exc:
             raise FeedError(f"feed {url}: {exc}", permanent=True) from exc
+        except httpx.DecodingError as exc:
+            # A body that does not unpack (corrupt gzip) is what the publisher serves: the same bytes come again.
+            raise FeedError(f"feed {url}: {exc}", permanent=True) from exc
         except httpx.HTTPError as exc:
             raise FeedError(f"feed {url} unreachable: {exc!r}", permanent=False) from exc
-        if response.status_code in PERMANENT_STATUSES:
-            raise FeedError(f"feed {url} answered HTTP {response.status_code}", permanent=True)
-        if response.status_code >= 400:
-            raise FeedError(
-                f"feed {url} answered HTTP {response.status_code}",
-                permanent=False,
-                retry_after=parse_retry_after(response.headers.get("retry-after")),
-            )
+        status = response.status_code
+        if status >= 400:
+            # The rule 1C's client follows: every 4xx is final but a timeout, too early and a rate limit.
+            transient = status >= 500 or status in TRANSIENT_CLIENT_STATUSES
+            wait = parse_retry_after(response.headers.get("retry-after")) if transient else None
+            raise FeedError(f"feed {url} answered HTTP {status}", permanent=not transient, retry_after=wait)
         # feedparser is pure Python: a multi-megabyte feed takes seconds, which on the event loop would starve
         # the activity's heartbeats (timeout 2 s) until the server gave the attempt up as a dead worker.
         return await asyncio.to_thread(parse_feed, url, response.content)

@@ -40,6 +40,10 @@ from settings import Settings
 ACCEPT_ENCODING = "gzip, deflate"
 _IDENTITY = {"", "identity"}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Refused whatever they embed: IPv4-compatible addresses (::a.b.c.d, deprecated, some stacks still route them to
+# the IPv4 host) and the local-use NAT64 prefix (RFC 8215), which translates to whatever the operator's gateway
+# chooses, internal networks included. Not every Python's `is_global` knows them, so they are named here.
+_ALWAYS_REFUSED = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 DEFAULT_MAX_REDIRECTS = 5
 
 
@@ -74,6 +78,8 @@ def address_allowed(address: str) -> bool:
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _ALWAYS_REFUSED):
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour
         if embedded is None and ip in _NAT64:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)

@@ -12,10 +12,15 @@ OpenAI emulator reads those markers, so a relevance step fed these titles gets p
     links and guids that are not web URLs, which discovery must never store.
   - ``rise=K``: a live feed, whose top gains K newer entries at every fetch after the first (entry ``offset - K``
     and up at the second, ...; never past entry 0): a reader that fetches it again must not miss them.
+  - ``late=N:K``: entries N to N+K-1 are left out of the first fetch and served from the second on, in their
+    place by date (entries published late and back-dated, or a feed that is not sorted by date): inserted in the
+    middle of what a reader of the first fetch already went through.
 - ``GET /feeds/{slug}.broken``: 200 with a body that is not XML at all.
 - ``GET /feeds/{slug}.bomb?layers=N&mib=M``: a decompression bomb, a feed padded to M MiB (default 20, up to 64)
   and gzipped N times (default 2, up to 4), served with ``Content-Encoding: gzip`` N times over (``gzip, gzip``):
   some hundred bytes on the wire. One layer is an honest but oversized feed.
+- ``GET /feeds/{slug}.corrupt``: 200 with ``Content-Encoding: gzip`` and a body that is not gzip past its header:
+  whatever fetches it again gets the same bytes.
 - ``GET /redirect?to=URL``: 302 to URL, whatever it is (redirects that lead somewhere a client must not go).
 - ``GET /articles/{slug}/{index}``: the article page an entry links to.
 
@@ -73,6 +78,7 @@ Offset = Annotated[int, Query(ge=0)]
 BodyChars = Annotated[int, Query(ge=0, le=MAX_BODY_CHARS)]
 Planted = Annotated[bool, Query()]
 Rise = Annotated[int, Query(ge=0, le=MAX_ITEMS)]
+Late = Annotated[str | None, Query(pattern=r"^\d{1,6}:\d{1,6}$")]
 
 _BODY_SENTENCES = (
     "Officials said the decision followed months of consultation with residents and local businesses.",
@@ -172,9 +178,9 @@ def create_app() -> EmulatorApp:
         body_chars: BodyChars = 0,
         planted: Planted = False,
         rise: Rise = 0,
+        late: Late = None,
     ) -> Response:
-        top = fetches.risen(request, offset, rise)
-        window = FeedWindow(items + offset - top, top, body_chars, planted)
+        window = fetches.window(request, items, offset, rise, late, body_chars, planted)
         return _feed(_rss, "application/rss+xml", request, slug, window)
 
     @app.get("/feeds/{slug}.atom")
@@ -186,9 +192,9 @@ def create_app() -> EmulatorApp:
         body_chars: BodyChars = 0,
         planted: Planted = False,
         rise: Rise = 0,
+        late: Late = None,
     ) -> Response:
-        top = fetches.risen(request, offset, rise)
-        window = FeedWindow(items + offset - top, top, body_chars, planted)
+        window = fetches.window(request, items, offset, rise, late, body_chars, planted)
         return _feed(_atom, "application/atom+xml", request, slug, window)
 
     @app.get("/feeds/{slug}.broken")
@@ -206,6 +212,12 @@ def create_app() -> EmulatorApp:
         # Compressing 20 MiB takes most of a second: off the loop, which serves other feeds meanwhile.
         body = await asyncio.to_thread(_bomb, layers, mib)
         return Response(body, media_type="application/rss+xml", headers=headers)
+
+    @app.get("/feeds/{slug}.corrupt")
+    async def corrupt(slug: str) -> Response:
+        # A gzip header, then a deflate block of the reserved type 3: "invalid block type" on the first read.
+        body = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 64
+        return Response(body, media_type="application/rss+xml", headers={"Content-Encoding": "gzip"})
 
     @app.get("/redirect")
     async def redirect(to: str) -> Response:
@@ -231,14 +243,21 @@ class _Fetches:
     def clear(self) -> None:
         self._seen.clear()
 
-    def risen(self, request: Request, offset: int, rise: int) -> int:
-        """The first entry this fetch serves (the feed keeps its bottom, so it grows)."""
-        if not rise:
-            return offset
-        key = str(request.url)
-        earlier = self._seen.get(key, 0)
-        self._seen[key] = earlier + 1
-        return max(0, offset - rise * earlier)
+    def window(
+        self, request: Request, items: int, offset: int, rise: int, late: str | None, body_chars: int, planted: bool
+    ) -> "FeedWindow":
+        """The entries this fetch serves: a live feed's top grows (it keeps its bottom), late entries appear."""
+        earlier = 0
+        if rise or late:
+            key = str(request.url)
+            earlier = self._seen.get(key, 0)
+            self._seen[key] = earlier + 1
+        top = max(0, offset - rise * earlier)
+        missing = range(0)
+        if late and not earlier:
+            first, count = map(int, late.split(":"))
+            missing = range(first, first + count)
+        return FeedWindow(items + offset - top, top, body_chars, planted, missing)
 
 
 @lru_cache(maxsize=8)
@@ -264,6 +283,8 @@ class FeedWindow:
     offset: int
     body_chars: int
     planted: bool
+    # Entries inside the window this fetch leaves out.
+    missing: range = range(0)
 
 
 AnyEntry = Entry | PlantedEntry
@@ -276,6 +297,8 @@ def _feed(render: Renderer, media_type: str, request: Request, slug: str, window
 
     def entries() -> Iterator[AnyEntry]:
         for index in range(window.offset, end):
+            if index in window.missing:
+                continue
             yield Entry(slug, index, base_url, window.body_chars)
         if window.planted:
             yield from planted_entries(slug, base_url, end)

@@ -1,9 +1,14 @@
 """News discovery under outside faults: a transient fault (5xx, a dropped connection) never ends a source while the
 feed keeps coming back, a permanent one ends it at once, and the job says which faults a source met. A retry that
-finds new entries at the top of its feed judges them too (the checkpoint names entries, not positions)."""
+finds new entries in its feed, at the top or inside what it judged, judges them too (the checkpoint names entries
+by a digest of their url, not by position)."""
+
+import json
 
 import httpx
 
+from activities.news import SourceCheckpoint
+from clients.feeds import FeedEntry
 from devstack.clients import eventually
 from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
 from workflows.news_discovery import SOURCE_RETRY
@@ -67,3 +72,87 @@ async def test_a_retry_judges_the_entries_that_came_in_at_the_top_meanwhile(stac
     # Batch 1, batch 2 failing, then one batch for what is left: the new top and the old tail, nothing judged twice.
     assert await llm.requests("/v1/chat/completions") == 3
     assert snap["details"]["faults"] == {"Live feed": "1 × HTTP 500"}
+
+
+async def test_every_4xx_but_a_timeout_or_rate_limit_is_final_and_so_is_a_body_that_does_not_unpack(
+    stack, admin, feeds
+):
+    """The 1C client's rule: a 4xx is the same answer next time, except 408, 425 and 429. Each feed fails once and
+    then answers: a final error ends its source on that one request, a transient one is retried and heals."""
+    final = [406, 412, 414, 415, 422, 431]
+    transient = [408, 425, 429]
+    sources = await make_sources(admin, stack, len(final) + len(transient), items=5)
+    for source, status in zip(sources, final + transient, strict=True):
+        await feeds.fault(
+            path=httpx.URL(source["feed_url"]).path, kind="status", status=status, retry_after=0.05, times=1
+        )
+    [corrupt] = await make_sources(admin, stack, 1, path="corrupt")
+    job_id = await discover(admin, [*sources, corrupt], max_parallel=10)
+    snap = await admin.wait_job(job_id, within=120)
+    errors = {e["item"]: e["error"] for e in snap["errors"]}
+    by_status = dict(zip(final + transient, sources, strict=True))
+    assert set(errors) == {by_status[s]["name"] for s in final} | {corrupt["name"]}, errors
+    for status in final:
+        assert f"answered HTTP {status}" in errors[by_status[status]["name"]]
+        assert await feeds.requests(httpx.URL(by_status[status]["feed_url"]).path) == 1, f"HTTP {status} was retried"
+    for status in transient:
+        assert await feeds.requests(httpx.URL(by_status[status]["feed_url"]).path) == 2
+    assert "invalid block type" in errors[corrupt["name"]]
+    assert await feeds.requests(httpx.URL(corrupt["feed_url"]).path) == 1, "a corrupt body was retried"
+
+
+async def test_a_retry_judges_the_entries_that_came_in_inside_what_was_judged(stack, admin, llm, feeds):
+    """Attempt 1 reads entries 0-4 and 9-43 (5-8 are not out yet) and judges 0-4 and 9-23; its second batch fails.
+    Entries 5-8 then come in between 4 and 9: a checkpoint naming a run by its ends (0 to 23) would take them as
+    judged."""
+    body = {"name": "Late feed", "topic": "technology",
+            "feed_url": f"{stack.feeds_url}/feeds/late.rss?items=44&late=5:4"}  # fmt: skip
+    source = await admin.ok("POST", "/api/v1/news/sources", 201, json=body)
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
+    job_id = await discover(admin, [source])
+
+    async def first_batch_asked():
+        return await llm.requests("/v1/chat/completions") == 1
+
+    await eventually(first_batch_asked, "the first batch's LLM call", within=30, interval=0.02)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=500, times=1)  # the second batch fails once
+    snap = await admin.wait_job(job_id, within=120)
+    assert snap["status"] == "completed" and snap["succeeded"] == 1, snap["errors"]
+    assert await feeds.requests("/feeds/late.rss") == 2, "the retry fetched the feed again"
+    urls = {d["url"] for d in (await drafts_of(admin, job_id))["items"]}
+    missing = [i for i in range(44) if i % 4 != 3 and f"{stack.feeds_url}/articles/late/{i}" not in urls]
+    assert not missing, f"entries never judged: {missing}"
+    # Batch 1, batch 2 failing, then 24 entries left (5-8 and 24-43): two batches, nothing judged twice.
+    assert await llm.requests("/v1/chat/completions") == 4
+
+
+def _entries(*names: str) -> list[FeedEntry]:
+    return [FeedEntry(url=f"https://news.example/{name}", title=name) for name in names]
+
+
+def test_a_checkpoint_names_each_judged_entry_in_a_few_characters():
+    feed = _entries(*map(str, range(1000)))
+    checkpoint = SourceCheckpoint()
+    checkpoint.resume(feed)
+    checkpoint.record(feed[:500])
+    # Read back as a retry reads it, with an entry come in among the judged ones and one gone from them.
+    resumed = SourceCheckpoint.model_validate(checkpoint.model_dump(mode="json"))
+    now = [*feed[:100], *_entries("new"), *feed[101:]]
+    assert resumed.judged_in(now) == [True] * 100 + [False] + [True] * 399 + [False] * 500
+    assert len(json.dumps(checkpoint.model_dump(mode="json"))) < 500 * 10, "not a hash per entry"
+
+
+def test_a_checkpoint_heartbeated_by_the_code_before_digests_still_resumes_where_it_stopped():
+    """Attempts before digests named runs of judged entries by their ends; their retry goes on from there, and
+    from then on the checkpoint names those entries by digest."""
+    old = {"counts": {"HTTP 500": 1}, "judged": [["https://news.example/a", "https://news.example/c"]]}
+    checkpoint = SourceCheckpoint.model_validate(old)
+    feed = _entries("new", "a", "b", "c", "d")
+    assert checkpoint.resume(feed) == [False, True, True, True, False]
+    assert checkpoint.counts == {"HTTP 500": 1} and checkpoint.judged == []
+    assert SourceCheckpoint.model_validate(checkpoint.model_dump(mode="json")).judged_in(feed[1:]) == [
+        True,
+        True,
+        True,
+        False,
+    ]

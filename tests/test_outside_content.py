@@ -60,6 +60,11 @@ REFUSED = "refused: address not allowed"
         "::ffff:127.0.0.1",  # IPv4-mapped loopback
         "64:ff9b::a9fe:a9fe",  # NAT64 form of 169.254.169.254
         "2002:7f00:1::",  # 6to4 form of 127.0.0.1
+        "::127.0.0.1",  # IPv4-compatible (deprecated) loopback
+        "::a9fe:a9fe",  # IPv4-compatible form of 169.254.169.254
+        "::8.8.8.8",  # IPv4-compatible: refused as a form, whatever it embeds
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 (RFC 8215): the gateway maps it as it likes
+        "64:ff9b:1:ffff::1",
         "ff02::1",
     ],
 )
