@@ -5,9 +5,11 @@ pushes (a client that stops reading is dropped, not buffered for without end).""
 import asyncio
 import json
 
+from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from api.job_sockets import until_gone
 from api.progress_hub import Outbox
 from devstack.clients import eventually
 from settings import Settings
@@ -141,3 +143,51 @@ async def test_sockets_waiting_for_their_token_are_bounded_per_process(stack, ma
         for ws in waiting:
             await ws.close()
         stack.stop_named(name)
+
+
+async def test_a_socket_whose_client_stopped_reading_is_closed_1013_while_its_sender_is_stuck():
+    """until_gone, the socket loop every stream runs, through Starlette's WebSocket over an ASGI channel whose client
+    never reads: a write to it never completes. Not over a real socket: a client that never reads stops answering
+    uvicorn's pings too, and is dropped by uvicorn's ping timeout on any code, so a socket test would pass whether
+    or not the overflow closes it; and reaching the overflow needs the kernel's buffers full first."""
+    connected = False
+    sent: list[dict] = []
+    writing = asyncio.Event()
+
+    async def receive() -> dict:
+        nonlocal connected
+        if not connected:
+            connected = True
+            return {"type": "websocket.connect"}
+        await asyncio.Future()  # the client says nothing more, and does not leave
+        raise AssertionError
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.send":
+            writing.set()
+            await asyncio.Future()  # the client does not read: this write never completes
+
+    ws = WebSocket({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+    await ws.accept()
+    outbox = Outbox(2)
+
+    async def pushing() -> None:
+        while True:
+            _, update = await outbox.get()
+            await ws.send_json(update)
+
+    socket = asyncio.create_task(until_gone(ws, pushing, outbox.overflowed))
+    outbox.offer(("job", {"n": 0}))
+    async with asyncio.timeout(DEADLINE):
+        await writing.wait()  # the sender is stuck writing the first push
+    for n in range(1, 4):  # two wait in the outbox, the third finds it full
+        outbox.offer(("job", {"n": n}))
+    assert outbox.overflowed.is_set()
+    async with asyncio.timeout(DEADLINE):
+        await socket
+    assert sent[-1] == {
+        "type": "websocket.close",
+        "code": 1013,
+        "reason": "too slow to take the updates; reconnect",
+    }
