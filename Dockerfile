@@ -14,5 +14,6 @@ COPY web web
 COPY workflows workflows
 RUN pip install .
 EXPOSE 8000
-# python -m api: uvicorn with the trusted proxies of LONGRUN_FORWARDED_ALLOW_IPS (none unless set).
+# python -m api: uvicorn with the trusted proxies of LONGRUN_FORWARDED_ALLOW_IPS (none unless set) and websocket
+# messages bounded by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES; never uvicorn directly, which would drop both.
 CMD ["python", "-m", "api", "--host", "0.0.0.0", "--port", "8000"]

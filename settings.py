@@ -234,6 +234,12 @@ class Settings(BaseSettings):
     websockets_per_user: int = Field(8, ge=1)
     websocket_auth_seconds: float = Field(5.0, gt=0)
     websocket_send_queue: int = Field(256, ge=1)
+    # Sockets accepted but not yet signed in (waiting for their token), in this API process: they are nobody's, so
+    # no per-user cap holds them; beyond this a new one is closed 1013 at once (try again) instead of held open.
+    websockets_pending_auth: int = Field(64, ge=1)
+    # The largest message a client may send on a socket (uvicorn's ws_max_size; 1009 beyond). Clients send only a
+    # token (a few hundred bytes); uvicorn's default, 16 MiB, would be read and parsed before anyone is known.
+    websocket_max_message_bytes: int = Field(64 * 1024, ge=1024)
 
     # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

@@ -2,7 +2,10 @@
 
 uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so anyone on the host (or a forged header
 behind a local proxy) could pick the address a failed sign-in counts against. Here the trusted proxies come from
-LONGRUN_FORWARDED_ALLOW_IPS alone: empty, none, and the client address is the connection's own.
+LONGRUN_FORWARDED_ALLOW_IPS alone: empty, none, and the client address is the connection's own. A websocket message
+is bounded by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES (uvicorn reads a whole message, the unauthenticated first one
+included, before the app sees it). Every way the API is started (devstack, the test stack, the image's CMD) goes
+through here, so these hold for each.
 """
 
 import argparse
@@ -26,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        ws_max_size=settings.websocket_max_message_bytes,
     )
 
 

@@ -1,7 +1,9 @@
 """Job progress pushed over websockets, in whatever shape a route's clients expect (the job snapshot,
 the 1C seed's task...): one poller per watched job in the ProgressHub, fanned out to every socket.
 
-Every socket is bounded: its token must come within LONGRUN_WEBSOCKET_AUTH_SECONDS, a user has at most
+Every socket is bounded: its messages by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES (uvicorn: `python -m api`), its token
+must come within LONGRUN_WEBSOCKET_AUTH_SECONDS while at most LONGRUN_WEBSOCKETS_PENDING_AUTH sockets wait for
+theirs in a process (1013 beyond), a user has at most
 LONGRUN_WEBSOCKETS_PER_USER open in a process (1008 beyond), its pushes wait in an `Outbox` of
 LONGRUN_WEBSOCKET_SEND_QUEUE (1013 when a client stops reading), and the all-jobs streams of one user share one
 Temporal listing per interval however many they open.
@@ -52,6 +54,36 @@ class SocketSlots:
             self._open[user_id] = left
         else:
             self._open.pop(user_id, None)
+
+
+class PendingAuth:
+    """How many sockets of this process are accepted and still waiting for their token, and how many may: such a
+    socket is nobody's yet, so the per-user cap cannot hold it, and each costs a task and a deadline."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting = 0
+
+    @classmethod
+    def of(cls, ws: WebSocket) -> "PendingAuth":
+        """The app's one (made on first use: it is sized by the app's settings)."""
+        state = ws.app.state
+        pending = getattr(state, "pending_auth", None)
+        if pending is None:
+            pending = state.pending_auth = cls(state.settings.websockets_pending_auth)
+        return pending
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[bool]:
+        """True while holding one of the slots; False (nothing held) when all are taken."""
+        if self.waiting >= self.limit:
+            yield False
+            return
+        self.waiting += 1
+        try:
+            yield True
+        finally:
+            self.waiting -= 1
 
 
 class SharedListings:
@@ -127,7 +159,8 @@ def first_message_token(message: str) -> str:
 
 
 async def accept_user(ws: WebSocket) -> Principal | None:
-    """Accept the socket and say who is on it (with their role now), or close it (4401) and answer None.
+    """Accept the socket and say who is on it (with their role now), or close it (4401; 1013 when too many sockets
+    already wait for their token) and answer None.
 
     The token comes as the first message (`{"token": ...}` or the bare token), within the auth deadline; `?token=`
     is still taken from older clients (the server's log lines redact it: log_setup.py)."""
@@ -135,9 +168,14 @@ async def accept_user(ws: WebSocket) -> Principal | None:
     settings = ws.app.state.settings
     token = ws.query_params.get("token")
     if not token:
-        with suppress(asyncio.TimeoutError, WebSocketDisconnect, KeyError):
-            # KeyError: a binary first message has no text.
-            token = first_message_token(await asyncio.wait_for(ws.receive_text(), settings.websocket_auth_seconds))
+        async with PendingAuth.of(ws).slot() as waiting:
+            if not waiting:
+                await ws.close(code=1013, reason="too many sockets waiting to sign in; try again")
+                return None
+            with suppress(asyncio.TimeoutError, WebSocketDisconnect, KeyError):
+                # KeyError: a binary first message has no text.
+                first = await asyncio.wait_for(ws.receive_text(), settings.websocket_auth_seconds)
+                token = first_message_token(first)
     try:
         return await as_now(ws.app.state.tokens.decode(token or ""), ws.app.state.user_states)
     except InvalidToken:

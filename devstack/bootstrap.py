@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 
 from api.auth import hash_password
+from api.jobs import UNATTENDED_OWNERS
 from clients.telegram_bot import BotApiError, TelegramBotClient
 from db.models import NewsSource, User
 from db.session import make_engine, make_session_factory
@@ -26,7 +27,17 @@ DEMO_SOURCES = [
 ]
 
 
+class ReservedAdminName(SystemExit):
+    """LONGRUN_ADMIN_USERNAME names the owner of unattended jobs: every job the admin started would pass for a
+    scheduled or webhook one."""
+
+
 async def bootstrap(settings: Settings) -> None:
+    if settings.admin_username.casefold() in UNATTENDED_OWNERS:
+        raise ReservedAdminName(
+            f"LONGRUN_ADMIN_USERNAME={settings.admin_username!r} is reserved (jobs started by no person are owned by"
+            " it): choose another admin name"
+        )
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
     async with sessions() as session, session.begin():

@@ -18,11 +18,10 @@ from api.auth import (
     verify_unknown_user,
 )
 from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
+from api.jobs import UNATTENDED_OWNERS
 from db.auth_sessions import SessionEnded, end_session, open_session, rotate
 from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
-from workflows.start import SCHEDULE_OWNER
-from workflows.tracker import WEBHOOK_OWNER
 
 router = APIRouter(tags=["auth"])
 
@@ -55,8 +54,9 @@ class Refreshed(BaseModel):
     refresh: str | None
 
 
-# Owners that jobs started by no person carry (JobOwner): a user of that name would see and cancel those jobs.
-RESERVED_USERNAMES = frozenset({SCHEDULE_OWNER, WEBHOOK_OWNER})
+# Owners that jobs started by no person carry (JobOwner): a new user may not take one (and an existing one owns
+# nothing by it: may_see).
+RESERVED_USERNAMES = UNATTENDED_OWNERS
 
 
 class NewUser(BaseModel):
