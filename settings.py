@@ -208,6 +208,9 @@ class Settings(BaseSettings):
     analysis_max_window_days: float = Field(400.0, gt=0)
     analysis_max_batches: int = Field(5000, ge=1)
     analysis_batches_per_run: int = Field(100, ge=1)
+    # The most of a window's messages one step reads to cut a batch (texts and all, in a local activity with a 30 s
+    # timeout): a window the prefilter mostly drops takes several steps per batch, never one step of unbounded size.
+    analysis_rows_per_step: int = Field(5000, ge=1)
 
     # --- The API's edge (issue 18): what a caller reaches before it is known, and how long a token's word holds.
     # Request bodies are bounded as they stream in (api/body_limit.py), before FastAPI reads them: 413 over the

@@ -158,7 +158,9 @@ class Dependencies:
             self.settings.tracker_extraction_concurrency,
             self.settings.tracker_extraction_gather_seconds,
         )
-        analysis = AnalysisActivities(self.sessions, self.llm, self.providers)
+        analysis = AnalysisActivities(
+            self.sessions, self.llm, self.providers, rows_per_step=self.settings.analysis_rows_per_step
+        )
         experiments = ExperimentActivities(self.sessions, self.llm)
         # The migration's pyrogram client and stand-in; a client per page, as the migration has a source per step.
         ingestion = IngestionActivities(self.sessions, lambda chat: ChatHistory.from_settings(self.settings, chat))

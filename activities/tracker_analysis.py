@@ -66,8 +66,9 @@ class JobRef(BaseModel):
 
 class StartRunInput(JobRef):
     run_id: int
-    # The plan's counts only, no batches: the workflow then asks for each batch's ids (`next_batch`). A window's
-    # every id in one answer passes Temporal's payload limit past ~100,000 messages.
+    # The window's size only (counted by the database), no batches: the workflow then asks for each batch's ids
+    # (`next_batch`). A window's every id in one answer passes Temporal's payload limit past ~100,000 messages, and
+    # its every text read and prefiltered in one step passes the step's timeout.
     paged: bool = False
 
 
@@ -85,7 +86,9 @@ class NextBatchInput(BaseModel):
 
 
 class NextBatch(BaseModel):
-    message_ids: list[int]  # up to `size` ids the prefilter keeps; empty at the window's end
+    # Up to `size` ids the prefilter keeps. Fewer (even none) with `done` false: the step read its most rows, and
+    # the window goes on after `after`.
+    message_ids: list[int]
     after: BatchCursor  # the last message looked at (kept or not)
     done: bool  # nothing is left after `after`
 
@@ -95,16 +98,17 @@ class RunPlan(BaseModel):
     agent_config_id: int
     use_rag: bool
     messages_total: int
-    messages_after_filter: int
+    # None (paged runs since the prefilter left `start_run`): known only once the window is read.
+    messages_after_filter: int | None
     next_seq: int
-    batches_total: int = 0
+    batches_total: int | None = 0
     batch_size: int = 50
 
 
 class ProposeInput(JobRef):
     run_id: int
     batch_index: int
-    batches_total: int
+    batches_total: int | None  # None: not known until the window is read (paged runs)
     message_ids: list[int]
     use_rag: bool
     agent_config_id: int
@@ -143,6 +147,9 @@ class FinishRunInput(JobRef):
     # The batches the workflow saw completed: one more in the row is a batch whose write (and event) landed while
     # a cancel stopped its activity, and the end's event then takes the number after that one.
     completed_before: int = 0
+    # What the run found reading its window, when `start_run` did not count it (paged runs): the row's counts.
+    messages_after_filter: int | None = None
+    batches_total: int | None = None
 
 
 class RunTally(BaseModel):
@@ -206,14 +213,25 @@ def batches_of(ids: list[int], size: int) -> list[list[int]]:
 
 
 class AnalysisActivities:
-    def __init__(self, sessions: SessionFactory, llm: LLMClient, providers: ProviderClients | None = None) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        llm: LLMClient,
+        providers: ProviderClients | None = None,
+        rows_per_step: int = 5000,
+    ) -> None:
         self._sessions = sessions
         self._llm = llm
         self._providers = providers
+        self._rows_per_step = rows_per_step
 
     @activity.defn(name="tracker.start_run")
     async def start_run(self, inp: StartRunInput) -> RunPlan:
-        """Status running, the window's messages prefiltered into batches, the counts and `run_started`."""
+        """Status running, the counts and `run_started`. Paged: the window's messages counted by the database (the
+        prefilter's count and the batches are known as `next_batch` reads the window); else every message read,
+        prefiltered and cut into batches here, as runs begun before paging still do."""
+        if inp.paged:
+            return await self._start_paged(inp)
         events = inp.events()
         async with self._sessions() as session:
             run = await self._run(session, inp.run_id)
@@ -250,10 +268,38 @@ class AnalysisActivities:
                 batch_size=run.batch_size,
             )
 
+    async def _start_paged(self, inp: StartRunInput) -> RunPlan:
+        events = inp.events()
+        async with self._sessions() as session:
+            run = await self._run(session, inp.run_id)
+            config = await needed_config(session, run.agent_config_id, AgentRole.proposal_generator)
+            total = await tracker_analysis.window_count(session, run.time_window_start, run.time_window_end)
+            run.status = JobRecordStatus.running.value
+            run.started_at = run.started_at or utcnow()
+            run.agent_config_id = config.id
+            run.messages_total = total
+            await events.publish(
+                session,
+                EventName.analysis_run_started,
+                {"run_id": run.id, "messages_total": total, "messages_after_filter": None, "batches_total": None},
+            )
+            await session.commit()
+            return RunPlan(
+                batches=[],
+                agent_config_id=config.id,
+                use_rag=run.use_rag,
+                messages_total=total,
+                messages_after_filter=None,
+                next_seq=events.next_seq,
+                batches_total=None,
+                batch_size=run.batch_size,
+            )
+
     @activity.defn(name="tracker.next_batch")
     async def next_batch(self, inp: NextBatchInput) -> NextBatch:
-        """The next batch's message ids after the cursor, as `start_run` would have cut them: the window's messages
-        in order, the prefilter's rejects left out, `size` at a time."""
+        """Up to `size` of the next ids after the cursor, as `start_run` would have cut them: the window's messages
+        in order, the prefilter's rejects left out. At most `rows_per_step` messages are read: a window the prefilter
+        mostly drops answers fewer ids (or none) with `done` false, and the workflow asks again after `after`."""
         async with self._sessions() as session:
             run = await self._run(session, inp.run_id)
             start, end = run.time_window_start, run.time_window_end
@@ -261,9 +307,11 @@ class AnalysisActivities:
             after = (inp.after.sent_at, inp.after.message_id) if inp.after.sent_at is not None else None
             kept: list[int] = []
             cursor = inp.after
-            read = max(inp.size * 4, 200)
+            left = self._rows_per_step
             while True:
+                read = min(max(inp.size * 4, 200), left)
                 page = await tracker_analysis.window_page(session, start, end, after, read)
+                left -= len(page)
                 verdicts = await asyncio.to_thread(lambda rows=page: [keep(m.text) for m in rows])
                 for message, kept_it in zip(page, verdicts, strict=True):
                     cursor = BatchCursor(sent_at=message.sent_at, message_id=message.id)
@@ -273,6 +321,8 @@ class AnalysisActivities:
                             return NextBatch(message_ids=kept, after=cursor, done=False)
                 if len(page) < read:
                     return NextBatch(message_ids=kept, after=cursor, done=True)
+                if left <= 0:
+                    return NextBatch(message_ids=kept, after=cursor, done=False)
                 after = (cursor.sent_at, cursor.message_id)
 
     @activity.defn(name="tracker.propose_batch")
@@ -366,6 +416,10 @@ class AnalysisActivities:
             events = JobEvents(inp.job_id, inp.owner, next_seq=inp.seq + unseen)
             if inp.error:
                 tracker_analysis.log_error(run, None, inp.error)
+            if inp.messages_after_filter is not None:
+                run.messages_after_filter = inp.messages_after_filter
+            if inp.batches_total is not None:
+                run.batches_total = inp.batches_total
             run.status = inp.status.value
             run.completed_at = run.completed_at or utcnow()
             tally = RunTally(

@@ -9,7 +9,10 @@ finds nothing left to take, and one whose transaction rolled back takes the same
 An update that can never be saved (its payload no longer parses, a value the database refuses) would fail its batch
 on every retry and hold the whole inbox behind it. So a batch that fails with bad data is saved again one update at
 a time, each in a savepoint: the one that fails is set aside (`telegram_update.error`, logged), the rest are saved.
-Anything else (the database away, a bug) fails the take, to be retried, as before.
+Bad data is only what an update's content raises (`POISON`); anything else (the database away, a bug raising a
+TypeError) fails the take, to be retried. A batch whose every update fails alike is a bug too (a model that refuses
+every payload), not a batch of poison: its take is retried, and a lone bad update is set aside once a good one shares
+its take.
 """
 
 import asyncio
@@ -18,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
@@ -41,9 +44,10 @@ EnsureDrainer = Callable[[], Awaitable[str]]
 
 # Avatars fetched at once: the Bot API is polite to a few parallel requests, and so are we.
 AVATAR_CONCURRENCY = 4
-# What one update's content can raise on every attempt alike: a payload that does not parse (pydantic's
-# ValidationError is a ValueError), a date or number past what Python or Postgres holds.
-POISON = (ValueError, OverflowError, TypeError, DataError)
+# What one update's content can raise on every attempt alike: a payload that does not parse, a date or number past
+# what Python or Postgres holds. Not ValueError or TypeError at large: a bug raises those, and must not set aside
+# every update it meets (ValidationError is a ValueError, so it is named rather than its base).
+POISON = (ValidationError, OverflowError, DataError)
 
 
 class ExtractionTrigger(BaseModel):
@@ -175,23 +179,28 @@ class InboxActivities:
     async def _save_one_by_one(
         self, session: AsyncSession, stored: list[TelegramUpdate], now
     ) -> tuple[SavedBatch, int]:
-        """The batch again, each update in its own savepoint: those that fail with bad data are set aside."""
-        batch, set_aside = SavedBatch(updates=len(stored)), 0
+        """The batch again, each update in its own savepoint: those that fail with bad data are set aside, unless
+        every one fails (then the first failure is raised: the take rolls back and is retried)."""
+        batch = SavedBatch(updates=len(stored))
+        failed: list[tuple[int, Exception]] = []
         for update in stored:
-            update_id = update.update_id
             try:
                 async with session.begin_nested():
                     one = await tracker_messages.save_updates(session, [update], now)
             except POISON as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("inbox update %s cannot be saved, set aside: %s", update_id, error.splitlines()[0][:300])
-                await tracker_inbox.set_aside(session, update_id, error, now)
-                set_aside += 1
+                failed.append((update.update_id, exc))
                 continue
             batch.chat_of.update(one.chat_of)
             batch.avatar_profiles = sorted({*batch.avatar_profiles, *one.avatar_profiles})
+        if len(failed) == len(stored):
+            log.warning("every update of a take of %d failed: retried as a fault, none set aside", len(stored))
+            raise failed[0][1]
+        for update_id, exc in failed:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("inbox update %s cannot be saved, set aside: %s", update_id, error.splitlines()[0][:300])
+            await tracker_inbox.set_aside(session, update_id, error, now)
         batch.message_ids = sorted(batch.chat_of)
-        return batch, set_aside
+        return batch, len(failed)
 
     async def _ready(self, session, chat_ids: list[int] | None) -> list[int]:
         since = utcnow() - timedelta(hours=self._trigger.window_hours)

@@ -26,7 +26,16 @@ from api.auth import Principal
 from api.job_retries import Retrying, RetryReader
 from api.job_runs import input_of, started_new
 from api.temporal import TemporalGateway
-from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, TERMINAL, JobProgress, JobStatus, root_cause
+from workflows.base import (
+    JOB_OWNER,
+    JOB_STATUS,
+    JOB_TYPE,
+    TERMINAL,
+    JobProgress,
+    JobStatus,
+    percent_of,
+    root_cause,
+)
 from workflows.start import SCHEDULE_OWNER, JobRequest, start_job
 from workflows.tracker import WEBHOOK_OWNER
 
@@ -146,7 +155,9 @@ class ProgressFloor:
                 progress[name] = max(progress.get(name) or 0, last.get(name) or 0)
             total = progress.get("total") or 0
             if total and progress.get("status") not in TERMINAL:
-                progress["percent"] = max(progress.get("percent") or 0.0, last.get("percent") or 0.0)
+                # From the floored count and the current total, not floored itself: a total that grew (more work
+                # found) lowers it, and a floored 100% would claim the work done.
+                progress["percent"] = percent_of(progress["processed"], total, JobStatus.running)
         self._remember(run, progress)
         return progress
 

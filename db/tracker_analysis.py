@@ -55,6 +55,13 @@ async def window_messages(session: AsyncSession, start: datetime, end: datetime)
     return [WindowMessage(r.id, r.text) for r in rows]
 
 
+async def window_count(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """How many messages were sent in [start, end): counted by the database, no text read."""
+    return await session.scalar(
+        select(func.count()).select_from(Message).where(Message.sent_at >= start, Message.sent_at < end)
+    )
+
+
 @dataclass(frozen=True)
 class PagedMessage:
     id: int

@@ -403,3 +403,66 @@ async def test_a_poison_update_is_set_aside_and_the_inbox_drains(webhook, databa
             {"ids": [u["update_id"] for u in good]},
         )
     assert left == 0  # each good one saved, none set aside with the poison
+
+
+async def test_a_take_whose_every_update_fails_is_retried_and_sets_nothing_aside(webhook, database, temporal):
+    """Every update of a take failing alike is a bug (a model refusing all payloads), not a batch of poison: nothing
+    is set aside, the take is retried, and once a good update shares the take only the bad ones are set aside."""
+    base = random.randrange(10**9, 10**12)
+    chat = -(base + 11)
+    # An update with no message (an edit, a callback...) saves nothing: it only makes sure the drainer runs.
+    assert (await webhook.post("/webhook/telegram", json={"update_id": base}, headers=HEADERS)).status_code == 200
+
+    async def unsaved(ids: list[int]):
+        async with database.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT update_id, saved_at, error FROM telegram_update WHERE update_id = ANY(:ids)"),
+                    {"ids": ids},
+                )
+            ).all()
+        return rows
+
+    await eventually(
+        lambda: _all_saved(unsaved, [base]), "the drainer running and the inbox empty", within=60, interval=0.2
+    )
+    bad = [base + 1, base + 2]
+    async with database.begin() as conn:
+        for n, update_id in enumerate(bad, 1):
+            payload = update(update_id, chat, n, 501, "bad")
+            payload["message"]["date"] = "not a time"
+            await conn.execute(
+                text(
+                    "INSERT INTO telegram_update (update_id, payload, received_at) "
+                    "VALUES (:u, CAST(:p AS jsonb), now() - interval '1 minute')"
+                ),
+                {"u": update_id, "p": json.dumps(payload)},
+            )
+
+    async def take_failed_or_set_aside():
+        rows = await unsaved(bad)
+        if any(r.saved_at is not None for r in rows):
+            return "set aside"
+        running = "WorkflowType = 'TrackerInbox' AND ExecutionStatus = 'Running'"
+        drainers = [temporal.get_workflow_handle(w.id) async for w in temporal.list_workflows(running)]
+        pending = [p for d in drainers for p in (await d.describe()).raw_description.pending_activities]
+        failed = [p for p in pending if p.last_failure.application_failure_info.type == "ValidationError"]
+        return "retried" if failed else None
+
+    outcome = await eventually(take_failed_or_set_aside, "the take of two bad updates handled", within=60, interval=0.2)
+    assert outcome == "retried", "a take whose every update failed set them aside"
+    assert all(r.saved_at is None and r.error is None for r in await unsaved(bad))
+
+    good = update(base + 3, chat, 3, 501, random.choice(TOPICS))
+    assert (await webhook.post("/webhook/telegram", json=good, headers=HEADERS)).status_code == 200
+    await eventually(lambda: _all_saved(unsaved, [*bad, base + 3]), "the retried take with a good update", within=60)
+    rows = {r.update_id: r for r in await unsaved([*bad, base + 3])}
+    assert all("ValidationError" in rows[u].error for u in bad) and rows[base + 3].error is None
+    async with database.connect() as conn:
+        saved = await conn.scalar(text("SELECT count(*) FROM message WHERE telegram_chat_id = :c"), {"c": chat})
+    assert saved == 1
+
+
+async def _all_saved(unsaved, ids: list[int]) -> bool:
+    rows = await unsaved(ids)
+    return len(rows) == len(ids) and all(r.saved_at is not None for r in rows)

@@ -35,7 +35,9 @@ DB_STEP = {
 }
 MAX_ERRORS = 20
 # What a progress bar is drawn from: the progress query never answers less for any of them than it did before.
-MONOTONIC = ("processed", "succeeded", "skipped", "failed", "percent")
+# Not the percent: a job whose total grows as it goes (it finds more work) would show 100% with work left; the percent
+# is drawn from the shown counts and the current total (`percent_of`).
+MONOTONIC = ("processed", "succeeded", "skipped", "failed")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,6 +54,10 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
+
+
+def percent_of(processed: int, total: int, status: JobStatus) -> float:
+    return round(100.0 * processed / total, 2) if total else (100.0 if status in TERMINAL else 0.0)
 
 
 class JobError(BaseModel):
@@ -102,7 +108,10 @@ class JobWorkflow:
         The workflow keeps its own counts (its next deltas are computed from them); what it shows only goes up."""
         p = self._progress
         higher = {name: value for name, value in self._shown.items() if value > getattr(p, name)}
-        return p.model_copy(update=higher) if higher else p
+        if not higher:
+            return p
+        higher["percent"] = percent_of(higher.get("processed", p.processed), p.total, p.status)
+        return p.model_copy(update=higher)
 
     @workflow.signal
     def cancel(self, reason: str = "") -> None:
@@ -183,7 +192,7 @@ class JobWorkflow:
         p = self._progress
         now = workflow.now()
         p.updated_at = now
-        p.percent = round(100.0 * p.processed / p.total, 2) if p.total else (100.0 if p.status in TERMINAL else 0.0)
+        p.percent = percent_of(p.processed, p.total, p.status)
         p.eta_seconds = None
         if p.started_at and 0 < p.processed < p.total and p.status == JobStatus.running:
             elapsed = (now - p.started_at).total_seconds()

@@ -5,9 +5,12 @@ messages prefiltered into batches (a local step), each batch's proposals from th
 heartbeats, so a cancel reaches it), and the run's end written with its event whatever happened.
 
 Bounded however wide the window (behind the `analysis-paged` patch; runs begun before it replay as they were):
-the plan carries counts only, each batch's ids come from a local step that pages the window after a cursor, and
-after `batches_per_run` batches (or when Temporal suggests it) the run continues as new carrying its progress, its
-counts and the cursor. Unpatched, the plan held every id in one payload and one history held every batch.
+the plan carries the window's size only (a database count), each batch's ids come from local steps that read the
+window after a cursor, each at most `analysis_rows_per_step` messages (a step that stops short of a batch is asked
+again), and after `batches_per_run` batches (or when Temporal suggests it) the run continues as new carrying its
+progress, its counts, the cursor and the ids kept short of a batch. The prefilter's count and the batches are known
+once the window is read: the run's end writes them. Unpatched, the plan held every id in one payload and one
+history held every batch.
 
 A batch that fails for good is kept in the run's `error_log` and the run goes on: the other batches' proposals
 are worth having. A run whose every batch failed is `failed` (it produced nothing, "completed" would hide
@@ -59,6 +62,11 @@ def run_job_id(run_id: int) -> str:
     return f"tracker-run-{run_id}"
 
 
+def most_batches(plan: RunPlan) -> int:
+    """The batches a window can make at most: every message kept."""
+    return -(-plan.messages_total // plan.batch_size)
+
+
 class RunCarry(BaseModel):
     """What a run that continued as new hands on: where the window stands and what has been done."""
 
@@ -70,6 +78,10 @@ class RunCarry(BaseModel):
     batches_failed: int = 0
     proposals_total: int = 0
     progress: JobProgress
+    # Ids the prefilter kept after the last batch, up to `cursor`: the start of the next batch.
+    pending: list[int] = Field(default_factory=list)
+    # How many the prefilter kept so far (plans that did not count them up front).
+    kept: int = 0
 
 
 class AnalysisRunInput(BaseModel):
@@ -156,7 +168,9 @@ class AnalysisRunWorkflow(JobWorkflow):
             except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
                 result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
                 return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
-            self._progress.total = plan.batches_total
+            # Not counted up front (plans since the prefilter left `start_run`): the most batches the window can make
+            # until its end is read.
+            self._progress.total = plan.batches_total if plan.batches_total is not None else most_batches(plan)
             self._progress.details.update(
                 messages_total=plan.messages_total, messages_after_filter=plan.messages_after_filter, proposals_total=0
             )
@@ -170,13 +184,14 @@ class AnalysisRunWorkflow(JobWorkflow):
             progress=self._progress,
             run_id=inp.run_id,
             messages_total=plan.messages_total,
-            messages_after_filter=plan.messages_after_filter,
-            batches_total=plan.batches_total,
+            messages_after_filter=plan.messages_after_filter or 0,
+            batches_total=plan.batches_total or 0,
             batches_completed=carry.batches_completed,
             batches_failed=carry.batches_failed,
             proposals_total=carry.proposals_total,
         )
         cursor, index, this_run = carry.cursor, carry.batch_index, 0
+        pending, kept, done = list(carry.pending), carry.kept, False
         while not self.cancel_requested:
             if this_run >= inp.batches_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -190,6 +205,8 @@ class AnalysisRunWorkflow(JobWorkflow):
                             "batches_failed": result.batches_failed,
                             "proposals_total": result.proposals_total,
                             "progress": self._progress,
+                            "pending": pending,
+                            "kept": kept,
                         }
                     )
                     workflow.continue_as_new(inp.model_copy(update={"carry": handed_on}))
@@ -197,14 +214,23 @@ class AnalysisRunWorkflow(JobWorkflow):
             page: NextBatch = await self.unstoppable(
                 workflow.execute_local_activity_method(
                     AnalysisActivities.next_batch,
-                    NextBatchInput(run_id=inp.run_id, after=cursor, size=plan.batch_size),
+                    NextBatchInput(run_id=inp.run_id, after=cursor, size=plan.batch_size - len(pending)),
                     **DB_STEP,
                 )
             )
-            if not page.message_ids:
+            pending += page.message_ids
+            kept += len(page.message_ids)
+            cursor, done = page.after, page.done
+            if plan.messages_after_filter is None:
+                self._progress.details["messages_after_filter"] = kept
+            if len(pending) < plan.batch_size and not done:
+                continue  # the step read its most rows short of a batch: the window goes on
+            if not pending:
                 break
-            self.set_current(f"batch {index + 1} of {plan.batches_total}")
-            outcome = await self._batch(inp, plan, index, page.message_ids, result.batches_completed)
+            batch, pending = pending, []
+            self.set_current(f"batch {index + 1} of {self._progress.total}")
+            outcome = await self._batch(inp, plan, index, batch, result.batches_completed)
+            index += 1
             this_run += 1
             if outcome is None:
                 if self.cancel_requested:
@@ -216,9 +242,13 @@ class AnalysisRunWorkflow(JobWorkflow):
                 result.proposals_total = outcome.proposals_total
                 self._progress.details["proposals_total"] = outcome.proposals_total
                 self.advance(succeeded=1)
-            cursor, index = page.after, index + 1
-            if page.done:
+            if done:
                 break
+        if plan.batches_total is None:
+            # What reading the window found (so far, when cancelled): the run's counts, in its row and its result.
+            result.messages_after_filter, result.batches_total = kept, index
+            if done:
+                self._progress.total = index
         if self.cancel_requested:
             status = JobRecordStatus.cancelled
         elif index and result.batches_completed == 0:
@@ -226,7 +256,8 @@ class AnalysisRunWorkflow(JobWorkflow):
         else:
             status = JobRecordStatus.completed
         error = f"all {index} batches failed" if status == JobRecordStatus.failed else None
-        return await self._close(inp, result, status, error)
+        found = {"messages_after_filter": kept, "batches_total": index} if plan.batches_total is None else {}
+        return await self._close(inp, result, status, error, **found)
 
     async def _batch(
         self, inp: AnalysisRunInput, plan: RunPlan, index: int, message_ids: list[int], completed_before: int
@@ -238,7 +269,7 @@ class AnalysisRunWorkflow(JobWorkflow):
                 **self._job(inp),
                 run_id=inp.run_id,
                 batch_index=index,
-                batches_total=plan.batches_total or len(plan.batches),
+                batches_total=len(plan.batches) if plan.batches else plan.batches_total,
                 message_ids=message_ids,
                 use_rag=plan.use_rag,
                 agent_config_id=plan.agent_config_id,
@@ -284,7 +315,13 @@ class AnalysisRunWorkflow(JobWorkflow):
         return outcome
 
     async def _close(
-        self, inp: AnalysisRunInput, result: AnalysisRunResult, status: JobRecordStatus, error: str | None
+        self,
+        inp: AnalysisRunInput,
+        result: AnalysisRunResult,
+        status: JobRecordStatus,
+        error: str | None,
+        messages_after_filter: int | None = None,
+        batches_total: int | None = None,
     ) -> AnalysisRunResult:
         try:
             tally = await self.unstoppable(
@@ -296,6 +333,8 @@ class AnalysisRunWorkflow(JobWorkflow):
                         status=status,
                         error=error,
                         completed_before=result.batches_completed,
+                        messages_after_filter=messages_after_filter,
+                        batches_total=batches_total,
                     ),
                     **DB_STEP,
                 )
