@@ -11,8 +11,8 @@ on every retry and hold the whole inbox behind it. So a batch that fails with ba
 a time, each in a savepoint: the one that fails is set aside (`telegram_update.error`, logged), the rest are saved.
 Bad data is only what an update's content raises (`POISON`); anything else (the database away, a bug raising a
 TypeError) fails the take, to be retried. A batch whose every update fails alike is a bug too (a model that refuses
-every payload), not a batch of poison: its take is retried, and a lone bad update is set aside once a good one shares
-its take.
+every payload), not a batch of poison: its take is retried, and its updates are set aside only once a good one shares
+the take or the take has failed `POISON_ATTEMPTS` times (~3 s): a lone bad update must not hold the inbox forever.
 """
 
 import asyncio
@@ -48,6 +48,8 @@ AVATAR_CONCURRENCY = 4
 # what Python or Postgres holds. Not ValueError or TypeError at large: a bug raises those, and must not set aside
 # every update it meets (ValidationError is a ValueError, so it is named rather than its base).
 POISON = (ValidationError, OverflowError, DataError)
+# Attempts of a take whose every update fails before they are set aside all the same (TAKE_RETRY: 0.2 s doubling).
+POISON_ATTEMPTS = 5
 
 
 class ExtractionTrigger(BaseModel):
@@ -192,7 +194,7 @@ class InboxActivities:
                 continue
             batch.chat_of.update(one.chat_of)
             batch.avatar_profiles = sorted({*batch.avatar_profiles, *one.avatar_profiles})
-        if len(failed) == len(stored):
+        if len(failed) == len(stored) and _attempt() < POISON_ATTEMPTS:
             log.warning("every update of a take of %d failed: retried as a fault, none set aside", len(stored))
             raise failed[0][1]
         for update_id, exc in failed:
@@ -300,3 +302,7 @@ class InboxActivities:
 
 def _classes(scored) -> dict[str, int]:
     return dict(Counter(s.noise_class for s in scored))
+
+
+def _attempt() -> int:
+    return activity.info().attempt if activity.in_activity() else 1
