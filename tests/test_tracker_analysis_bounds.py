@@ -2,6 +2,7 @@
 with the right counts), each step reads at most a few of the window's messages, and a caller cannot ask for a window
 or a number of batches past the settings' bounds."""
 
+import os
 import random
 import uuid
 from contextlib import AsyncExitStack
@@ -15,6 +16,7 @@ from activities.tracker_analysis import AnalysisActivities, BatchCursor, NextBat
 from db.models.tracker import AnalysisRun
 from tests.deployment import deployment
 from tests.test_events import open_stream
+from tests.test_replay import HISTORIES
 from tests.test_tracker_analysis import job_events, run_messages, seed_messages, unique_word, window
 
 QUEUE = "analysis-bounds"
@@ -63,6 +65,12 @@ async def test_a_run_longer_than_one_history_continues_as_new_and_counts_right(b
     runs = [w async for w in temporal.list_workflows(f"WorkflowId = '{started['job_id']}'")]
     # 6 batches, 2 per run, and a last run that finds the window's end (the 6th batch filled its page).
     assert len(runs) == 4, [r.run_id for r in runs]
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        # The paged path's first run (start, steps, continue-as-new) and its last (carried in, finished).
+        ordered = sorted(runs, key=lambda r: r.start_time)
+        for name, listed in (("paged-first", ordered[0]), ("paged-last", ordered[-1])):
+            history = await temporal.get_workflow_handle(listed.id, run_id=listed.run_id).fetch_history()
+            (HISTORIES / f"AnalysisRun-{name}.json").write_text(history.to_json())
 
 
 async def test_a_window_or_batch_count_past_the_bounds_is_422(bounded, database):
