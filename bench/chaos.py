@@ -38,6 +38,7 @@ import asyncio
 import json
 import random
 import shutil
+import tarfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -678,6 +679,10 @@ def keep_run(stack: Stack, run_dir: Path) -> None:
     shutil.copytree(stack.logs, run_dir / "logs", dirs_exist_ok=True)
     if stack.pg.log_path.exists():  # Postgres writes its own, beside its data
         shutil.copy(stack.pg.log_path, run_dir / "logs" / "postgres.log")
+    # Packed, the logs and the fault log are small enough to commit beside the summary (~40 KB a run).
+    with tarfile.open(run_dir / "logs.tar.gz", "w:gz") as packed:
+        packed.add(run_dir / "logs", arcname="logs")
+        packed.add(run_dir / "faults.json", arcname="faults.json")
 
 
 def one_run(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
