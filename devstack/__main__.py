@@ -479,8 +479,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 1
     host, _, port = stack["temporal_address"].rpartition(":")
     if not P.tcp_open(host, int(port)):
-        say(f"Temporal at {stack['temporal_address']} does not answer: is `make up` still running?")
-        return 1
+        if not _is_devstack(int(stack.get("up_pid") or 0)):
+            say(f"Temporal at {stack['temporal_address']} does not answer and `make up` is not running: start it")
+            return 1
+        # `make up` is restarting it: the worker waits for Temporal itself (and logs so), rather than the
+        # replacement a person started for a dead worker exiting while Temporal is away.
+        say(f"Temporal at {stack['temporal_address']} does not answer yet; `make up` is up, so the worker waits")
     env = {**os.environ, **stack.get("env", {})}
     say(f"worker pid {os.getpid()} on task queue {stack.get('task_queue')!r} at {stack['temporal_address']}")
     os.chdir(ROOT)
