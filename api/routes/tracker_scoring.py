@@ -3,10 +3,9 @@
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from activities.tracker_inbox import ScoreUnscoredInput
 from api.deps import Editors, JobsDep, SettingsDep
 from api.jobs import JobStarted
-from workflows.tracker_inbox import scoring_job
+from workflows.tracker_inbox import ScoreUnscoredInput, scoring_job
 
 router = APIRouter(prefix="/api/v1", tags=["tracker"])
 
