@@ -10,7 +10,7 @@ from temporalio.service import RetryConfig, RPCError
 from clients.metrics import temporal_runtime
 from clients.payload_codec import data_converter
 from clients.tracing import interceptors
-from settings import MissingSecretError, Settings
+from settings import Settings
 
 # A person waits on the API: during a Temporal outage it answers within ~2 s instead of the
 # SDK's default of retrying for 10 s.
@@ -45,12 +45,13 @@ async def connect_patiently(
 
     A process that exits because Temporal is restarting leaves its work undone until a person starts it again;
     the seed's TaskIQ workers reconnect without limit, and so does this."""
+    # Configuration (a missing shared key) fails here, once: inside the loop it would be a RuntimeError like a
+    # refused connection, and waited out for ever.
+    data_converter(settings)
     delay = 1.0
     while True:
         try:
             client = await connect(settings, retry)
-        except MissingSecretError:
-            raise  # a RuntimeError too, but configuration: waiting would never mend it
         except CONNECT_ERRORS as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("Temporal at %s unreachable, retrying in %.0fs: %s", settings.temporal_address, delay, reason)

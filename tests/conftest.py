@@ -1,6 +1,7 @@
 import itertools
 import shutil
 import tempfile
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -56,24 +57,33 @@ async def admin(stack: Stack) -> Api:
     await api.close()
 
 
-@pytest.fixture
-async def make_user(stack: Stack, admin: Api):
-    """Create a fresh user with a role and return an Api logged in as them."""
+@asynccontextmanager
+async def users_of(admin: Api):
+    """A maker of fresh users with a role, created through `admin`'s API (so in its database) and signed in there:
+    a token is only good where its user is known now (api/user_state.py)."""
     made: list[Api] = []
 
     async def make(role: str = "user") -> Api:
         username = f"{role}{next(_names)}"
-        await admin.ok(
-            "POST", "/api/v1/users", 201, json={"username": username, "password": "password-1", "role": role}
-        )
-        api = await Api.login(stack.api_url, username, "password-1")
+        body = {"username": username, "password": "password-1", "role": role}
+        await admin.ok("POST", "/api/v1/users", 201, json=body)
+        api = await Api.login(str(admin.http.base_url), username, "password-1")
         api.username = username
         made.append(api)
         return api
 
-    yield make
-    for api in made:
-        await api.close()
+    try:
+        yield make
+    finally:
+        for api in made:
+            await api.close()
+
+
+@pytest.fixture
+async def make_user(admin: Api):
+    """Create a fresh user with a role and return an Api logged in as them."""
+    async with users_of(admin) as make:
+        yield make
 
 
 async def clean_emulator(base_url: str, kind: type[Emulator] = Emulator):

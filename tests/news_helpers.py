@@ -2,7 +2,7 @@
 
 import itertools
 
-from devstack.clients import Api
+from devstack.clients import Api, Emulator, eventually
 from devstack.stack import Stack
 
 _slugs = itertools.count(1)
@@ -30,3 +30,17 @@ async def discover(api: Api, sources: list[dict], max_parallel: int = 3) -> str:
 
 async def drafts_of(api: Api, job_id: str) -> dict:
     return await api.ok("GET", "/api/v1/news/drafts", params={"run_id": job_id, "limit": 500})
+
+
+async def discover_failing_second_batch_once(api: Api, llm: Emulator, sources: list[dict]) -> dict:
+    """A discovery whose first LLM batch is slowed until the test sees it, and whose second batch then fails once:
+    the retry starts from the checkpoint the first batch left. Answers the finished job."""
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
+    job_id = await discover(api, sources)
+
+    async def first_batch_asked():
+        return await llm.requests("/v1/chat/completions") == 1
+
+    await eventually(first_batch_asked, "the first batch's LLM call", within=30, interval=0.02)
+    await llm.fault(path="/v1/chat/completions", kind="status", status=500, times=1)
+    return await api.wait_job(job_id, within=120)

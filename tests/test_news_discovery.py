@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import text
 
 from devstack.clients import eventually
-from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
+from tests.news_helpers import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
 from tests.test_replay import record
 
 
@@ -151,15 +151,7 @@ async def test_llm_rate_limit_is_honoured(stack, admin, llm):
 async def test_a_retry_resumes_after_the_last_batch_judged(stack, admin, llm):
     """A source's batches each take well under a heartbeat interval; the checkpoint is still the last batch done."""
     [source] = await make_sources(admin, stack, 1, items=60)  # 3 batches of 20 entries
-    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
-    job_id = await discover(admin, [source])
-
-    async def first_batch_asked():
-        return await llm.requests("/v1/chat/completions") == 1
-
-    await eventually(first_batch_asked, "the first batch's LLM call", within=30, interval=0.02)
-    await llm.fault(path="/v1/chat/completions", kind="status", status=500, times=1)  # the second batch fails once
-    snap = await admin.wait_job(job_id)
+    snap = await discover_failing_second_batch_once(admin, llm, [source])
     assert snap["status"] == "completed" and snap["result"]["drafts_created"] == 60 - len(range(3, 60, 4))
     # Batch 1, batch 2 failing, then the retry from batch 2: batches 2 and 3. From the start it would be 5.
     assert await llm.requests("/v1/chat/completions") == 4

@@ -9,8 +9,7 @@ import httpx
 
 from activities.news import SourceCheckpoint
 from clients.feeds import FeedEntry
-from devstack.clients import eventually
-from tests.news_helpers import NEWS_PER_FEED, discover, drafts_of, make_sources
+from tests.news_helpers import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
 from workflows.news_discovery import SOURCE_RETRY
 
 
@@ -53,15 +52,8 @@ async def test_a_retry_judges_the_entries_that_came_in_at_the_top_meanwhile(stac
     body = {"name": "Live feed", "topic": "technology",
             "feed_url": f"{stack.feeds_url}/feeds/live.rss?items=30&offset=20&rise=10"}  # fmt: skip
     source = await admin.ok("POST", "/api/v1/news/sources", 201, json=body)
-    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
-    job_id = await discover(admin, [source])
-
-    async def first_batch_asked():
-        return await llm.requests("/v1/chat/completions") == 1
-
-    await eventually(first_batch_asked, "the first batch's LLM call", within=30, interval=0.02)
-    await llm.fault(path="/v1/chat/completions", kind="status", status=500, times=1)  # the second batch fails once
-    snap = await admin.wait_job(job_id, within=120)
+    snap = await discover_failing_second_batch_once(admin, llm, [source])
+    job_id = snap["job_id"]
     assert snap["status"] == "completed" and snap["succeeded"] == 1, snap["errors"]
     assert await feeds.requests("/feeds/live.rss") == 2, "the retry fetched the feed again"
     news = [i for i in range(10, 50) if i % 4 != 3]
@@ -108,15 +100,8 @@ async def test_a_retry_judges_the_entries_that_came_in_inside_what_was_judged(st
     body = {"name": "Late feed", "topic": "technology",
             "feed_url": f"{stack.feeds_url}/feeds/late.rss?items=44&late=5:4"}  # fmt: skip
     source = await admin.ok("POST", "/api/v1/news/sources", 201, json=body)
-    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
-    job_id = await discover(admin, [source])
-
-    async def first_batch_asked():
-        return await llm.requests("/v1/chat/completions") == 1
-
-    await eventually(first_batch_asked, "the first batch's LLM call", within=30, interval=0.02)
-    await llm.fault(path="/v1/chat/completions", kind="status", status=500, times=1)  # the second batch fails once
-    snap = await admin.wait_job(job_id, within=120)
+    snap = await discover_failing_second_batch_once(admin, llm, [source])
+    job_id = snap["job_id"]
     assert snap["status"] == "completed" and snap["succeeded"] == 1, snap["errors"]
     assert await feeds.requests("/feeds/late.rss") == 2, "the retry fetched the feed again"
     urls = {d["url"] for d in (await drafts_of(admin, job_id))["items"]}

@@ -17,6 +17,7 @@ from db.models.tracker import Atom, Message
 from devstack.clients import Api, eventually
 from emulators.embedding import cosine, embed
 from settings import Settings
+from tests.conftest import users_of
 from tests.deployment import deployment
 from tests.test_replay import record
 from workflows.schedules import EMBED_SWEEP, schedule_id
@@ -52,22 +53,9 @@ def api(embed_env) -> Api:
 
 @pytest.fixture
 async def make_user(api):
-    """A fresh user of this module's own database, signed in to its API: a token is only good where its user is
-    known now (api/user_state.py), so the stack's shared users would be strangers here."""
-    made: list[Api] = []
-
-    async def make(role: str = "user") -> Api:
-        username = f"emb-{role}-{uuid.uuid4().hex[:8]}"
-        body = {"username": username, "password": "password-1", "role": role}
-        await api.ok("POST", "/api/v1/users", 201, json=body)
-        user = await Api.login(api.url, username, "password-1")
-        user.username = username
-        made.append(user)
-        return user
-
-    yield make
-    for user in made:
-        await user.close()
+    """Fresh users of this module's own database, signed in to its API: the stack's shared users are strangers here."""
+    async with users_of(api) as make:
+        yield make
 
 
 @pytest.fixture

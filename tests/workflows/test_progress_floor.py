@@ -10,32 +10,10 @@ from devstack.clients import eventually
 from workflows.base import JobWorkflow
 
 
-@workflow.defn(name="RecountingJob")
-class RecountingJob(JobWorkflow):
-    """Counts from a step's absolute totals, as ingestion and migration do; its second attempt reports fewer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._next = False
-
-    @workflow.signal
-    def step(self) -> None:
-        self._next = True
-
-    @workflow.run
-    async def run(self, reports: list[int]) -> None:
-        self.begin(total=10)
-        for handled, saved in enumerate(reports, 1):
-            self._progress.details["reports"] = handled
-            self.advance(succeeded=saved - self._progress.succeeded)
-            await workflow.wait_condition(lambda: self._next)
-            self._next = False
-        self.finish()
-
-
-@workflow.defn(name="GrowingJob")
-class GrowingJob(JobWorkflow):
-    """Finds more work as it goes (as embedding finds rows saved meanwhile): each report is (total, saved)."""
+@workflow.defn(name="ReportingJob")
+class ReportingJob(JobWorkflow):
+    """Counts from a step's absolute totals, as ingestion and migration do, and may find more work as it goes (as
+    embedding finds rows saved meanwhile): each report is (total, saved), and a retried step may report fewer."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,28 +35,34 @@ class GrowingJob(JobWorkflow):
         self.finish()
 
 
+def after_report(handle, n: int):
+    """A probe for `eventually`: the progress shown once the job has handled its `n`th report."""
+
+    async def probe():
+        progress = await handle.query(ReportingJob.progress)
+        return progress if progress.details.get("reports") == n else None
+
+    return probe
+
+
+def start(env, prefix: str, reports: list[tuple[int, int]]):
+    queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    worker = Worker(env.client, task_queue=queue, workflows=[ReportingJob], workflow_runner=UnsandboxedWorkflowRunner())
+    return worker, lambda: env.client.start_workflow(ReportingJob.run, reports, id=queue, task_queue=queue)
+
+
 async def test_a_total_that_grows_lowers_the_percent_shown_from_the_floored_counts(env):
-    queue = f"grow-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client, task_queue=queue, workflows=[GrowingJob], workflow_runner=UnsandboxedWorkflowRunner()
-    ):
-        # All 4 done (100%), then 4 more found while a retried step reports 3 of the 8.
-        handle = await env.client.start_workflow(GrowingJob.run, [(4, 4), (8, 3)], id=f"grow-{queue}", task_queue=queue)
-
-        async def report(n: int):
-            async def probe():
-                progress = await handle.query(GrowingJob.progress)
-                return progress if progress.details.get("reports") == n else None
-
-            return probe
-
-        first = await eventually(await report(1), "all four done")
+    # All 4 done (100%), then 4 more found while a retried step reports 3 of the 8.
+    worker, started = start(env, "grow", [(4, 4), (8, 3)])
+    async with worker:
+        handle = await started()
+        first = await eventually(after_report(handle, 1), "all four done")
         assert (first.processed, first.total, first.percent) == (4, 4, 100.0)
-        await handle.signal(GrowingJob.step)
-        grown = await eventually(await report(2), "the total grown to eight")
+        await handle.signal(ReportingJob.step)
+        grown = await eventually(after_report(handle, 2), "the total grown to eight")
         # The count stays at its floor (4); the percent is 4 of the 8 now known, not the 100% shown before.
         assert (grown.processed, grown.total, grown.percent) == (4, 8, 50.0)
-        await handle.signal(GrowingJob.step)
+        await handle.signal(ReportingJob.step)
         await handle.result()
 
 
@@ -94,30 +78,17 @@ def test_the_api_floor_draws_the_percent_from_the_floored_count_and_the_current_
 
 
 async def test_a_lower_report_does_not_lower_what_the_query_shows(env):
-    queue = f"floor-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client, task_queue=queue, workflows=[RecountingJob], workflow_runner=UnsandboxedWorkflowRunner()
-    ):
-        handle = await env.client.start_workflow(RecountingJob.run, [6, 4, 8], id=f"floor-{queue}", task_queue=queue)
-
-        async def shown(processed: int):
-            async def probe():
-                progress = await handle.query(RecountingJob.progress)
-                return progress if progress.processed == processed else None
-
-            return probe
-
-        first = await eventually(await shown(6), "six counted")
-        await handle.signal(RecountingJob.step)
-
+    worker, started = start(env, "floor", [(10, 6), (10, 4), (10, 8)])
+    async with worker:
+        handle = await started()
+        first = await eventually(after_report(handle, 1), "six counted")
+        assert first.processed == 6
+        await handle.signal(ReportingJob.step)
         # The retried step reports 4: the workflow's own count goes to 4, what it shows stays at 6.
-        async def second_report():
-            progress = await handle.query(RecountingJob.progress)
-            return progress if progress.details.get("reports") == 2 else None
-
-        after = await eventually(second_report, "the second report handled")
+        after = await eventually(after_report(handle, 2), "the second report handled")
         assert (after.processed, after.succeeded, after.percent) == (6, 6, first.percent) == (6, 6, 60.0)
-        await handle.signal(RecountingJob.step)
-        await eventually(await shown(8), "eight counted: above the floor, the real count shows again")
-        await handle.signal(RecountingJob.step)
+        await handle.signal(ReportingJob.step)
+        last = await eventually(after_report(handle, 3), "the third report handled")
+        assert last.processed == 8, "above the floor, the real count shows again"
+        await handle.signal(ReportingJob.step)
         await handle.result()
