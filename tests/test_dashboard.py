@@ -420,3 +420,9 @@ def test_a_retrying_step_shows_its_attempt_since_and_error_as_text(render: Js):
     calm = "".join(texts(render.tree(f"jobRow({literal({**RETRYING_JOB, 'retrying': None})})")))
     assert "retrying" not in calm
 
+
+def test_a_running_job_in_retry_shows_no_eta(render: Js):
+    running = {**RETRYING_JOB, "status": "running", "eta_seconds": 0}
+    retrying = {"step": "news.discover_source", "attempt": 6, "since": "2025-05-01T10:00:05Z", "last_error": "503"}
+    assert "ETA" in "".join(texts(render.tree(f"jobRow({literal(running)})")))
+    assert "ETA" not in "".join(texts(render.tree(f"jobRow({literal({**running, 'retrying': retrying})})")))

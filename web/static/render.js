@@ -159,7 +159,8 @@ function jobRow(job) {
     h("div", { class: "job-meta" },
       h("span", {}, "by ", h("b", {}, job.owner || "?")),
       h("span", {}, "started ", timeEl(job.started_at)),
-      job.status === "running" && h("span", {}, "ETA ", fmtDuration(job.eta_seconds)),
+      // A step in retry makes the rate behind the ETA meaningless (it read "ETA 0 s" while a feed failed).
+      job.status === "running" && !job.retrying && h("span", {}, "ETA ", fmtDuration(job.eta_seconds)),
       !ACTIVE.has(job.status) && ranFor(job) != null && h("span", {}, "ran ", fmtDuration(ranFor(job))),
       h("span", { class: "muted", title: job.job_id }, job.job_id)),
     progressBar(job),
