@@ -8,8 +8,10 @@ COPY api api
 COPY activities activities
 COPY clients clients
 COPY db db
+COPY domain domain
 COPY devstack devstack
 COPY emulators emulators
+COPY runtime runtime
 COPY web web
 COPY workflows workflows
 RUN pip install .

@@ -60,9 +60,15 @@ class Settings(BaseSettings):
     # channel's export path cannot point the workers at any file they can read.
     telegram_exports_dir: str = ""
 
-    # Channel migration: posts whose media is downloaded and uploaded ahead of the one being sent, so that the
-    # sender finds an album ready instead of waiting while MAX's rate limit has room (bench migration).
-    migration_prepare_ahead: int = 32
+    # Crossposting: posts whose media is downloaded and uploaded ahead of the one being sent, so that the sender
+    # finds an album ready instead of waiting while MAX's rate limit has room (`python -m bench crossposting`).
+    # The older name LONGRUN_MIGRATION_PREPARE_AHEAD is still read, so a deployment's .env keeps working.
+    crossposting_prepare_ahead: int = Field(
+        32,
+        validation_alias=AliasChoices(
+            "crossposting_prepare_ahead", "LONGRUN_CROSSPOSTING_PREPARE_AHEAD", "LONGRUN_MIGRATION_PREPARE_AHEAD"
+        ),
+    )
 
     # 1C's standard OData interface: the infobase's publication URL (`/odata/standard.odata/` is appended).
     # The defaults are those of the 1C emulator that `make up` runs. The password is read here and only here:
@@ -134,15 +140,15 @@ class Settings(BaseSettings):
     llm_key_envs_allowed: str = "OPENAI_API_KEY,LONGRUN_OPENAI_API_KEY"
 
     api_port: int = 8000
-    # OpenTelemetry traces (clients/tracing.py), to an OTLP/HTTP endpoint such as http://collector:4318/v1/traces;
+    # OpenTelemetry traces (runtime/tracing.py), to an OTLP/HTTP endpoint such as http://collector:4318/v1/traces;
     # empty: no tracing. The service name tells the API's spans from the worker's.
     otel_endpoint: str = ""
     otel_service_name: str = "longrun"
-    # The worker's Prometheus /metrics (clients/metrics.py); 0: none. The API serves GET /metrics on its own port.
+    # The worker's Prometheus /metrics (runtime/metrics.py); 0: none. The API serves GET /metrics on its own port.
     worker_metrics_port: int = 0
     # Empty means: a secret generated once and kept in data_dir, so tokens survive restarts (see generate_secrets).
     jwt_secret: str = ""
-    # AES-256-GCM keys for workflow and activity payloads, `id:base64key,...` (clients/payload_codec.py): the first
+    # AES-256-GCM keys for workflow and activity payloads, `id:base64key,...` (runtime/payload_codec.py): the first
     # encrypts, every one listed decrypts, so a new key goes first and old ones stay until their histories are gone.
     # Empty: one generated once and kept in data_dir/payload_keys (see generate_secrets).
     payload_keys: SecretStr = SecretStr("")

@@ -23,20 +23,18 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import log_setup
-from activities.database_outage import DatabaseOutageInterceptor
-from activities.migration import MigrationActivities, channel_sources
+from activities.crossposting import CrosspostingActivities, channel_sources
 from activities.news import NewsActivities
 from activities.onec import OneCActivities, ScheduledSync
 from activities.tracker import TrackerActivities
 from activities.tracker_analysis import AnalysisActivities
-from activities.tracker_avatars import AvatarCache
+from activities.tracker_avatars import AvatarActivities, AvatarCache
 from activities.tracker_embeddings import EmbeddingActivities
 from activities.tracker_experiments import ExperimentActivities
 from activities.tracker_extraction import KnowledgeActivities
 from activities.tracker_inbox import ExtractionTrigger, InboxActivities
 from activities.tracker_ingestion import IngestionActivities
 from activities.webbuddy import WebBuddyActivities
-from clients import metrics
 from clients.feeds import FeedClient, feed_http
 from clients.llm import LLMClient
 from clients.max import MaxClient
@@ -44,13 +42,15 @@ from clients.onec import OneCClient
 from clients.providers import ProviderClients
 from clients.telegram_bot import TelegramBotClient, bot_http
 from clients.telegram_history import ChatHistory
-from clients.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
+from runtime import metrics
+from runtime.database_outage import DatabaseOutageInterceptor
+from runtime.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from settings import Settings, get_settings
-from workflows.migration import MigrateChannelWorkflow
-from workflows.news_discovery import NewsDiscoveryWorkflow
-from workflows.onec_sync import (
+from workflows.crossposting import MigrateChannelWorkflow
+from workflows.news import NewsDiscoveryWorkflow
+from workflows.onec import (
     ScheduledOneCSyncWorkflow,
     SyncBankTransactionsWorkflow,
     SyncContractorsWorkflow,
@@ -58,19 +58,14 @@ from workflows.onec_sync import (
 )
 from workflows.schedules import ensure_schedules, schedule_id
 from workflows.start import start_job
-from workflows.tracker import (
-    MORE,
-    ExtractKnowledgeInput,
-    ExtractKnowledgeWorkflow,
-    ReconcileTrackerInboxWorkflow,
-    TrackerUpdateWorkflow,
-    extraction_job,
-)
+from workflows.tracker import TrackerUpdateWorkflow
 from workflows.tracker_analysis import AnalysisRunWorkflow
 from workflows.tracker_embeddings import EmbedItemsWorkflow
-from workflows.tracker_experiment import ClassificationExperimentWorkflow
+from workflows.tracker_experiments import ClassificationExperimentWorkflow
+from workflows.tracker_extraction import MORE, ExtractKnowledgeInput, ExtractKnowledgeWorkflow, extraction_job
 from workflows.tracker_inbox import (
     INBOX_ID,
+    ReconcileTrackerInboxWorkflow,
     ScoreUnscoredMessagesWorkflow,
     TrackerInboxInput,
     TrackerInboxWorkflow,
@@ -137,12 +132,12 @@ class Dependencies:
     def activities(self) -> list:
         news = NewsActivities(self.sessions, FeedClient(self.http), self.llm)
         webbuddy = WebBuddyActivities(self.sessions, self.llm, self.client, self.start_query)
-        migration = MigrationActivities(
+        migration = CrosspostingActivities(
             self.sessions,
             channel_sources(self.settings),
             self.max,
             self.settings.media_dir,
-            self.settings.migration_prepare_ahead,
+            self.settings.crossposting_prepare_ahead,
         )
         onec = OneCActivities(self.sessions, self.onec, self.llm, self.settings.onec_categories, self.start_scheduled)
         trigger = ExtractionTrigger(
@@ -150,6 +145,7 @@ class Dependencies:
             window_hours=self.settings.tracker_extraction_window_hours,
         )
         avatars = AvatarCache(self.sessions, self.bot, self.settings.avatars_dir)
+        avatar_steps = AvatarActivities(self.sessions, avatars)
         tracker = TrackerActivities(self.sessions, avatars, trigger, self.trigger_extraction)
         inbox = InboxActivities(self.sessions, avatars, trigger, self.trigger_extraction, self.ensure_drainer)
         knowledge = KnowledgeActivities(
@@ -183,10 +179,10 @@ class Dependencies:
             tracker.save_update,
             tracker.score_messages,
             tracker.trigger_extraction,
-            tracker.fetch_avatar,
             inbox.take_updates,
-            inbox.fetch_avatars,
-            inbox.profiles_awaiting_avatar,
+            avatar_steps.fetch_avatar,
+            avatar_steps.fetch_avatars,
+            avatar_steps.profiles_awaiting_avatar,
             inbox.trigger_extractions,
             inbox.score_unscored,
             inbox.reconcile_inbox,

@@ -12,13 +12,13 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import LLM_ERRORS, Faults, cause_unless_counted, llm_failure, outside_failure
-from activities.heartbeat import heartbeating, resumed_checkpoint
 from clients.feeds import FeedClient, FeedEntry, FeedError
 from clients.llm import LLMClient
 from db.base import utcnow
 from db.models import NewsPost, NewsSource
 from db.session import SessionFactory
+from runtime.errors import LLM_ERRORS, Faults, cause_unless_counted, llm_failure, outside_failure
+from runtime.heartbeat import heartbeating, resumed_checkpoint
 
 # Entries per LLM call: one prompt per entry would multiply cost and latency by the feed size.
 LLM_BATCH = 20

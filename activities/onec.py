@@ -13,15 +13,15 @@ from sqlalchemy.exc import DataError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm, outside_failure
-from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from clients.onec import CONTRACTORS, OneCClient, OneCError
-from clients.onec_models import DocumentKind
-from clients.onec_paging import PageCursor
 from db import onec_books
 from db.onec_books import Counts, RowError
 from db.session import SessionFactory
+from domain.onec_paging import PageCursor
+from domain.onec_rows import DocumentKind
+from runtime.errors import calling_llm, outside_failure
+from runtime.heartbeat import heartbeating
 
 KINDS = (DocumentKind.INCOMING, DocumentKind.OUTGOING)
 # Contractors fetched at once for documents that name them before the catalog has them.

@@ -9,13 +9,13 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.tracker_avatars import AvatarCache, AvatarOutcome
+from activities.tracker_avatars import AvatarCache
 from activities.tracker_inbox import ExtractionTrigger, TriggerExtraction
-from activities.tracker_scorer import ScoredMessage, score_stored
 from db import tracker_messages
 from db.base import utcnow
 from db.session import SessionFactory
 from db.tracker_messages import SavedMessage
+from db.tracker_scoring import ScoredMessage, score_stored
 
 
 class SaveUpdateInput(BaseModel):
@@ -34,10 +34,6 @@ class ScoreOutcome(BaseModel):
     # The messages this call scored: a message is scored once, by the first call that finds it unscored.
     newly_scored: list[int] = []
     ready_chats: list[int]
-
-
-class AvatarInput(BaseModel):
-    profile_id: int
 
 
 class TriggerInput(BaseModel):
@@ -88,7 +84,3 @@ class TrackerActivities:
     @activity.defn(name="tracker.trigger_extraction")
     async def trigger_extraction(self, inp: TriggerInput) -> str:
         return await self._trigger_extraction(inp.chat_id)
-
-    @activity.defn(name="tracker.fetch_avatar")
-    async def fetch_avatar(self, inp: AvatarInput) -> AvatarOutcome:
-        return await self._avatars.fetch(inp.profile_id)

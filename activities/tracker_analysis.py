@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm, resumed_faults
 from activities.tracker_extraction import MESSAGE_CHARS, MessageRef
-from activities.tracker_prefilter import keep
 from clients.llm import LLMClient
 from clients.providers import ProviderClients
 from db import tracker_agents, tracker_analysis
@@ -25,6 +23,8 @@ from db.session import SessionFactory
 from db.tracker_analysis import BatchWritten, ProposalDraft, WindowMessage
 from db.tracker_embeddings import active_provider
 from db.tracker_search import AtomHit, similar_atoms
+from domain.tracker_prefilter import keep
+from runtime.errors import calling_llm, resumed_faults
 
 # Atoms offered as context per batch: enough to recall a decision, few enough to keep the prompt short.
 RAG_ATOMS = 5

@@ -1,19 +1,44 @@
 """Telegram users' avatars, fetched through the Bot API (getUserProfilePhotos → getFile → download) and cached on
 disk beside the profile. A profile is looked at once: `avatar_checked_at` is set also when the user shows no photo.
+
+The steps: one author's avatar for the per-update workflow (`tracker.fetch_avatar`), a batch's new authors and the
+sweep's leftovers for the inbox drainer (`tracker.fetch_avatars`, `tracker.profiles_awaiting_avatar`).
 """
 
 import asyncio
+import logging
 from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import update
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import outside_failure
 from clients.telegram_bot import BotApiError, TelegramBotClient
+from db import tracker_messages
 from db.base import utcnow
 from db.models.tracker import UserProfile
 from db.session import SessionFactory
+from runtime.errors import outside_failure
+
+log = logging.getLogger(__name__)
+
+# Avatars fetched at once: the Bot API is polite to a few parallel requests, and so are we.
+AVATAR_CONCURRENCY = 4
+
+
+class AvatarInput(BaseModel):
+    profile_id: int
+
+
+class AvatarsInput(BaseModel):
+    profile_ids: list[int]
+
+
+class AvatarsOutcome(BaseModel):
+    # fetched | none | cached | failed → how many
+    counts: dict[str, int] = {}
+    errors: list[str] = []
 
 
 class AvatarOutcome(BaseModel):
@@ -67,6 +92,46 @@ class AvatarCache:
                 .values(avatar_file_id=file_id, avatar_path=path, avatar_checked_at=utcnow())
             )
             await session.commit()
+
+
+class AvatarActivities:
+    def __init__(self, sessions: SessionFactory, cache: AvatarCache) -> None:
+        self._sessions = sessions
+        self._cache = cache
+
+    @activity.defn(name="tracker.fetch_avatar")
+    async def fetch_avatar(self, inp: AvatarInput) -> AvatarOutcome:
+        return await self._cache.fetch(inp.profile_id)
+
+    @activity.defn(name="tracker.fetch_avatars")
+    async def fetch_avatars(self, inp: AvatarsInput) -> AvatarsOutcome:
+        """Each profile's avatar; one that fails, whatever the fault (the Bot API's, a file that cannot be written,
+        the database's), is counted, logged and left unchecked, to be tried with the author's next message or the next
+        sweep, and never fails the others: an avatar is cosmetic, so it is not worth a retry that holds the step."""
+        outcome = AvatarsOutcome()
+        gate = asyncio.Semaphore(AVATAR_CONCURRENCY)
+
+        async def one(profile_id: int) -> None:
+            async with gate:
+                try:
+                    status = (await self._cache.fetch(profile_id)).status
+                except Exception as exc:
+                    status = "failed"
+                    outcome.errors.append(f"profile {profile_id}: {str(exc) or type(exc).__name__}"[:300])
+                    log.warning("avatar of profile %s not fetched, left for later: %r", profile_id, exc)
+                outcome.counts[status] = outcome.counts.get(status, 0) + 1
+                activity.heartbeat(profile_id)
+
+        await asyncio.gather(*(one(p) for p in inp.profile_ids))
+        outcome.errors = outcome.errors[:10]
+        return outcome
+
+    @activity.defn(name="tracker.profiles_awaiting_avatar")
+    async def profiles_awaiting_avatar(self, limit: int) -> list[int]:
+        if not self._cache.configured:
+            return []
+        async with self._sessions() as session:
+            return await tracker_messages.awaiting_avatar(session, limit)
 
 
 def _write_file(path: Path, content: bytes) -> None:

@@ -13,12 +13,12 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm, resumed_faults
 from clients.providers import ProviderClients
 from db import tracker_embeddings
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider
 from db.session import SessionFactory
 from db.tracker_embeddings import EmbedKind, Pending, vector_literal
+from runtime.errors import calling_llm, resumed_faults
 
 # The seed's batch: one embeddings request per 100 items.
 BATCH = 100

@@ -10,8 +10,6 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import calling_llm, resumed_faults
-from activities.event_throttle import EventThrottle
 from activities.tracker_analysis import EVENT_ERROR_CHARS, JobRef, needed_config, numbered, one_line
 from clients.llm import LLMClient
 from db import tracker_experiments
@@ -20,6 +18,8 @@ from db.events import EventName
 from db.models.tracker import AgentRole, ClassificationExperiment, JobRecordStatus
 from db.session import SessionFactory
 from db.tracker_experiments import LabelledMessage
+from runtime.errors import calling_llm, resumed_faults
+from runtime.event_throttle import EventThrottle
 
 PROGRESS_EVERY = 10
 # What a prediction is recorded as when the answer names no known topic, or skips the message.

@@ -9,8 +9,6 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.errors import Faults, calling_llm, resumed_faults
-from activities.heartbeat import heartbeating
 from clients.llm import LLMClient
 from db import tracker_knowledge
 from db.base import utcnow
@@ -18,6 +16,8 @@ from db.events import EventName, JobEvents, publish
 from db.models.tracker import AgentRole, AtomType
 from db.session import SessionFactory
 from db.tracker_knowledge import AtomDraft, ClaimedMessage, TopicDraft
+from runtime.errors import Faults, calling_llm, resumed_faults
+from runtime.heartbeat import heartbeating
 
 # What a person sees first of a long message is enough to place it; the prompt stays within a model's context.
 MESSAGE_CHARS = 1000

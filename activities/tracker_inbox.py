@@ -27,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.tracker_avatars import AvatarCache
-from activities.tracker_scorer import score_stored
 from db import tracker_inbox, tracker_messages
 from db.base import utcnow
 from db.events import EventName, publish_many
 from db.models.tracker import TelegramUpdate
 from db.session import SessionFactory, autocommit
 from db.tracker_messages import SavedBatch
+from db.tracker_scoring import score_stored
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ TriggerExtraction = Callable[[int], Awaitable[str]]
 # Starts the drainer unless it runs; answers its run id (the running one's, or the new one's).
 EnsureDrainer = Callable[[], Awaitable[str]]
 
-# Avatars fetched at once: the Bot API is polite to a few parallel requests, and so are we.
-AVATAR_CONCURRENCY = 4
 # What one update's content can raise on every attempt alike: a payload that does not parse, a date or number past
 # what Python or Postgres holds. Not ValueError or TypeError at large: a bug raises those, and must not set aside
 # every update it meets (ValidationError is a ValueError, so it is named rather than its base).
@@ -78,16 +76,6 @@ class TakeOutcome(BaseModel):
     avatar_profiles: list[int] = []
     # Updates that could not be saved and were set aside (each logged, its error in telegram_update.error).
     set_aside: int = 0
-
-
-class AvatarsInput(BaseModel):
-    profile_ids: list[int]
-
-
-class AvatarsOutcome(BaseModel):
-    # fetched | none | cached | failed → how many
-    counts: dict[str, int] = {}
-    errors: list[str] = []
 
 
 class ChatsInput(BaseModel):
@@ -241,36 +229,6 @@ class InboxActivities:
             finally:
                 # The connection goes back to the pool: it must not go on listening for someone else.
                 await raw.remove_listener(tracker_inbox.INBOX_CHANNEL, notified)
-
-    @activity.defn(name="tracker.fetch_avatars")
-    async def fetch_avatars(self, inp: AvatarsInput) -> AvatarsOutcome:
-        """Each profile's avatar; one that fails, whatever the fault (the Bot API's, a file that cannot be written,
-        the database's), is counted, logged and left unchecked, to be tried with the author's next message or the next
-        sweep, and never fails the others: an avatar is cosmetic, so it is not worth a retry that holds the step."""
-        outcome = AvatarsOutcome()
-        gate = asyncio.Semaphore(AVATAR_CONCURRENCY)
-
-        async def one(profile_id: int) -> None:
-            async with gate:
-                try:
-                    status = (await self._avatars.fetch(profile_id)).status
-                except Exception as exc:
-                    status = "failed"
-                    outcome.errors.append(f"profile {profile_id}: {str(exc) or type(exc).__name__}"[:300])
-                    log.warning("avatar of profile %s not fetched, left for later: %r", profile_id, exc)
-                outcome.counts[status] = outcome.counts.get(status, 0) + 1
-                activity.heartbeat(profile_id)
-
-        await asyncio.gather(*(one(p) for p in inp.profile_ids))
-        outcome.errors = outcome.errors[:10]
-        return outcome
-
-    @activity.defn(name="tracker.profiles_awaiting_avatar")
-    async def profiles_awaiting_avatar(self, limit: int) -> list[int]:
-        if not self._avatars.configured:
-            return []
-        async with self._sessions() as session:
-            return await tracker_messages.awaiting_avatar(session, limit)
 
     @activity.defn(name="tracker.trigger_extractions")
     async def trigger_extractions(self, inp: ChatsInput) -> list[str]:

@@ -27,11 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import outside_failure
-from activities.event_throttle import EventThrottle
-from activities.heartbeat import heartbeating
-from activities.tracker_scorer import score_stored
-from clients.posts import SourceError
 from clients.telegram import HISTORY_CHUNK
 from clients.telegram_history import ChatHistory, ChatMessage, HistoryPage
 from db import tracker_messages
@@ -40,6 +35,11 @@ from db.events import EventName, JobEvents
 from db.models.tracker import JobRecordStatus, MessageIngestionJob, MessageSource
 from db.session import SessionFactory
 from db.tracker_messages import NewMessage
+from db.tracker_scoring import score_stored
+from domain.posts import SourceError
+from runtime.errors import outside_failure
+from runtime.event_throttle import EventThrottle
+from runtime.heartbeat import heartbeating
 
 PROGRESS_EVERY = 10  # the seed: a progress event every 10 items
 OPEN = (JobRecordStatus.pending.value, JobRecordStatus.running.value)

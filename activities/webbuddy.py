@@ -9,13 +9,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.errors import calling_llm, resumed_faults
 from clients.llm import LLMClient
 from db import query_claims
 from db.base import utcnow
 from db.models import Query, QueryStatus
 from db.models.webbuddy import WORKFLOW_CLAIM
 from db.session import SessionFactory
+from runtime.errors import calling_llm, resumed_faults
 
 ANSWER_PROMPT = "You are WebBuddy, an assistant that carries out a user's request about their web project."
 

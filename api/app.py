@@ -20,11 +20,11 @@ from api.progress_hub import ProgressHub
 from api.routes import (
     auth,
     codec,
+    crossposting,
     events,
     health,
     jobs,
     metrics,
-    migration,
     news,
     onec,
     tasks,
@@ -41,9 +41,9 @@ from api.routes import (
 from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from api.user_state import UserStates
-from clients.payload_codec import EncryptionCodec, payload_keys
 from clients.providers import ProviderClients
 from db.session import database_unavailable, make_engine, make_session_factory
+from runtime.payload_codec import EncryptionCodec, payload_keys
 from settings import Settings, get_settings
 
 RETRY_AFTER_SECONDS = "5"
@@ -61,7 +61,7 @@ ROUTERS = tuple(
         health,
         jobs,
         metrics,
-        migration,
+        crossposting,
         news,
         onec,
         tasks,

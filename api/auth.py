@@ -95,7 +95,7 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True)
 class RefreshClaims:
-    """What a refresh token names besides its user: its session and its own id (db/auth_sessions.py)."""
+    """What a refresh token names besides its user: its session and its own id (db/sign_in_sessions.py)."""
 
     who: Principal
     sid: str

@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clients.metrics import HTTP_LATENCY
+from runtime.metrics import HTTP_LATENCY
 
 
 class RouteLatency:

@@ -7,7 +7,7 @@ import contextlib
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from clients.temporal import API_RETRIES, connect_patiently
+from runtime.temporal import API_RETRIES, connect_patiently
 from settings import Settings
 
 

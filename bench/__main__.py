@@ -1,5 +1,5 @@
 """`python -m bench [--strict] [NAME [options]]`: the benchmarks (orchestration, api, recovery, webbuddy, blocking,
-max_rate, migration, onec, tracker, tracker_embeddings, fuzz, chaos).
+max_rate, crossposting, onec, tracker, tracker_embeddings, fuzz, chaos).
 
 With no name all of them run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
@@ -15,9 +15,9 @@ from bench import (
     api_latency,
     blocking,
     chaos,
+    crossposting,
     fuzz,
     max_rate,
-    migration,
     onec,
     orchestration,
     recovery,
@@ -33,7 +33,7 @@ BENCHMARKS = {
     "webbuddy": webbuddy.main,
     "blocking": blocking.main,
     "max_rate": max_rate.main,
-    "migration": migration.main,
+    "crossposting": crossposting.main,
     "onec": onec.main,
     "tracker": tracker.main,
     "tracker_embeddings": tracker_embeddings.main,

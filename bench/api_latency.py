@@ -31,8 +31,8 @@ from bench.common import bench_stack, print_targets, stack_client, summary, tabl
 from devstack.clients import Api, Emulator, eventually
 from devstack.stack import ADMIN_PASSWORD
 from settings import Settings
-from workflows.news_discovery import JOB_TYPE as NEWS_JOB_TYPE
-from workflows.news_discovery import DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
+from workflows.news import JOB_TYPE as NEWS_JOB_TYPE
+from workflows.news import DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
 from workflows.start import JobRequest, start_job
 
 NAME = "api"

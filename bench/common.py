@@ -23,9 +23,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from clients.temporal import connect
 from devstack import processes as ps
 from devstack.stack import Stack, start_stack
+from runtime.temporal import connect
 from settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"

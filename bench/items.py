@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.heartbeat import resumed_checkpoint
+from runtime.heartbeat import resumed_checkpoint
 
 PAYLOAD = "no-op item......"  # 16 bytes
 

@@ -24,12 +24,12 @@ from sqlalchemy import text
 
 from bench.common import bench_stack, print_targets, table, write_results
 from clients.onec import OneCClient
-from clients.onec_models import DocumentKind
-from clients.onec_paging import pages
 from db import onec_books
 from db.session import make_engine, make_session_factory
 from devstack.clients import Api, OneCEmulator
 from devstack.stack import ADMIN_PASSWORD, Stack
+from domain.onec_paging import pages
+from domain.onec_rows import DocumentKind
 from settings import Settings
 
 NAME = "onec"

@@ -72,8 +72,8 @@ from devstack.clients import Emulator, eventually
 from devstack.stack import Stack
 from settings import Settings
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress
-from workflows.news_discovery import JOB_TYPE as NEWS_JOB_TYPE
-from workflows.news_discovery import SOURCE_RETRY, DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
+from workflows.news import JOB_TYPE as NEWS_JOB_TYPE
+from workflows.news import SOURCE_RETRY, DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef
 from workflows.start import JobRequest, start_job
 
 NAME = "recovery"

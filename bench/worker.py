@@ -15,8 +15,8 @@ from temporalio.worker import Worker
 import worker as app_worker
 from bench.items import ItemActivities, ItemWriter
 from bench.items_workflow import BenchItemsWorkflow
-from clients.temporal import connect
 from db.session import make_engine
+from runtime.temporal import connect
 from settings import Settings, get_settings
 
 log = logging.getLogger("longrun.bench.worker")

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from clients.onec import TRANSIENT_CLIENT_STATUSES
 from clients.outside_http import BodyCap, OutsideRefused, outside_client, shared_allowlist
 from clients.retry_after import parse_retry_after
-from clients.urls import web_url
+from domain.urls import web_url
 from settings import Settings
 
 

@@ -9,11 +9,11 @@ A thin client rather than the `maxapi` library: see README, "MAX: the client". E
 - `send(token, chat_id, text, attachments)`: `POST /messages?chat_id=` with Markdown text and the uploaded
   attachments (an album is one message with several).
 - `recent_messages(token, chat_id, ...)`: `GET /messages?chat_id=`, newest first, for finding out whether a send
-  whose answer was lost did arrive (clients/max_match.py).
+  whose answer was lost did arrive (domain/max_match.py).
 
 Every request, uploads included, first takes a slot from the limiter for its token (`acquire("max:<token>")`;
 db/rate_limits.py stores only a hash of that key); within the process the most urgent request takes the next
-slot (`priority`: a send before uploads for later posts, clients/rate_limit.py `Prioritised`). MAX also takes
+slot (`priority`: a send before uploads for later posts, runtime/rate_limit.py `Prioritised`). MAX also takes
 at most 2 messages a second into one chat or channel (dev.max.ru, POST /messages): given a `chat_limiter`, a send
 first takes a slot for its chat too (`"max-chat:<token>:<chat_id>"`). Every failure is a `MaxError` saying
 whether to retry and when; the client itself never retries, so a caller (a Temporal activity) decides, and a
@@ -39,9 +39,9 @@ from clients.outside_http import (
     OutsideRefused,
     service_allowlist,
 )
-from clients.posts import MediaKind
-from clients.rate_limit import Prioritised, RateLimiter
 from clients.retry_after import parse_retry_after
+from domain.posts import MediaKind
+from runtime.rate_limit import Prioritised, RateLimiter
 from settings import Settings
 
 NOT_READY = "attachment.not.ready"
@@ -226,7 +226,7 @@ class MaxClient:
         *,
         notify: bool = True,
     ) -> SentMessage:
-        """Post one message (`text` is MAX Markdown, clients/max_format.py) with `attachments`, in order."""
+        """Post one message (`text` is MAX Markdown, domain/max_format.py) with `attachments`, in order."""
         body: dict[str, Any] = {"attachments": [a.wire() for a in attachments], "notify": notify}
         if text:
             body.update(text=text, format="markdown")

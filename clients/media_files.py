@@ -13,7 +13,7 @@ import unicodedata
 from itertools import count
 from pathlib import Path
 
-from clients.posts import Media, MediaKind
+from domain.posts import Media, MediaKind
 
 MAX_NAME_CHARS = 120
 _DEFAULT_SUFFIX = {MediaKind.image: ".jpg", MediaKind.video: ".mp4", MediaKind.audio: ".ogg", MediaKind.file: ""}

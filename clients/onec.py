@@ -1,7 +1,7 @@
 """1C:Enterprise through its standard OData interface (`/odata/standard.odata/`, OData v3 JSON, Basic auth).
 
 Reads bank documents and contractors a page at a time, so an activity can checkpoint the returned cursor and
-resume from it after a retry (see `clients.onec_paging`). Credentials come from `Settings`, never from call
+resume from it after a retry (see `domain.onec_paging`). Credentials come from `Settings`, never from call
 arguments: what a workflow passes to an activity is stored in its history, and the password must not be.
 
 Every failure is a `OneCError` saying whether retrying can help; the client retries nothing itself except one
@@ -20,10 +20,10 @@ import httpx
 from pydantic import ValidationError
 
 from clients.odata import datetime_literal, entity_path, query_string, string_literal
-from clients.onec_models import BankDocument, Contractor, DocumentKind, OneCRow
-from clients.onec_paging import Page, PageCursor, Paging, advance, pages
 from clients.outside_http import BodyCap, GuardedTransport, OutsideRefused, service_allowlist
 from clients.retry_after import parse_retry_after
+from domain.onec_paging import Page, PageCursor, Paging, advance, pages
+from domain.onec_rows import BankDocument, Contractor, DocumentKind, OneCRow
 from settings import Settings
 
 ODATA_PATH = "/odata/standard.odata/"

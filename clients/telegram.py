@@ -28,12 +28,12 @@ from typing import Any
 import pyrogram
 from pyrogram import errors, raw, types, utils
 
-from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
-from clients.posts import Media, Page, Post, SourceError
 from clients.retry_after import parse_retry_after
 from clients.telegram_http import StandInClient
 from clients.telegram_messages import message_post
+from domain.albums import ALBUM_MAX, hold_back_last_album, merge_albums
+from domain.posts import Media, Page, Post, SourceError
 from settings import Settings
 
 HISTORY_CHUNK = 100  # Telegram's most messages per messages.getHistory / channels.getMessages

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from clients.outside_http import BodyCap, OutsideRefused, outside_client, service_allowlist
 from clients.retry_after import parse_retry_after
-from clients.telegram_bot_types import File, UserProfilePhotos
+from domain.telegram_bot_types import File, UserProfilePhotos
 from settings import Settings
 
 

@@ -32,9 +32,7 @@ from typing import Any, BinaryIO
 import ijson
 from pydantic import BaseModel
 
-from clients.albums import ALBUM_MAX, hold_back_last_album, merge_albums
 from clients.media_files import reserve_path
-from clients.posts import Media, Page, Post, SourceError
 from clients.telegram_export_messages import (
     EPOCH,
     UnreadableDate,
@@ -43,6 +41,8 @@ from clients.telegram_export_messages import (
     media_paths,
     not_included,
 )
+from domain.albums import ALBUM_MAX, hold_back_last_album, merge_albums
+from domain.posts import Media, Page, Post, SourceError
 
 RESULT_FILE = "result.json"
 _CACHED_EXPORTS = 4

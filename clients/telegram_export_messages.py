@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from clients.posts import Entity, EntityType, Media, MediaKind, Post, PostKind
-from clients.urls import web_url
+from domain.posts import Entity, EntityType, Media, MediaKind, Post, PostKind
+from domain.urls import web_url
 
 _PART_TYPES = {
     "link": EntityType.url,

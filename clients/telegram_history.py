@@ -20,7 +20,6 @@ import pyrogram
 from pydantic import BaseModel
 from pyrogram import errors, raw, utils
 
-from clients.posts import SourceError
 from clients.telegram import (
     HISTORY_CHUNK,
     TELEGRAM_FAILURES,
@@ -31,6 +30,7 @@ from clients.telegram import (
     telegram_client,
 )
 from clients.telegram_http import StandInClient
+from domain.posts import SourceError
 from settings import Settings
 
 # What Telegram answers when the chat is not there, or not there for this session: the job's error says so plainly.

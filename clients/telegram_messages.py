@@ -1,4 +1,4 @@
-"""pyrogram's parsed channel messages as one-message `Post`s (albums are merged afterwards, `clients/albums.py`).
+"""pyrogram's parsed channel messages as one-message `Post`s (albums are merged afterwards, `domain/albums.py`).
 
 What maps to what:
 
@@ -18,8 +18,8 @@ from datetime import UTC
 
 from pyrogram import enums, types
 
-from clients.posts import Entity, EntityType, Media, MediaKind, Post, PostKind
-from clients.urls import web_url
+from domain.posts import Entity, EntityType, Media, MediaKind, Post, PostKind
+from domain.urls import web_url
 
 _ENTITY_TYPES = {
     enums.MessageEntityType.BOLD: EntityType.bold,

@@ -14,9 +14,9 @@ from sqlalchemy import and_, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from clients.posts import Post
 from db.base import utcnow
 from db.models import MessageLog, MessageStatus
+from domain.posts import Post
 
 FINAL = (MessageStatus.success.value, MessageStatus.skipped.value)
 # Statements go to the table, not the ORM entity: the ORM's bulk-update bookkeeping (matching rows in the

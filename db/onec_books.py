@@ -18,10 +18,10 @@ from sqlalchemy import Numeric, String, Table, case, literal_column, select, tex
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from clients.onec_models import BankDocument, Contractor, DocumentKind, OneCRow
 from db.base import utcnow
 from db.models.onec import BankTransaction, CategorySource, Direction, SyncPage
 from db.models.onec import Contractor as ContractorRow
+from domain.onec_rows import BankDocument, Contractor, DocumentKind, OneCRow
 
 TRANSACTIONS = BankTransaction.__table__
 CONTRACTORS = ContractorRow.__table__

@@ -6,12 +6,12 @@ statement (the row is created on first use):
 
     tat = greatest(tat, now) + interval      -- the slot starts at the old greatest(tat, now)
 
-and the caller sleeps until its slot (clients/rate_limit.py `wait_for_slot`, which also gives up a slot it woke
+and the caller sleeps until its slot (runtime/rate_limit.py `wait_for_slot`, which also gives up a slot it woke
 too late for). `now` is the database's `clock_timestamp()`, so processes whose clocks disagree still space their
 requests on one clock; each process maps that clock onto its own monotonic one (`ClockMap`). The statement runs
 outside a transaction: one round trip, and the row is locked only while it runs.
 
-Slots are spaced for `rate * (1 - headroom)`: see clients/rate_limit.py for why a limit met exactly at the
+Slots are spaced for `rate * (1 - headroom)`: see runtime/rate_limit.py for why a limit met exactly at the
 sender is exceeded at the receiver, and README ("MAX: the rate limit") for the measured margin. The key is
 stored as its SHA-256 (db/models/rate_limits.py).
 """
@@ -22,8 +22,8 @@ import hashlib
 
 from sqlalchemy import Float, String, bindparam, text
 
-from clients.rate_limit import ClockMap, slot_interval, wait_for_slot
 from db.session import SessionFactory, autocommit
+from runtime.rate_limit import ClockMap, slot_interval, wait_for_slot
 from settings import Settings
 
 _RESERVE = text(

@@ -13,8 +13,8 @@ from sqlalchemy import BigInteger, Float, String, column, exists, func, select, 
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.telegram_bot_types import Update
 from db.models.tracker import AgentConfig, AgentRole, Message, MessageSource, TelegramUpdate, Topic, UserProfile
+from domain.telegram_bot_types import Update
 
 # Topic names whose words count toward a message's topic association (the most recently used ones).
 TOPIC_VOCABULARY = 500

@@ -6,11 +6,11 @@ from sqlalchemy import String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from clients.urls import MAX_URL_LENGTH, scheme_of, web_url
+from domain.urls import MAX_URL_LENGTH, scheme_of, web_url
 
 
 class WebUrl(TypeDecorator[str]):
-    """A URL column that only ever holds http(s) URLs (clients/urls.py), stored normalised.
+    """A URL column that only ever holds http(s) URLs (domain/urls.py), stored normalised.
 
     The last line of defence: clients already drop non-web links where they come in, so a refusal here means
     some new path forgot to, and failing the write is better than a `javascript:` link on the dashboard.

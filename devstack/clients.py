@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from clients.max_split import plan_post
-from clients.posts import PostKind
 from clients.telegram import PyrogramSource
+from domain.max_split import plan_post
+from domain.posts import PostKind
 from settings import Settings
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from devstack import processes as ps
 
 ADMIN_PASSWORD = "admin-test-password"
-# The stack's payload key (clients/payload_codec.py), fixed so that histories tests record replay later.
+# The stack's payload key (runtime/payload_codec.py), fixed so that histories tests record replay later.
 PAYLOAD_KEYS = "stack:" + "c3RhY2stcGF5bG9hZC1rZXktZm9yLXRlc3RzLW9ubHk="
 
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from clients.temporal import connect
 from devstack.clients import Api, Emulator, OneCEmulator, TelegramBotEmulator
 from devstack.stack import ADMIN_PASSWORD, Stack, start_stack
+from runtime.temporal import connect
 from settings import Settings
 
 _names = itertools.count(1)

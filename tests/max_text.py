@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from clients.max_format import utf16_len, utf16_starts
-from clients.posts import Entity, EntityType
+from domain.max_format import utf16_len, utf16_starts
+from domain.posts import Entity, EntityType
 
 URL = "https://example.com/page"
 

@@ -26,7 +26,7 @@ from devstack.clients import Api
 from devstack.stack import ADMIN_PASSWORD
 from tests.deployment import deployment
 from tests.news_helpers import discover, make_sources
-from workflows.onec_sync import CONTRACTORS_JOB_ID
+from workflows.onec import CONTRACTORS_JOB_ID
 
 IDENTITIES = ("anonymous", "user", "other", "worker", "manager", "admin")
 PASS = "pass"  # the route's own answer: neither 401/403 nor a 404 hiding someone else's item, and never a 5xx

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WorkflowFailureError
     from temporalio.worker import Worker
 
-    from activities.database_outage import DatabaseOutageInterceptor, caused_by_outage, outage_reason
+    from runtime.database_outage import DatabaseOutageInterceptor, caused_by_outage, outage_reason
     from worker import SANDBOX
 
 TWO_ATTEMPTS = RetryPolicy(maximum_attempts=2, initial_interval=timedelta(milliseconds=100))

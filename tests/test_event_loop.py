@@ -10,8 +10,8 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import ActivityEnvironment
 
-from activities.heartbeat import heartbeating
 from clients.feeds import FeedClient
+from runtime.heartbeat import heartbeating
 from tests.news_helpers import discover
 
 # How long the instrumented parse waits for a heartbeat before giving up: a deadline, not a pause.

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from activities.event_throttle import EventThrottle
 from api.auth import Principal
 from api.event_hub import OVERFLOW, Event, EventHub
 from db.events import MAX_PAYLOAD_BYTES, EventName, EventTooLarge, encode
 from db.models import Role
+from runtime.event_throttle import EventThrottle
 
 ALICE = Principal(1, "alice", Role.user)
 ADMIN = Principal(2, "root", Role.admin)

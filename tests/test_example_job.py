@@ -8,10 +8,10 @@ import uvicorn
 from temporalio.worker import Worker
 
 from api.app import create_app
-from clients.temporal import connect
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from examples import word_count_job
+from runtime.temporal import connect
 from settings import Settings
 from worker import SANDBOX
 

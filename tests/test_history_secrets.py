@@ -17,7 +17,7 @@ from sqlalchemy import text
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from clients.payload_codec import ENCODING, EncryptionCodec, payload_keys
+from runtime.payload_codec import ENCODING, EncryptionCodec, payload_keys
 from settings import Settings
 from tests.news_helpers import discover, make_sources
 from worker import WORKFLOWS

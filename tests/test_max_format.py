@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from clients.max_format import to_markdown, utf16_starts
-from clients.posts import Entity, EntityType
+from domain.max_format import to_markdown, utf16_starts
+from domain.posts import Entity, EntityType
 from emulators.max_markdown import parse
 from tests.max_text import URL, ent, expected_coverage, random_post_text, shown_coverage
 

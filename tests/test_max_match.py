@@ -1,9 +1,9 @@
-"""Which message in a channel is the one we were about to send (clients/max_match.py)."""
+"""Which message in a channel is the one we were about to send (domain/max_match.py)."""
 
 from clients.max import SentMessage
-from clients.max_match import find_delivered, is_same_message
-from clients.max_split import OutgoingMessage
-from clients.posts import Media, MediaKind
+from domain.max_match import find_delivered, is_same_message
+from domain.max_split import OutgoingMessage
+from domain.posts import Media, MediaKind
 
 ALBUM = OutgoingMessage(
     markdown="**Hi** there\\_",

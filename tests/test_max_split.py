@@ -4,9 +4,9 @@ import random
 import re
 from datetime import UTC, datetime
 
-from clients.max_format import to_markdown, utf16_len
-from clients.max_split import MAX_TEXT_LENGTH, plan_post, split_text
-from clients.posts import Media, MediaKind, Post, PostKind
+from domain.max_format import to_markdown, utf16_len
+from domain.max_split import MAX_TEXT_LENGTH, plan_post, split_text
+from domain.posts import Media, MediaKind, Post, PostKind
 from emulators.max_markdown import parse
 from tests.max_text import URL, ent, expected_coverage, random_post_text, shown_coverage
 

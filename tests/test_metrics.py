@@ -5,8 +5,8 @@ import httpx
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from clients.rate_limit import LocalRateLimiter
 from devstack import processes as ps
+from runtime.rate_limit import LocalRateLimiter
 from tests.deployment import deployment
 from tests.news_helpers import discover, make_sources
 

@@ -10,7 +10,7 @@ import httpx
 from activities.news import SourceCheckpoint
 from clients.feeds import FeedEntry
 from tests.news_helpers import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
-from workflows.news_discovery import SOURCE_RETRY
+from workflows.news import SOURCE_RETRY
 
 
 async def test_a_feed_failing_longer_than_any_attempt_count_still_gives_every_draft(stack, admin, feeds):

@@ -14,7 +14,6 @@ import openai
 import pytest
 from sqlalchemy import text
 
-from activities.errors import llm_failure, outside_failure
 from clients.feeds import FeedError
 from clients.llm import LLMEndpointRefused
 from clients.outside_http import (
@@ -31,6 +30,7 @@ from clients.retry_after import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 from db.models.tracker import EMBEDDING_DIMENSION
 from devstack import processes as ps
 from devstack.clients import eventually
+from runtime.errors import llm_failure, outside_failure
 from settings import Settings
 from tests.news_helpers import discover, make_sources
 

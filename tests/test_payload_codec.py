@@ -1,4 +1,4 @@
-"""The payload codec alone (clients/payload_codec.py): AES-GCM, a key id in each payload, rotation that still reads
+"""The payload codec alone (runtime/payload_codec.py): AES-GCM, a key id in each payload, rotation that still reads
 payloads sealed under older keys, and one key for processes that start at the same moment."""
 
 import base64
@@ -7,7 +7,7 @@ import threading
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from clients.payload_codec import (
+from runtime.payload_codec import (
     ENCODING,
     KEY_ID,
     EncryptionCodec,

@@ -1,10 +1,10 @@
-"""How a caller waits for its rate-limit slot (clients/rate_limit.py), with the limiter's answers scripted."""
+"""How a caller waits for its rate-limit slot (runtime/rate_limit.py), with the limiter's answers scripted."""
 
 import asyncio
 
 import pytest
 
-from clients.rate_limit import ClockMap, LocalRateLimiter, Prioritised, slot_interval, wait_for_slot
+from runtime.rate_limit import ClockMap, LocalRateLimiter, Prioritised, slot_interval, wait_for_slot
 
 
 def test_clock_map_trusts_the_fastest_round_trip() -> None:

@@ -7,8 +7,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from clients.payload_codec import data_converter
 from devstack.stack import PAYLOAD_KEYS
+from runtime.payload_codec import data_converter
 from settings import Settings
 from worker import WORKFLOWS
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from api.auth import jwt_secret
-from clients.payload_codec import payload_keys
+from runtime.payload_codec import payload_keys
 from settings import ROOT, MissingSecretError, Settings, write_secret_once
 
 # A database on another host, as under compose: the processes share no data dir.

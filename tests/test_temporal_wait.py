@@ -2,13 +2,13 @@
 
 import asyncio
 
-from clients.temporal import connect
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
+from runtime.temporal import connect
 from settings import Settings
 from workflows.base import JobStatus
-from workflows.news_discovery import DiscoverNewsInput, discovery_job
+from workflows.news import DiscoverNewsInput, discovery_job
 from workflows.start import start_job
 
 QUEUE = "temporal-late"

@@ -6,9 +6,9 @@ from collections import defaultdict
 
 import httpx
 
-from clients.tracing import interceptors
 from devstack import processes as ps
 from devstack.clients import eventually
+from runtime.tracing import interceptors
 from settings import Settings
 from tests.deployment import deployment
 from tests.news_helpers import discover, make_sources

@@ -10,13 +10,13 @@ import time
 import httpx
 from sqlalchemy import text
 
-from clients.temporal import connect
 from devstack import processes as ps
 from devstack.clients import eventually
+from runtime.temporal import connect
 from settings import Settings
 from tests.deployment import isolated
 from tests.test_replay import record
-from workflows.tracker import ReconcileTrackerInboxWorkflow
+from workflows.tracker_inbox import ReconcileTrackerInboxWorkflow
 
 QUEUE = "tracker-outage"
 SECRET = "outage-secret"

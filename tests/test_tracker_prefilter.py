@@ -2,7 +2,7 @@
 
 import pytest
 
-from activities.tracker_prefilter import keep
+from domain.tracker_prefilter import keep
 
 
 @pytest.mark.parametrize(

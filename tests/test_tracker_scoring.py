@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from activities.tracker_scoring import (
+from db.models.tracker import NoiseClass
+from domain.tracker_scoring import (
     NOISE_BELOW,
     SIGNAL_FROM,
     WEIGHTS,
@@ -16,7 +17,6 @@ from activities.tracker_scoring import (
     score,
     topic_association,
 )
-from db.models.tracker import NoiseClass
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SUBSTANTIVE = "The deploy of the billing service failed because the migration locked the invoices table for minutes"

@@ -19,8 +19,8 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
 from activities.tracker import ScoreInput, TrackerActivities
-from activities.tracker_avatars import AvatarCache
-from activities.tracker_inbox import AvatarsInput, ExtractionTrigger, InboxActivities
+from activities.tracker_avatars import AvatarActivities, AvatarCache, AvatarsInput
+from activities.tracker_inbox import ExtractionTrigger
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
 from settings import Settings
@@ -28,7 +28,7 @@ from tests.test_events import open_stream, receive
 from tests.test_replay import record
 from workflows.base import JobStatus
 from workflows.start import start_job
-from workflows.tracker import LLM_RETRY, MORE, ExtractKnowledgeInput, extraction_job, extraction_job_id
+from workflows.tracker_extraction import LLM_RETRY, MORE, ExtractKnowledgeInput, extraction_job, extraction_job_id
 
 SECRET = "tracker-test-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -348,9 +348,9 @@ async def test_an_avatar_that_cannot_be_stored_fails_itself_only_and_is_logged(
     async with httpx.AsyncClient() as http:
         bot = TelegramBotClient(http, stack.telegram_bot_url, "123456:avatars-test")
         avatars = AvatarCache(sessions, bot, tmp_path / "taken" / "avatars")
-        activities = InboxActivities(sessions, avatars, ExtractionTrigger(), None, None)
+        activities = AvatarActivities(sessions, avatars)
         inp = AvatarsInput(profile_ids=[profiles[True], profiles[False]])
-        with caplog.at_level(logging.WARNING, logger="activities.tracker_inbox"):
+        with caplog.at_level(logging.WARNING, logger="activities.tracker_avatars"):
             outcome = await ActivityEnvironment().run(activities.fetch_avatars, inp)
     assert outcome.counts == {"failed": 1, "none": 1}
     [error] = outcome.errors

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from devstack.bootstrap import bootstrap
 from devstack.clients import Api, eventually
 from settings import Settings
-from workflows.onec_sync import SyncBankInput, bank_sync_job
+from workflows.onec import SyncBankInput, bank_sync_job
 from workflows.start import SCHEDULE_OWNER, start_job
 
 ADMIN_ROUTE = ("POST", "/api/v1/codec/decode")

@@ -1,9 +1,9 @@
-"""The one rule for outside links (clients/urls.py), and parse_feed applying it: in-process, no stack."""
+"""The one rule for outside links (domain/urls.py), and parse_feed applying it: in-process, no stack."""
 
 import pytest
 
 from clients.feeds import parse_feed
-from clients.urls import MAX_URL_LENGTH, scheme_of, web_url
+from domain.urls import MAX_URL_LENGTH, scheme_of, web_url
 
 GOOD = [
     ("http://example.com", "http://example.com"),

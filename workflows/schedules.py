@@ -27,11 +27,10 @@ from activities.tracker_inbox import ReconcileInboxInput, ScoreUnscoredInput
 from activities.webbuddy import ReconcileInput
 from db.tracker_embeddings import EmbedKind
 from settings import Settings
-from workflows.onec_sync import ScheduledOneCSyncWorkflow
+from workflows.onec import ScheduledOneCSyncWorkflow
 from workflows.start import SCHEDULE_OWNER, scheduled
-from workflows.tracker import ReconcileTrackerInboxWorkflow
 from workflows.tracker_embeddings import EmbedItemsInput, EmbedItemsWorkflow
-from workflows.tracker_inbox import SCORING_JOB, ScoreUnscoredMessagesWorkflow
+from workflows.tracker_inbox import SCORING_JOB, ReconcileTrackerInboxWorkflow, ScoreUnscoredMessagesWorkflow
 from workflows.webbuddy import ReconcileQueriesWorkflow
 
 RECONCILE = "webbuddy-reconcile"

@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
-from clients.metrics import JOB_STARTS
+from runtime.metrics import JOB_STARTS
 from settings import Settings
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE, JobStatus
 

@@ -28,7 +28,6 @@ from temporalio.workflow import ActivityCancellationType
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import tallied
     from activities.tracker_analysis import (
         AnalysisActivities,
         BatchCursor,
@@ -42,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         StartRunInput,
     )
     from db.models.tracker import JobRecordStatus
+    from runtime.errors import tallied
     from workflows.start import JobRequest
 
 JOB_TYPE = "analysis_run"

@@ -16,7 +16,6 @@ from temporalio.common import RetryPolicy
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import tallied
     from activities.tracker_embeddings import (
         BATCH,
         EmbedBatchInput,
@@ -27,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         UnembeddedPage,
     )
     from db.tracker_embeddings import EmbedKind
+    from runtime.errors import tallied
     from workflows.start import JobRequest
 
 JOB_TYPE = "tracker_embeddings"

@@ -8,6 +8,7 @@ activity whatever its size. With the inbox empty, a take waits on Postgres LISTE
 milliseconds and the webhook never calls Temporal: updates that arrive while Temporal is away wait in the inbox.
 
 `ScoreUnscoredMessages` is seed 004's score_unscored_messages_task: every message without a score, in batches.
+`ReconcileTrackerInbox` is what the inbox's reconcile schedule runs: the drainer runs, lost triggers are sent again.
 """
 
 import asyncio
@@ -21,10 +22,12 @@ from temporalio.workflow import ActivityCancellationType
 from workflows.base import DB_STEP, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
+    from activities.tracker_avatars import AvatarActivities, AvatarsInput
     from activities.tracker_inbox import (
-        AvatarsInput,
         ChatsInput,
         InboxActivities,
+        ReconcileInboxInput,
+        ReconcileInboxResult,
         ScoreUnscoredInput,
         TakeInput,
     )
@@ -87,7 +90,7 @@ class TrackerInboxWorkflow(JobWorkflow):
         details = self._progress.details
         self._queue_avatars(
             await workflow.execute_local_activity_method(
-                InboxActivities.profiles_awaiting_avatar, AVATAR_SWEEP, **DB_STEP
+                AvatarActivities.profiles_awaiting_avatar, AVATAR_SWEEP, **DB_STEP
             )
         )
         takes = 0
@@ -180,7 +183,7 @@ class TrackerInboxWorkflow(JobWorkflow):
             batch, self._avatar_queue = self._avatar_queue[:AVATARS_PER_STEP], self._avatar_queue[AVATARS_PER_STEP:]
             try:
                 fetched = await workflow.execute_activity_method(
-                    InboxActivities.fetch_avatars,
+                    AvatarActivities.fetch_avatars,
                     AvatarsInput(profile_ids=batch),
                     start_to_close_timeout=timedelta(minutes=5),
                     heartbeat_timeout=timedelta(seconds=60),
@@ -229,6 +232,22 @@ class ScoreUnscoredMessagesWorkflow(JobWorkflow):
                 )
         status = self.finish(f"{self._progress.succeeded} messages scored")
         return ScoreUnscoredResult(status=status, progress=self._progress, scored=self._progress.succeeded)
+
+
+@workflow.defn(name="ReconcileTrackerInbox")
+class ReconcileTrackerInboxWorkflow:
+    """What the `tracker-inbox-reconcile` schedule runs: the inbox drainer runs, and chats whose extraction trigger
+    was lost get it."""
+
+    @workflow.run
+    async def run(self, inp: ReconcileInboxInput) -> ReconcileInboxResult:
+        return await workflow.execute_activity_method(
+            InboxActivities.reconcile_inbox,
+            inp,
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
 
 
 def inbox_job(inp: TrackerInboxInput, job_id: str) -> JobRequest:

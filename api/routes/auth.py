@@ -19,9 +19,9 @@ from api.auth import (
 )
 from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
 from api.jobs import UNATTENDED_OWNERS
-from db.auth_sessions import SessionEnded, end_session, open_session, rotate
 from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
+from db.sign_in_sessions import SessionEnded, end_session, open_session, rotate
 
 router = APIRouter(tags=["auth"])
 

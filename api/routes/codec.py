@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import AdminOnly, SettingsDep
-from clients.payload_codec import ENCODING, KEY_ID, NONCE_BYTES, PayloadKeyError
+from runtime.payload_codec import ENCODING, KEY_ID, NONCE_BYTES, PayloadKeyError
 
 router = APIRouter(prefix="/api/v1/codec", tags=["codec"])
 PREFIX = router.prefix

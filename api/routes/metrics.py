@@ -1,4 +1,4 @@
-"""`GET /metrics`: the API process's Prometheus metrics (clients/metrics.py), for a scraper: counts and latencies
+"""`GET /metrics`: the API process's Prometheus metrics (runtime/metrics.py), for a scraper: counts and latencies
 by route and job type, no content. Unauthenticated, as scrapers expect; keep the port off the public network, as
 docker-compose.yml does."""
 
@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from clients.metrics import exposition
+from runtime.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 

@@ -23,11 +23,11 @@ from api.fields import RowId
 from api.jobs import JobNotFound, JobStarted
 from api.paging import Offset, page_of
 from clients.outside_http import INTERNAL_URL, internal_at_save, shared_allowlist
-from clients.urls import MAX_URL_LENGTH, web_url
 from db.models import NewsPost, NewsSource
 from db.models.news import NewsStatus
+from domain.urls import MAX_URL_LENGTH, web_url
 from workflows.base import JobStatus
-from workflows.news_discovery import JOB_TYPE, DiscoverNewsInput, SourceRef, discovery_job
+from workflows.news import JOB_TYPE, DiscoverNewsInput, SourceRef, discovery_job
 
 router = APIRouter(prefix="/api/v1/news", tags=["news"])
 

@@ -29,7 +29,7 @@ from api.jobs import JobStarted
 from api.paging import Limit, Offset, page_of
 from db.models.onec import BankTransaction, CategorySource, ClassificationRule, Contractor, Direction
 from settings import Settings
-from workflows.onec_sync import SyncBankInput, SyncContractorsInput, bank_sync_job, contractors_sync_job
+from workflows.onec import SyncBankInput, SyncContractorsInput, bank_sync_job, contractors_sync_job
 from workflows.schedules import PAUSABLE, schedule_id
 
 router = APIRouter(prefix="/api/v1/sync-1c", tags=["1c"])

@@ -43,7 +43,7 @@ from db.tracker_agents import config_for
 from settings import Settings
 from workflows.start import JobRequest
 from workflows.tracker_analysis import analysis_job, run_job_id
-from workflows.tracker_experiment import experiment_job, experiment_job_id
+from workflows.tracker_experiments import experiment_job, experiment_job_id
 
 router = APIRouter(prefix="/api/v1", tags=["tracker"])
 

@@ -14,8 +14,8 @@ from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, delete_fou
 from api.fields import RowId
 from clients.outside_http import INTERNAL_URL, internal_at_save, service_allowlist
 from clients.providers import KEY_ENV_PREFIX, key_env_allowed
-from clients.urls import web_url
 from db.models.tracker import EMBEDDING_DIMENSION, LLMProvider, ProviderKind
+from domain.urls import web_url
 from settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["tracker"])

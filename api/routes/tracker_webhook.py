@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep
-from clients.telegram_bot_types import Update
 from db import tracker_inbox
+from domain.telegram_bot_types import Update
 from settings import Settings
 
 router = APIRouter(tags=["tracker"])

@@ -1,6 +1,6 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
-from db.models.migration import (
+from db.models.crossposting import (
     CrosspostingLink,
     MaxChannel,
     MessageLog,
@@ -11,7 +11,7 @@ from db.models.migration import (
 from db.models.news import NewsPost, NewsSource
 from db.models.onec import BankTransaction, ClassificationRule, Contractor, SyncPage
 from db.models.rate_limits import RateLimit
-from db.models.sessions import AuthSession, LoginFailure
+from db.models.sign_in import AuthSession, LoginFailure
 from db.models.tracker import (
     AgentConfig,
     AnalysisRun,

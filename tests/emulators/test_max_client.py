@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from clients.max import MaxClient, MaxError
-from clients.max_match import find_delivered
-from clients.max_split import plan_post
-from clients.posts import Media, MediaKind, Post
-from clients.rate_limit import LocalRateLimiter
 from devstack.clients import Emulator, eventually
+from domain.max_match import find_delivered
+from domain.max_split import plan_post
+from domain.posts import Media, MediaKind, Post
+from runtime.rate_limit import LocalRateLimiter
 from tests.max_text import ent
 
 TOKEN = "bot-token-1"

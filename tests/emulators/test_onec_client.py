@@ -13,8 +13,8 @@ import pytest
 
 import clients.onec
 from clients.onec import OneCClient, OneCError
-from clients.onec_models import BankDocument, Contractor, DocumentKind
-from clients.onec_paging import PageCursor, Paging, pages
+from domain.onec_paging import PageCursor, Paging, pages
+from domain.onec_rows import BankDocument, Contractor, DocumentKind
 from settings import Settings
 from tests.emulators.conftest import ONEC_PASSWORD, ONEC_USER
 

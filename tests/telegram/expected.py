@@ -2,8 +2,8 @@
 
 from itertools import groupby
 
-from clients.posts import EntityType, MediaKind, Post, PostKind
-from clients.urls import web_url
+from domain.posts import EntityType, MediaKind, Post, PostKind
+from domain.urls import web_url
 from emulators.telegram_channel import ChannelSpec, GenMessage, generate
 
 MEDIA_KINDS = {

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from clients.posts import Post, PostKind, SourceError
 from clients.telegram import PyrogramSource
 from clients.telegram_export import ExportInvalid, ExportSource, check_export
 from devstack.clients import Emulator
+from domain.posts import Post, PostKind, SourceError
 from emulators.telegram_channel import ChannelSpec, generate, media_bytes
 from emulators.telegram_export_gen import write_export
 from settings import Settings

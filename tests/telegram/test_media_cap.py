@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from clients.posts import SourceError
 from clients.telegram import PyrogramSource
 from devstack.clients import Emulator
+from domain.posts import SourceError
 from settings import Settings
 
 CHANNEL = "gen_60_m1500000"  # files of 1.5 MB: two 1 MiB chunks each

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from clients.posts import MediaKind, Page, PostKind, SourceError
 from clients.telegram import PyrogramSource
 from devstack.clients import Emulator
+from domain.posts import MediaKind, Page, PostKind, SourceError
 from emulators.telegram_channel import ChannelSpec, generate, media_bytes
 from settings import Settings
 from tests.telegram.expected import MEDIA_KINDS, albums, entity_spans, expected_entities, expected_kind, utf16_slice

@@ -11,11 +11,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
-from activities.migration_models import MigrationScope, PageRead, Published, PublishPage, ReadPage, Survey, Tally
+from activities.crossposting import MigrationScope, PageRead, Published, PublishPage, ReadPage, Survey, Tally
 from devstack.clients import eventually
 from tests.workflows.stubs import heartbeat_until_cancelled
 from workflows.base import JobStatus
-from workflows.migration import MigrateChannelWorkflow, MigrationInput, migration_job
+from workflows.crossposting import MigrateChannelWorkflow, MigrationInput, migration_job
 from workflows.start import start_job
 
 PER_PAGE = 10

@@ -10,7 +10,7 @@ from activities.news import DiscoverSourceInput, SourceOutcome
 from devstack.clients import eventually
 from tests.workflows.stubs import Gate, heartbeat_until_cancelled
 from workflows.base import JobStatus
-from workflows.news_discovery import DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef, discovery_job
+from workflows.news import DiscoverNewsInput, NewsDiscoveryWorkflow, SourceRef, discovery_job
 from workflows.start import start_job
 
 

@@ -8,11 +8,11 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.onec import KINDS, Classified, ClassifyInput, CountInput, PageInput, PageResult, Period, ScheduledSync
-from clients.onec_paging import PageCursor
 from db.onec_books import Counts
+from domain.onec_paging import PageCursor
 from tests.workflows.stubs import Gate, heartbeat_until_cancelled
 from workflows.base import JobStatus
-from workflows.onec_sync import (
+from workflows.onec import (
     ScheduledOneCSyncWorkflow,
     SyncBankInput,
     SyncBankTransactionsWorkflow,

@@ -17,14 +17,8 @@ from devstack.clients import eventually
 from tests.workflows.stubs import Gate
 from workflows.base import JobStatus
 from workflows.start import start_job
-from workflows.tracker import (
-    MORE,
-    ExtractKnowledgeInput,
-    ExtractKnowledgeWorkflow,
-    TrackerUpdateInput,
-    TrackerUpdateWorkflow,
-    extraction_job,
-)
+from workflows.tracker import TrackerUpdateInput, TrackerUpdateWorkflow
+from workflows.tracker_extraction import MORE, ExtractKnowledgeInput, ExtractKnowledgeWorkflow, extraction_job
 from workflows.tracker_inbox import TrackerInboxInput, TrackerInboxWorkflow, inbox_job
 
 

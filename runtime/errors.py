@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.heartbeat import heartbeating
 from clients.llm import LLMEndpointRefused, LLMRefusal
 from clients.retry_after import parse_retry_after
+from runtime.heartbeat import heartbeating
 
 FINAL_LLM_ERRORS = (
     openai.AuthenticationError,

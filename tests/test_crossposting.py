@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from clients.max_split import plan_post
 from clients.telegram_export import ExportSource
 from devstack.clients import Api, eventually, expected_in_max, in_max
-from tests.deployment import deployment
-from tests.migration_helpers import (
+from domain.max_split import plan_post
+from tests.crossposting_helpers import (
     FAST_MAX,
     FAST_MAX_EMULATOR,
     export_of,
@@ -23,6 +22,7 @@ from tests.migration_helpers import (
     migrate,
     unique,
 )
+from tests.deployment import deployment
 from tests.test_replay import record
 
 QUEUE = "migration"

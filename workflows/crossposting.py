@@ -19,8 +19,15 @@ from temporalio.workflow import ActivityCancellationType
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.migration import MigrationActivities
-    from activities.migration_models import MigrationScope, PageRead, Published, PublishPage, ReadPage, Tally
+    from activities.crossposting import (
+        CrosspostingActivities,
+        MigrationScope,
+        PageRead,
+        Published,
+        PublishPage,
+        ReadPage,
+        Tally,
+    )
     from workflows.start import JobRequest
 
 JOB_TYPE = "channel_migration"
@@ -94,7 +101,7 @@ class MigrateChannelWorkflow(JobWorkflow):
     async def run(self, inp: MigrationInput) -> MigrationResult:
         scope, cursor = inp.scope, inp.cursor.model_copy()
         if inp.carried is None:
-            survey = await workflow.execute_local_activity_method(MigrationActivities.survey, scope, **LOCAL_STEP)
+            survey = await workflow.execute_local_activity_method(CrosspostingActivities.survey, scope, **LOCAL_STEP)
             self.begin(survey.total, f"{survey.channel} → {survey.destination}")
             self._progress.details.update(dry_run=scope.dry_run, only_failed=scope.only_failed)
         else:
@@ -157,7 +164,7 @@ class MigrateChannelWorkflow(JobWorkflow):
 
     async def _read(self, scope: MigrationScope, after_id: int) -> PageRead:
         return await workflow.execute_activity_method(
-            MigrationActivities.read_page,
+            CrosspostingActivities.read_page,
             ReadPage(scope=scope, after_id=after_id),
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -209,7 +216,7 @@ class MigrateChannelWorkflow(JobWorkflow):
         """The page's publish step, or None when a pause or a cancel stopped it midway."""
         return await self.stoppable(
             workflow.execute_activity_method(
-                MigrationActivities.publish_page,
+                CrosspostingActivities.publish_page,
                 page,
                 start_to_close_timeout=timedelta(hours=2),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -221,7 +228,7 @@ class MigrateChannelWorkflow(JobWorkflow):
         )
 
     async def _tally(self, page: PublishPage) -> Tally:
-        return await workflow.execute_local_activity_method(MigrationActivities.tally, page, **LOCAL_STEP)
+        return await workflow.execute_local_activity_method(CrosspostingActivities.tally, page, **LOCAL_STEP)
 
     async def _hold_while_paused(self) -> None:
         if not self._paused or self.cancel_requested:

@@ -13,9 +13,12 @@ accepted too, should MAX ever echo the source. Surrounding whitespace and line e
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
-from clients.max import SentMessage
-from clients.max_split import OutgoingMessage
+from domain.max_split import OutgoingMessage
+
+if TYPE_CHECKING:  # MAX's answer, as the client reads it: only its shape is compared here
+    from clients.max import SentMessage
 
 
 def _normal(text: str) -> str:

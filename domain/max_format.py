@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from urllib.parse import quote
 
-from clients.posts import Entity, EntityType
-from clients.urls import web_url
+from domain.posts import Entity, EntityType
+from domain.urls import web_url
 
 
 class Style(IntEnum):
@@ -201,7 +201,7 @@ def clip(spans: list[Span], start: int, end: int) -> list[Span]:
 
 
 def to_markdown(text: str, entities: list[Entity]) -> str:
-    """The whole text as MAX Markdown (no length limit: clients/max_split.py splits)."""
+    """The whole text as MAX Markdown (no length limit: domain/max_split.py splits)."""
     return render(text, spans_from_entities(text, entities))
 
 

@@ -27,8 +27,8 @@ with workflow.unsafe.imports_passed_through():
         Period,
         ScheduledSync,
     )
-    from clients.onec_paging import PageCursor
     from db.onec_books import Counts
+    from domain.onec_paging import PageCursor
     from workflows.start import SCHEDULE_OWNER, JobRequest
 
 BANK_JOB = "sync_bank_transactions"

@@ -4,7 +4,7 @@ And two migrations on one bot token, on two workers, stay within MAX's 30 reques
 import pytest
 
 from devstack.clients import Api, eventually, expected_in_max, in_max
-from tests.migration_helpers import (
+from tests.crossposting_helpers import (
     FAST_MAX,
     log_counts,
     logged_max_ids,

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from temporalio.client import Client
 from temporalio.service import RetryConfig, RPCError
 
-from clients.metrics import temporal_runtime
-from clients.payload_codec import data_converter
-from clients.tracing import interceptors
+from runtime.metrics import temporal_runtime
+from runtime.payload_codec import data_converter
+from runtime.tracing import interceptors
 from settings import Settings
 
 # A person waits on the API: during a Temporal outage it answers within ~2 s instead of the

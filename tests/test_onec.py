@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from clients.onec import OneCClient
-from clients.onec_models import DocumentKind
 from db.onec_books import CUT_MARKER
 from devstack.clients import Api, eventually
+from domain.onec_rows import DocumentKind
 from settings import Settings
 from tests.deployment import deployment
 from tests.test_replay import record

@@ -20,8 +20,8 @@ import unicodedata
 
 from pydantic import BaseModel, Field
 
-from clients.max_format import Span, Style, clip, render, spans_from_entities, trim, utf16_len
-from clients.posts import Entity, Media, MediaKind, Post, PostKind
+from domain.max_format import Span, Style, clip, render, spans_from_entities, trim, utf16_len
+from domain.posts import Entity, Media, MediaKind, Post, PostKind
 
 MAX_TEXT_LENGTH = 4000
 MAX_ATTACHMENTS = 12
@@ -75,7 +75,7 @@ class _Splitter:
     def __init__(self, text: str, spans: list[Span], limit: int) -> None:
         self.text = text
         # A link whose target takes half a piece could leave no room for its text: it stays plain text. (Targets
-        # are at most 2000 characters, clients/urls.py, so at MAX's 4000 every link is kept.)
+        # are at most 2000 characters, domain/urls.py, so at MAX's 4000 every link is kept.)
         self.spans = [s for s in spans if s.url is None or utf16_len(s.url) + 4 <= limit // 2]
         self.limit = limit
         self.links = [s for s in self.spans if s.style is Style.link]

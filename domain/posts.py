@@ -41,7 +41,7 @@ class Entity(BaseModel):
     type: EntityType
     offset: int = Field(ge=0)  # UTF-16 code units
     length: int = Field(ge=0)  # UTF-16 code units
-    url: str | None = None  # text_link only; an http(s) URL or dropped (clients/urls.py)
+    url: str | None = None  # text_link only; an http(s) URL or dropped (domain/urls.py)
     language: str | None = None  # pre only
 
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from clients.metrics import RATE_LIMIT_WAIT
+from runtime.metrics import RATE_LIMIT_WAIT
 
 # Reserve the key's next slot; answer (when it starts, now), both in seconds on the limiter's own clock.
 ReserveSlot = Callable[[str], Awaitable[tuple[float, float]]]

@@ -13,8 +13,8 @@ from temporalio.workflow import ActivityCancellationType
 from workflows.base import HEARTBEAT_TIMEOUT, JobError, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import Faults
     from activities.news import DiscoverSourceInput, NewsActivities, SourceOutcome
+    from runtime.errors import Faults
     from workflows.start import JobRequest
 
 JOB_TYPE = "news_discovery"

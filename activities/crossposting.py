@@ -15,31 +15,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import outside_failure
-from activities.heartbeat import heartbeating
-from activities.migration_models import (
-    MigrationScope,
-    PageRead,
-    Published,
-    PublishPage,
-    ReadPage,
-    Survey,
-    Tally,
-)
 from clients.max import AttachmentRef, MaxClient, MaxError
-from clients.max_match import find_delivered
-from clients.max_split import OutgoingMessage, plan_post
-from clients.posts import Media, Post, PostKind, PostSource, SourceError
 from clients.telegram import PyrogramSource
 from clients.telegram_export import ExportSource
 from db import message_log
 from db.message_log import Waiting
 from db.models import CrosspostingLink, MaxChannel, MessageStatus, SourceKind, TelegramChannel
 from db.session import SessionFactory, autocommit
+from domain.max_match import find_delivered
+from domain.max_split import OutgoingMessage, plan_post
+from domain.posts import Media, Post, PostKind, PostSource, SourceError
+from runtime.errors import outside_failure
+from runtime.heartbeat import heartbeating
 from settings import Settings
 
 PAGE_SIZE = 100
@@ -50,6 +42,74 @@ FILES_AT_ONCE = 16
 MAX_ATTEMPTS_PER_CALL = 8
 # MAX stamps messages with its own clock: look back a little further than our intent to find ours.
 CLOCK_SKEW = timedelta(seconds=30)
+
+
+# What the workflow and these activities say to each other: small, so history stays small. Posts themselves
+# never travel through workflow history: a page read stores them in `message_log` and hands the workflow only their
+# message ids; the publish step loads them from there.
+
+
+class MigrationScope(BaseModel):
+    """Which messages of a link a job moves."""
+
+    link_id: int
+    since: datetime | None = None
+    until: datetime | None = None
+    dry_run: bool = False
+    # retry-failed: only the messages whose log says `failed`, read again from the source.
+    only_failed: bool = False
+
+
+class Survey(BaseModel):
+    total: int  # messages the job will look at (the channel's count, or the failed ones)
+    channel: str
+    destination: str
+
+
+class ReadPage(BaseModel):
+    scope: MigrationScope
+    after_id: int
+
+
+class PageRead(BaseModel):
+    after_id: int  # the cursor for the next page
+    done: bool
+    messages: int  # Telegram messages this page covered
+    # Messages now `pending` in the log, to publish (ascending; an album's members together).
+    pending_ids: list[int] = Field(default_factory=list)
+    # In a dry run nothing is written: how many messages a real run would publish.
+    would_publish: int = 0
+    already_migrated: int = 0
+    outside_period: int = 0
+    service: int = 0
+    unsupported: int = 0  # logged `skipped` with the reason
+    last_message_id: int | None = None
+
+    @property
+    def skipped(self) -> int:
+        return self.already_migrated + self.outside_period + self.service + self.unsupported
+
+
+class PublishPage(BaseModel):
+    link_id: int
+    message_ids: list[int]
+
+
+class Tally(BaseModel):
+    """Where a page's messages stand in the log."""
+
+    success: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0
+
+
+class Published(BaseModel):
+    tally: Tally
+    posts: int = 0  # MAX messages sent (an album is one, a long text several)
+    media_files: int = 0
+    media_bytes: int = 0
+    seconds: float = 0.0  # the publish step's own time, for the current rate
 
 
 class SourceFactory(Protocol):
@@ -104,7 +164,7 @@ class LostAnswer(Exception):
     """The request reached MAX but its answer did not come back: MAX may have acted on it."""
 
 
-class MigrationActivities:
+class CrosspostingActivities:
     def __init__(
         self,
         sessions: SessionFactory,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from clients.posts import Post, PostKind
+from domain.posts import Post, PostKind
 
 ALBUM_MAX = 10  # Telegram's most messages in one album (media group)
 

@@ -27,7 +27,7 @@ from clients.telegram_export import ExportInvalid, check_export
 from db.message_log import count_failed
 from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
 from settings import Settings
-from workflows.migration import MigrateChannelWorkflow, MigrationScope, migration_job, migration_job_id
+from workflows.crossposting import MigrateChannelWorkflow, MigrationScope, migration_job, migration_job_id
 
 router = APIRouter(prefix="/api/v1", tags=["migration"])
 

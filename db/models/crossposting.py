@@ -87,7 +87,7 @@ class MessageLog(Base):
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.pending.value)
     max_message_id: Mapped[str | None] = mapped_column(String(100))
     error: Mapped[str | None] = mapped_column(Text)
-    # The normalised post (clients/posts.py) while it waits to be published; cleared once it is in MAX.
+    # The normalised post (domain/posts.py) while it waits to be published; cleared once it is in MAX.
     post: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the message's date in Telegram
     send_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,7 @@ limit used while the backlog lasted (requests ÷ (30/s × time from the first re
 RSS sampled every second (peak and the last tenth against the first tenth: flat means no growth with history
 length), and history events per workflow run (continue-as-new keeps each run bounded).
 
-    python -m bench migration [--posts 10000] [--big 200000] [--skip-paced] [--skip-big]
+    python -m bench crossposting [--posts 10000] [--big 200000] [--skip-paced] [--skip-big]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from devstack import processes as ps
 from devstack.clients import Api, Emulator, eventually
 from devstack.stack import ADMIN_PASSWORD, Stack
 
-NAME = "migration"
+NAME = "crossposting"
 TASK_QUEUE = "bench-migration"
 TARGET_UTILISATION = 0.95
 TARGET_RSS_MB = 300.0
@@ -169,7 +169,7 @@ async def unlimited(stack: Stack, admin: Api, worker: ps.Proc, args: argparse.Na
 
 
 def main(argv: list[str]) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m bench migration")
+    parser = argparse.ArgumentParser(prog="python -m bench crossposting")
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=200_000)
     parser.add_argument("--skip-paced", action="store_true")

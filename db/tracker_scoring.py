@@ -9,9 +9,9 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.tracker_scoring import ScoringInput, score, words
 from db import tracker_messages
 from db.events import EventName, publish_many
+from domain.tracker_scoring import ScoringInput, score, words
 
 # Whose events these are: no one's in particular (every signed-in client of the tracker sees them).
 EVERYONE = None
