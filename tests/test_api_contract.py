@@ -13,7 +13,7 @@ from api.routes.health import NO_ADMIN
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 
 
 async def test_unknown_source_id_is_named(admin):

@@ -24,8 +24,8 @@ from api import dashboard
 from api.app import ROUTERS, create_app
 from devstack.clients import Api
 from devstack.stack import ADMIN_PASSWORD
-from tests.deployment import deployment
-from tests.news_helpers import discover, make_sources
+from tests.support.deployment import deployment
+from tests.support.news import discover, make_sources
 from workflows.onec import CONTRACTORS_JOB_ID
 
 IDENTITIES = ("anonymous", "user", "other", "worker", "manager", "admin")

@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.enums.v1 import EventType
 
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 
 UI_KEY = "web-ui-codec-key-for-tests"
 UI_ORIGIN = "http://127.0.0.1:8233"  # settings.temporal_ui_url's default, which the stack's APIs keep

@@ -10,7 +10,7 @@ import pytest
 from clients.telegram_export import ExportSource
 from devstack.clients import Api, eventually, expected_in_max, in_max
 from domain.max_split import plan_post
-from tests.crossposting_helpers import (
+from tests.support.crossposting import (
     FAST_MAX,
     FAST_MAX_EMULATOR,
     export_of,
@@ -22,7 +22,7 @@ from tests.crossposting_helpers import (
     migrate,
     unique,
 )
-from tests.deployment import deployment
+from tests.support.deployment import deployment
 from tests.test_replay import record
 
 QUEUE = "migration"

@@ -4,7 +4,7 @@ And two migrations on one bot token, on two workers, stay within MAX's 30 reques
 import pytest
 
 from devstack.clients import Api, eventually, expected_in_max, in_max
-from tests.crossposting_helpers import (
+from tests.support.crossposting import (
     FAST_MAX,
     log_counts,
     logged_max_ids,

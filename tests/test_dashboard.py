@@ -23,7 +23,7 @@ from db.models import Role
 from devstack.processes import stack_env
 from devstack.stack import Stack
 from settings import Settings
-from tests.dashboard_js import (
+from tests.support.dashboard_js import (
     WEB,
     Js,
     elements,

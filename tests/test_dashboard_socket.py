@@ -3,7 +3,7 @@ the server's and every proxy's access log)."""
 
 import json
 
-from tests.dashboard_js import Js, literal, page_assets, shipped_file
+from tests.support.dashboard_js import Js, literal, page_assets, shipped_file
 
 RECORDING_SOCKET = """
 var sockets = [];

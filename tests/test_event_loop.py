@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from clients.feeds import FeedClient
 from runtime.heartbeat import heartbeating
-from tests.news_helpers import discover
+from tests.support.news import discover
 
 # How long the instrumented parse waits for a heartbeat before giving up: a deadline, not a pause.
 HEARTBEAT_DEADLINE_S = 10.0

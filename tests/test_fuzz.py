@@ -5,7 +5,7 @@ deletes rows and starts jobs, which end with its Temporal."""
 import asyncio
 
 from bench.fuzz import WEBHOOK_SECRET, run_fuzz, sign_in_roles
-from tests.deployment import deployment, isolated
+from tests.support.deployment import deployment, isolated
 
 
 async def test_generated_requests_get_no_server_error_and_every_refusal_says_why(stack, admin):

@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from runtime.payload_codec import ENCODING, EncryptionCodec, payload_keys
 from settings import Settings
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 from worker import WORKFLOWS
 
 HISTORIES_PER_TYPE = 25

@@ -7,7 +7,7 @@ from datetime import date
 
 from devstack.clients import Api, eventually
 from settings import Settings
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 from workflows.onec import SyncBankInput, bank_sync_job
 from workflows.start import SCHEDULE_OWNER, start_job
 

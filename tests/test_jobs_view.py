@@ -2,7 +2,7 @@
 housekeeping sweeps, which keep running: a sweep's runs carry no JobType, every job carries one."""
 
 from devstack.clients import eventually
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 
 JOBS = "JobType IS NOT NULL"
 SWEEPS = ("ReconcileQueries", "ReconcileTrackerInbox")

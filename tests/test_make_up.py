@@ -13,7 +13,7 @@ import pytest
 
 from devstack import processes as ps
 from devstack.clients import Api, eventually
-from tests.news_helpers import discover
+from tests.support.news import discover
 
 PASSWORD = "make-up-password"
 

@@ -8,7 +8,7 @@ import pytest
 from domain.max_format import to_markdown, utf16_starts
 from domain.posts import Entity, EntityType
 from emulators.max_markdown import parse
-from tests.max_text import URL, ent, expected_coverage, random_post_text, shown_coverage
+from tests.support.max_text import URL, ent, expected_coverage, random_post_text, shown_coverage
 
 T = "Hello world"
 E = "😀 bold 😀"

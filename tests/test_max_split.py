@@ -8,7 +8,7 @@ from domain.max_format import to_markdown, utf16_len
 from domain.max_split import MAX_TEXT_LENGTH, plan_post, split_text
 from domain.posts import Media, MediaKind, Post, PostKind
 from emulators.max_markdown import parse
-from tests.max_text import URL, ent, expected_coverage, random_post_text, shown_coverage
+from tests.support.max_text import URL, ent, expected_coverage, random_post_text, shown_coverage
 
 WHEN = datetime(2025, 1, 1, tzinfo=UTC)
 FAMILY = "👨\u200d👩\u200d👧"

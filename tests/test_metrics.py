@@ -7,8 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack import processes as ps
 from runtime.rate_limit import LocalRateLimiter
-from tests.deployment import deployment
-from tests.news_helpers import discover, make_sources
+from tests.support.deployment import deployment
+from tests.support.news import discover, make_sources
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:

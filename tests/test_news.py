@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import text
 
 from devstack.clients import eventually
-from tests.news_helpers import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
+from tests.support.news import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
 from tests.test_replay import record
 
 

@@ -3,7 +3,7 @@
 from sqlalchemy import text
 
 from devstack.clients import Api, eventually
-from tests.news_helpers import NEWS_PER_FEED, discover, make_sources
+from tests.support.news import NEWS_PER_FEED, discover, make_sources
 
 QUEUE = "crash-news"
 

@@ -9,7 +9,7 @@ import httpx
 
 from activities.news import SourceCheckpoint
 from clients.feeds import FeedEntry
-from tests.news_helpers import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
+from tests.support.news import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
 from workflows.news import SOURCE_RETRY
 
 

@@ -12,7 +12,7 @@ from db.onec_books import CUT_MARKER
 from devstack.clients import Api, eventually
 from domain.onec_rows import DocumentKind
 from settings import Settings
-from tests.deployment import deployment
+from tests.support.deployment import deployment
 from tests.test_replay import record
 
 QUEUE = "onec"

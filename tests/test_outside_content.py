@@ -32,7 +32,7 @@ from devstack import processes as ps
 from devstack.clients import eventually
 from runtime.errors import llm_failure, outside_failure
 from settings import Settings
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 
 REFUSED = "refused: address not allowed"
 

@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from activities.news import SourceOutcome
 from db.base import Base, utcnow
 from db.models import NewsPost, NewsSource
-from tests.news_helpers import ITEMS, NEWS_PER_FEED, discover, drafts_of
+from tests.support.news import ITEMS, NEWS_PER_FEED, discover, drafts_of
 
 PLANTED = 4  # emulators/feeds.py planted_entries: three with no web URL at all, one with a web guid
 REJECTED = 3

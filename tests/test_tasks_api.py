@@ -5,7 +5,7 @@ import json
 
 from websockets.asyncio.client import connect
 
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 
 SEED_TASK_FIELDS = {
     "task_id", "task_type", "status", "progress", "total", "processed", "message",

@@ -10,8 +10,8 @@ from devstack import processes as ps
 from devstack.clients import eventually
 from runtime.tracing import interceptors
 from settings import Settings
-from tests.deployment import deployment
-from tests.news_helpers import discover, make_sources
+from tests.support.deployment import deployment
+from tests.support.news import discover, make_sources
 
 
 def test_tracing_is_off_unless_an_endpoint_is_configured():

@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tracker_analysis import AnalysisActivities, BatchCursor, NextBatchInput, StartRunInput
 from db.models.tracker import AnalysisRun
-from tests.deployment import deployment
+from tests.support.deployment import deployment
 from tests.test_events import open_stream
 from tests.test_replay import HISTORIES
 from tests.test_tracker_analysis import job_events, run_messages, seed_messages, unique_word, window

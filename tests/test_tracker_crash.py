@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from devstack.clients import eventually
-from tests.deployment import Isolated, isolated
+from tests.support.deployment import Isolated, isolated
 from tests.test_tracker_ingestion import RawEvents
 
 QUEUE = "tracker-crash"

@@ -18,7 +18,7 @@ from devstack.clients import Api, eventually
 from emulators.embedding import cosine, embed
 from settings import Settings
 from tests.conftest import users_of
-from tests.deployment import deployment
+from tests.support.deployment import deployment
 from tests.test_replay import record
 from workflows.schedules import EMBED_SWEEP, schedule_id
 from workflows.tracker_embeddings import EMBED_RETRY

@@ -28,7 +28,7 @@ from db.events import CHANNEL
 from devstack.clients import Api, eventually
 from emulators.telegram_channel import ChannelSpec, generate
 from settings import Settings
-from tests.deployment import deployment
+from tests.support.deployment import deployment
 from tests.test_events import open_stream, receive
 from tests.test_replay import record
 from workflows.start import start_job

@@ -14,7 +14,7 @@ from devstack import processes as ps
 from devstack.clients import eventually
 from runtime.temporal import connect
 from settings import Settings
-from tests.deployment import isolated
+from tests.support.deployment import isolated
 from tests.test_replay import record
 from workflows.tracker_inbox import ReconcileTrackerInboxWorkflow
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from devstack.clients import Api, eventually
-from tests.deployment import deployment
+from tests.support.deployment import deployment
+from tests.support.webbuddy import FAST_RECONCILE, logs_by_stage, new_query, wait_query
 from tests.test_replay import record
-from tests.webbuddy_helpers import FAST_RECONCILE, logs_by_stage, new_query, wait_query
 
 QUEUE = "webbuddy"
 STAGE_LOGS = {"claimed": 1, "answering": 1, "done": 1}

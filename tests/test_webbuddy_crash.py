@@ -3,8 +3,8 @@
 import os
 
 from devstack.clients import Api, eventually
+from tests.support.webbuddy import logs_by_stage, new_query, wait_query
 from tests.test_replay import record
-from tests.webbuddy_helpers import logs_by_stage, new_query, wait_query
 
 QUEUE = "webbuddy-crash"
 

@@ -6,8 +6,8 @@ from sqlalchemy import text
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
-from tests.deployment import isolated
-from tests.webbuddy_helpers import FAST_RECONCILE, wait_query
+from tests.support.deployment import isolated
+from tests.support.webbuddy import FAST_RECONCILE, wait_query
 
 QUEUE = "webbuddy-outage"
 

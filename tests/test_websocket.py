@@ -7,7 +7,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.news_helpers import discover, make_sources
+from tests.support.news import discover, make_sources
 
 
 def ws_url(stack, path: str) -> str:

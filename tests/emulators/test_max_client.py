@@ -16,7 +16,7 @@ from domain.max_match import find_delivered
 from domain.max_split import plan_post
 from domain.posts import Media, MediaKind, Post
 from runtime.rate_limit import LocalRateLimiter
-from tests.max_text import ent
+from tests.support.max_text import ent
 
 TOKEN = "bot-token-1"
 CHANNEL = -70001

@@ -1,7 +1,7 @@
 """Run the dashboard's shipped JavaScript in V8 (py_mini_racer) and read back the elements it built.
 
-No browser is needed: tests/js/dom_shim.js stands in for `document` (and throws on every way of
-parsing markup from a string), tests/js/page_shim.js for the rest of what app.js uses at start.
+No browser is needed: tests/support/js/dom_shim.js stands in for `document` (and throws on every way of
+parsing markup from a string), tests/support/js/page_shim.js for the rest of what app.js uses at start.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from py_mini_racer import MiniRacer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 SHIMS = Path(__file__).resolve().parent / "js"
 # Attributes a browser follows or loads; none may carry anything but an http(s) URL.
