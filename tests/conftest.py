@@ -1,19 +1,18 @@
-import itertools
 import shutil
 import tempfile
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from devstack.clients import Api, Emulator, OneCEmulator, TelegramBotEmulator
+from devstack.clients import Api, OneCEmulator, TelegramBotEmulator
 from devstack.stack import ADMIN_PASSWORD, Stack, start_stack
 from runtime.temporal import connect
 from settings import Settings
+from tests.support.emulators import clean_emulator
+from tests.support.users import users_of
 
-_names = itertools.count(1)
 LAST = "test_history_secrets.py"
 
 
@@ -57,41 +56,11 @@ async def admin(stack: Stack) -> Api:
     await api.close()
 
 
-@asynccontextmanager
-async def users_of(admin: Api):
-    """A maker of fresh users with a role, created through `admin`'s API (so in its database) and signed in there:
-    a token is only good where its user is known now (api/user_state.py)."""
-    made: list[Api] = []
-
-    async def make(role: str = "user") -> Api:
-        username = f"{role}{next(_names)}"
-        body = {"username": username, "password": "password-1", "role": role}
-        await admin.ok("POST", "/api/v1/users", 201, json=body)
-        api = await Api.login(str(admin.http.base_url), username, "password-1")
-        api.username = username
-        made.append(api)
-        return api
-
-    try:
-        yield make
-    finally:
-        for api in made:
-            await api.close()
-
-
 @pytest.fixture
 async def make_user(admin: Api):
     """Create a fresh user with a role and return an Api logged in as them."""
     async with users_of(admin) as make:
         yield make
-
-
-async def clean_emulator(base_url: str, kind: type[Emulator] = Emulator):
-    """An emulator with no faults and zeroed counts for the test, and left that way after it."""
-    emulator = kind(base_url)
-    await emulator.reset()
-    yield emulator
-    await emulator.reset()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.support.crossposting import (
     unique,
 )
 from tests.support.deployment import deployment
-from tests.test_replay import record
+from tests.support.histories import record
 
 QUEUE = "migration"
 

@@ -4,7 +4,6 @@ in order, each user seeing only what is theirs, and the stream surviving a lost 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from contextlib import AsyncExitStack
@@ -18,9 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from api.event_listener import APPLICATION_NAME
 from db.events import EventName, JobEvents, publish
-
-# No wait on a socket lasts longer than this.
-DEADLINE = 30
+from tests.support.events import open_stream, receive, ws_url
 
 
 @pytest.fixture(scope="module")
@@ -29,28 +26,6 @@ def second_api(stack) -> str:
     url = stack.start_api("api-events-2")
     yield url
     stack.stop_named("api-events-2")
-
-
-def ws_url(api_url: str, **params: str) -> str:
-    query = "&".join(f"{key}={value}" for key, value in params.items())
-    return api_url.replace("http://", "ws://") + "/api/v1/ws/events" + (f"?{query}" if query else "")
-
-
-async def receive(ws: ClientConnection, within: float = DEADLINE) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), within))
-
-
-async def open_stream(stack: AsyncExitStack, api_url: str, token: str, **params: str) -> ClientConnection:
-    """A socket whose API process is listening, so nothing published from now on can pass it by."""
-    async with asyncio.timeout(DEADLINE):
-        while True:
-            ws = await stack.enter_async_context(connect(ws_url(api_url, token=token, **params)))
-            ready = await receive(ws)
-            assert ready["type"] == "stream.ready", ready
-            if ready["listening"]:
-                return ws
-            await ws.close()  # the API process is still connecting its listener: ask again
-            await asyncio.sleep(0.1)
 
 
 async def take(ws: ClientConnection, count: int) -> list[dict[str, Any]]:

@@ -86,3 +86,29 @@ def test_every_product_folder_is_installed_and_shipped():
     dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
     assert [f for f in PRODUCT if f'"{f}*"' not in pyproject] == []
     assert [f for f in PRODUCT if f"COPY {f} {f}" not in dockerfile] == []
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every dotted name an import in `path` reaches, `from a import b` as both `a` and `a.b`."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest():
+    # What two test modules share lives in tests/support/: a helper kept in a test module ties that module's name and
+    # place to every test that borrows it, and a conftest is pytest's to load (an import loads it a second time).
+    def borrowed(name: str) -> bool:
+        last = name.rsplit(".", 1)[-1]
+        return name.startswith("tests.") and (last.startswith("test_") or last == "conftest")
+
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imported_names(path) if borrowed(n))
+        for path in (ROOT / "tests").rglob("test_*.py")
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

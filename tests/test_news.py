@@ -7,8 +7,8 @@ import httpx
 from sqlalchemy import text
 
 from devstack.clients import eventually
+from tests.support.histories import record
 from tests.support.news import NEWS_PER_FEED, discover, discover_failing_second_batch_once, drafts_of, make_sources
-from tests.test_replay import record
 
 
 async def drafts_in_db(database, job_id: str) -> int:

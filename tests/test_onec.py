@@ -13,7 +13,7 @@ from devstack.clients import Api, eventually
 from domain.onec_rows import DocumentKind
 from settings import Settings
 from tests.support.deployment import deployment
-from tests.test_replay import record
+from tests.support.histories import record
 
 QUEUE = "onec"
 PERIOD = {"date_from": "2024-01-01", "date_to": "2024-12-31"}

@@ -10,9 +10,9 @@ from temporalio.worker import Replayer
 from devstack.stack import PAYLOAD_KEYS
 from runtime.payload_codec import data_converter
 from settings import Settings
+from tests.support.histories import HISTORIES
 from worker import WORKFLOWS
 
-HISTORIES = Path(__file__).parent / "histories"
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
@@ -33,12 +33,6 @@ def test_every_workflow_has_a_recorded_history():
 def test_file_names_start_with_the_recorded_workflow_type():
     for path in RECORDED:
         assert path.stem.startswith(workflow_type(load(path)) + "-"), path.name
-
-
-async def record(client, job_id: str, name: str) -> None:
-    """Keep a finished job's history as `tests/histories/<workflow type>-<name>.json`."""
-    history = await client.get_workflow_handle(job_id).fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)

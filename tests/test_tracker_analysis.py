@@ -1,12 +1,11 @@
 """Analysis runs and classification experiments on the real stack: messages seeded in Postgres, the LLM's answers
 planted in the OpenAI emulator, the jobs run by the stack's worker, their events read from the events socket."""
 
-import itertools
 import os
 import random
 import uuid
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -14,46 +13,10 @@ from sqlalchemy import text
 from clients.llm import LLMClient
 from devstack.clients import eventually
 from settings import Settings
-from tests.test_events import open_stream, receive
-from tests.test_replay import record
+from tests.support.events import open_stream
+from tests.support.histories import record
+from tests.support.tracker import job_events, run_messages, seed_messages, unique_word, window
 from workflows.tracker_analysis import BATCH_RETRY
-
-_message_ids = itertools.count(1)
-TERMINAL_EVENTS = {"analysis.run_completed", "analysis.run_failed", "experiment_completed", "experiment_failed"}
-
-
-def unique_word() -> str:
-    return "zq" + uuid.uuid4().hex[:8]
-
-
-def window() -> tuple[datetime, datetime]:
-    """A day of its own in the past: no other test's messages fall in it."""
-    start = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(100_000))
-    return start, start + timedelta(days=1)
-
-
-async def seed_messages(database, chat_id: int, start: datetime, texts: list[str], topic_ids=None) -> list[int]:
-    """Messages of one chat, a minute apart from `start`, in order; their ids."""
-    ids = []
-    async with database.begin() as conn:
-        for n, body in enumerate(texts):
-            ids.append(
-                await conn.scalar(
-                    text(
-                        "INSERT INTO message (telegram_chat_id, telegram_message_id, text, sent_at, source, "
-                        "topic_id, created_at) VALUES (:chat, :mid, :text, :sent, 'ingestion', :topic, now()) "
-                        "RETURNING id"
-                    ),
-                    {
-                        "chat": chat_id,
-                        "mid": next(_message_ids),
-                        "text": body,
-                        "sent": start + timedelta(minutes=n),
-                        "topic": topic_ids[n] if topic_ids else None,
-                    },
-                )
-            )
-    return ids
 
 
 async def seed_topics(database, names: list[str]) -> list[int]:
@@ -91,32 +54,9 @@ async def plant(llm, **spec) -> None:
     await llm.control("POST", "/_emulator/openai/plant", **spec)
 
 
-async def job_events(ws, job_id: str) -> list[dict]:
-    """This job's events from the socket, up to and including its last one."""
-    got = []
-    while True:
-        event = await receive(ws)
-        if event.get("job_id") != job_id:
-            continue
-        got.append(event)
-        if event["type"] in TERMINAL_EVENTS:
-            return got
-
-
 async def keep_history(temporal, job_id: str, name: str) -> None:
     if os.environ.get("LONGRUN_RECORD_HISTORIES"):
         await record(temporal, job_id, name)
-
-
-def run_messages(word: str) -> list[str]:
-    """Five messages: three the prefilter keeps (a mention, task words), two it drops (too short, no ask)."""
-    return [
-        f"@devops_lead please fix the {word} billing export before Friday",
-        "ok",
-        f"The {word} billing export crashed again this morning, we need a fix",
-        "Lunch was great today with the whole team, see you",
-        f"Can you review the {word} invoice totals for March",
-    ]
 
 
 async def test_a_run_with_rag_proposes_from_the_similar_atom_and_reports_in_order(

@@ -15,9 +15,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.tracker_analysis import AnalysisActivities, BatchCursor, NextBatchInput, StartRunInput
 from db.models.tracker import AnalysisRun
 from tests.support.deployment import deployment
-from tests.test_events import open_stream
-from tests.test_replay import HISTORIES
-from tests.test_tracker_analysis import job_events, run_messages, seed_messages, unique_word, window
+from tests.support.events import open_stream
+from tests.support.histories import HISTORIES
+from tests.support.tracker import job_events, run_messages, seed_messages, unique_word, window
 
 QUEUE = "analysis-bounds"
 BOUNDS = {

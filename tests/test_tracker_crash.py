@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from devstack.clients import eventually
 from tests.support.deployment import Isolated, isolated
-from tests.test_tracker_ingestion import RawEvents
+from tests.support.tracker import RawEvents
 
 QUEUE = "tracker-crash"
 SECRET = "crash-secret"

@@ -17,9 +17,9 @@ from db.models.tracker import Atom, Message
 from devstack.clients import Api, eventually
 from emulators.embedding import cosine, embed
 from settings import Settings
-from tests.conftest import users_of
 from tests.support.deployment import deployment
-from tests.test_replay import record
+from tests.support.histories import record
+from tests.support.users import users_of
 from workflows.schedules import EMBED_SWEEP, schedule_id
 from workflows.tracker_embeddings import EMBED_RETRY
 

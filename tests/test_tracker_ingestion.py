@@ -3,13 +3,11 @@ scored once each, with `ingestion.*` events in order on `WS /api/v1/ws/events`; 
 killed mid-page; bad input and roles."""
 
 import asyncio
-import json
 import os
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -24,13 +22,13 @@ from activities.tracker_ingestion import (
     PageInput,
 )
 from clients.telegram_history import ChatHistory
-from db.events import CHANNEL
 from devstack.clients import Api, eventually
 from emulators.telegram_channel import ChannelSpec, generate
 from settings import Settings
 from tests.support.deployment import deployment
-from tests.test_events import open_stream, receive
-from tests.test_replay import record
+from tests.support.events import open_stream, receive
+from tests.support.histories import record
+from tests.support.tracker import RawEvents
 from workflows.start import start_job
 from workflows.tracker_ingestion import ingestion_job
 
@@ -53,27 +51,6 @@ def written(chat: str, newest: int | None = None, since: datetime | None = None)
     if since is not None:
         messages = [m for m in messages if m.date >= since.timestamp()]
     return sorted(m.id for m in messages if m.service is None)
-
-
-class RawEvents:
-    """Every NOTIFY the workers send, straight from Postgres: the API drops a number it already delivered, so only
-    here would a retried step that announced a page twice show."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        self._conn = None
-
-    async def listen(self, database) -> "RawEvents":
-        dsn = database.url.render_as_string(hide_password=False).replace("+asyncpg", "")
-        self._conn = await asyncpg.connect(dsn)
-        await self._conn.add_listener(CHANNEL, lambda *args: self.payloads.append(json.loads(args[-1])))
-        return self
-
-    def of(self, job_id: str) -> list[int]:
-        return [p["seq"] for p in self.payloads if p["job_id"] == job_id]
-
-    async def close(self) -> None:
-        await self._conn.close()
 
 
 class Events:

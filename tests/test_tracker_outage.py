@@ -15,7 +15,7 @@ from devstack.clients import eventually
 from runtime.temporal import connect
 from settings import Settings
 from tests.support.deployment import isolated
-from tests.test_replay import record
+from tests.support.histories import record
 from workflows.tracker_inbox import ReconcileTrackerInboxWorkflow
 
 QUEUE = "tracker-outage"

@@ -8,8 +8,8 @@ from contextlib import AsyncExitStack
 
 from sqlalchemy import text
 
-from tests.test_events import open_stream, receive
-from tests.test_replay import record
+from tests.support.events import open_stream, receive
+from tests.support.histories import record
 
 
 async def scored_times(conn, chat: int) -> dict:

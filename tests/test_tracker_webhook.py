@@ -24,8 +24,8 @@ from activities.tracker_inbox import ExtractionTrigger
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
 from settings import Settings
-from tests.test_events import open_stream, receive
-from tests.test_replay import record
+from tests.support.events import open_stream, receive
+from tests.support.histories import record
 from workflows.base import JobStatus
 from workflows.start import start_job
 from workflows.tracker_extraction import LLM_RETRY, MORE, ExtractKnowledgeInput, extraction_job, extraction_job_id

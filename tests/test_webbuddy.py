@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from devstack.clients import Api, eventually
 from tests.support.deployment import deployment
+from tests.support.histories import record
 from tests.support.webbuddy import FAST_RECONCILE, logs_by_stage, new_query, wait_query
-from tests.test_replay import record
 
 QUEUE = "webbuddy"
 STAGE_LOGS = {"claimed": 1, "answering": 1, "done": 1}

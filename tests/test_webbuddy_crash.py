@@ -3,8 +3,8 @@
 import os
 
 from devstack.clients import Api, eventually
+from tests.support.histories import record
 from tests.support.webbuddy import logs_by_stage, new_query, wait_query
-from tests.test_replay import record
 
 QUEUE = "webbuddy-crash"
 

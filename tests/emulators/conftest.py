@@ -11,10 +11,7 @@ import httpx
 import pytest
 
 from devstack import processes as ps
-
-# Cyrillic on purpose: 1C users usually have Russian names, and Basic auth must carry them as UTF-8.
-ONEC_USER, ONEC_PASSWORD = "Бухгалтер", "пароль:с двоеточием"
-ONEC_CREDENTIALS = {"LONGRUN_ONEC_USER": ONEC_USER, "LONGRUN_ONEC_PASSWORD": ONEC_PASSWORD}
+from tests.support.emulators import ONEC_CREDENTIALS
 
 
 def _run(module: str, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None) -> Iterator[str]:

@@ -16,7 +16,7 @@ from clients.onec import OneCClient, OneCError
 from domain.onec_paging import PageCursor, Paging, pages
 from domain.onec_rows import BankDocument, Contractor, DocumentKind
 from settings import Settings
-from tests.emulators.conftest import ONEC_PASSWORD, ONEC_USER
+from tests.support.emulators import ONEC_PASSWORD, ONEC_USER
 
 YEAR = (date(2024, 1, 1), date(2024, 12, 31))
 ROOT = "/odata/standard.odata/"

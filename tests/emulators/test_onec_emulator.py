@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from devstack.clients import eventually
-from tests.emulators.conftest import ONEC_PASSWORD, ONEC_USER
+from tests.support.emulators import ONEC_PASSWORD, ONEC_USER
 
 INCOMING = "Document_ПоступлениеНаРасчетныйСчет"
 OUTGOING = "Document_СписаниеСРасчетногоСчета"

@@ -7,7 +7,7 @@ import pytest
 from devstack import processes as ps
 from devstack.clients import Emulator
 from settings import Settings
-from tests.conftest import clean_emulator
+from tests.support.emulators import clean_emulator
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.webbuddy import Claim, ClaimInput, FinishInput, ProcessQueryInput
 from db.models.webbuddy import QueryStatus
 from devstack.clients import eventually
-from tests.test_replay import record
+from tests.support.histories import record
 from tests.workflows.stubs import Gate, heartbeat_until_cancelled
 from workflows.base import JobStatus
 from workflows.start import start_job
