@@ -33,7 +33,7 @@ def test_envelope_and_its_limits() -> None:
     assert payload["type"] == "message_scored" and payload["data"] == {"message_id": 7, "score": 0.8}
     assert (payload["job_id"], payload["seq"], payload["owner"]) == (None, None, None)
     with pytest.raises(ValueError):
-        encode("message.deleted", {}, owner=None)  # not one of the seed's names
+        encode("message.deleted", {}, owner=None)  # not an EventName: the bus sends only names its clients know
     with pytest.raises(ValueError, match="job_id"):
         encode(EventName.batch_scored, {}, owner=None, seq=1)
     # Cyrillic counts two bytes a character: the limit is Postgres's, in bytes.

@@ -1,4 +1,5 @@
-"""The 1C seed's tasks API over any job: its shape over HTTP and websockets, its roles."""
+"""The tasks API over any job, in the task shape the 1C front end's TaskProgress reads: over HTTP and websockets,
+its roles."""
 
 import asyncio
 import json
@@ -7,27 +8,27 @@ from websockets.asyncio.client import connect
 
 from tests.support.news import discover, make_sources
 
-SEED_TASK_FIELDS = {
+TASK_FIELDS = {
     "task_id", "task_type", "status", "progress", "total", "processed", "message",
     "created_at", "started_at", "completed_at", "result", "error",
-    # added: a step being retried (the seed's client reads `message`, which says it too)
+    # added: a step being retried (the 1C front end shows `message`, which says it too)
     "retrying", "attempt", "retrying_since", "last_error",
 }  # fmt: skip
 
 
-async def test_a_job_is_a_task_in_the_seeds_shape(stack, admin, make_user, llm):
+async def test_a_job_is_a_task_in_the_front_ends_shape(stack, admin, make_user, llm):
     user = await make_user("user")
     job_id = await discover(user, await make_sources(admin, stack, 2, items=4))
     await user.wait_job(job_id)
     task = await user.ok("GET", f"/api/v1/tasks/{job_id}")
-    assert set(task) == SEED_TASK_FIELDS
+    assert set(task) == TASK_FIELDS
     assert (task["task_id"], task["task_type"], task["status"]) == (job_id, "news_discovery", "completed")
     assert (task["progress"], task["total"], task["processed"]) == (100.0, 2, 2)
     assert task["completed_at"] and task["result"]["sources_processed"] == 2 and task["error"] is None
 
     listed = await user.ok("GET", "/api/v1/tasks", params={"task_type": "news_discovery", "limit": 5})
     assert listed["total"] == len(listed["tasks"]) and job_id in {t["task_id"] for t in listed["tasks"]}
-    assert all(set(t) == SEED_TASK_FIELDS for t in listed["tasks"])
+    assert all(set(t) == TASK_FIELDS for t in listed["tasks"])
 
     stranger = await make_user("user")
     assert (await stranger.http.get(f"/api/v1/tasks/{job_id}")).status_code == 404
@@ -36,12 +37,12 @@ async def test_a_job_is_a_task_in_the_seeds_shape(stack, admin, make_user, llm):
     assert (await user.http.post("/api/v1/tasks/cleanup")).status_code == 403
 
 
-async def test_task_socket_pushes_the_seeds_shape_until_the_end(stack, admin, llm):
+async def test_task_socket_pushes_the_front_ends_shape_until_the_end(stack, admin, llm):
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=300)
     job_id = await discover(admin, await make_sources(admin, stack, 3), max_parallel=1)
     url = stack.api_url.replace("http://", "ws://") + f"/api/v1/ws/tasks/{job_id}?token={admin.token}"
     async with connect(url) as ws, asyncio.timeout(60):
         tasks = [json.loads(message) async for message in ws]
-    assert all(set(t) == SEED_TASK_FIELDS for t in tasks)
+    assert all(set(t) == TASK_FIELDS for t in tasks)
     assert tasks[-1]["status"] == "completed" and tasks[-1]["progress"] == 100.0
     assert [t["processed"] for t in tasks] == sorted(t["processed"] for t in tasks)

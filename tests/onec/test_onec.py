@@ -1,5 +1,6 @@
 """1C sync on the real stack: the emulator's book into our books, counts that equal the rows, re-runs, changes,
-kill -9 and a 1C outage mid-sync, classification by rules then the LLM, the seed's shapes, roles, schedules."""
+kill -9 and a 1C outage mid-sync, classification by rules then the LLM, the shapes the 1C front end reads, roles,
+schedules."""
 
 import os
 from datetime import date
@@ -131,7 +132,7 @@ async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, databa
     assert categories >= 1
 
 
-async def test_seed_shapes_roles_and_bad_input(books, stack, fresh, make_user):
+async def test_front_end_shapes_roles_and_bad_input(books, stack, fresh, make_user):
     user = Api(books.url, (await make_user("user")).token)
     assert (await user.http.post("/api/v1/sync-1c/contractors/sync-async")).status_code == 403
     assert (await user.http.post("/api/v1/tasks/cleanup")).status_code == 403

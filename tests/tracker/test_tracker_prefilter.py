@@ -1,4 +1,5 @@
-"""The analysis run's prefilter: long enough, and an ask (a task word) or a mention; the seed's languages alike."""
+"""The analysis run's prefilter: long enough, and an ask (a task word) or a mention; English, Ukrainian and Russian
+alike."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Scoring is a pure function of a message and its context: the seed's classes at its thresholds."""
+"""Scoring is a pure function of a message and its context: noise, weak signal and signal at their thresholds."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +31,7 @@ def message(text: str = SUBSTANTIVE, **kw) -> ScoringInput:
     [(0.0, NoiseClass.noise), (0.2999, NoiseClass.noise), (NOISE_BELOW, NoiseClass.weak_signal)]
     + [(0.6999, NoiseClass.weak_signal), (SIGNAL_FROM, NoiseClass.signal), (1.0, NoiseClass.signal)],
 )
-def test_classes_at_the_seeds_thresholds(value, expected):
+def test_classes_at_their_thresholds(value, expected):
     assert noise_class(value) == expected
 
 

@@ -1,5 +1,5 @@
-"""Seed 004's score_unscored_messages_task as a job: every message without a score gets one, once, announced to
-live clients; the sweep is for editors, and a second sweep finds nothing to do."""
+"""The scoring sweep as a job (`POST /api/v1/scoring/unscored`, and its schedule): every message without a score
+gets one, once, announced to live clients; the sweep is for editors, and a second sweep finds nothing to do."""
 
 import asyncio
 import os

@@ -51,7 +51,7 @@ async def webhook(webhook_url):
 
 @pytest.fixture
 async def extractor(database):
-    """An active knowledge_extractor agent config, as the seed requires for extraction."""
+    """An active knowledge_extractor agent config: without one, nothing is extracted."""
     async with database.begin() as conn:
         await conn.execute(text("UPDATE agent_config SET active = false WHERE role = 'knowledge_extractor'"))
         await conn.execute(
