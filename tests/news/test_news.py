@@ -101,7 +101,7 @@ async def test_failing_feed_is_recorded_and_others_complete(stack, admin, feeds,
     good = await make_sources(admin, stack, 3)
     [bad] = await make_sources(admin, stack, 1)
     feed_path = httpx.URL(bad["feed_url"]).path
-    # A 5xx is worth retrying (tests/test_news_faults.py: for as long as the source's budget lasts); then the feed
+    # A 5xx is worth retrying (tests/news/test_news_faults.py: for as long as the source's budget lasts); then the feed
     # turns out to be gone, which is final.
     await feeds.fault(path=feed_path, kind="status", status=500, retry_after=0.05, times=2)
     await feeds.fault(path=feed_path, kind="status", status=410)

@@ -3,7 +3,7 @@
 Ends forced here, with stub activities: answered; the LLM failing for good; claimed elsewhere; the
 cancel signal before the claim and during the answer; Temporal's cancel during the claim, the answer
 and the finish. The ends no workflow code can see (terminated, failed, timed out) are closed by the
-reconcile sweep: `tests/test_webbuddy.py::test_a_terminated_run_gets_its_query_closed_by_reconcile`.
+reconcile sweep: `tests/webbuddy/test_webbuddy.py::test_a_terminated_run_gets_its_query_closed_by_reconcile`.
 """
 
 import os
