@@ -89,14 +89,16 @@ def test_every_product_folder_is_installed_and_shipped():
 
 
 def _imported_names(path: Path) -> set[str]:
-    """Every dotted name an import in `path` reaches, `from a import b` as both `a` and `a.b`."""
+    """Every dotted name an import in `path` reaches, `from a import b` as both `a` and `a.b`; a relative import
+    (only ever within tests/) as if under `tests.`."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = ".".join(filter(None, ["tests" if node.level else "", node.module or ""]))
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
     return names
 
 
