@@ -4,7 +4,7 @@
 PYTHON := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: venv up worker down test bench lint clean
+.PHONY: venv up worker down test test-news test-webbuddy test-crossposting test-onec test-tracker bench lint clean
 
 venv: $(VENV_STAMP)
 
@@ -28,6 +28,18 @@ down: venv
 
 test: venv
 	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+# One application's tests alone: its real-stack folder and its workflow tests (tests/workflows, no stack).
+# Crossposting also runs tests/telegram, its sources' adapter; the tracker runs the chat-kind check from there.
+TESTS_news := tests/news tests/workflows/test_news_flow.py
+TESTS_webbuddy := tests/webbuddy tests/workflows/test_webbuddy_flow.py
+TESTS_crossposting := tests/crossposting tests/telegram tests/workflows/test_crossposting_flow.py
+TESTS_onec := tests/onec tests/workflows/test_onec_flow.py
+TESTS_tracker := tests/tracker tests/telegram/test_chat_kinds.py tests/workflows/test_tracker_flow.py \
+	tests/workflows/test_tracker_embeddings_flow.py
+
+test-news test-webbuddy test-crossposting test-onec test-tracker: test-%: venv
+	$(PYTHON) -m pytest -q -p no:cacheprovider $(TESTS_$*)
 
 bench: venv
 	$(PYTHON) -m bench
