@@ -32,7 +32,8 @@ async def _stored(base_url: str, chat_id: int = CHANNEL) -> list[dict]:
 
 @pytest.fixture
 async def client(max_url: str) -> AsyncIterator[MaxClient]:
-    # A fast local limiter: these tests are about the protocol; tests/crossposting/test_max_rate_limit.py is about pacing.
+    # A fast local limiter: these tests are about the protocol; tests/crossposting/test_max_rate_limit.py is about
+    # pacing.
     async with MaxClient(max_url, LocalRateLimiter(1000), not_ready_retry_after=0.2) as max_client:
         yield max_client
 
