@@ -248,7 +248,7 @@ def build_worker(client: Client, settings: Settings, deps: Dependencies, workflo
         workflow_runner=SANDBOX,
         activities=deps.activities(),
         # A dead worker's sticky workflow tasks move to the shared queue after this long
-        # (Temporal's default is 10 s; see README, "Recovery").
+        # (Temporal's default is 10 s; see docs/recovery.md).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout_seconds),
         graceful_shutdown_timeout=timedelta(seconds=5),
         interceptors=[DatabaseOutageInterceptor(deps.ping_database)],

@@ -1,4 +1,4 @@
-"""Analysis runs (seed 004's execute_analysis_run): the window's messages prefiltered into batches, each batch's
+"""Analysis runs: the window's messages prefiltered into batches, each batch's
 task proposals from the proposal_generator agent (with RAG context from similar atoms when the run asks), the run's
 end. Every step publishes its event in the transaction of the write it reports, numbered by the workflow's seq.
 """

@@ -236,7 +236,7 @@ class InboxActivities:
 
     @activity.defn(name="tracker.score_unscored")
     async def score_unscored(self, inp: ScoreUnscoredInput) -> ScoreUnscoredOutcome:
-        """One batch of seed 004's score_unscored_messages_task: the oldest messages with no score."""
+        """One batch of ScoreUnscoredMessages: the oldest messages with no score."""
         now = utcnow()
         async with self._sessions() as session:
             ids = await tracker_messages.unscored_ids(session, inp.batch)

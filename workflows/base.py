@@ -25,7 +25,7 @@ JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 
 # A dead worker's activity is retried elsewhere after this long without a heartbeat; activities
 # heartbeat at a third of it. Detection is the largest part of recovery: 2 s keeps a replacement's
-# next item within the 5 s target (bench/recovery.py; README, "Recovery").
+# next item within the 5 s target (bench/recovery.py; docs/recovery.md).
 HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 # A short database step (a local activity: a claim, a page's rows, a row's status), retried until the database
 # answers: giving up would strand what the step was to record.

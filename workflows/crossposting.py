@@ -1,7 +1,7 @@
 """Telegram → MAX channel migration: every post once, in the source's order, at the speed MAX allows.
 
-Replaces the seed's in-process loop (5–10 hours for 10,000 posts, lost with the process, and an
-"optimised" plan publishing five posts at once out of order). The history is read a page of 100
+Replaces the in-process loop crossposting ran in before Longrun (5–10 hours for 10,000 posts, lost with the
+process, and an "optimised" plan publishing five posts at once out of order). The history is read a page of 100
 messages at a time, oldest first, by a reader that runs up to `READ_AHEAD` pages ahead of publishing;
 each publish step takes every page read so far and publishes it in order in one activity that prepares
 media ahead in parallel. Pause keeps the place, cancel publishes nothing more, and a long channel

@@ -1,8 +1,9 @@
 """1C sync: bank transactions of a period and the contractors catalog, read page by page into the books.
 
-Replaces the seed's in-memory BackgroundTaskManager: a restart loses nothing, cancel takes effect within one
-page, and one workflow per kind of sync holds the books (`onec-sync-bank-transactions`, `onec-sync-contractors`):
-a second start while one runs answers the running job, so two syncs never write the same rows at once.
+Replaces the in-memory task manager the 1C syncs ran in before Longrun: a restart loses nothing, cancel takes effect
+within one page, and one workflow per kind of sync holds the books (`onec-sync-bank-transactions`,
+`onec-sync-contractors`): a second start while one runs answers the running job, so two syncs never write the same rows
+at once.
 """
 
 from datetime import date, timedelta
@@ -69,7 +70,7 @@ class SyncContractorsInput(BaseModel):
 
 
 class SyncResult(JobResult):
-    """The seed's counts, and what else the sync did."""
+    """The counts the 1C front end shows, and what else the sync did."""
 
     loaded: int = 0
     created: int = 0

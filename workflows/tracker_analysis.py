@@ -1,4 +1,4 @@
-"""Analysis runs (seed 004's execute_analysis_run) as a durable job: `tracker-run-<run id>`.
+"""Analysis runs as a durable job: `tracker-run-<run id>`.
 
 Replaces the TaskIQ task that a worker's death left `running` for ever: status running and the window's
 messages prefiltered into batches (a local step), each batch's proposals from the LLM (a regular activity that

@@ -1,4 +1,4 @@
-"""Classification experiments (seed 004's execute_classification_experiment) as a durable job:
+"""Classification experiments as a durable job:
 `tracker-experiment-<id>`.
 
 The messages are chosen once (a local step, kept in history), classified in batches by the topic_classifier

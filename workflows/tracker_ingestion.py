@@ -1,4 +1,4 @@
-"""Tracker ingestion (seed 004's `ingest_telegram_messages_task`): a chat's history imported newest first, a page of
+"""Tracker ingestion: a chat's history imported newest first, a page of
 100 messages per step, into `message` with its authors' profiles, each new message scored.
 
 Replaces a TaskIQ task that lost its place with its worker: the cursor (the lowest message id read), the counts

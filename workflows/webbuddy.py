@@ -1,7 +1,7 @@
 """WebBuddy: one workflow per query (claim, answer, finish) and the reconcile sweep the schedule runs.
 
-Replaces the seed's fire-and-forget push thread and its 30-second polling loop: a query is a
-workflow the moment it is created, and the old `claim_next` workers keep working beside it.
+Before Longrun a query went through a fire-and-forget push thread or waited for a 30-second polling loop; now it is
+a workflow the moment it is created, and the old `claim_next` workers keep working beside it.
 """
 
 from datetime import timedelta
