@@ -1,5 +1,5 @@
 """Job progress pushed over websockets, in whatever shape a route's clients expect (the job snapshot,
-the 1C seed's task...): one poller per watched job in the ProgressHub, fanned out to every socket.
+the 1C front end's task...): one poller per watched job in the ProgressHub, fanned out to every socket.
 
 Every socket is bounded: its messages by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES (uvicorn: `python -m api`), its token
 must come within LONGRUN_WEBSOCKET_AUTH_SECONDS while at most LONGRUN_WEBSOCKETS_PENDING_AUTH sockets wait for

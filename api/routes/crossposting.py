@@ -1,4 +1,4 @@
-"""Telegram → MAX migration (seed 002): channels, crossposting links, migration jobs and the message log."""
+"""Telegram → MAX crossposting: channels, crossposting links, migration jobs and the message log."""
 
 from datetime import datetime
 from typing import Annotated

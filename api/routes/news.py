@@ -1,4 +1,4 @@
-"""News discovery (seed 000): sources, starting a discovery run, drafts, and the old status endpoint."""
+"""News discovery: sources, starting a discovery run, drafts, and the old status endpoint."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -93,10 +93,10 @@ class DraftPatch(BaseModel):
 
 
 class DiscoveryStatus(BaseModel):
-    """The seed's `/discover-news-status/` answer, field for field."""
+    """The answer of `/discover-news-status/`, the endpoint the news pages polled before Longrun, field for field."""
 
     id: str
-    status: str  # the job's status, with `failed` spelled `error` as the seed did
+    status: str  # the job's status, with `failed` spelled `error` as those pages expect
     is_running: bool
     total_sources: int
     processed_sources: int
@@ -169,7 +169,7 @@ async def discover(body: Discover, session: SessionDep, who: People, jobs: JobsD
 
 @router.get("/discover/{job_id}")
 async def discovery_status(job_id: str, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> DiscoveryStatus:
-    """The seed's `/discover-news-status/` answer, so its admin page keeps polling unchanged."""
+    """In the shape of `/discover-news-status/`, so the news admin page keeps polling unchanged."""
     try:
         snap = await jobs.snapshot(job_id, who)
     except JobNotFound as exc:

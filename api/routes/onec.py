@@ -1,4 +1,4 @@
-"""1C sync (seed 003) with the seed's endpoints: start a sync (`{"task_id"}`), read the synced books, edit the
+"""1C sync with the endpoints the 1C front end calls: start a sync (`{"task_id"}`), read the synced books, edit the
 classification rules, and pause or resume the syncs' schedules."""
 
 from datetime import date, datetime
@@ -50,7 +50,8 @@ class BankSyncRequest(BaseModel):
 
 
 class TaskStarted(BaseModel):
-    """The seed's answer to a sync start: poll `/api/v1/tasks/{task_id}` or watch `/api/v1/ws/tasks/{task_id}`.
+    """What the 1C front end expects from a sync start: poll `/api/v1/tasks/{task_id}` or watch
+    `/api/v1/ws/tasks/{task_id}`.
 
     `joined`: a sync of this kind was already running, so no new one started and this is that one: `running_input`
     is what it syncs (its period: it may not be the one asked for), `running_since` when it started. If someone else

@@ -1,4 +1,4 @@
-"""The tracker's agent configs (seed 004): which model and prompt extraction, analysis runs and experiments use.
+"""The tracker's agent configs: which model and prompt extraction, analysis runs and experiments use.
 Everyone signed in reads them; admins write. Activating a config switches off its role's other active one in the
 same transaction."""
 

@@ -1,7 +1,7 @@
-"""The tracker's analysis runs, their task proposals, and classification experiments (seed 004).
+"""The tracker's analysis runs, their task proposals, and classification experiments.
 
 Admins and managers start, cancel and review; everyone signed in reads. A run or an experiment is a row (what the
-seed's dashboard reads) and a job (`tracker-run-<id>`, `tracker-experiment-<id>`: progress at /api/v1/jobs/{id},
+tracker's dashboard reads) and a job (`tracker-run-<id>`, `tracker-experiment-<id>`: progress at /api/v1/jobs/{id},
 events on the events socket); cancelling goes through the job protocol's cancel signal.
 """
 

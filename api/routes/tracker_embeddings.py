@@ -1,4 +1,4 @@
-"""The tracker's embeddings (seed 004): start an embedding job over messages or atoms, and semantic search, which
+"""The tracker's embeddings: start an embedding job over messages or atoms, and semantic search, which
 ranks both by how close they are to a query's vector. Editors start jobs; everyone signed in searches."""
 
 from typing import Annotated

@@ -1,4 +1,4 @@
-"""Tracker ingestion (seed 004): `POST /api/v1/ingestion {chat, limit?, since?}` imports a chat's history; the
+"""Tracker ingestion: `POST /api/v1/ingestion {chat, limit?, since?}` imports a chat's history; the
 job's row (`MessageIngestionJob`) is listed, read and cancelled here, its progress pushed as `ingestion.*` events on
 `WS /api/v1/ws/events`.
 

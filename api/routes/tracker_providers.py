@@ -1,4 +1,4 @@
-"""The tracker's LLM providers (seed 004): OpenAI-compatible servers with their chat and embedding models.
+"""The tracker's LLM providers: OpenAI-compatible servers with their chat and embedding models.
 Everyone signed in reads them; admins add, change and remove them, since they decide where messages are sent."""
 
 from collections.abc import Iterator

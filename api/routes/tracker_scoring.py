@@ -1,4 +1,5 @@
-"""`POST /api/v1/scoring/unscored`: seed 004's score_unscored_messages_task on demand (its schedule runs it too)."""
+"""`POST /api/v1/scoring/unscored`: ScoreUnscoredMessages (every message without a score, scored) on demand; its
+schedule runs it too."""
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field

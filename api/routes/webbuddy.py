@@ -1,4 +1,4 @@
-"""WebBuddy (seed 001) with its own endpoint shapes, so its Django front end and old workers keep working."""
+"""WebBuddy with its own endpoint shapes, so its Django front end and old workers keep working."""
 
 import logging
 from datetime import datetime
@@ -225,7 +225,8 @@ async def list_logs(query: RowId, session: SessionDep, who: CurrentUser):
 
 @router.post("/process-query", responses={409: {"description": "the query is already closed"}})
 async def process_query(body: Push, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> Accepted:
-    """The seed's push endpoint: a queued query gets its workflow (or the one already running is found).
+    """Where the WebBuddy site pushes each new query: a queued query gets its workflow (or the one already
+    running is found).
 
     A query in progress is already someone's, so nothing starts; a closed one is not reopened by a
     push (409 names its status): re-queue it with PATCH `status=queued` instead.
