@@ -33,7 +33,7 @@ MAX_PAYLOAD_BYTES = 7999
 
 
 class EventName(StrEnum):
-    """Every event name the tracker's frontend listens to (seed 004), spelled exactly as it spells them."""
+    """Every event name the tracker's frontend listens to, spelled exactly as it spells them."""
 
     ingestion_started = "ingestion.started"
     ingestion_progress = "ingestion.progress"

@@ -25,7 +25,7 @@ LOG = MessageLog.__table__
 
 
 async def already_done(session: AsyncSession, link_id: int, message_ids: Iterable[int]) -> set[int]:
-    """The seed's batched check: which of these messages a earlier run already took care of."""
+    """One query for a whole page: which of these messages an earlier run already took care of."""
     ids = list(message_ids)
     if not ids:
         return set()

@@ -30,8 +30,8 @@ DIRECTION = {DocumentKind.INCOMING: Direction.incoming, DocumentKind.OUTGOING: D
 
 
 class Counts(BaseModel):
-    """The seed's result: loaded, created, updated, skipped (plus deleted: marked deleted by 1C, and failed: rows
-    that cannot be stored as they are)."""
+    """The counts the 1C front end shows: loaded, created, updated, skipped (plus deleted: marked deleted by 1C, and
+    failed: rows that cannot be stored as they are)."""
 
     loaded: int = 0
     created: int = 0
