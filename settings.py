@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     max_rate_per_second: float = 30.0
     # MAX takes at most 2 messages/s into one chat or channel (dev.max.ru, POST /messages).
     max_chat_messages_per_second: float = 2.0
-    # Share of those rates left unused, so requests arriving late never put 31 in one second at MAX (README).
+    # Share of those rates left unused, so requests arriving late never put 31 in one second at MAX
+    # (docs/rate-limit.md).
     max_rate_headroom: float = 0.04
     # A rate-limit slot woken later than this is given up for a new one, so a stalled caller does not bunch up.
     max_rate_late_slot_seconds: float = 0.015
@@ -172,14 +173,14 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: str = ""
 
-    # WebBuddy: the reconcile schedule replaces the seed's 30-second polling loop.
+    # WebBuddy: the reconcile schedule replaces the 30-second polling loop its queries waited on before Longrun.
     webbuddy_reconcile_seconds: float = 30.0
     # A queued query this old with no workflow gets one from reconcile.
     webbuddy_grace_seconds: float = 30.0
     # An external worker's claim with no log or PATCH for this long goes back to the queue.
     webbuddy_stale_claim_seconds: float = 600.0
 
-    # Task tracker (seed 004). Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
+    # Task tracker. Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
     # `secret_token`); while it is empty the webhook refuses every update.
     telegram_webhook_secret: SecretStr = SecretStr("")
     # Where Telegram delivers the bot's updates (this API's /webhook/telegram as Telegram reaches it: a public
@@ -250,7 +251,7 @@ class Settings(BaseSettings):
     # token (a few hundred bytes); uvicorn's default, 16 MiB, would be read and parsed before anyone is known.
     websocket_max_message_bytes: int = Field(64 * 1024, ge=1024)
 
-    # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
+    # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
     workflow_task_timeout_seconds: float = 3.0

@@ -44,7 +44,7 @@ WORDS = (
 
 
 def message_texts(count: int, seed: int = 9) -> list[str]:
-    """Chat messages of 12-40 words: the length of the seed's typical message."""
+    """Chat messages of 12-40 words: the length of a typical message in a team's chat."""
     rng = random.Random(seed)
     return [" ".join(rng.choices(WORDS, k=rng.randint(12, 40))) + f" #{n}" for n in range(count)]
 

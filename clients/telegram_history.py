@@ -1,4 +1,4 @@
-"""A chat's history newest first through pyrogram (kurigram), for the tracker's ingestion (seed 004).
+"""A chat's history newest first through pyrogram (kurigram), for the tracker's ingestion.
 
 The same client as the migration's reader (`clients/telegram.telegram_client`: a user session, or the stand-in at
 pyrogram's MTProto boundary when `telegram_emulator_url` is set) and the same error mapping (`source_error`:

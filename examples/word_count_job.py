@@ -1,6 +1,6 @@
 """The smallest complete long operation on Longrun's job protocol: a workflow, its activity and its endpoint.
 
-A real job splits these over `workflows/`, `activities/` and `api/routes/` (README, "Adding a long operation");
+A real job splits these over `workflows/`, `activities/` and `api/routes/` (docs/jobs.md, "Adding a long operation");
 here they sit together so the whole shape is on one screen. `tests/test_example_job.py` runs this file.
 """
 
