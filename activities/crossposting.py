@@ -1,4 +1,4 @@
-"""Channel migration: survey a link, read a page of history into the log, publish what was read in order.
+"""Crossposting's migration steps: survey a link, read a page of history into the log, publish what was read in order.
 
 A publish step is a pipeline: the media of the next posts is downloaded from Telegram and uploaded to
 MAX ahead, in parallel (bounded), while posts are sent strictly one after another in the source's

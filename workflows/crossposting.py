@@ -1,4 +1,5 @@
-"""Telegram → MAX channel migration: every post once, in the source's order, at the speed MAX allows.
+"""Crossposting's job: a link's channel migration (`MigrateChannel`), Telegram → MAX, every post once, in the source's
+order, at the speed MAX allows.
 
 Replaces the in-process loop crossposting ran in before Longrun (5–10 hours for 10,000 posts, lost with the
 process, and an "optimised" plan publishing five posts at once out of order). The history is read a page of 100
