@@ -18,14 +18,12 @@ that); a run with no message left after the prefilter is `completed` with no pro
 """
 
 import asyncio
-from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, JobProgress, JobResult, root_cause
+from workflows.tracker_batch_job import TrackerBatchJob
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import tallied
@@ -45,14 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.start import JobRequest
 
 JOB_TYPE = "analysis_run"
-
-# A batch's LLM faults that pass (429, 5xx, a dropped connection, a timeout) are retried for as long as BATCH_BUDGET
-# lasts, however many attempts that takes: 6 attempts (about a minute) lost batches to bad luck. An LLM away for
-# longer fails the batch, not the run, its error (in the run's error_log) naming the faults that spent the budget; a
-# refused request (400, a bad key, a refusal) fails it at once. Experiments' batches are bounded the same way.
-BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-BATCH_BUDGET = timedelta(minutes=30)
-
 
 PAGED_PATCH = "analysis-paged"
 BATCHES_PER_RUN = 100  # the default of `AnalysisRunInput.batches_per_run`: ~400 history events a run
@@ -102,12 +92,7 @@ class AnalysisRunResult(JobResult):
 
 
 @workflow.defn(name="AnalysisRun")
-class AnalysisRunWorkflow(JobWorkflow):
-    def __init__(self) -> None:
-        super().__init__()
-        # The number of this job's next event: kept here so a retried step publishes under the same numbers.
-        self._seq = 1
-
+class AnalysisRunWorkflow(TrackerBatchJob):
     @workflow.run
     async def run(self, inp: AnalysisRunInput) -> AnalysisRunResult:
         if inp.carry is not None or workflow.patched(PAGED_PATCH):
@@ -117,7 +102,7 @@ class AnalysisRunWorkflow(JobWorkflow):
         try:
             plan: RunPlan = await self.unstoppable(
                 workflow.execute_local_activity_method(
-                    AnalysisActivities.start_run, StartRunInput(**self._job(inp), run_id=inp.run_id), **DB_STEP
+                    AnalysisActivities.start_run, StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id), **DB_STEP
                 )
             )
         except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
@@ -161,7 +146,7 @@ class AnalysisRunWorkflow(JobWorkflow):
                 plan: RunPlan = await self.unstoppable(
                     workflow.execute_local_activity_method(
                         AnalysisActivities.start_run,
-                        StartRunInput(**self._job(inp), run_id=inp.run_id, paged=True),
+                        StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id, paged=True),
                         **DB_STEP,
                     )
                 )
@@ -262,29 +247,22 @@ class AnalysisRunWorkflow(JobWorkflow):
     async def _batch(
         self, inp: AnalysisRunInput, plan: RunPlan, index: int, message_ids: list[int], completed_before: int
     ) -> BatchOutcome | None:
-        """One batch's proposals; None when it failed for good (logged in the run) or a cancel stopped it."""
-        task = workflow.start_activity_method(
-            AnalysisActivities.propose_batch,
-            ProposeInput(
-                **self._job(inp),
-                run_id=inp.run_id,
-                batch_index=index,
-                batches_total=len(plan.batches) if plan.batches else plan.batches_total,
-                message_ids=message_ids,
-                use_rag=plan.use_rag,
-                agent_config_id=plan.agent_config_id,
-                completed_before=completed_before,
-            ),
-            start_to_close_timeout=timedelta(minutes=10),
-            schedule_to_close_timeout=BATCH_BUDGET,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=BATCH_RETRY,
-            # No proposal may land after the run says `cancelled`.
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        """One batch's proposals; None when it failed for good (logged in the run) or a cancel stopped it.
+
+        A batch the LLM fails for good fails the batch, not the run: its error goes to the run's error_log."""
+        propose = ProposeInput(
+            **self.job_ref(inp.owner),
+            run_id=inp.run_id,
+            batch_index=index,
+            batches_total=len(plan.batches) if plan.batches else plan.batches_total,
+            message_ids=message_ids,
+            use_rag=plan.use_rag,
+            agent_config_id=plan.agent_config_id,
+            completed_before=completed_before,
         )
         try:
             # None on cancel: the run's end counts what was written, a batch that landed meanwhile included.
-            outcome: BatchOutcome | None = await self.stoppable(task)
+            outcome: BatchOutcome | None = await self.llm_batch(AnalysisActivities.propose_batch, propose)
         except (Exception, asyncio.CancelledError) as exc:  # failed for good (a cancel answers None)
             error = root_cause(exc)
             logged = await self.unstoppable(
@@ -328,7 +306,7 @@ class AnalysisRunWorkflow(JobWorkflow):
                 workflow.execute_local_activity_method(
                     AnalysisActivities.finish_run,
                     FinishRunInput(
-                        **self._job(inp),
+                        **self.job_ref(inp.owner),
                         run_id=inp.run_id,
                         status=status,
                         error=error,
@@ -355,9 +333,6 @@ class AnalysisRunWorkflow(JobWorkflow):
             result.status = self.finish(summary)
         result.progress = self._progress
         return result
-
-    def _job(self, inp: AnalysisRunInput) -> dict:
-        return {"job_id": workflow.info().workflow_id, "owner": inp.owner, "seq": self._seq}
 
 
 def analysis_job(run_id: int, owner: str, batches_per_run: int = BATCHES_PER_RUN) -> JobRequest:

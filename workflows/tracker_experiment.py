@@ -7,19 +7,16 @@ that fails for good fails the experiment: an accuracy over part of the messages 
 """
 
 import asyncio
-from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
-from workflows.tracker_analysis import BATCH_BUDGET, BATCH_RETRY
+from workflows.base import DB_STEP, JobResult, root_cause
+from workflows.tracker_batch_job import TrackerBatchJob
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_experiments import (
         ClassifyInput,
-        ClassifyOutcome,
         ExperimentActivities,
         ExperimentPlan,
         FinishExperimentInput,
@@ -53,11 +50,7 @@ class ExperimentResult(JobResult):
 
 
 @workflow.defn(name="ClassificationExperiment")
-class ClassificationExperimentWorkflow(JobWorkflow):
-    def __init__(self) -> None:
-        super().__init__()
-        self._seq = 1
-
+class ClassificationExperimentWorkflow(TrackerBatchJob):
     @workflow.run
     async def run(self, inp: ExperimentInput) -> ExperimentResult:
         result = ExperimentResult(
@@ -68,7 +61,7 @@ class ClassificationExperimentWorkflow(JobWorkflow):
             plan: ExperimentPlan = await self.unstoppable(
                 workflow.execute_local_activity_method(
                     ExperimentActivities.start_experiment,
-                    StartExperimentInput(**self._job(inp), experiment_id=inp.experiment_id),
+                    StartExperimentInput(**self.job_ref(inp.owner), experiment_id=inp.experiment_id),
                     **DB_STEP,
                 )
             )
@@ -87,7 +80,18 @@ class ClassificationExperimentWorkflow(JobWorkflow):
             batch = ids[start : start + BATCH]
             self.set_current(f"messages {start + 1}-{start + len(batch)} of {len(ids)}")
             try:
-                outcome = await self._batch(inp, plan, batch, tally, last_progress)
+                outcome = await self.llm_batch(
+                    ExperimentActivities.classify_batch,
+                    ClassifyInput(
+                        **self.job_ref(inp.owner),
+                        experiment_id=inp.experiment_id,
+                        agent_config_id=plan.agent_config_id,
+                        message_ids=batch,
+                        total=len(ids),
+                        before=tally,
+                        last_progress=last_progress,
+                    ),
+                )
             except (Exception, asyncio.CancelledError) as exc:  # failed for good (a cancel answers None)
                 self.record_error(f"messages {start + 1}-{start + len(batch)}", root_cause(exc))
                 return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
@@ -101,29 +105,6 @@ class ClassificationExperimentWorkflow(JobWorkflow):
         status = JobRecordStatus.cancelled if self.cancel_requested else JobRecordStatus.completed
         return await self._close(inp, result, status, None)
 
-    async def _batch(
-        self, inp: ExperimentInput, plan: ExperimentPlan, batch: list[int], tally: Tally, last_progress: int | None
-    ) -> ClassifyOutcome:
-        task = workflow.start_activity_method(
-            ExperimentActivities.classify_batch,
-            ClassifyInput(
-                **self._job(inp),
-                experiment_id=inp.experiment_id,
-                agent_config_id=plan.agent_config_id,
-                message_ids=batch,
-                total=len(plan.message_ids),
-                before=tally,
-                last_progress=last_progress,
-            ),
-            start_to_close_timeout=timedelta(minutes=10),
-            schedule_to_close_timeout=BATCH_BUDGET,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=BATCH_RETRY,
-            # The tally must not move after the experiment says `cancelled`.
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-        return await self.stoppable(task)
-
     async def _close(
         self, inp: ExperimentInput, result: ExperimentResult, status: JobRecordStatus, error: str | None
     ) -> ExperimentResult:
@@ -132,7 +113,7 @@ class ClassificationExperimentWorkflow(JobWorkflow):
                 workflow.execute_local_activity_method(
                     ExperimentActivities.finish_experiment,
                     FinishExperimentInput(
-                        **self._job(inp), experiment_id=inp.experiment_id, status=status, error=error
+                        **self.job_ref(inp.owner), experiment_id=inp.experiment_id, status=status, error=error
                     ),
                     **DB_STEP,
                 )
@@ -152,9 +133,6 @@ class ClassificationExperimentWorkflow(JobWorkflow):
             result.status = self.finish(summary)
         result.progress = self._progress
         return result
-
-    def _job(self, inp: ExperimentInput) -> dict:
-        return {"job_id": workflow.info().workflow_id, "owner": inp.owner, "seq": self._seq}
 
 
 def experiment_job(experiment_id: int, owner: str) -> JobRequest:
