@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         NextBatchInput,
         ProposeInput,
         RunPlan,
+        RunTally,
         StartRunInput,
     )
     from db.models.tracker import JobRecordStatus
@@ -98,15 +99,14 @@ class AnalysisRunWorkflow(TrackerBatchJob):
         if inp.carry is not None or workflow.patched(PAGED_PATCH):
             return await self._run_paged(inp)
         result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
-        self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
-        try:
-            plan: RunPlan = await self.unstoppable(
-                workflow.execute_local_activity_method(
-                    AnalysisActivities.start_run, StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id), **DB_STEP
-                )
-            )
-        except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
-            return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+        plan = await self.open_row(
+            f"analysis run {inp.run_id}: selecting messages",
+            workflow.execute_local_activity_method(
+                AnalysisActivities.start_run, StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id), **DB_STEP
+            ),
+        )
+        if isinstance(plan, str):  # the run or its agent config is missing: nothing to do but say so
+            return await self._close(inp, result, JobRecordStatus.failed, plan)
         self._seq = plan.next_seq
         result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter
         result.batches_total = len(plan.batches)
@@ -141,18 +141,17 @@ class AnalysisRunWorkflow(TrackerBatchJob):
     async def _run_paged(self, inp: AnalysisRunInput) -> AnalysisRunResult:
         carry = inp.carry
         if carry is None:
-            self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
-            try:
-                plan: RunPlan = await self.unstoppable(
-                    workflow.execute_local_activity_method(
-                        AnalysisActivities.start_run,
-                        StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id, paged=True),
-                        **DB_STEP,
-                    )
-                )
-            except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
+            plan = await self.open_row(
+                f"analysis run {inp.run_id}: selecting messages",
+                workflow.execute_local_activity_method(
+                    AnalysisActivities.start_run,
+                    StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id, paged=True),
+                    **DB_STEP,
+                ),
+            )
+            if isinstance(plan, str):  # the run or its agent config is missing: nothing to do but say so
                 result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
-                return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+                return await self._close(inp, result, JobRecordStatus.failed, plan)
             # Not counted up front (plans since the prefilter left `start_run`): the most batches the window can make
             # until its end is read.
             self._progress.total = plan.batches_total if plan.batches_total is not None else most_batches(plan)
@@ -301,38 +300,27 @@ class AnalysisRunWorkflow(TrackerBatchJob):
         messages_after_filter: int | None = None,
         batches_total: int | None = None,
     ) -> AnalysisRunResult:
-        try:
-            tally = await self.unstoppable(
-                workflow.execute_local_activity_method(
-                    AnalysisActivities.finish_run,
-                    FinishRunInput(
-                        **self.job_ref(inp.owner),
-                        run_id=inp.run_id,
-                        status=status,
-                        error=error,
-                        completed_before=result.batches_completed,
-                        messages_after_filter=messages_after_filter,
-                        batches_total=batches_total,
-                    ),
-                    **DB_STEP,
-                )
+        def summary(tally: RunTally) -> str:
+            result.batches_completed, result.proposals_total = tally.batches_completed, tally.proposals_total
+            return (
+                f"{tally.proposals_total} proposals from {tally.batches_completed} of {result.batches_total} batches"
+                + (f", {result.batches_failed} failed" if result.batches_failed else "")
             )
-        except Exception as exc:  # the run's row is gone: the job's own record is all there is
-            result.status = self.fail(f"{error or status.value}; the run could not be closed: {root_cause(exc)}")
-            result.progress = self._progress
-            return result
-        self._seq += 1
-        result.batches_completed, result.proposals_total = tally.batches_completed, tally.proposals_total
-        summary = (
-            f"{tally.proposals_total} proposals from {tally.batches_completed} of {result.batches_total} batches"
-            + (f", {result.batches_failed} failed" if result.batches_failed else "")
+
+        finish = workflow.execute_local_activity_method(
+            AnalysisActivities.finish_run,
+            FinishRunInput(
+                **self.job_ref(inp.owner),
+                run_id=inp.run_id,
+                status=status,
+                error=error,
+                completed_before=result.batches_completed,
+                messages_after_filter=messages_after_filter,
+                batches_total=batches_total,
+            ),
+            **DB_STEP,
         )
-        if status == JobRecordStatus.failed:
-            result.status = self.fail(f"{error}; {summary}" if error else summary)
-        else:
-            result.status = self.finish(summary)
-        result.progress = self._progress
-        return result
+        return await self.close_row(result, status, error, finish, summary, row="run")
 
 
 def analysis_job(run_id: int, owner: str, batches_per_run: int = BATCHES_PER_RUN) -> JobRequest:

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tracker_experiments import (
         ClassifyInput,
         ExperimentActivities,
-        ExperimentPlan,
+        ExperimentTally,
         FinishExperimentInput,
         StartExperimentInput,
         Tally,
@@ -56,17 +56,16 @@ class ClassificationExperimentWorkflow(TrackerBatchJob):
         result = ExperimentResult(
             status=self._progress.status, progress=self._progress, experiment_id=inp.experiment_id
         )
-        self.begin(total=0, message=f"experiment {inp.experiment_id}: choosing messages")
-        try:
-            plan: ExperimentPlan = await self.unstoppable(
-                workflow.execute_local_activity_method(
-                    ExperimentActivities.start_experiment,
-                    StartExperimentInput(**self.job_ref(inp.owner), experiment_id=inp.experiment_id),
-                    **DB_STEP,
-                )
-            )
-        except Exception as exc:  # the experiment or its agent config is missing
-            return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+        plan = await self.open_row(
+            f"experiment {inp.experiment_id}: choosing messages",
+            workflow.execute_local_activity_method(
+                ExperimentActivities.start_experiment,
+                StartExperimentInput(**self.job_ref(inp.owner), experiment_id=inp.experiment_id),
+                **DB_STEP,
+            ),
+        )
+        if isinstance(plan, str):  # the experiment or its agent config is missing
+            return await self._close(inp, result, JobRecordStatus.failed, plan)
         self._seq = plan.next_seq
         ids = plan.message_ids
         result.message_count = len(ids)
@@ -108,31 +107,20 @@ class ClassificationExperimentWorkflow(TrackerBatchJob):
     async def _close(
         self, inp: ExperimentInput, result: ExperimentResult, status: JobRecordStatus, error: str | None
     ) -> ExperimentResult:
-        try:
-            final = await self.unstoppable(
-                workflow.execute_local_activity_method(
-                    ExperimentActivities.finish_experiment,
-                    FinishExperimentInput(
-                        **self.job_ref(inp.owner), experiment_id=inp.experiment_id, status=status, error=error
-                    ),
-                    **DB_STEP,
-                )
-            )
-        except Exception as exc:  # the experiment's row is gone: the job's own record is all there is
-            result.status = self.fail(f"{error or status.value}; the experiment could not be closed: {root_cause(exc)}")
-            result.progress = self._progress
-            return result
-        self._seq += 1
-        result.classified, result.correct = final.classified, final.correct
-        result.accuracy, result.confusion_matrix = final.accuracy, final.confusion_matrix
-        accuracy = f"accuracy {final.accuracy:.3f}" if final.accuracy is not None else "no accuracy"
-        summary = f"{final.correct} of {final.classified} classified right, {accuracy}"
-        if status == JobRecordStatus.failed:
-            result.status = self.fail(f"{error}; {summary}" if error else summary)
-        else:
-            result.status = self.finish(summary)
-        result.progress = self._progress
-        return result
+        def summary(final: ExperimentTally) -> str:
+            result.classified, result.correct = final.classified, final.correct
+            result.accuracy, result.confusion_matrix = final.accuracy, final.confusion_matrix
+            accuracy = f"accuracy {final.accuracy:.3f}" if final.accuracy is not None else "no accuracy"
+            return f"{final.correct} of {final.classified} classified right, {accuracy}"
+
+        finish = workflow.execute_local_activity_method(
+            ExperimentActivities.finish_experiment,
+            FinishExperimentInput(
+                **self.job_ref(inp.owner), experiment_id=inp.experiment_id, status=status, error=error
+            ),
+            **DB_STEP,
+        )
+        return await self.close_row(result, status, error, finish, summary, row="experiment")
 
 
 def experiment_job(experiment_id: int, owner: str) -> JobRequest:
