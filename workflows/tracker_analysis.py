@@ -119,24 +119,10 @@ class AnalysisRunWorkflow(TrackerBatchJob):
                 break
             self.set_current(f"batch {index + 1} of {len(plan.batches)}")
             outcome = await self._batch(inp, plan, index, message_ids, result.batches_completed)
-            if outcome is None:
-                if self.cancel_requested:
-                    break
-                result.batches_failed += 1
-                self.advance(failed=1)
-                continue
-            result.batches_completed = outcome.batches_completed
-            result.proposals_total = outcome.proposals_total
-            self._progress.details["proposals_total"] = outcome.proposals_total
-            self.advance(succeeded=1)
-        if self.cancel_requested:
-            status = JobRecordStatus.cancelled
-        elif plan.batches and result.batches_completed == 0:
-            status = JobRecordStatus.failed
-        else:
-            status = JobRecordStatus.completed
-        error = f"all {len(plan.batches)} batches failed" if status == JobRecordStatus.failed else None
-        return await self._close(inp, result, status, error)
+            if outcome is None and self.cancel_requested:
+                break
+            self._count(result, outcome)
+        return await self._close(inp, result, *self._ending(result, len(plan.batches)))
 
     async def _run_paged(self, inp: AnalysisRunInput) -> AnalysisRunResult:
         carry = inp.carry
@@ -216,16 +202,9 @@ class AnalysisRunWorkflow(TrackerBatchJob):
             outcome = await self._batch(inp, plan, index, batch, result.batches_completed)
             index += 1
             this_run += 1
-            if outcome is None:
-                if self.cancel_requested:
-                    break
-                result.batches_failed += 1
-                self.advance(failed=1)
-            else:
-                result.batches_completed = outcome.batches_completed
-                result.proposals_total = outcome.proposals_total
-                self._progress.details["proposals_total"] = outcome.proposals_total
-                self.advance(succeeded=1)
+            if outcome is None and self.cancel_requested:
+                break
+            self._count(result, outcome)
             if done:
                 break
         if plan.batches_total is None:
@@ -233,15 +212,28 @@ class AnalysisRunWorkflow(TrackerBatchJob):
             result.messages_after_filter, result.batches_total = kept, index
             if done:
                 self._progress.total = index
-        if self.cancel_requested:
-            status = JobRecordStatus.cancelled
-        elif index and result.batches_completed == 0:
-            status = JobRecordStatus.failed
-        else:
-            status = JobRecordStatus.completed
-        error = f"all {index} batches failed" if status == JobRecordStatus.failed else None
         found = {"messages_after_filter": kept, "batches_total": index} if plan.batches_total is None else {}
-        return await self._close(inp, result, status, error, **found)
+        return await self._close(inp, result, *self._ending(result, index), **found)
+
+    def _count(self, result: AnalysisRunResult, outcome: BatchOutcome | None) -> None:
+        """A batch that ended in the run's counts: its proposals, or failed (None)."""
+        if outcome is None:
+            result.batches_failed += 1
+            self.advance(failed=1)
+            return
+        result.batches_completed = outcome.batches_completed
+        result.proposals_total = outcome.proposals_total
+        self._progress.details["proposals_total"] = outcome.proposals_total
+        self.advance(succeeded=1)
+
+    def _ending(self, result: AnalysisRunResult, batches: int) -> tuple[JobRecordStatus, str | None]:
+        """The run's status after `batches` batches, and its error: failed only when batches were made and none
+        completed (it produced nothing)."""
+        if self.cancel_requested:
+            return JobRecordStatus.cancelled, None
+        if batches and result.batches_completed == 0:
+            return JobRecordStatus.failed, f"all {batches} batches failed"
+        return JobRecordStatus.completed, None
 
     async def _batch(
         self, inp: AnalysisRunInput, plan: RunPlan, index: int, message_ids: list[int], completed_before: int
