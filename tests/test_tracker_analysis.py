@@ -16,7 +16,7 @@ from devstack.clients import eventually
 from settings import Settings
 from tests.test_events import open_stream, receive
 from tests.test_replay import record
-from workflows.tracker_analysis import BATCH_RETRY
+from workflows.tracker_batch_job import BATCH_RETRY
 
 _message_ids = itertools.count(1)
 TERMINAL_EVENTS = {"analysis.run_completed", "analysis.run_failed", "experiment_completed", "experiment_failed"}
