@@ -79,7 +79,7 @@ class ScheduledSync(BaseModel):
     """What a schedule asks for: a sync of one kind, the bank one over the last `days_back` days."""
 
     kind: Literal["bank_transactions", "contractors"]
-    days_back: int = Field(3, ge=0)
+    days_back: int = Field(default=3, ge=0)
     auto_classify: bool = True
 
 

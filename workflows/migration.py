@@ -61,7 +61,7 @@ class MigrationInput(BaseModel):
     scope: MigrationScope
     cursor: Cursor = Field(default_factory=Cursor)
     carried: JobProgress | None = None
-    pages_per_run: int = Field(PAGES_PER_RUN, ge=1)
+    pages_per_run: int = Field(default=PAGES_PER_RUN, ge=1)
 
 
 class MigrationResult(JobResult):

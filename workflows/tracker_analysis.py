@@ -87,7 +87,7 @@ class RunCarry(BaseModel):
 class AnalysisRunInput(BaseModel):
     run_id: int
     owner: str
-    batches_per_run: int = Field(BATCHES_PER_RUN, ge=1)
+    batches_per_run: int = Field(default=BATCHES_PER_RUN, ge=1)
     carry: RunCarry | None = None
 
 

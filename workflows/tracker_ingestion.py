@@ -69,7 +69,7 @@ class IngestInput(BaseModel):
     scope: IngestionScope | None = None  # read from the row by the first run
     cursor: Cursor = Field(default_factory=Cursor)
     carried: JobProgress | None = None
-    pages_per_run: int = Field(PAGES_PER_RUN, ge=1)
+    pages_per_run: int = Field(default=PAGES_PER_RUN, ge=1)
 
 
 class IngestResult(JobResult):

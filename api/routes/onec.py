@@ -107,11 +107,11 @@ class ContractorPage(BaseModel):
 
 class RuleIn(BaseModel):
     category: str = Field(min_length=1, max_length=100)
-    priority: int = Field(100, ge=0, le=10_000)
+    priority: int = Field(default=100, ge=0, le=10_000)
     contractor_key: UUID | None = None
-    inn: str | None = Field(None, pattern=r"^\d{10}(\d{2})?$")
-    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
-    operation: str | None = Field(None, min_length=1, max_length=200)
+    inn: str | None = Field(default=None, pattern=r"^\d{10}(\d{2})?$")
+    purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
+    operation: str | None = Field(default=None, min_length=1, max_length=200)
     direction: Direction | None = None
     active: bool = True
 
@@ -128,9 +128,9 @@ def has_condition(rule: Any, **overrides: Any) -> bool:
 
 
 class RulePatch(BaseModel):
-    category: str | None = Field(None, min_length=1, max_length=100)
-    priority: int | None = Field(None, ge=0, le=10_000)
-    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    priority: int | None = Field(default=None, ge=0, le=10_000)
+    purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
 
 

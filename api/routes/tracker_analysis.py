@@ -55,8 +55,8 @@ class RunStart(BaseModel):
     time_window_start: datetime
     time_window_end: datetime
     use_rag: bool = False
-    batch_size: int = Field(50, ge=1, le=MAX_BATCH_SIZE)
-    agent_config_id: RowId | None = Field(None, description="null: the active proposal_generator")
+    batch_size: int = Field(default=50, ge=1, le=MAX_BATCH_SIZE)
+    agent_config_id: RowId | None = Field(default=None, description="null: the active proposal_generator")
 
     @field_validator("time_window_end")
     @classmethod
@@ -68,9 +68,9 @@ class RunStart(BaseModel):
 
 
 class ExperimentStart(BaseModel):
-    message_count: int = Field(100, ge=1, le=MAX_EXPERIMENT_MESSAGES)
-    agent_config_id: RowId | None = Field(None, description="null: the active topic_classifier")
-    telegram_chat_id: BigInt | None = Field(None, description="only this chat's messages; null: every chat's")
+    message_count: int = Field(default=100, ge=1, le=MAX_EXPERIMENT_MESSAGES)
+    agent_config_id: RowId | None = Field(default=None, description="null: the active topic_classifier")
+    telegram_chat_id: BigInt | None = Field(default=None, description="only this chat's messages; null: every chat's")
 
 
 class Started(BaseModel):

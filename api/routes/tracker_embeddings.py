@@ -24,7 +24,7 @@ MAX_QUERY_CHARS = 2000
 class EmbeddingsStart(BaseModel):
     kind: EmbedKind
     # Omitted: every message (or atom) still without a vector.
-    ids: list[RowId] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    ids: list[RowId] | None = Field(default=None, min_length=1, max_length=MAX_IDS)
     # Omitted: the active provider.
     provider_id: RowId | None = None
 

@@ -60,7 +60,7 @@ class QueryPatch(BaseModel):
     status: QueryStatus | None = None
     answer_text: str | None = None
     error: str | None = None
-    query_text: str | None = Field(None, min_length=1)
+    query_text: str | None = Field(default=None, min_length=1)
     query_finished: datetime | None = None
 
 
