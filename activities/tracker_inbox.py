@@ -224,6 +224,7 @@ class InboxActivities:
 
         async with autocommit(self._sessions) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None  # an open connection from the pool has its asyncpg connection
             await raw.add_listener(tracker_inbox.INBOX_CHANNEL, notified)
             try:
                 while True:

@@ -185,11 +185,13 @@ async def checked_bounds(session: AsyncSession, body: RunStart, settings: Settin
         raise field_error(
             "time_window_end", f"the window spans {days:.0f} days; at most {settings.analysis_max_window_days:g}"
         )
-    in_window = await session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(Message.sent_at >= body.time_window_start, Message.sent_at < body.time_window_end)
-    )
+    in_window = (
+        await session.execute(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.sent_at >= body.time_window_start, Message.sent_at < body.time_window_end)
+        )
+    ).scalar_one()
     if -(-in_window // body.batch_size) > settings.analysis_max_batches:
         least = -(-in_window // settings.analysis_max_batches)
         raise field_error(

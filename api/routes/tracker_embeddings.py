@@ -72,7 +72,7 @@ async def search(
     if provider is None:
         raise no_provider()
     try:
-        [vector] = await providers.embed(provider, [query])
+        [vector] = await providers.embed(provider, [query])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
     except openai.OpenAIError as exc:
         detail = f"the embedding provider {provider.name!r} failed: {exc}"
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail) from exc
