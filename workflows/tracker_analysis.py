@@ -123,7 +123,8 @@ class AnalysisRunWorkflow(JobWorkflow):
         except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
             return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
         self._seq = plan.next_seq
-        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter
+        # None until the streaming filter has been through the window (set again below when it is)
+        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter or 0
         result.batches_total = len(plan.batches)
         self._progress.total = len(plan.batches)
         self._progress.details.update(

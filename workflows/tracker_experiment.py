@@ -103,7 +103,7 @@ class ClassificationExperimentWorkflow(JobWorkflow):
 
     async def _batch(
         self, inp: ExperimentInput, plan: ExperimentPlan, batch: list[int], tally: Tally, last_progress: int | None
-    ) -> ClassifyOutcome:
+    ) -> ClassifyOutcome | None:
         task = workflow.start_activity_method(
             ExperimentActivities.classify_batch,
             ClassifyInput(

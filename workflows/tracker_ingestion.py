@@ -98,6 +98,7 @@ class IngestMessagesWorkflow(JobWorkflow):
             self._progress.details.update(ingestion_id=scope.job_id, chat=scope.chat)
         else:
             scope = inp.scope
+            assert scope is not None  # a continued run always carries the scope its first run began
             self.continue_from(inp.carried, inp.carried.message)
         error = None
         pages = 0

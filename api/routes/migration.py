@@ -136,6 +136,7 @@ async def list_telegram_channels(session: SessionDep, _: CurrentUser):
 @router.post("/telegram-channels", status_code=status.HTTP_201_CREATED, response_model=TelegramChannelOut)
 async def create_telegram_channel(body: TelegramChannelIn, session: SessionDep, _: Editors, settings: SettingsDep):
     if body.source == SourceKind.export:
+        assert body.export_path is not None  # the model's validator asks an export channel for its path
         await checked_export(body.export_path, settings)
     channel = TelegramChannel(**body.model_dump())
     session.add(channel)

@@ -176,7 +176,7 @@ async def discovery_status(job_id: str, session: SessionDep, who: CurrentUser, j
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found") from exc
     if snap.type != JOB_TYPE:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not a news discovery")
-    news_found = await session.scalar(select(func.count()).where(NewsPost.run_id == job_id))
+    news_found = (await session.execute(select(func.count()).where(NewsPost.run_id == job_id))).scalar_one()
     return DiscoveryStatus(
         id=job_id,
         status="error" if snap.status == JobStatus.failed else snap.status.value,
