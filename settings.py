@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LONGRUN_", env_file=".env", extra="ignore")
+
+    @classmethod
+    def without_env_file(cls, **values: Any) -> Self:
+        """The environment and `values`, never a developer's `.env` (benches and tools that set what they need)."""
+        # `_env_file` is pydantic-settings' init-only option, which its dataclass-like signature does not show.
+        return cls(_env_file=None, **values)  # pyright: ignore[reportCallIssue]
 
     data_dir: Path = ROOT / ".data"
 
