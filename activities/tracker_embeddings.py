@@ -109,7 +109,7 @@ class EmbeddingActivities:
         # The transient faults earlier attempts met, counted on: a failure names them all.
         faults = resumed_faults()
         async with calling_llm(faults):
-            vectors = await self._providers.embed(provider, [row.text for row in todo])
+            vectors = await self._providers.embed(provider, [row.text for row in todo])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
             if len(vectors) != len(todo):
                 raise ApplicationError(f"the provider answered {len(vectors)} vectors for {len(todo)} texts")
             ids, kept = [], []

@@ -82,7 +82,7 @@ async def empty_books(settings: Settings) -> None:
 
 
 async def measure(stack: Stack, api_url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    settings = Settings(database_url=stack.pg.database_url, onec_url=stack.onec_url, _env_file=None)
+    settings = Settings.without_env_file(database_url=stack.pg.database_url, onec_url=stack.onec_url)
     emulator = OneCEmulator(stack.onec_url)
     admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
     rows = []

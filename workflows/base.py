@@ -56,7 +56,7 @@ class JobStatus(StrEnum):
 TERMINAL = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
 
 
-def percent_of(processed: int, total: int, status: JobStatus) -> float:
+def percent_of(processed: float, total: int, status: JobStatus) -> float:
     return round(100.0 * processed / total, 2) if total else (100.0 if status in TERMINAL else 0.0)
 
 

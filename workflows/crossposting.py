@@ -69,7 +69,7 @@ class MigrationInput(BaseModel):
     scope: MigrationScope
     cursor: Cursor = Field(default_factory=Cursor)
     carried: JobProgress | None = None
-    pages_per_run: int = Field(PAGES_PER_RUN, ge=1)
+    pages_per_run: int = Field(default=PAGES_PER_RUN, ge=1)
 
 
 class MigrationResult(JobResult):
@@ -124,8 +124,8 @@ class MigrateChannelWorkflow(JobWorkflow):
         if not reader.done():
             reader.cancel()  # cancelled with a read under way: it ends before the job does
         await asyncio.gather(reader, return_exceptions=True)
-        if not self.cancel_requested and not reader.cancelled() and reader.exception() is not None:
-            raise reader.exception()  # a page that cannot be read (the channel is gone): the job fails
+        if not self.cancel_requested and not reader.cancelled() and (failure := reader.exception()) is not None:
+            raise failure  # a page that cannot be read (the channel is gone): the job fails
         if not cursor.done and not self.cancel_requested:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(inp.model_copy(update={"cursor": cursor, "carried": self._progress}))

@@ -35,7 +35,7 @@ class SourceRef(BaseModel):
 
 class DiscoverNewsInput(BaseModel):
     sources: list[SourceRef]
-    max_parallel: int = Field(3, ge=1)
+    max_parallel: int = Field(default=3, ge=1)
 
 
 class DiscoverNewsResult(JobResult):

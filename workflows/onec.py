@@ -55,9 +55,9 @@ class SyncBankInput(BaseModel):
     date_from: date | None = None
     date_to: date | None = None
     # Schedules sync "the last N days": the period ends on the day the run starts.
-    days_back: int | None = Field(None, ge=0)
+    days_back: int | None = Field(default=None, ge=0)
     auto_classify: bool = False
-    page_size: int = Field(1000, ge=1, le=5000)
+    page_size: int = Field(default=1000, ge=1, le=5000)
 
     def period(self, today: date) -> Period:
         if self.days_back is not None:
@@ -66,7 +66,7 @@ class SyncBankInput(BaseModel):
 
 
 class SyncContractorsInput(BaseModel):
-    page_size: int = Field(1000, ge=1, le=5000)
+    page_size: int = Field(default=1000, ge=1, le=5000)
 
 
 class SyncResult(JobResult):

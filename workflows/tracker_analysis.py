@@ -78,7 +78,7 @@ class RunCarry(BaseModel):
 class AnalysisRunInput(BaseModel):
     run_id: int
     owner: str
-    batches_per_run: int = Field(BATCHES_PER_RUN, ge=1)
+    batches_per_run: int = Field(default=BATCHES_PER_RUN, ge=1)
     carry: RunCarry | None = None
 
 
@@ -108,7 +108,8 @@ class AnalysisRunWorkflow(TrackerBatchJob):
         if isinstance(plan, str):  # the run or its agent config is missing: nothing to do but say so
             return await self._close(inp, result, JobRecordStatus.failed, plan)
         self._seq = plan.next_seq
-        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter
+        # None until the streaming filter has been through the window (set again below when it is)
+        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter or 0
         result.batches_total = len(plan.batches)
         self._progress.total = len(plan.batches)
         self._progress.details.update(

@@ -52,10 +52,10 @@ BATCH_ACTIVITY = {
 class EmbedItemsInput(BaseModel):
     kinds: list[EmbedKind] = Field(min_length=1)
     # None: every row of the kinds still without a vector.
-    ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    ids: list[int] | None = Field(default=None, max_length=MAX_IDS)
     # None: the active provider, chosen once when the job starts.
     provider_id: int | None = None
-    max_parallel: int = Field(4, ge=1, le=16)
+    max_parallel: int = Field(default=4, ge=1, le=16)
     # Carried over continue-as-new: the progress, which kind, and where in it (an offset into `ids`, or the last
     # id listed).
     carried: JobProgress | None = None

@@ -62,8 +62,8 @@ INBOX_ID = "tracker-inbox"
 
 
 class TrackerInboxInput(BaseModel):
-    batch: int = Field(200, ge=1, le=1000)
-    wait_seconds: float = Field(60.0, ge=1)
+    batch: int = Field(default=200, ge=1, le=1000)
+    wait_seconds: float = Field(default=60.0, ge=1)
     carried: JobProgress | None = None
 
 

@@ -69,7 +69,7 @@ class IngestInput(BaseModel):
     scope: IngestionScope | None = None  # read from the row by the first run
     cursor: Cursor = Field(default_factory=Cursor)
     carried: JobProgress | None = None
-    pages_per_run: int = Field(PAGES_PER_RUN, ge=1)
+    pages_per_run: int = Field(default=PAGES_PER_RUN, ge=1)
 
 
 class IngestResult(JobResult):
@@ -98,6 +98,7 @@ class IngestMessagesWorkflow(JobWorkflow):
             self._progress.details.update(ingestion_id=scope.job_id, chat=scope.chat)
         else:
             scope = inp.scope
+            assert scope is not None  # a continued run always carries the scope its first run began
             self.continue_from(inp.carried, inp.carried.message)
         error = None
         pages = 0

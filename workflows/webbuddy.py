@@ -81,7 +81,7 @@ class ProcessQueryWorkflow(JobWorkflow):
             return await self._close(ask, "cancelled", error=CANCELLED_BY_USER)
 
         self._stage("answering")
-        outcome: dict[str, object] = {}
+        outcome: dict[str, str | BaseException] = {}
 
         async def answer(_: int) -> str:
             return await workflow.execute_activity_method(

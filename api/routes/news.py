@@ -46,14 +46,14 @@ FeedUrl = Annotated[AnyHttpUrl, AfterValidator(_storable)]
 class SourceIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     feed_url: FeedUrl
-    topic: str = Field("", max_length=500)
+    topic: str = Field(default="", max_length=500)
     active: bool = True
 
 
 class SourcePatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
     feed_url: FeedUrl | None = None
-    topic: str | None = Field(None, max_length=500)
+    topic: str | None = Field(default=None, max_length=500)
     active: bool | None = None
 
 
@@ -87,7 +87,7 @@ class DraftPage(BaseModel):
 
 
 class DraftPatch(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(default=None, min_length=1, max_length=500)
     summary: str | None = None
     status: NewsStatus | None = None
 
@@ -110,8 +110,8 @@ class DiscoveryStatus(BaseModel):
 
 
 class Discover(BaseModel):
-    source_ids: list[RowId] | None = Field(None, min_length=1, max_length=1000)
-    max_parallel: int = Field(3, ge=1, le=20)
+    source_ids: list[RowId] | None = Field(default=None, min_length=1, max_length=1000)
+    max_parallel: int = Field(default=3, ge=1, le=20)
 
 
 @router.get("/sources", response_model=list[SourceOut])
@@ -176,7 +176,7 @@ async def discovery_status(job_id: str, session: SessionDep, who: CurrentUser, j
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found") from exc
     if snap.type != JOB_TYPE:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not a news discovery")
-    news_found = await session.scalar(select(func.count()).where(NewsPost.run_id == job_id))
+    news_found = (await session.execute(select(func.count()).where(NewsPost.run_id == job_id))).scalar_one()
     return DiscoveryStatus(
         id=job_id,
         status="error" if snap.status == JobStatus.failed else snap.status.value,

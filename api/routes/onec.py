@@ -3,12 +3,12 @@ classification rules, and pause or resume the syncs' schedules."""
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from temporalio.client import ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -108,11 +108,11 @@ class ContractorPage(BaseModel):
 
 class RuleIn(BaseModel):
     category: str = Field(min_length=1, max_length=100)
-    priority: int = Field(100, ge=0, le=10_000)
+    priority: int = Field(default=100, ge=0, le=10_000)
     contractor_key: UUID | None = None
-    inn: str | None = Field(None, pattern=r"^\d{10}(\d{2})?$")
-    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
-    operation: str | None = Field(None, min_length=1, max_length=200)
+    inn: str | None = Field(default=None, pattern=r"^\d{10}(\d{2})?$")
+    purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
+    operation: str | None = Field(default=None, min_length=1, max_length=200)
     direction: Direction | None = None
     active: bool = True
 
@@ -129,9 +129,9 @@ def has_condition(rule: Any, **overrides: Any) -> bool:
 
 
 class RulePatch(BaseModel):
-    category: str | None = Field(None, min_length=1, max_length=100)
-    priority: int | None = Field(None, ge=0, le=10_000)
-    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    priority: int | None = Field(default=None, ge=0, le=10_000)
+    purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
 
 
@@ -195,7 +195,7 @@ async def list_contractors(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ContractorPage:
-    where = [Contractor.is_folder.is_(False)]
+    where: list[ColumnElement[bool]] = [Contractor.is_folder.is_(False)]
     if q:
         where.append(
             or_(
@@ -272,14 +272,16 @@ async def schedule_out(name: ScheduleName, handle: ScheduleHandle) -> ScheduleOu
         schedule_id=handle.id,
         paused=state.paused,
         note=state.note or "",
-        next_runs=info.next_action_times[:3],
+        next_runs=list(info.next_action_times[:3]),
         last_run=recent,
     )
 
 
 @router.get("/schedules")
 async def list_schedules(_: CurrentUser, temporal: TemporalDep, settings: SettingsDep) -> list[ScheduleOut]:
-    return [await schedule_out(name, await schedule_handle(name, temporal, settings)) for name in PAUSABLE]
+    return [
+        await schedule_out(name, await schedule_handle(name, temporal, settings)) for name in get_args(ScheduleName)
+    ]
 
 
 @router.post("/schedules/{name}/pause")

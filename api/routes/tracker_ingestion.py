@@ -39,8 +39,8 @@ CLOSED = {JobRecordStatus.completed.value, JobRecordStatus.failed.value, JobReco
 
 class IngestionStart(BaseModel):
     chat: str = Field(min_length=1, max_length=200, description="@username, t.me link or numeric chat id")
-    limit: int | None = Field(None, ge=1, le=10_000_000, description="at most this many of the newest messages")
-    since: datetime | None = Field(None, description="only messages sent at or after this time")
+    limit: int | None = Field(default=None, ge=1, le=10_000_000, description="at most this many of the newest messages")
+    since: datetime | None = Field(default=None, description="only messages sent at or after this time")
 
     @field_validator("chat")
     @classmethod

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/api/v1", tags=["tracker"])
 
 
 class ScoreUnscoredRequest(BaseModel):
-    batch: int | None = Field(None, ge=1, le=5000, description="messages per batch; default from settings")
+    batch: int | None = Field(default=None, ge=1, le=5000, description="messages per batch; default from settings")
 
 
 @router.post("/scoring/unscored", status_code=status.HTTP_202_ACCEPTED)
