@@ -5,6 +5,7 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
 COPY settings.py worker.py log_setup.py ./
 COPY api api
+COPY applications applications
 COPY activities activities
 COPY clients clients
 COPY db db

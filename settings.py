@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LONGRUN_", env_file=".env", extra="ignore")
+
+    @classmethod
+    def without_env_file(cls, **values: Any) -> Self:
+        """The environment and `values`, never a developer's `.env` (benches and tools that set what they need)."""
+        # `_env_file` is pydantic-settings' init-only option, which its dataclass-like signature does not show.
+        return cls(_env_file=None, **values)  # pyright: ignore[reportCallIssue]
 
     data_dir: Path = ROOT / ".data"
 
@@ -33,9 +39,11 @@ class Settings(BaseSettings):
     task_queue: str = "longrun"
 
     # With no key the real openai client talks to the local emulator.
-    openai_api_key: str = Field("", validation_alias=AliasChoices("OPENAI_API_KEY", "LONGRUN_OPENAI_API_KEY"))
+    openai_api_key: str = Field(default="", validation_alias=AliasChoices("OPENAI_API_KEY", "LONGRUN_OPENAI_API_KEY"))
     # Empty: OpenAI itself when a key is set, else the local emulator.
-    openai_base_url: str = Field("", validation_alias=AliasChoices("OPENAI_BASE_URL", "LONGRUN_OPENAI_BASE_URL"))
+    openai_base_url: str = Field(
+        default="", validation_alias=AliasChoices("OPENAI_BASE_URL", "LONGRUN_OPENAI_BASE_URL")
+    )
     llm_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
     llm_timeout_seconds: float = 60.0
@@ -64,7 +72,7 @@ class Settings(BaseSettings):
     # finds an album ready instead of waiting while MAX's rate limit has room (`python -m bench crossposting`).
     # The older name LONGRUN_MIGRATION_PREPARE_AHEAD is still read, so a deployment's .env keeps working.
     crossposting_prepare_ahead: int = Field(
-        32,
+        default=32,
         validation_alias=AliasChoices(
             "crossposting_prepare_ahead", "LONGRUN_CROSSPOSTING_PREPARE_AHEAD", "LONGRUN_MIGRATION_PREPARE_AHEAD"
         ),
@@ -104,7 +112,8 @@ class Settings(BaseSettings):
     max_rate_per_second: float = 30.0
     # MAX takes at most 2 messages/s into one chat or channel (dev.max.ru, POST /messages).
     max_chat_messages_per_second: float = 2.0
-    # Share of those rates left unused, so requests arriving late never put 31 in one second at MAX (README).
+    # Share of those rates left unused, so requests arriving late never put 31 in one second at MAX
+    # (docs/rate-limit.md).
     max_rate_headroom: float = 0.04
     # A rate-limit slot woken later than this is given up for a new one, so a stalled caller does not bunch up.
     max_rate_late_slot_seconds: float = 0.015
@@ -129,12 +138,12 @@ class Settings(BaseSettings):
     # The most one answer may take, on the wire and unpacked; more is a permanent error for that item. A feed is
     # text (the largest real ones run to a few MB); an avatar a small photo; an API answer JSON (1C's pages, MAX's
     # message lists, LLM embeddings as JSON); a media file what Telegram allows (2 GB, 4 GB with Premium).
-    feed_max_bytes: int = Field(16 * 2**20, ge=1024)
-    avatar_max_bytes: int = Field(10 * 2**20, ge=1024)
-    answer_max_bytes: int = Field(64 * 2**20, ge=1024)
-    media_max_bytes: int = Field(4 * 2**30, ge=1024)
+    feed_max_bytes: int = Field(default=16 * 2**20, ge=1024)
+    avatar_max_bytes: int = Field(default=10 * 2**20, ge=1024)
+    answer_max_bytes: int = Field(default=64 * 2**20, ge=1024)
+    media_max_bytes: int = Field(default=4 * 2**30, ge=1024)
     # Redirects one outside request follows, each hop checked as the first was.
-    outside_max_redirects: int = Field(5, ge=0, le=20)
+    outside_max_redirects: int = Field(default=5, ge=0, le=20)
     # The environment variables an LLM provider row may name as `api_key_env`: these names, and any name that
     # starts with LONGRUN_LLM_KEY_. Any other (LONGRUN_DATABASE_URL...) would go as a Bearer token to the row's host.
     llm_key_envs_allowed: str = "OPENAI_API_KEY,LONGRUN_OPENAI_API_KEY"
@@ -172,14 +181,14 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: str = ""
 
-    # WebBuddy: the reconcile schedule replaces the seed's 30-second polling loop.
+    # WebBuddy: the reconcile schedule replaces the 30-second polling loop its queries waited on before Longrun.
     webbuddy_reconcile_seconds: float = 30.0
     # A queued query this old with no workflow gets one from reconcile.
     webbuddy_grace_seconds: float = 30.0
     # An external worker's claim with no log or PATCH for this long goes back to the queue.
     webbuddy_stale_claim_seconds: float = 600.0
 
-    # Task tracker (seed 004). Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
+    # Task tracker. Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
     # `secret_token`); while it is empty the webhook refuses every update.
     telegram_webhook_secret: SecretStr = SecretStr("")
     # Where Telegram delivers the bot's updates (this API's /webhook/telegram as Telegram reaches it: a public
@@ -193,10 +202,10 @@ class Settings(BaseSettings):
     # Extractions one worker runs at once, across chats. Each is an LLM call and a write: unbounded, a busy hour's
     # chats all call the provider together and starve the webhook's drainer of CPU; bounded, the chats that wait
     # gather more messages and are extracted in fuller, cheaper batches.
-    tracker_extraction_concurrency: int = Field(2, ge=1)
+    tracker_extraction_concurrency: int = Field(default=2, ge=1)
     # With less than a batch waiting, an extraction first lets this long's messages gather (see
     # KnowledgeActivities._gather): fuller batches, fewer of them.
-    tracker_extraction_gather_seconds: float = Field(2.0, ge=0)
+    tracker_extraction_gather_seconds: float = Field(default=2.0, ge=0)
     # Updates the inbox drainer takes in one transaction.
     tracker_inbox_batch: int = 200
     # The inbox sweep: how often the schedule makes sure the drainer runs and no chat's extraction trigger was lost.
@@ -211,46 +220,46 @@ class Settings(BaseSettings):
     # Analysis runs' bounds: the longest window a caller may ask for, the most batches a run may make (its window's
     # messages / batch_size; a wider ask is a 422 naming batch_size), and the batches one workflow run takes before
     # it continues as new (its history stays short whatever the window).
-    analysis_max_window_days: float = Field(400.0, gt=0)
-    analysis_max_batches: int = Field(5000, ge=1)
-    analysis_batches_per_run: int = Field(100, ge=1)
+    analysis_max_window_days: float = Field(default=400.0, gt=0)
+    analysis_max_batches: int = Field(default=5000, ge=1)
+    analysis_batches_per_run: int = Field(default=100, ge=1)
     # The most of a window's messages one step reads to cut a batch (texts and all, in a local activity with a 30 s
     # timeout): a window the prefilter mostly drops takes several steps per batch, never one step of unbounded size.
-    analysis_rows_per_step: int = Field(5000, ge=1)
+    analysis_rows_per_step: int = Field(default=5000, ge=1)
 
     # --- The API's edge (issue 18): what a caller reaches before it is known, and how long a token's word holds.
     # Request bodies are bounded as they stream in (api/body_limit.py), before FastAPI reads them: 413 over the
     # bound. Telegram's webhook takes updates of a few KB; the codec's paths carry Temporal payloads (up to 2 MB
     # each, base64) for the Web UI.
-    max_body_bytes: int = Field(1024 * 1024, ge=0)
-    webhook_max_body_bytes: int = Field(256 * 1024, ge=0)
-    codec_max_body_bytes: int = Field(8 * 1024 * 1024, ge=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=0)
+    codec_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # JSON bodies nested deeper are a 422 before anything parses them (every parser in the way recurses).
-    max_json_depth: int = Field(64, ge=1)
+    max_json_depth: int = Field(default=64, ge=1)
     # Password verifications (argon2, ~120 ms of CPU each) that may wait for the hashing threads; a sign-in beyond
     # them is a 503 with Retry-After at once, so a burst of guesses cannot queue every real sign-in behind it.
-    login_verify_queue: int = Field(16, ge=1)
+    login_verify_queue: int = Field(default=16, ge=1)
     # Proxies whose X-Forwarded-For is believed (uvicorn's --forwarded-allow-ips: addresses, networks or "*"),
     # comma-separated. Empty: none, and the client address is the connection's own, so a forged header cannot
     # pick which address a failed sign-in counts against. Behind a proxy set it to the proxy's address.
     forwarded_allow_ips: str = ""
     # An access token's role and the user's active state are checked against the database on each request,
     # remembered this long per user, so a deactivated or demoted user's token stops working within it.
-    user_state_cache_seconds: float = Field(5.0, ge=0)
+    user_state_cache_seconds: float = Field(default=5.0, ge=0)
     # WebSockets: a user's open sockets (job, tasks and event streams together) in this API process, beyond which
     # a new one is closed 1008; how long a socket may take to send its token as its first message; and how many
     # pushes wait for a client that does not read before its socket is closed 1013.
-    websockets_per_user: int = Field(8, ge=1)
-    websocket_auth_seconds: float = Field(5.0, gt=0)
-    websocket_send_queue: int = Field(256, ge=1)
+    websockets_per_user: int = Field(default=8, ge=1)
+    websocket_auth_seconds: float = Field(default=5.0, gt=0)
+    websocket_send_queue: int = Field(default=256, ge=1)
     # Sockets accepted but not yet signed in (waiting for their token), in this API process: they are nobody's, so
     # no per-user cap holds them; beyond this a new one is closed 1013 at once (try again) instead of held open.
-    websockets_pending_auth: int = Field(64, ge=1)
+    websockets_pending_auth: int = Field(default=64, ge=1)
     # The largest message a client may send on a socket (uvicorn's ws_max_size; 1009 beyond). Clients send only a
     # token (a few hundred bytes); uvicorn's default, 16 MiB, would be read and parsed before anyone is known.
-    websocket_max_message_bytes: int = Field(64 * 1024, ge=1024)
+    websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    # Recovery tuning (see README, "Recovery"): how fast a dead worker's work moves on.
+    # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
     workflow_task_timeout_seconds: float = 3.0

@@ -1,4 +1,4 @@
-"""Channel migration: survey a link, read a page of history into the log, publish what was read in order.
+"""Crossposting's migration steps: survey a link, read a page of history into the log, publish what was read in order.
 
 A publish step is a pipeline: the media of the next posts is downloaded from Telegram and uploaded to
 MAX ahead, in parallel (bounded), while posts are sent strictly one after another in the source's
@@ -491,6 +491,11 @@ class CrosspostingActivities:
                 )
             telegram = await session.get(TelegramChannel, link.telegram_channel_id)
             destination = await session.get(MaxChannel, link.max_channel_id)
+            if telegram is None or destination is None:
+                # Deleting a channel deletes its links (ON DELETE CASCADE): one deleted between these reads is gone.
+                raise ApplicationError(
+                    f"crossposting link {link_id} does not exist", type="NotFound", non_retryable=True
+                )
         return Link(id=link.id, telegram=telegram, max=destination)
 
     async def _with_source(self, link: Link, use: Callable[[PostSource], Awaitable[Any]]) -> Any:

@@ -207,6 +207,8 @@ class NewsActivities:
 
     async def _count_drafts(self, run_id: str, source_id: int) -> int:
         async with self._sessions() as session:
-            return await session.scalar(
-                select(func.count()).where(NewsPost.source_id == source_id, NewsPost.run_id == run_id)
-            )
+            return (
+                await session.execute(
+                    select(func.count()).where(NewsPost.source_id == source_id, NewsPost.run_id == run_id)
+                )
+            ).scalar_one()

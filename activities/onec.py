@@ -5,6 +5,7 @@ fetch contractors the books do not know yet, and classify transactions by rules,
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
+from functools import partial
 from typing import Any, Literal
 from uuid import UUID
 
@@ -79,7 +80,7 @@ class ScheduledSync(BaseModel):
     """What a schedule asks for: a sync of one kind, the bank one over the last `days_back` days."""
 
     kind: Literal["bank_transactions", "contractors"]
-    days_back: int = Field(3, ge=0)
+    days_back: int = Field(default=3, ge=0)
     auto_classify: bool = True
 
 
@@ -105,6 +106,7 @@ class OneCActivities:
     @activity.defn(name="onec.start_scheduled")
     async def start_scheduled(self, inp: ScheduledSync) -> str:
         """The sync a schedule asks for, under its kind's one job id: a sync already running is left to finish."""
+        assert self._start_scheduled is not None, "the worker gives OneCActivities its start_scheduled"
         return await self._start_scheduled(inp)
 
     @activity.defn(name="onec.count")
@@ -112,8 +114,9 @@ class OneCActivities:
         try:
             if inp.entity == "contractors":
                 return await self._onec.count_contractors()
+            period = documents_period(inp.period)
             incoming, outgoing = await asyncio.gather(
-                *(self._onec.count_documents(kind, inp.period.date_from, inp.period.date_to) for kind in KINDS)
+                *(self._onec.count_documents(kind, period.date_from, period.date_to) for kind in KINDS)
             )
             return incoming + outgoing
         except OneCError as exc:
@@ -139,17 +142,18 @@ class OneCActivities:
     async def _read_and_write(self, inp: PageInput, page_key: str) -> PageResult:
         if inp.entity == CONTRACTORS:
             page = await self._onec.contractors_page(inp.cursor, inp.size)
-            rows, errors = onec_books.fit_contractors(page.rows)
-            upsert, fetched, orphans = onec_books.upsert_contractors, 0, 0
+            contractors, errors = onec_books.fit_contractors(page.rows)
+            upsert, fetched, orphans = partial(onec_books.upsert_contractors, contractors=contractors), 0, 0
         else:
             kind = DocumentKind(inp.entity)
-            period = inp.period
+            period = documents_period(inp.period)
             page = await self._onec.documents_page(kind, period.date_from, period.date_to, inp.cursor, inp.size)
-            rows, errors = onec_books.fit_documents(page.rows)
-            fetched, missing = await self._fetch_contractors({d.contractor for d in rows if d.contractor})
-            upsert, orphans = onec_books.upsert_documents, sum(1 for d in rows if d.contractor in missing)
+            documents, errors = onec_books.fit_documents(page.rows)
+            fetched, missing = await self._fetch_contractors({d.contractor for d in documents if d.contractor})
+            upsert = partial(onec_books.upsert_documents, documents=documents)
+            orphans = sum(1 for d in documents if d.contractor in missing)
         async with self._sessions() as session, session.begin():
-            counts = await upsert(session, rows)
+            counts = await upsert(session)
             counts.loaded, counts.failed = len(page.rows), len(errors)
             result = PageResult(
                 counts=counts,
@@ -198,10 +202,20 @@ class OneCActivities:
         schema = verdicts_schema(self._categories)
         async with calling_llm():
             verdicts = await self._llm.parse(CLASSIFIER_PROMPT, classifier_request(self._categories, rows), schema)
-        chosen = {rows[v.index]["ref_key"]: v.category for v in verdicts.items if 0 <= v.index < len(rows)}
+        items = verdicts.items  # pyright: ignore[reportAttributeAccessIssue]  # a model made at run time (create_model)
+        chosen = {rows[v.index]["ref_key"]: v.category for v in items if 0 <= v.index < len(rows)}
         async with self._sessions() as session, session.begin():
             saved = await onec_books.set_categories(session, chosen)
         return Classified(asked=len(rows), saved=saved)
+
+
+def documents_period(period: Period | None) -> Period:
+    """Bank documents are read for a period (the contractors catalog is read whole)."""
+    if period is None:
+        raise ApplicationError(
+            "bank documents are read for a period; none was given", type="BadInput", non_retryable=True
+        )
+    return period
 
 
 def bad_data(exc: DataError) -> ApplicationError:
@@ -212,8 +226,10 @@ def bad_data(exc: DataError) -> ApplicationError:
 
 def verdicts_schema(categories: list[str]) -> type[BaseModel]:
     """Structured output whose category must be one of the configured ones (an enum in the JSON schema)."""
-    verdict = create_model("TransactionCategory", index=(int, ...), category=(Literal[tuple(categories)], ...))
-    return create_model("TransactionCategories", items=(list[verdict], ...))
+    # Types built at run time from the configured categories, which a static checker cannot follow.
+    category: Any = Literal[tuple(categories)]
+    verdict = create_model("TransactionCategory", index=(int, ...), category=(category, ...))
+    return create_model("TransactionCategories", items=(list[verdict], ...))  # pyright: ignore[reportInvalidTypeForm]
 
 
 def classifier_request(categories: list[str], rows: list[dict[str, Any]]) -> str:

@@ -83,4 +83,5 @@ class TrackerActivities:
 
     @activity.defn(name="tracker.trigger_extraction")
     async def trigger_extraction(self, inp: TriggerInput) -> str:
+        assert self._trigger_extraction is not None, "the worker gives TrackerActivities its trigger_extraction"
         return await self._trigger_extraction(inp.chat_id)

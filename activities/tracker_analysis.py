@@ -1,4 +1,4 @@
-"""Analysis runs (seed 004's execute_analysis_run): the window's messages prefiltered into batches, each batch's
+"""Analysis runs: the window's messages prefiltered into batches, each batch's
 task proposals from the proposal_generator agent (with RAG context from similar atoms when the run asks), the run's
 end. Every step publishes its event in the transaction of the write it reports, numbered by the workflow's seq.
 """
@@ -323,7 +323,7 @@ class AnalysisActivities:
                     return NextBatch(message_ids=kept, after=cursor, done=True)
                 if left <= 0:
                     return NextBatch(message_ids=kept, after=cursor, done=False)
-                after = (cursor.sent_at, cursor.message_id)
+                after = (page[-1].sent_at, page[-1].id)  # a full page: the next read starts after its last row
 
     @activity.defn(name="tracker.propose_batch")
     async def propose_batch(self, inp: ProposeInput) -> BatchOutcome:
@@ -389,7 +389,8 @@ class AnalysisActivities:
         if provider is None:
             [vector] = await self._llm.embed([query])
         else:
-            [vector] = await self._providers.embed(provider, [query])
+            assert self._providers is not None  # a provider is looked up only when there are providers
+            [vector] = await self._providers.embed(provider, [query])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
         async with self._sessions() as session:
             return await similar_atoms(session, vector, RAG_ATOMS)
 

@@ -1,4 +1,4 @@
-"""Embeddings (seed 004's embed_messages_batch_task and embed_atoms_batch_task): up to 100 messages or atoms
+"""Embeddings of the tracker's messages and atoms: up to 100 of them
 embedded with one provider in one request and written in one statement, returning {success, failed, skipped}.
 
 Per item: a row already embedded, or with no text, is skipped; a row that is gone, or whose vector has another
@@ -20,7 +20,7 @@ from db.session import SessionFactory
 from db.tracker_embeddings import EmbedKind, Pending, vector_literal
 from runtime.errors import calling_llm, resumed_faults
 
-# The seed's batch: one embeddings request per 100 items.
+# One embeddings request per 100 items, the batch the tracker's embedding tasks used before Longrun.
 BATCH = 100
 
 
@@ -109,7 +109,7 @@ class EmbeddingActivities:
         # The transient faults earlier attempts met, counted on: a failure names them all.
         faults = resumed_faults()
         async with calling_llm(faults):
-            vectors = await self._providers.embed(provider, [row.text for row in todo])
+            vectors = await self._providers.embed(provider, [row.text for row in todo])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
             if len(vectors) != len(todo):
                 raise ApplicationError(f"the provider answered {len(vectors)} vectors for {len(todo)} texts")
             ids, kept = [], []

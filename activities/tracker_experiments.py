@@ -1,4 +1,4 @@
-"""Classification experiments (seed 004's execute_classification_experiment): messages whose topic is known,
+"""Classification experiments: messages whose topic is known,
 classified again by the topic_classifier agent; how often it agrees (accuracy) and where it does not (the
 confusion matrix, {"actual": {"predicted": n}}).
 

@@ -1,4 +1,4 @@
-"""Knowledge extraction (seed 004's extract_knowledge_from_messages_task): claim a batch of a chat's messages, ask
+"""Knowledge extraction: claim a batch of a chat's messages, ask
 the active `knowledge_extractor` agent for topics and atoms in structured output, and write them linked to their
 messages. Messages are numbered in the prompt; the answer refers to them by number.
 """
@@ -28,7 +28,7 @@ class ExtractInput(BaseModel):
     # Names this batch: `<run id>:<batch number>`, so a retried attempt finds the messages its first attempt claimed.
     claim: str
     batch: int = 50
-    # Fewer than this waiting: nothing is claimed (the seed's threshold, 10).
+    # Fewer than this waiting: nothing is claimed (10, the tracker's threshold before Longrun).
     minimum: int = 10
     window_hours: float = 24.0
     # The job's events: `knowledge.extraction_started` gets this number and `_completed` the next one.

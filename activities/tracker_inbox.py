@@ -56,13 +56,13 @@ class ExtractionTrigger(BaseModel):
 
 
 class TakeInput(BaseModel):
-    batch: int = Field(200, ge=1, le=1000)
+    batch: int = Field(default=200, ge=1, le=1000)
     # With nothing waiting, how long to wait for an update before answering "none".
-    wait_seconds: float = Field(60.0, ge=0)
+    wait_seconds: float = Field(default=60.0, ge=0)
     # With fewer than a batch waiting, how long to let more gather before taking them. Each take costs the same
     # Temporal round trips and the same dozen statements whatever its size: under a steady stream, takes of a few
     # updates each cost several times the CPU of takes of a few dozen, and that CPU is the webhook's too.
-    gather_seconds: float = Field(0.1, ge=0, le=5)
+    gather_seconds: float = Field(default=0.1, ge=0, le=5)
 
 
 class TakeOutcome(BaseModel):
@@ -83,7 +83,7 @@ class ChatsInput(BaseModel):
 
 
 class ScoreUnscoredInput(BaseModel):
-    batch: int = Field(500, ge=1, le=5000)
+    batch: int = Field(default=500, ge=1, le=5000)
 
 
 class ScoreUnscoredOutcome(BaseModel):
@@ -212,6 +212,7 @@ class InboxActivities:
 
         async with autocommit(self._sessions) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None  # an open connection from the pool has its asyncpg connection
             await raw.add_listener(tracker_inbox.INBOX_CHANNEL, notified)
             try:
                 while True:
@@ -236,7 +237,7 @@ class InboxActivities:
 
     @activity.defn(name="tracker.score_unscored")
     async def score_unscored(self, inp: ScoreUnscoredInput) -> ScoreUnscoredOutcome:
-        """One batch of seed 004's score_unscored_messages_task: the oldest messages with no score."""
+        """One batch of ScoreUnscoredMessages: the oldest messages with no score."""
         now = utcnow()
         async with self._sessions() as session:
             ids = await tracker_messages.unscored_ids(session, inp.batch)

@@ -1,4 +1,4 @@
-"""A chat's history imported into the tracker (seed 004's `ingest_telegram_messages_task`), a page at a time.
+"""A chat's history imported into the tracker, a page at a time.
 
 Each step writes its messages, the job row's counters and the events that report them in one transaction, so a
 client never hears of a write that did not happen and a retried step neither counts twice nor says twice:
@@ -41,7 +41,7 @@ from runtime.errors import outside_failure
 from runtime.event_throttle import EventThrottle
 from runtime.heartbeat import heartbeating
 
-PROGRESS_EVERY = 10  # the seed: a progress event every 10 items
+PROGRESS_EVERY = 10  # the tracker's clients expect a progress event every 10 items
 OPEN = (JobRecordStatus.pending.value, JobRecordStatus.running.value)
 
 HistoryFactory = Callable[[str], ChatHistory]
@@ -128,7 +128,7 @@ def events_after(events: EventCursor, fetched: int) -> EventCursor:
 
 
 def final_event(status: JobRecordStatus) -> EventName:
-    """The seed's frontend knows completed and failed only: a cancelled job ends with `ingestion.completed` whose
+    """The tracker's frontend knows completed and failed only: a cancelled job ends with `ingestion.completed` whose
     data says `"status": "cancelled"`, so the counts of what was imported before the cancel still reach it."""
     return EventName.ingestion_failed if status == JobRecordStatus.failed else EventName.ingestion_completed
 

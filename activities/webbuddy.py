@@ -140,6 +140,7 @@ class WebBuddyActivities:
         ensured = []
         for query_id, owner in waiting:
             activity.heartbeat(query_id)
+            assert self._start_query is not None, "the worker gives WebBuddyActivities its start_query"
             await self._start_query(query_id, owner)
             ensured.append(query_id)
         return ReconcileResult(requeued=requeued, ensured=ensured, closed=closed)
@@ -147,6 +148,7 @@ class WebBuddyActivities:
     async def _run_ended(self, query_id: int, claimer: str) -> str | None:
         """How the run holding a query's claim ended (`terminated`, `failed`...), or None while it runs."""
         run_id = claimer.removeprefix(WORKFLOW_CLAIM)
+        assert self._temporal is not None, "the worker gives WebBuddyActivities its Temporal client"
         handle = self._temporal.get_workflow_handle(query_job_id(query_id), run_id=run_id)
         try:
             status = (await handle.describe()).status
@@ -154,4 +156,4 @@ class WebBuddyActivities:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             return "deleted"
-        return None if status == WorkflowExecutionStatus.RUNNING else status.name.lower()
+        return None if status in (None, WorkflowExecutionStatus.RUNNING) else status.name.lower()

@@ -17,7 +17,7 @@ from settings import get_settings
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m api", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.api_port)
     args = parser.parse_args(argv)

@@ -17,30 +17,11 @@ from api.http_metrics import RouteLatency
 from api.job_sockets import SharedListings, SocketSlots
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
-from api.routes import (
-    auth,
-    codec,
-    crossposting,
-    events,
-    health,
-    jobs,
-    metrics,
-    news,
-    onec,
-    tasks,
-    tracker_agents,
-    tracker_analysis,
-    tracker_embeddings,
-    tracker_ingestion,
-    tracker_providers,
-    tracker_read,
-    tracker_scoring,
-    tracker_webhook,
-    webbuddy,
-)
+from api.routes import auth, codec, events, health, jobs, metrics, tasks, tracker_webhook
 from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from api.user_state import UserStates
+from applications import APPLICATIONS
 from clients.providers import ProviderClients
 from db.session import database_unavailable, make_engine, make_session_factory
 from runtime.payload_codec import EncryptionCodec, payload_keys
@@ -48,32 +29,13 @@ from settings import Settings, get_settings
 
 RETRY_AFTER_SECONDS = "5"
 
-# Every router of the API, in the order routes are matched: Telegram's webhook, hundreds of requests a second at
-# peak, comes first rather than after every other router's routes. (The dashboard's page and config come last, from
-# dashboard.install.) tests/test_authorization.py holds a row for each of their routes.
-ROUTERS = tuple(
-    module.router
-    for module in (
-        tracker_webhook,
-        auth,
-        codec,
-        events,
-        health,
-        jobs,
-        metrics,
-        crossposting,
-        news,
-        onec,
-        tasks,
-        tracker_agents,
-        tracker_analysis,
-        tracker_embeddings,
-        tracker_ingestion,
-        tracker_providers,
-        tracker_read,
-        tracker_scoring,
-        webbuddy,
-    )
+# Every router of the API, in the order routes are matched: the applications' first (the tracker's leads, so that
+# Telegram's webhook, hundreds of requests a second at peak, comes before every other route), then the shared ones.
+# (The dashboard's page and config come last, from dashboard.install.) tests/test_authorization.py holds a row for each
+# of their routes.
+ROUTERS = (
+    *(router for application in APPLICATIONS for router in application.routers()),
+    *(module.router for module in (auth, codec, events, health, jobs, metrics, tasks)),
 )
 
 

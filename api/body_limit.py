@@ -12,8 +12,8 @@ pydantic's echo of the input in a 422 and our own scans recurse, and depth only 
 import re
 from collections.abc import Mapping
 
+from fastapi import HTTPException
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

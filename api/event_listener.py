@@ -27,7 +27,7 @@ APPLICATION_NAME = "longrun-events"
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
 PING_INTERVAL = 5.0
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10  # seconds; asyncpg.connect annotates its timeout as an int
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 

@@ -1,7 +1,7 @@
 """What a start answers about the run it landed on: whether it started one, and what a joined run was started with.
 
 Every job starts with `USE_EXISTING`, so a start whose id is taken by a running job gets that job back. The person
-who asked must learn it (the 1C seed's user asked for one period; another one may be syncing), and nothing about
+who asked must learn it (a 1C user asked for one period; another one may be syncing), and nothing about
 the run may be taken from the request: it is read from the run.
 """
 

@@ -1,5 +1,5 @@
 """Job progress pushed over websockets, in whatever shape a route's clients expect (the job snapshot,
-the 1C seed's task...): one poller per watched job in the ProgressHub, fanned out to every socket.
+the 1C front end's task...): one poller per watched job in the ProgressHub, fanned out to every socket.
 
 Every socket is bounded: its messages by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES (uvicorn: `python -m api`), its token
 must come within LONGRUN_WEBSOCKET_AUTH_SECONDS while at most LONGRUN_WEBSOCKETS_PENDING_AUTH sockets wait for
@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -117,14 +117,16 @@ def as_snapshot(snap: JobSnapshot) -> Any:
     return snap.model_dump(mode="json")
 
 
-async def until_gone(ws: WebSocket, send: Callable[[], Awaitable[None]], overflow: asyncio.Event | None = None) -> None:
+async def until_gone(
+    ws: WebSocket, send: Callable[[], Coroutine[Any, Any, None]], overflow: asyncio.Event | None = None
+) -> None:
     """Run `send` (a socket's pushing loop) until it ends or the socket goes away. The client leaving, and the
     server's own shutdown (uvicorn closes every socket), reach a socket only through a receive: a loop that only
     sends would wait for its next message, and hold the API's shutdown up until it was killed. When `overflow` is
     set, the client has stopped reading: the socket is closed 1013 even though `send` is stuck writing to it."""
     sending = asyncio.create_task(send())
     gone = asyncio.create_task(_until_disconnect(ws))
-    waiting = {sending, gone}
+    waiting: set[asyncio.Task[Any]] = {sending, gone}
     stalled = asyncio.create_task(overflow.wait()) if overflow is not None else None
     if stalled is not None:
         waiting.add(stalled)

@@ -42,7 +42,8 @@ from workflows.tracker import WEBHOOK_OWNER
 QUERY_TIMEOUT = timedelta(seconds=3)
 
 # What Temporal says of a closed execution that did not return a JobResult.
-CLOSED_STATUS = {
+# Keyed by a description's status, which Temporal may leave unset (None): that is no closed status.
+CLOSED_STATUS: dict[WorkflowExecutionStatus | None, JobStatus] = {
     WorkflowExecutionStatus.FAILED: JobStatus.failed,
     WorkflowExecutionStatus.TIMED_OUT: JobStatus.failed,
     WorkflowExecutionStatus.TERMINATED: JobStatus.failed,

@@ -1,4 +1,4 @@
-"""Benchmarks of Longrun: where the figures in the README come from (tests never assert on timings).
+"""Benchmarks of Longrun: where the figures in the README and docs/ come from (tests never assert on timings).
 
 `python -m bench` (what `make bench` runs) starts a throw-away stack on free loopback ports (devstack/stack.py)
 and runs five measurements, one at a time; `python -m bench orchestration|api|recovery|webbuddy|blocking` runs

@@ -184,7 +184,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             source = SourceRef(id=source_ids[0], name="Bench source 0")
             starts, direct_ids = await direct_starts(
                 client,
-                Settings(task_queue=TASK_QUEUE, workflow_task_timeout_seconds=5, _env_file=None),
+                Settings.without_env_file(task_queue=TASK_QUEUE, workflow_task_timeout_seconds=5),
                 source,
                 args.posts,
             )
@@ -277,7 +277,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench api", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench api", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--gets", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--posts", type=int, default=300)

@@ -270,7 +270,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench blocking", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench blocking", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--seconds", type=float, default=15.0, help="length of each GET phase")
     p.add_argument("--login-clients", type=int, default=8)
     p.add_argument("--items", type=int, default=2000, help="entries in the big feed")

@@ -236,7 +236,7 @@ class Workload:
         """What must exist before the faults: the project, the webhook, the 1C book, what MAX should end up holding."""
         self.project = (await self.api.call("POST", "/api/projects/", 201, json={"name": "chaos"}))["id"]
         bot = TelegramBotEmulator(self.stack.telegram_bot_url)
-        token = Settings(_env_file=None).telegram_bot_token.get_secret_value()
+        token = Settings.without_env_file().telegram_bot_token.get_secret_value()
         await bot.set_webhook(token, f"{self.api_url}/webhook/telegram", secret_token=WEBHOOK_SECRET)
         # Telegram keeps redelivering for hours; the emulator's default gives up after 8 tries (~16 s).
         await bot.configure(max_attempts=1000, retry_max_seconds=2.0)

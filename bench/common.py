@@ -64,18 +64,17 @@ def bench_stack(temporal_config: Mapping[str, Any] | None = None, *, durable_tem
 
 def stack_settings(stack: Stack, task_queue: str, **extra: Any) -> Settings:
     """In-process settings pointing at the stack (what a worker process would read from `stack.env()`)."""
-    return Settings(
+    return Settings.without_env_file(
         database_url=stack.pg.database_url,
         temporal_address=stack.temporal_address,
         task_queue=task_queue,
         data_dir=stack.data_dir,
-        _env_file=None,
         **extra,
     )
 
 
 async def stack_client(stack: Stack) -> Client:
-    return await connect(Settings(temporal_address=stack.temporal_address, _env_file=None))
+    return await connect(Settings.without_env_file(temporal_address=stack.temporal_address))
 
 
 def start_bench_worker(stack: Stack, name: str, task_queue: str, **env: str) -> ps.Proc:

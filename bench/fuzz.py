@@ -193,7 +193,7 @@ def print_report(report: FuzzReport, seconds: float) -> None:
 
 
 def main(argv: list[str]) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m bench fuzz", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench fuzz", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--cases-per-operation", type=int, default=12, help="per operation and mode (valid/invalid)")
     parser.add_argument("--seed", type=int, default=None, help="repeat a run (default: a new one each time)")
     args = parser.parse_args(argv)

@@ -27,9 +27,9 @@ BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_inter
 
 class BenchItemsInput(BaseModel):
     total: int = Field(ge=1)
-    batch_size: int = Field(1000, ge=1)
-    max_parallel: int = Field(2, ge=1)
-    chunk_size: int = Field(1000, ge=1)
+    batch_size: int = Field(default=1000, ge=1)
+    max_parallel: int = Field(default=2, ge=1)
+    chunk_size: int = Field(default=1000, ge=1)
     first_id: int = 0
     item_delay_ms: float = 0.0
     heartbeat_timeout_seconds: float = HEARTBEAT_TIMEOUT.total_seconds()

@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    defaults = Settings(_env_file=None)
-    p = argparse.ArgumentParser(prog="python -m bench max_rate", description=__doc__.splitlines()[0])
+    defaults = Settings.without_env_file()
+    p = argparse.ArgumentParser(prog="python -m bench max_rate", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0, help="length of each run")
     p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4])
     p.add_argument("--concurrency", type=int, default=3, help="senders in each client process")

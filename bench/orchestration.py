@@ -210,7 +210,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parser() -> argparse.ArgumentParser:
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
-    p = argparse.ArgumentParser(prog="python -m bench orchestration", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench orchestration", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--items", type=int, default=100_000)
     p.add_argument("--batches", type=ints, default=[1000, 2500, 5000, 10000], help="items per activity")
     p.add_argument("--parallel", type=ints, default=[2, 4], help="activities at once")

@@ -214,7 +214,7 @@ async def workflow_task_running(handle: WorkflowHandle) -> bool:
 
 def scenario_settings(scenario: Scenario, queue: str) -> Settings:
     """What a start needs: the scenario's queue and workflow task timeout."""
-    return Settings(task_queue=queue, workflow_task_timeout_seconds=scenario.task_timeout, _env_file=None)
+    return Settings.without_env_file(task_queue=queue, workflow_task_timeout_seconds=scenario.task_timeout)
 
 
 async def start_items_job(client: Client, scenario: Scenario, queue: str, number: int, first_id: int) -> WorkflowHandle:
@@ -608,7 +608,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench recovery", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench recovery", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--trials", type=int, default=5, help="trials with the current tuning")
     p.add_argument("--compare-trials", type=int, default=2, help="trials of every other scenario")
     p.add_argument(

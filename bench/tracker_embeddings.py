@@ -44,7 +44,7 @@ WORDS = (
 
 
 def message_texts(count: int, seed: int = 9) -> list[str]:
-    """Chat messages of 12-40 words: the length of the seed's typical message."""
+    """Chat messages of 12-40 words: the length of a typical message in a team's chat."""
     rng = random.Random(seed)
     return [" ".join(rng.choices(WORDS, k=rng.randint(12, 40))) + f" #{n}" for n in range(count)]
 
@@ -97,7 +97,7 @@ async def plain_loop(settings: Settings, sessions, ids: list[int]) -> tuple[floa
             async with sessions() as session:
                 rows = await tracker_embeddings.pending(session, EmbedKind.messages, ids[i : i + BATCH])
             t1 = time.perf_counter()
-            vectors = await providers.embed(provider, [r.text for r in rows])
+            vectors = await providers.embed(provider, [r.text for r in rows])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
             t2 = time.perf_counter()
             literals = await asyncio.to_thread(lambda v=vectors: [tracker_embeddings.vector_literal(x) for x in v])
             t3 = time.perf_counter()

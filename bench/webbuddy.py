@@ -603,7 +603,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parser() -> argparse.ArgumentParser:
     floats = lambda s: [float(x) for x in s.split(",")]  # noqa: E731
-    p = argparse.ArgumentParser(prog="python -m bench webbuddy", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench webbuddy", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1], help="e.g. 1,2")
     p.add_argument("--rates", type=floats, default=[20.0, 25.0, 30.0], help="queries/s, in turn while held")
     p.add_argument("--seconds", type=float, default=TARGET_SECONDS, help="arrivals per rate")

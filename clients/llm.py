@@ -73,7 +73,8 @@ class LLMClient:
             base_url=endpoint.base_url,
             max_retries=0,
             timeout=settings.llm_timeout_seconds,
-            http_client=http,
+            # openai accepts an httpx client as well as its httpx2 one; only the latter is in its annotation.
+            http_client=http,  # pyright: ignore[reportArgumentType]
         )
         self.model = endpoint.model
         self.embedding_model = endpoint.embedding_model
@@ -103,9 +104,9 @@ class LLMClient:
     async def embed(self, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
         """One request for every text, in their order; `dimensions` asks a model that can shorten its vectors
         (OpenAI's text-embedding-3) for that size."""
-        extra = {"dimensions": dimensions} if dimensions is not None else {}
+        sized = dimensions if dimensions is not None else openai.omit
         with _refusals():
-            response = await self._client.embeddings.create(model=self.embedding_model, input=texts, **extra)
+            response = await self._client.embeddings.create(model=self.embedding_model, input=texts, dimensions=sized)
         return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
     async def close(self) -> None:

@@ -1,7 +1,7 @@
 """The MAX Bot API over httpx: upload media, send a message, read a channel's messages back.
 
-A thin client rather than the `maxapi` library: see README, "MAX: the client". Each bot token is a MAX bot (the
-`Authorization` header, no `Bearer`); one client serves every token.
+A thin client rather than the `maxapi` library: see docs/crossposting.md, "The client: httpx, not `maxapi`". Each
+bot token is a MAX bot (the `Authorization` header, no `Bearer`); one client serves every token.
 
 - `upload(token, kind, path)`: `POST /uploads?type=` for an upload URL, then the file to that URL as
   multipart field `data`, streamed from disk. The attachment token comes from the first answer for video and

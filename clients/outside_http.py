@@ -160,7 +160,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, allowlist: Allowlist, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
         self._allowlist = allowlist
-        self._inner = inner or httpcore.AnyIOBackend()
+        # httpcore also declares a placeholder AnyIOBackend, for when anyio is missing (it is a dependency here).
+        self._inner: httpcore.AsyncNetworkBackend = inner or httpcore.AnyIOBackend()  # pyright: ignore[reportAttributeAccessIssue]
 
     async def connect_tcp(
         self,

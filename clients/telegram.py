@@ -91,7 +91,8 @@ def channel_ref(channel: str | int) -> str | int:
 def source_error(exc: BaseException, doing: str) -> SourceError:
     """Telegram's (pyrogram's) failure as the contract's error: permanent, transient, or a FloodWait to honour."""
     if isinstance(exc, errors.FloodWait | errors.FloodPremiumWait):
-        wait = parse_retry_after(exc.value)  # clamped, as every outside party's wait is
+        # clamped, as every outside party's wait is; a FloodWait's value is its seconds (pyrogram types it loosely)
+        wait = parse_retry_after(exc.value)  # pyright: ignore[reportArgumentType]
         return SourceError(f"{doing}: Telegram asked to wait {exc.value} s", permanent=False, retry_after=wait)
     if isinstance(exc, errors.FileReferenceExpired | errors.FileReferenceInvalid):
         # The file id is stale; reading the post again (posts([id])) gives a fresh one.
@@ -113,7 +114,7 @@ async def connect_and_resolve(
     try:
         if not client.is_connected and not await client.connect():
             raise SourceError("the Telegram session is not logged in", permanent=True)
-        return await client.resolve_peer(ref)
+        return await client.resolve_peer(ref)  # pyright: ignore[reportReturnType]  # raises rather than answer None
     except (struct.error, binascii.Error, ValueError, KeyError, AttributeError) as exc:
         # pyrogram's own "not among my peers" for a numeric id it has never met is a KeyError or ValueError.
         raise SourceError(f"cannot use the Telegram session or chat {ref!r}: {exc!r}", permanent=True) from exc
@@ -190,7 +191,7 @@ class PyrogramSource:
 
     async def count(self) -> int:
         answer = await self._history_call(after_id=0, limit=1)
-        return getattr(answer, "count", len(answer.messages))
+        return getattr(answer, "count", len(answer.messages))  # pyright: ignore[reportAttributeAccessIssue]  # asked with hash=0: never MessagesNotModified
 
     async def page(self, after_id: int, limit: int = 100) -> Page:
         if limit < 1:
@@ -246,7 +247,7 @@ class PyrogramSource:
             if too_big:
                 raise SourceError(self._too_big(), permanent=True)
             raise SourceError("download stopped before the file was complete", permanent=False)
-        return Path(path)
+        return Path(path)  # pyright: ignore[reportArgumentType]  # one file to disk: a path, never a list
 
     def _too_big(self) -> str:
         return f"refused: the file is larger than {self._max_media} bytes (LONGRUN_MEDIA_MAX_BYTES)"
@@ -315,7 +316,9 @@ class PyrogramSource:
         channel = raw.types.InputChannel(channel_id=peer.channel_id, access_hash=peer.access_hash)
         messages: list[types.Message] = []
         for start in range(0, len(ids), HISTORY_CHUNK):
-            chunk = [raw.types.InputMessageID(id=i) for i in ids[start : start + HISTORY_CHUNK]]
+            chunk: list[raw.base.InputMessage] = [
+                raw.types.InputMessageID(id=i) for i in ids[start : start + HISTORY_CHUNK]
+            ]
             answer = await self._invoke(raw.functions.channels.GetMessages(channel=channel, id=chunk), "fetch posts")
             parsed = await utils.parse_messages(self._client, answer, replies=0)
             messages.extend(m for m in parsed if not m.empty)

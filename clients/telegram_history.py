@@ -1,4 +1,4 @@
-"""A chat's history newest first through pyrogram (kurigram), for the tracker's ingestion (seed 004).
+"""A chat's history newest first through pyrogram (kurigram), for the tracker's ingestion.
 
 The same client as the migration's reader (`clients/telegram.telegram_client`: a user session, or the stand-in at
 pyrogram's MTProto boundary when `telegram_emulator_url` is set) and the same error mapping (`source_error`:
@@ -113,7 +113,7 @@ class ChatHistory:
             messages=messages,
             before_id=cursor,
             done=len(below) < limit or cursor <= 1,
-            count=getattr(answer, "count", len(answer.messages)),
+            count=getattr(answer, "count", len(answer.messages)),  # pyright: ignore[reportAttributeAccessIssue]  # asked with hash=0: never MessagesNotModified
         )
 
     async def close(self) -> None:
@@ -140,6 +140,8 @@ class ChatHistory:
 
 def chat_message(message: pyrogram.types.Message) -> ChatMessage:
     author = message.from_user
+    # pyrogram types every field of a message optional; only an empty one lacks these, and those are left out.
+    assert message.chat is not None and message.chat.id is not None and message.date is not None
     return ChatMessage(
         id=message.id,
         chat_id=message.chat.id,
@@ -147,7 +149,7 @@ def chat_message(message: pyrogram.types.Message) -> ChatMessage:
         date=message.date.astimezone(UTC),
         # pyrogram's text is a str subclass that slices in UTF-16 units; the database wants a plain string.
         text=str.__str__(message.text or message.caption or ""),
-        service=message.service.value if message.service is not None else None,
+        service=message.service.value if message.service is not None else None,  # pyright: ignore[reportArgumentType]  # pyrogram's enums hold str values (AutoName); auto() reads as int
         author=ChatAuthor(
             id=author.id,
             first_name=author.first_name or "",

@@ -111,13 +111,15 @@ class StandInClient(pyrogram.Client):
             api_hash=api_hash or "stand-in",
             session_string=stand_in_session_string(api_id),
             in_memory=True,
-            connection_factory=NoTelegramConnection,
+            # never asked for a socket, so it implements nothing of pyrogram's Connection
+            connection_factory=NoTelegramConnection,  # pyright: ignore[reportArgumentType]
             **kwargs,
         )
         # Plain HTTP on loopback: verify=False spares loading the CA bundle, ~50 ms for every source a step builds.
         self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"), verify=False)
 
-    async def get_session(
+    # Takes the arguments the stand-in's session uses; pyrogram's others (by keyword) go to `**_`.
+    async def get_session(  # pyright: ignore[reportIncompatibleMethodOverride]
         self, dc_id: int | None = None, is_media: bool = False, is_cdn: bool = False, **_: Any
     ) -> Session:
         dc_id = dc_id or await self.storage.dc_id()

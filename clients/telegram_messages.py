@@ -15,6 +15,7 @@ What maps to what:
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Protocol
 
 from pyrogram import enums, types
 
@@ -55,9 +56,10 @@ _FILE_MEDIA = {
 def message_post(message: types.Message) -> Post:
     """One message as a post of its own; `album_id` set when it is part of an album."""
     # pyrogram gives naive local time (datetime.fromtimestamp); the contract wants UTC.
+    assert message.date is not None  # only an empty message has none, and those are left out before
     date = message.date.astimezone(UTC)
     if message.service is not None:
-        return Post(id=message.id, date=date, kind=PostKind.service, skip_reason=message.service.value)
+        return Post(id=message.id, date=date, kind=PostKind.service, skip_reason=message.service.value)  # pyright: ignore[reportArgumentType]  # pyrogram's enums hold str values (AutoName); auto() reads as int
     # pyrogram's text is a str subclass that slices in UTF-16 units; the contract holds plain strings.
     text = str.__str__(message.text or message.caption or "")
     entities = _entities(message.entities or message.caption_entities or [])
@@ -92,19 +94,32 @@ def _media(message: types.Message) -> tuple[list[Media], str | None]:
         return [], None
     if kind == enums.MessageMediaType.PHOTO:
         photo = message.photo
+        assert photo is not None  # pyrogram sets the attribute its media type names
         return [Media(kind=MediaKind.image, ref=photo.file_id, mime_type="image/jpeg", size=photo.file_size)], None
     if kind == enums.MessageMediaType.STICKER:
         sticker = message.sticker
+        assert sticker is not None  # pyrogram sets the attribute its media type names
         if sticker.is_animated or sticker.is_video:
             return [], "sticker"
         return [_file(sticker, MediaKind.image)], None
     if kind in _FILE_MEDIA:
         attribute, media_kind = _FILE_MEDIA[kind]
         return [_file(getattr(message, attribute), media_kind)], None
-    return [], kind.value
+    return [], kind.value  # pyright: ignore[reportReturnType]  # pyrogram's enums hold str values (AutoName); auto() reads as int
 
 
-def _file(media: types.Document, kind: MediaKind) -> Media:
+class _File(Protocol):
+    """What pyrogram's documents, stickers, videos, audio, voice notes and animations have in common."""
+
+    @property
+    def file_id(self) -> str: ...
+    @property
+    def mime_type(self) -> str | None: ...
+    @property
+    def file_size(self) -> int | None: ...
+
+
+def _file(media: _File, kind: MediaKind) -> Media:
     return Media(
         kind=kind,
         ref=media.file_id,

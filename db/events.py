@@ -19,6 +19,7 @@ with ``EventTooLarge`` before anything is sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ MAX_PAYLOAD_BYTES = 7999
 
 
 class EventName(StrEnum):
-    """Every event name the tracker's frontend listens to (seed 004), spelled exactly as it spells them."""
+    """Every event name the tracker's frontend listens to, spelled exactly as it spells them."""
 
     ingestion_started = "ingestion.started"
     ingestion_progress = "ingestion.progress"
@@ -106,7 +107,7 @@ async def publish(
 
 async def publish_many(
     db: AsyncSession | AsyncConnection,
-    events: list[tuple[EventName | str, dict[str, Any]]],
+    events: Sequence[tuple[EventName | str, dict[str, Any]]],
     *,
     owner: str | None,
 ) -> None:

@@ -8,9 +8,9 @@ cannot show. `success` and `skipped` are final: re-runs and retried pages leave 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, null, select, update
+from sqlalchemy import Table, and_, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -21,11 +21,12 @@ from domain.posts import Post
 FINAL = (MessageStatus.success.value, MessageStatus.skipped.value)
 # Statements go to the table, not the ORM entity: the ORM's bulk-update bookkeeping (matching rows in the
 # session) was a fifth of a migration worker's CPU, for sessions that never hold a MessageLog object.
-LOG = MessageLog.__table__
+# A declarative class maps a Table; SQLAlchemy types `__table__` as the wider FromClause.
+LOG = cast(Table, MessageLog.__table__)
 
 
 async def already_done(session: AsyncSession, link_id: int, message_ids: Iterable[int]) -> set[int]:
-    """The seed's batched check: which of these messages a earlier run already took care of."""
+    """One query for a whole page: which of these messages an earlier run already took care of."""
     ids = list(message_ids)
     if not ids:
         return set()
@@ -123,13 +124,16 @@ async def pending_posts(session: AsyncSession, link_id: int, message_ids: list[i
 async def record_intent(session: AsyncSession | AsyncConnection, link_id: int, post: Post, sent: list[str]) -> datetime:
     """Before each send: from here on, a crash leaves an intent that makes the next attempt ask MAX first.
 
-    `sent` are the parts MAX is known to have, so the intent is for the part after them. Answers its time."""
-    return await session.scalar(
-        update(LOG)
-        .where(LOG.c.crossposting_link_id == link_id, LOG.c.telegram_message_id == post.id)
-        .values(send_started_at=func.now(), max_message_id=",".join(sent) or None)
-        .returning(LOG.c.send_started_at)
-    )
+    `sent` are the parts MAX is known to have, so the intent is for the part after them. Answers its time.
+    A post with no row (never marked pending) fails here rather than being sent with no intent recorded."""
+    return (
+        await session.execute(
+            update(LOG)
+            .where(LOG.c.crossposting_link_id == link_id, LOG.c.telegram_message_id == post.id)
+            .values(send_started_at=func.now(), max_message_id=",".join(sent) or None)
+            .returning(LOG.c.send_started_at)
+        )
+    ).scalar_one()
 
 
 async def record_outcome(
@@ -176,7 +180,7 @@ async def known_max_ids(session: AsyncSession, link_id: int, candidates: list[st
             func.string_to_array(MessageLog.max_message_id, ",").op("&&")(candidates),
         )
     )
-    return {mid for value in rows for mid in value.split(",")} & set(candidates)
+    return {mid for value in rows if value for mid in value.split(",")} & set(candidates)
 
 
 async def tally(session: AsyncSession, link_id: int, message_ids: list[int]) -> dict[str, int]:
@@ -205,8 +209,10 @@ async def failed_after(session: AsyncSession, link_id: int, after_id: int, limit
 
 
 async def count_failed(session: AsyncSession, link_id: int) -> int:
-    return await session.scalar(
-        select(func.count()).where(
-            MessageLog.crossposting_link_id == link_id, MessageLog.status == MessageStatus.failed.value
+    return (
+        await session.execute(
+            select(func.count()).where(
+                MessageLog.crossposting_link_id == link_id, MessageLog.status == MessageStatus.failed.value
+            )
         )
-    )
+    ).scalar_one()

@@ -10,11 +10,11 @@ value: that row fails alone, named, and the rest of its page is written.
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Numeric, String, Table, case, literal_column, select, text
+from sqlalchemy import CursorResult, Numeric, String, Table, case, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -23,15 +23,16 @@ from db.models.onec import BankTransaction, CategorySource, Direction, SyncPage
 from db.models.onec import Contractor as ContractorRow
 from domain.onec_rows import BankDocument, Contractor, DocumentKind, OneCRow
 
-TRANSACTIONS = BankTransaction.__table__
-CONTRACTORS = ContractorRow.__table__
-PAGES = SyncPage.__table__
+# A declarative class maps a Table; SQLAlchemy types `__table__` as the wider FromClause.
+TRANSACTIONS = cast(Table, BankTransaction.__table__)
+CONTRACTORS = cast(Table, ContractorRow.__table__)
+PAGES = cast(Table, SyncPage.__table__)
 DIRECTION = {DocumentKind.INCOMING: Direction.incoming, DocumentKind.OUTGOING: Direction.outgoing}
 
 
 class Counts(BaseModel):
-    """The seed's result: loaded, created, updated, skipped (plus deleted: marked deleted by 1C, and failed: rows
-    that cannot be stored as they are)."""
+    """The counts the 1C front end shows: loaded, created, updated, skipped (plus deleted: marked deleted by 1C, and
+    failed: rows that cannot be stored as they are)."""
 
     loaded: int = 0
     created: int = 0
@@ -250,7 +251,8 @@ _APPLY_RULES = text(
 
 async def apply_rules(conn: Connection, date_from: datetime, date_to: datetime) -> int:
     result = await conn.execute(_APPLY_RULES, {"date_from": date_from, "date_to": date_to})
-    return result.rowcount
+    # An UPDATE answers a CursorResult; a session's execute() is typed as the plain Result.
+    return cast(CursorResult, result).rowcount
 
 
 async def unclassified(conn: Connection, date_from: datetime, date_to: datetime, limit: int) -> list[dict[str, Any]]:
@@ -291,4 +293,5 @@ async def set_categories(conn: Connection, categories: dict[UUID, str]) -> int:
     if not categories:
         return 0
     keys, values = list(categories), list(categories.values())
-    return (await conn.execute(_SET_CATEGORIES, {"keys": keys, "categories": values})).rowcount
+    result = await conn.execute(_SET_CATEGORIES, {"keys": keys, "categories": values})
+    return cast(CursorResult, result).rowcount  # an UPDATE's result, typed as the plain Result (above)

@@ -12,7 +12,7 @@ requests on one clock; each process maps that clock onto its own monotonic one (
 outside a transaction: one round trip, and the row is locked only while it runs.
 
 Slots are spaced for `rate * (1 - headroom)`: see runtime/rate_limit.py for why a limit met exactly at the
-sender is exceeded at the receiver, and README ("MAX: the rate limit") for the measured margin. The key is
+sender is exceeded at the receiver, and docs/rate-limit.md for the measured margin. The key is
 stored as its SHA-256 (db/models/rate_limits.py).
 """
 

@@ -57,9 +57,11 @@ async def window_messages(session: AsyncSession, start: datetime, end: datetime)
 
 async def window_count(session: AsyncSession, start: datetime, end: datetime) -> int:
     """How many messages were sent in [start, end): counted by the database, no text read."""
-    return await session.scalar(
-        select(func.count()).select_from(Message).where(Message.sent_at >= start, Message.sent_at < end)
-    )
+    return (
+        await session.execute(
+            select(func.count()).select_from(Message).where(Message.sent_at >= start, Message.sent_at < end)
+        )
+    ).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ async def proposals_of(session: AsyncSession, run_id: int, batch_index: int | No
     where = [TaskProposal.analysis_run_id == run_id]
     if batch_index is not None:
         where.append(TaskProposal.batch_index == batch_index)
-    return await session.scalar(select(func.count()).select_from(TaskProposal).where(*where))
+    return (await session.execute(select(func.count()).select_from(TaskProposal).where(*where))).scalar_one()
 
 
 async def written_before(session: AsyncSession, run: AnalysisRun, batch_index: int) -> BatchWritten:

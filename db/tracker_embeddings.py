@@ -57,7 +57,7 @@ async def unembedded_ids(session: AsyncSession, kind: EmbedKind, after_id: int, 
 
 async def count_unembedded(session: AsyncSession, kind: EmbedKind) -> int:
     table = TABLES[kind]
-    return await session.scalar(select(func.count()).select_from(table).where(*_unembedded(kind, 0)))
+    return (await session.execute(select(func.count()).select_from(table).where(*_unembedded(kind, 0)))).scalar_one()
 
 
 async def pending(session: AsyncSession, kind: EmbedKind, ids: list[int]) -> list[Pending]:

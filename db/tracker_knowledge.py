@@ -70,7 +70,7 @@ async def claimed(session: AsyncSession, claim: str) -> list[ClaimedMessage]:
 async def waiting(session: AsyncSession, chat_id: int, since: datetime, limit: int) -> int:
     """How many of a chat's messages wait for extraction (as `claim` would pick them), counted up to `limit`."""
     found = select(Message.id).where(*unextracted([chat_id], since)).limit(limit).subquery()
-    return await session.scalar(select(func.count()).select_from(found))
+    return (await session.execute(select(func.count()).select_from(found))).scalar_one()
 
 
 async def claim(
@@ -209,7 +209,7 @@ async def _topics(session: AsyncSession, drafts: list[TopicDraft], now: datetime
 
 async def _written(session: AsyncSession, claim: str) -> Written:
     """What an earlier attempt wrote for this claim."""
-    atoms = await session.scalar(select(func.count()).where(Atom.extraction_claim == claim))
+    atoms = (await session.execute(select(func.count()).where(Atom.extraction_claim == claim))).scalar_one()
     row = (
         await session.execute(
             select(func.count(func.distinct(Message.topic_id)), func.count(Message.topic_id)).where(

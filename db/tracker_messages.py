@@ -285,7 +285,8 @@ async def scores(session: AsyncSession, message_ids: list[int]) -> list[tuple[in
             Message.id.in_(message_ids), Message.importance_score.is_not(None)
         )
     )
-    return [tuple(row) for row in rows]
+    # Scoring writes score and class together; the None checks only tell the type checker what the WHERE said.
+    return [(i, chat, score, kind) for i, chat, score, kind in rows if score is not None and kind is not None]
 
 
 async def _author_activity(session: AsyncSession, rows, now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
@@ -306,7 +307,7 @@ async def _author_activity(session: AsyncSession, rows, now: datetime) -> dict[t
         )
         .group_by(Message.telegram_chat_id, Message.user_profile_id)
     )
-    return {(chat, author): (month, hour) for chat, author, month, hour in counted}
+    return {(chat, author): (month, hour) for chat, author, month, hour in counted if author is not None}
 
 
 async def _duplicates(session: AsyncSession, rows, now: datetime) -> dict[tuple[int, str], int]:

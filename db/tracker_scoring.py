@@ -1,4 +1,4 @@
-"""Scoring stored messages (seed 004's score_message_task and score_unscored_messages_task share it): read what the
+"""Scoring stored messages (the webhook inbox, ingestion and ScoreUnscoredMessages all score through it): read what the
 factors need, score, write each score once, and tell live clients (`message_scored` per message, `batch_scored`
 per batch) in the same transaction as the write, so a client never hears of a score that was rolled back.
 """

@@ -199,6 +199,7 @@ class Stack:
 
         self.postgres_attempted = True
         pg = self._step("postgres", self.start_piece, "postgres")
+        assert isinstance(pg, P.PgHandle)  # what start_piece("postgres") answers
         self.pieces["postgres"] = pg
         self.database_url = pg.database_url
         self.env = P.stack_env(
@@ -236,6 +237,7 @@ class Stack:
         worker = P.start_python("worker", ["worker.py"], self.env, logs)
         self.pieces["worker"] = worker
         api = self.start_piece("api", wait=False)
+        assert isinstance(api, P.Proc)  # what start_piece("api") answers
         self.pieces["api"] = api
         try:
             P.wait_worker_polling(self.temporal_address, cfg.task_queue, worker.pid, 60, worker, cfg.namespace)
@@ -567,7 +569,7 @@ def kept_secret(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_ in (
         ("up", "start the whole stack and wait (Ctrl-C stops it)"),

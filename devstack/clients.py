@@ -18,7 +18,9 @@ from settings import Settings
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], what: str, within: float = 30.0, interval: float = 0.1) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], what: str, within: float = 30.0, interval: float = 0.1
+) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` after `within` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -159,7 +161,7 @@ Sent = tuple[str, list[str]]  # a MAX message as text and attachment kinds
 
 async def expected_in_max(telegram_url: str, chat: str) -> list[Sent]:
     """What MAX must hold after the whole channel moved: each post's messages, in the channel's order."""
-    settings = Settings(telegram_emulator_url=telegram_url, _env_file=None)
+    settings = Settings.without_env_file(telegram_emulator_url=telegram_url)
     expected: list[Sent] = []
     async with PyrogramSource.from_settings(settings, chat) as source:
         after, done = 0, False

@@ -65,8 +65,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    defaults = Settings(_env_file=None)
-    p = argparse.ArgumentParser(prog="python -m devstack.max_load", description=__doc__.splitlines()[0])
+    defaults = Settings.without_env_file()
+    p = argparse.ArgumentParser(prog="python -m devstack.max_load", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--database-url", required=True, help="SQLAlchemy async URL of a migrated database")
     p.add_argument("--max-url", required=True)
     p.add_argument("--token", required=True)

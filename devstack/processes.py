@@ -74,7 +74,7 @@ class PortInUse(RuntimeError):
 # --------------------------------------------------------------------------- waiting
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05) -> T:
+def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, *, interval: float = 0.05) -> T:
     """Poll `predicate` until it returns something truthy and return that; TimeoutError naming `what` after `timeout`.
 
     Exceptions raised by the predicate propagate (so a dead child stops the wait at once).
@@ -554,6 +554,7 @@ def _start_postgres_once(pg_dir: Path, database: str) -> PgHandle | None:
             pgs.PostgresServer._instances.pop(pg_dir, None)
     server = pgs.get_server(pg_dir, cleanup_mode=None)
     info = server.get_postmaster_info()
+    assert info is not None and info.socket_dir is not None  # a server get_server answered is running
     handle = PgHandle(pg_dir=pg_dir, pid=info.pid, socket_dir=Path(info.socket_dir), server=server, database=database)
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
         raise ValueError(f"unsupported database name {database!r}")

@@ -143,6 +143,7 @@ class Stack:
         if self.temporal_db is None:
             raise RuntimeError("this stack's Temporal keeps its state in memory: start it with durable_temporal")
         self.temporal.kill9()
+        assert self.temporal.port is not None  # started with its port
         self.temporal = ps.start_temporal(
             self.temporal_db, self.temporal.port, None, self.logs, dynamic_config=self.temporal_config
         )

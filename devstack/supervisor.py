@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 # Doubling from FIRST_DELAY up to MAX_DELAY; a piece that stays up STEADY_AFTER seconds starts again from
 # FIRST_DELAY next time, so a crash a day is retried at once and a crash loop does not spin.
@@ -20,7 +20,8 @@ STEADY_AFTER = 60.0
 
 
 class Piece(Protocol):
-    pid: int
+    @property
+    def pid(self) -> int: ...
 
     def alive(self) -> bool: ...
 
@@ -40,7 +41,11 @@ def delay(attempts: int) -> float:
     return min(FIRST_DELAY * 2**attempts, MAX_DELAY)
 
 
-class Supervisor:
+# Generic so that the stack's own mapping of pieces (which hold more than a Piece) is what it watches.
+PieceT = TypeVar("PieceT", bound=Piece)
+
+
+class Supervisor(Generic[PieceT]):
     """Watches `pieces` (name -> running piece) and replaces a dead one with `start(name)`.
 
     `unsupervised` names pieces that are only reported (the worker: replacing it is `make worker`'s job, and a
@@ -50,8 +55,8 @@ class Supervisor:
 
     def __init__(
         self,
-        pieces: MutableMapping[str, Piece],
-        start: Callable[[str], Piece],
+        pieces: MutableMapping[str, PieceT],
+        start: Callable[[str], PieceT],
         say: Callable[[str], None],
         *,
         unsupervised: Iterable[str] = (),

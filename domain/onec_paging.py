@@ -30,7 +30,7 @@ class PageCursor(BaseModel):
     """Start of the next page: rows whose ordering value is >= `key` (all rows when None), minus the first `skip`."""
 
     key: str | None = None
-    skip: int = Field(0, ge=0)
+    skip: int = Field(default=0, ge=0)
 
 
 class Page(BaseModel, Generic[R]):

@@ -42,7 +42,7 @@ class OneCRow(BaseModel):
     ref_key: UUID = Field(alias="Ref_Key")
     # Opaque; 1C changes it on every write of the object, so a different value means "updated".
     data_version: str = Field(alias="DataVersion")
-    deletion_mark: bool = Field(False, alias="DeletionMark")
+    deletion_mark: bool = Field(default=False, alias="DeletionMark")
 
 
 class BankDocument(OneCRow):
@@ -51,13 +51,13 @@ class BankDocument(OneCRow):
     kind: DocumentKind
     number: str = Field(alias="Number")
     date: datetime = Field(alias="Date")
-    posted: bool = Field(False, alias="Posted")
+    posted: bool = Field(default=False, alias="Posted")
     amount: Decimal = Field(alias="СуммаДокумента")
     # The referenced object may be a contractor that is not in the catalog yet, or another type altogether.
-    contractor_key: Reference = Field(None, alias="Контрагент")
-    contractor_type: str = Field(UNDEFINED_TYPE, alias="Контрагент_Type")
-    purpose: str = Field("", alias="НазначениеПлатежа")
-    operation: str = Field("", alias="ВидОперации")
+    contractor_key: Reference = Field(default=None, alias="Контрагент")
+    contractor_type: str = Field(default=UNDEFINED_TYPE, alias="Контрагент_Type")
+    purpose: str = Field(default="", alias="НазначениеПлатежа")
+    operation: str = Field(default="", alias="ВидОперации")
 
     @property
     def contractor(self) -> UUID | None:
@@ -68,10 +68,10 @@ class BankDocument(OneCRow):
 class Contractor(OneCRow):
     """An element of `Catalog_Контрагенты`, or one of its folders (`is_folder`)."""
 
-    code: str = Field("", alias="Code")
-    name: str = Field("", alias="Description")
-    full_name: str = Field("", alias="НаименованиеПолное")
-    inn: str = Field("", alias="ИНН")
-    kpp: str = Field("", alias="КПП")
-    is_folder: bool = Field(False, alias="IsFolder")
-    parent_key: Reference = Field(None, alias="Parent_Key")
+    code: str = Field(default="", alias="Code")
+    name: str = Field(default="", alias="Description")
+    full_name: str = Field(default="", alias="НаименованиеПолное")
+    inn: str = Field(default="", alias="ИНН")
+    kpp: str = Field(default="", alias="КПП")
+    is_folder: bool = Field(default=False, alias="IsFolder")
+    parent_key: Reference = Field(default=None, alias="Parent_Key")

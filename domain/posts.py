@@ -113,14 +113,18 @@ class PostSource(Protocol):
 
     async def count(self) -> int:
         """How many messages the channel holds (service messages included): the job's total."""
+        ...
 
     async def page(self, after_id: int, limit: int = 100) -> Page:
         """Messages with id > `after_id`, oldest first, at most `limit` of them, grouped into posts."""
+        ...
 
     async def posts(self, ids: list[int]) -> list[Post]:
         """The posts holding these message ids (albums whole), oldest first; ids that no longer exist are left out."""
+        ...
 
     async def download(self, media: Media, dest_dir: Path) -> Path:
         """Fetch one media file into `dest_dir` and return its path; the caller deletes it."""
+        ...
 
     async def close(self) -> None: ...

@@ -37,7 +37,7 @@ class Chat(BotObject):
 class Message(BotObject):
     message_id: TelegramId
     # Empty for messages sent on behalf of a channel or chat (then `sender_chat` says which).
-    from_: User | None = Field(None, alias="from")
+    from_: User | None = Field(default=None, alias="from")
     sender_chat: Chat | None = None
     chat: Chat
     # Unix time, as Telegram sends it.

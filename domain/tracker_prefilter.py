@@ -1,4 +1,4 @@
-"""The analysis run's prefilter (seed 004: "keywords, length, @mentions"): which of a window's messages are worth
+"""The analysis run's prefilter: which of a window's messages are worth
 the LLM's time.
 
 A message is kept when it is long enough to say something (`MIN_CHARS`, whitespace collapsed) and it either
@@ -11,7 +11,8 @@ import re
 
 MIN_CHARS = 20
 
-# Stems, matched at a word start. English and the seed's Ukrainian, plus Russian (the other seeds' teams write it).
+# Stems, matched at a word start. English, Ukrainian (the tracker team's language) and Russian (the other
+# applications' teams write it).
 TASK_WORDS = (
     # English: asks, obligations, problems, delivery
     "todo",

@@ -1,4 +1,4 @@
-"""A message's importance (0.0-1.0) from the seed's four factors, and its noise class. Pure: no database, no clock.
+"""A message's importance (0.0-1.0) from four factors, and its noise class. Pure: no database, no clock.
 
 The factors, each 0.0-1.0, are kept in `noise_factors` with the weights that combined them, so a person can see
 why a message was called noise:

@@ -1,4 +1,4 @@
-"""An external WebBuddy worker, exactly as the seed's documentation writes one: it polls `claim_next`,
+"""An external WebBuddy worker, exactly as WebBuddy's documentation for its workers writes one: it polls `claim_next`,
 processes the query, PATCHes the result and writes logs. Longrun keeps these workers working beside
 its own workflows; the atomic claim guarantees each query goes to exactly one of them.
 

@@ -1,7 +1,8 @@
 """The smallest complete long operation on Longrun's job protocol: a workflow, its activity and its endpoint.
 
-A real job splits these over `workflows/`, `activities/` and `api/routes/` (README, "Adding a long operation");
-here they sit together so the whole shape is on one screen. `tests/test_example_job.py` runs this file.
+A real job splits these over `workflows/`, `activities/` and `api/routes/` and registers them in its application
+(docs/jobs.md, "Adding a long operation"); here they sit together so the whole shape is on one screen.
+`tests/test_example_job.py` runs this file.
 """
 
 from datetime import timedelta
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
     from api.deps import JobsDep, People
     from api.jobs import JobStarted
+    from applications.application import Application
     from workflows.start import JobRequest
 
 JOB_TYPE = "word_count"
@@ -88,3 +90,10 @@ router = APIRouter(prefix="/api/v1/examples", tags=["examples"])
 async def start_word_count(body: WordCountInput, who: People, jobs: JobsDep) -> JobStarted:
     """Start the job and answer at once; progress at `/api/v1/jobs/{job_id}`, cancel at `.../cancel`."""
     return JobStarted(job_id=await jobs.start(JobRequest(WordCountWorkflow.run, body, JOB_TYPE, who.username)))
+
+
+# Its registration, in the shape of every module in `applications/`. The example is no product, so it stays out of
+# APPLICATIONS: its test gives it a worker and an app of its own.
+APPLICATION = Application(
+    name="examples", workflows=(WordCountWorkflow,), activities=lambda deps: [count_words], routers=lambda: [router]
+)

@@ -123,6 +123,8 @@ def outside_failure(exc: OutsideError, faults: Faults | None = None) -> Applicat
     """Never retried when permanent; otherwise retried after the service's own delay when it named one (0 too)."""
     delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
     failure = ApplicationError(str(exc), type=type(exc).__name__, non_retryable=exc.permanent, next_retry_delay=delay)
+    # A Protocol cannot also say "is an exception"; every client's error is one, and its kind is what gets counted.
+    assert isinstance(exc, BaseException)
     return counted(failure, exc, faults)
 
 

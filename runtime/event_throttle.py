@@ -1,7 +1,7 @@
 """When a progress event is worth sending: at most one per `every` items, and always the last one.
 
-The seed broadcasts progress "every 10 items or on completion" so a large batch does not flood its clients; a
-step that handles items in batches of 50 therefore sends one event per batch, not five.
+The tracker's clients got progress every 10 items or on completion before Longrun, so a large batch does not flood
+them; a step that handles items in batches of 50 therefore sends one event per batch, not five.
 """
 
 from __future__ import annotations

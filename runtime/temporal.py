@@ -44,7 +44,7 @@ async def connect_patiently(
     """Connect, waiting for Temporal with backoff however long it is away, and saying so in the log.
 
     A process that exits because Temporal is restarting leaves its work undone until a person starts it again;
-    the seed's TaskIQ workers reconnect without limit, and so does this."""
+    the tracker's TaskIQ workers reconnected without limit before Longrun, and so does this."""
     # Configuration (a missing shared key) fails here, once: inside the loop it would be a RuntimeError like a
     # refused connection, and waited out for ever.
     data_converter(settings)

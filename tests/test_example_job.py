@@ -27,7 +27,8 @@ async def test_the_example_job_runs_end_to_end(stack, admin):
         _env_file=None,
     )
     app = create_app(settings)
-    app.include_router(word_count_job.router)
+    for router in word_count_job.APPLICATION.routers():
+        app.include_router(router)
     port = ps.free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=ps.HOST, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
@@ -35,8 +36,8 @@ async def test_the_example_job_runs_end_to_end(stack, admin):
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[word_count_job.WordCountWorkflow],
-        activities=[word_count_job.count_words],
+        workflows=list(word_count_job.APPLICATION.workflows),
+        activities=word_count_job.APPLICATION.activities(None),
         workflow_runner=SANDBOX,
     )
     api = Api(f"http://{ps.HOST}:{port}", admin.token)

@@ -6,22 +6,28 @@
 - `clients/` are adapters to outside services and `db/` is our own database: neither reaches up into the steps
   that use them, and `db/` stores the domain's values without knowing the adapters that read them.
 - `activities/` holds activities: a module there defines at least one.
+- `applications/` is read by both processes: the worker takes its activities, the API its routers, and neither
+  loads the other's half.
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("domain", "runtime", "clients", "db", "activities", "workflows", "api")
+PRODUCT = ("applications", "domain", "runtime", "clients", "db", "activities", "workflows", "api")
 
 # Which top-level folders a folder's modules may not import (type-only imports under TYPE_CHECKING aside).
+# Only worker.py and api/app.py read `applications/`.
 FORBIDDEN = {
     "api": {"activities"},
-    "domain": {"runtime", "clients", "activities", "workflows", "api"},
-    "clients": {"db", "activities", "workflows", "api"},
-    "db": {"clients", "activities", "workflows", "api"},
-    "runtime": {"activities", "workflows", "api"},
-    "activities": {"api"},
+    "domain": {"runtime", "clients", "activities", "workflows", "api", "applications"},
+    "clients": {"db", "activities", "workflows", "api", "applications"},
+    "db": {"clients", "activities", "workflows", "api", "applications"},
+    "runtime": {"activities", "workflows", "api", "applications"},
+    "activities": {"api", "applications"},
+    "workflows": {"applications"},
 }
 
 
@@ -32,12 +38,14 @@ def _type_checking_only(node: ast.If) -> bool:
     )
 
 
-def imported_modules(path: Path) -> set[str]:
+def imported_modules(path: Path, at_import: bool = False) -> set[str]:
+    """The modules `path` imports; with `at_import`, only those importing it loads (not a function body's)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     skipped = {
         id(n)
         for node in ast.walk(tree)
-        if isinstance(node, ast.If) and _type_checking_only(node)
+        if (isinstance(node, ast.If) and _type_checking_only(node))
+        or (at_import and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
         for child in node.body
         for n in ast.walk(child)
     }
@@ -66,6 +74,33 @@ def test_the_api_never_imports_activities():
     # The rule the others grew from, kept by name: a route that needs an activity's input model takes it from the
     # workflow's job request instead.
     assert not [p for p in (ROOT / "api").rglob("*.py") if any(m.startswith("activities") for m in imported_modules(p))]
+
+
+def test_an_application_loads_each_half_only_in_the_process_that_uses_it():
+    # Its activities (their clients and database work) are the worker's, its routes the API's: a module in
+    # `applications/` imports them inside the functions each process calls. (The API still loads the activity modules
+    # the workflows import for their steps' types; an application module adds none.)
+    loaded = {
+        p.name: sorted(m for m in imported_modules(p, at_import=True) if m.split(".")[0] in {"activities", "api"})
+        for p in (ROOT / "applications").glob("*.py")
+    }
+    assert loaded and {name: mods for name, mods in loaded.items() if mods} == {}
+
+
+def test_the_worker_process_loads_no_route():
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, worker; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'api', 'fastapi', 'starlette'}))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_every_module_in_activities_defines_an_activity():

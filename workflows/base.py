@@ -25,7 +25,7 @@ JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 
 # A dead worker's activity is retried elsewhere after this long without a heartbeat; activities
 # heartbeat at a third of it. Detection is the largest part of recovery: 2 s keeps a replacement's
-# next item within the 5 s target (bench/recovery.py; README, "Recovery").
+# next item within the 5 s target (bench/recovery.py; docs/recovery.md).
 HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 # A short database step (a local activity: a claim, a page's rows, a row's status), retried until the database
 # answers: giving up would strand what the step was to record.
@@ -56,7 +56,7 @@ class JobStatus(StrEnum):
 TERMINAL = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
 
 
-def percent_of(processed: int, total: int, status: JobStatus) -> float:
+def percent_of(processed: float, total: int, status: JobStatus) -> float:
     return round(100.0 * processed / total, 2) if total else (100.0 if status in TERMINAL else 0.0)
 
 

@@ -1,7 +1,8 @@
-"""Telegram → MAX channel migration: every post once, in the source's order, at the speed MAX allows.
+"""Crossposting's job: a link's channel migration (`MigrateChannel`), Telegram → MAX, every post once, in the source's
+order, at the speed MAX allows.
 
-Replaces the seed's in-process loop (5–10 hours for 10,000 posts, lost with the process, and an
-"optimised" plan publishing five posts at once out of order). The history is read a page of 100
+Replaces the in-process loop crossposting ran in before Longrun (5–10 hours for 10,000 posts, lost with the
+process, and an "optimised" plan publishing five posts at once out of order). The history is read a page of 100
 messages at a time, oldest first, by a reader that runs up to `READ_AHEAD` pages ahead of publishing;
 each publish step takes every page read so far and publishes it in order in one activity that prepares
 media ahead in parallel. Pause keeps the place, cancel publishes nothing more, and a long channel
@@ -68,7 +69,7 @@ class MigrationInput(BaseModel):
     scope: MigrationScope
     cursor: Cursor = Field(default_factory=Cursor)
     carried: JobProgress | None = None
-    pages_per_run: int = Field(PAGES_PER_RUN, ge=1)
+    pages_per_run: int = Field(default=PAGES_PER_RUN, ge=1)
 
 
 class MigrationResult(JobResult):
@@ -123,8 +124,8 @@ class MigrateChannelWorkflow(JobWorkflow):
         if not reader.done():
             reader.cancel()  # cancelled with a read under way: it ends before the job does
         await asyncio.gather(reader, return_exceptions=True)
-        if not self.cancel_requested and not reader.cancelled() and reader.exception() is not None:
-            raise reader.exception()  # a page that cannot be read (the channel is gone): the job fails
+        if not self.cancel_requested and not reader.cancelled() and (failure := reader.exception()) is not None:
+            raise failure  # a page that cannot be read (the channel is gone): the job fails
         if not cursor.done and not self.cancel_requested:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(inp.model_copy(update={"cursor": cursor, "carried": self._progress}))

@@ -1,6 +1,6 @@
 """News discovery: every chosen source read in parallel (up to max_parallel), drafts inserted as found.
 
-Replaces the seed's daemon thread: a restart of any process no longer loses the run.
+Replaces the daemon thread news discovery ran in before Longrun: a restart of any process no longer loses the run.
 """
 
 from datetime import timedelta
@@ -35,7 +35,7 @@ class SourceRef(BaseModel):
 
 class DiscoverNewsInput(BaseModel):
     sources: list[SourceRef]
-    max_parallel: int = Field(3, ge=1)
+    max_parallel: int = Field(default=3, ge=1)
 
 
 class DiscoverNewsResult(JobResult):

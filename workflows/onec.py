@@ -1,8 +1,9 @@
 """1C sync: bank transactions of a period and the contractors catalog, read page by page into the books.
 
-Replaces the seed's in-memory BackgroundTaskManager: a restart loses nothing, cancel takes effect within one
-page, and one workflow per kind of sync holds the books (`onec-sync-bank-transactions`, `onec-sync-contractors`):
-a second start while one runs answers the running job, so two syncs never write the same rows at once.
+Replaces the in-memory task manager the 1C syncs ran in before Longrun: a restart loses nothing, cancel takes effect
+within one page, and one workflow per kind of sync holds the books (`onec-sync-bank-transactions`,
+`onec-sync-contractors`): a second start while one runs answers the running job, so two syncs never write the same rows
+at once.
 """
 
 from datetime import date, timedelta
@@ -54,9 +55,9 @@ class SyncBankInput(BaseModel):
     date_from: date | None = None
     date_to: date | None = None
     # Schedules sync "the last N days": the period ends on the day the run starts.
-    days_back: int | None = Field(None, ge=0)
+    days_back: int | None = Field(default=None, ge=0)
     auto_classify: bool = False
-    page_size: int = Field(1000, ge=1, le=5000)
+    page_size: int = Field(default=1000, ge=1, le=5000)
 
     def period(self, today: date) -> Period:
         if self.days_back is not None:
@@ -65,11 +66,11 @@ class SyncBankInput(BaseModel):
 
 
 class SyncContractorsInput(BaseModel):
-    page_size: int = Field(1000, ge=1, le=5000)
+    page_size: int = Field(default=1000, ge=1, le=5000)
 
 
 class SyncResult(JobResult):
-    """The seed's counts, and what else the sync did."""
+    """The counts the 1C front end shows, and what else the sync did."""
 
     loaded: int = 0
     created: int = 0

@@ -51,7 +51,7 @@ def job_attributes(job_type: str, owner: str) -> TypedSearchAttributes:
 
 
 def task_timeout(settings: Settings) -> timedelta:
-    # A worker killed inside a workflow task is noticed after this long (README, "Recovery").
+    # A worker killed inside a workflow task is noticed after this long (docs/recovery.md).
     return timedelta(seconds=settings.workflow_task_timeout_seconds)
 
 

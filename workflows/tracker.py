@@ -65,11 +65,13 @@ class TrackerUpdateWorkflow(JobWorkflow):
             TrackerActivities.save_update, SaveUpdateInput(update_id=inp.update_id), **DB_STEP
         )
         self.advance(succeeded=1)
-        if saved.message_id is None:
+        if saved.message_id is None or saved.chat_id is None:  # a kept message always has its chat
             self.advance(skipped=2)
             return self._close(result, f"update {inp.update_id} carries no message to keep")
         result.message_id, result.chat_id = saved.message_id, saved.chat_id
-        avatar = asyncio.ensure_future(self._avatar(saved.profile_id)) if saved.needs_avatar else None
+        avatar = None
+        if saved.needs_avatar and saved.profile_id is not None:  # needs_avatar comes only with its profile
+            avatar = asyncio.ensure_future(self._avatar(saved.profile_id))
 
         self.set_current("scoring")
         outcome = await workflow.execute_local_activity_method(

@@ -1,4 +1,4 @@
-"""Analysis runs (seed 004's execute_analysis_run) as a durable job: `tracker-run-<run id>`.
+"""Analysis runs as a durable job: `tracker-run-<run id>`.
 
 Replaces the TaskIQ task that a worker's death left `running` for ever: status running and the window's
 messages prefiltered into batches (a local step), each batch's proposals from the LLM (a regular activity that
@@ -18,14 +18,12 @@ that); a run with no message left after the prefilter is `completed` with no pro
 """
 
 import asyncio
-from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType
 
-from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
+from workflows.base import DB_STEP, JobProgress, JobResult, root_cause
+from workflows.tracker_batch_job import TrackerBatchJob
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracker_analysis import (
@@ -38,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         NextBatchInput,
         ProposeInput,
         RunPlan,
+        RunTally,
         StartRunInput,
     )
     from db.models.tracker import JobRecordStatus
@@ -45,14 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.start import JobRequest
 
 JOB_TYPE = "analysis_run"
-
-# A batch's LLM faults that pass (429, 5xx, a dropped connection, a timeout) are retried for as long as BATCH_BUDGET
-# lasts, however many attempts that takes: 6 attempts (about a minute) lost batches to bad luck. An LLM away for
-# longer fails the batch, not the run, its error (in the run's error_log) naming the faults that spent the budget; a
-# refused request (400, a bad key, a refusal) fails it at once. Experiments' batches are bounded the same way.
-BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-BATCH_BUDGET = timedelta(minutes=30)
-
 
 PAGED_PATCH = "analysis-paged"
 BATCHES_PER_RUN = 100  # the default of `AnalysisRunInput.batches_per_run`: ~400 history events a run
@@ -87,7 +78,7 @@ class RunCarry(BaseModel):
 class AnalysisRunInput(BaseModel):
     run_id: int
     owner: str
-    batches_per_run: int = Field(BATCHES_PER_RUN, ge=1)
+    batches_per_run: int = Field(default=BATCHES_PER_RUN, ge=1)
     carry: RunCarry | None = None
 
 
@@ -102,28 +93,23 @@ class AnalysisRunResult(JobResult):
 
 
 @workflow.defn(name="AnalysisRun")
-class AnalysisRunWorkflow(JobWorkflow):
-    def __init__(self) -> None:
-        super().__init__()
-        # The number of this job's next event: kept here so a retried step publishes under the same numbers.
-        self._seq = 1
-
+class AnalysisRunWorkflow(TrackerBatchJob):
     @workflow.run
     async def run(self, inp: AnalysisRunInput) -> AnalysisRunResult:
         if inp.carry is not None or workflow.patched(PAGED_PATCH):
             return await self._run_paged(inp)
         result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
-        self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
-        try:
-            plan: RunPlan = await self.unstoppable(
-                workflow.execute_local_activity_method(
-                    AnalysisActivities.start_run, StartRunInput(**self._job(inp), run_id=inp.run_id), **DB_STEP
-                )
-            )
-        except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
-            return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+        plan = await self.open_row(
+            f"analysis run {inp.run_id}: selecting messages",
+            workflow.execute_local_activity_method(
+                AnalysisActivities.start_run, StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id), **DB_STEP
+            ),
+        )
+        if isinstance(plan, str):  # the run or its agent config is missing: nothing to do but say so
+            return await self._close(inp, result, JobRecordStatus.failed, plan)
         self._seq = plan.next_seq
-        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter
+        # None until the streaming filter has been through the window (set again below when it is)
+        result.messages_total, result.messages_after_filter = plan.messages_total, plan.messages_after_filter or 0
         result.batches_total = len(plan.batches)
         self._progress.total = len(plan.batches)
         self._progress.details.update(
@@ -134,40 +120,25 @@ class AnalysisRunWorkflow(JobWorkflow):
                 break
             self.set_current(f"batch {index + 1} of {len(plan.batches)}")
             outcome = await self._batch(inp, plan, index, message_ids, result.batches_completed)
-            if outcome is None:
-                if self.cancel_requested:
-                    break
-                result.batches_failed += 1
-                self.advance(failed=1)
-                continue
-            result.batches_completed = outcome.batches_completed
-            result.proposals_total = outcome.proposals_total
-            self._progress.details["proposals_total"] = outcome.proposals_total
-            self.advance(succeeded=1)
-        if self.cancel_requested:
-            status = JobRecordStatus.cancelled
-        elif plan.batches and result.batches_completed == 0:
-            status = JobRecordStatus.failed
-        else:
-            status = JobRecordStatus.completed
-        error = f"all {len(plan.batches)} batches failed" if status == JobRecordStatus.failed else None
-        return await self._close(inp, result, status, error)
+            if outcome is None and self.cancel_requested:
+                break
+            self._count(result, outcome)
+        return await self._close(inp, result, *self._ending(result, len(plan.batches)))
 
     async def _run_paged(self, inp: AnalysisRunInput) -> AnalysisRunResult:
         carry = inp.carry
         if carry is None:
-            self.begin(total=0, message=f"analysis run {inp.run_id}: selecting messages")
-            try:
-                plan: RunPlan = await self.unstoppable(
-                    workflow.execute_local_activity_method(
-                        AnalysisActivities.start_run,
-                        StartRunInput(**self._job(inp), run_id=inp.run_id, paged=True),
-                        **DB_STEP,
-                    )
-                )
-            except Exception as exc:  # the run or its agent config is missing: nothing to do but say so
+            plan = await self.open_row(
+                f"analysis run {inp.run_id}: selecting messages",
+                workflow.execute_local_activity_method(
+                    AnalysisActivities.start_run,
+                    StartRunInput(**self.job_ref(inp.owner), run_id=inp.run_id, paged=True),
+                    **DB_STEP,
+                ),
+            )
+            if isinstance(plan, str):  # the run or its agent config is missing: nothing to do but say so
                 result = AnalysisRunResult(status=self._progress.status, progress=self._progress, run_id=inp.run_id)
-                return await self._close(inp, result, JobRecordStatus.failed, root_cause(exc))
+                return await self._close(inp, result, JobRecordStatus.failed, plan)
             # Not counted up front (plans since the prefilter left `start_run`): the most batches the window can make
             # until its end is read.
             self._progress.total = plan.batches_total if plan.batches_total is not None else most_batches(plan)
@@ -232,16 +203,9 @@ class AnalysisRunWorkflow(JobWorkflow):
             outcome = await self._batch(inp, plan, index, batch, result.batches_completed)
             index += 1
             this_run += 1
-            if outcome is None:
-                if self.cancel_requested:
-                    break
-                result.batches_failed += 1
-                self.advance(failed=1)
-            else:
-                result.batches_completed = outcome.batches_completed
-                result.proposals_total = outcome.proposals_total
-                self._progress.details["proposals_total"] = outcome.proposals_total
-                self.advance(succeeded=1)
+            if outcome is None and self.cancel_requested:
+                break
+            self._count(result, outcome)
             if done:
                 break
         if plan.batches_total is None:
@@ -249,42 +213,48 @@ class AnalysisRunWorkflow(JobWorkflow):
             result.messages_after_filter, result.batches_total = kept, index
             if done:
                 self._progress.total = index
-        if self.cancel_requested:
-            status = JobRecordStatus.cancelled
-        elif index and result.batches_completed == 0:
-            status = JobRecordStatus.failed
-        else:
-            status = JobRecordStatus.completed
-        error = f"all {index} batches failed" if status == JobRecordStatus.failed else None
         found = {"messages_after_filter": kept, "batches_total": index} if plan.batches_total is None else {}
-        return await self._close(inp, result, status, error, **found)
+        return await self._close(inp, result, *self._ending(result, index), **found)
+
+    def _count(self, result: AnalysisRunResult, outcome: BatchOutcome | None) -> None:
+        """A batch that ended in the run's counts: its proposals, or failed (None)."""
+        if outcome is None:
+            result.batches_failed += 1
+            self.advance(failed=1)
+            return
+        result.batches_completed = outcome.batches_completed
+        result.proposals_total = outcome.proposals_total
+        self._progress.details["proposals_total"] = outcome.proposals_total
+        self.advance(succeeded=1)
+
+    def _ending(self, result: AnalysisRunResult, batches: int) -> tuple[JobRecordStatus, str | None]:
+        """The run's status after `batches` batches, and its error: failed only when batches were made and none
+        completed (it produced nothing)."""
+        if self.cancel_requested:
+            return JobRecordStatus.cancelled, None
+        if batches and result.batches_completed == 0:
+            return JobRecordStatus.failed, f"all {batches} batches failed"
+        return JobRecordStatus.completed, None
 
     async def _batch(
         self, inp: AnalysisRunInput, plan: RunPlan, index: int, message_ids: list[int], completed_before: int
     ) -> BatchOutcome | None:
-        """One batch's proposals; None when it failed for good (logged in the run) or a cancel stopped it."""
-        task = workflow.start_activity_method(
-            AnalysisActivities.propose_batch,
-            ProposeInput(
-                **self._job(inp),
-                run_id=inp.run_id,
-                batch_index=index,
-                batches_total=len(plan.batches) if plan.batches else plan.batches_total,
-                message_ids=message_ids,
-                use_rag=plan.use_rag,
-                agent_config_id=plan.agent_config_id,
-                completed_before=completed_before,
-            ),
-            start_to_close_timeout=timedelta(minutes=10),
-            schedule_to_close_timeout=BATCH_BUDGET,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=BATCH_RETRY,
-            # No proposal may land after the run says `cancelled`.
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        """One batch's proposals; None when it failed for good (logged in the run) or a cancel stopped it.
+
+        A batch the LLM fails for good fails the batch, not the run: its error goes to the run's error_log."""
+        propose = ProposeInput(
+            **self.job_ref(inp.owner),
+            run_id=inp.run_id,
+            batch_index=index,
+            batches_total=len(plan.batches) if plan.batches else plan.batches_total,
+            message_ids=message_ids,
+            use_rag=plan.use_rag,
+            agent_config_id=plan.agent_config_id,
+            completed_before=completed_before,
         )
         try:
             # None on cancel: the run's end counts what was written, a batch that landed meanwhile included.
-            outcome: BatchOutcome | None = await self.stoppable(task)
+            outcome: BatchOutcome | None = await self.llm_batch(AnalysisActivities.propose_batch, propose)
         except (Exception, asyncio.CancelledError) as exc:  # failed for good (a cancel answers None)
             error = root_cause(exc)
             logged = await self.unstoppable(
@@ -323,41 +293,27 @@ class AnalysisRunWorkflow(JobWorkflow):
         messages_after_filter: int | None = None,
         batches_total: int | None = None,
     ) -> AnalysisRunResult:
-        try:
-            tally = await self.unstoppable(
-                workflow.execute_local_activity_method(
-                    AnalysisActivities.finish_run,
-                    FinishRunInput(
-                        **self._job(inp),
-                        run_id=inp.run_id,
-                        status=status,
-                        error=error,
-                        completed_before=result.batches_completed,
-                        messages_after_filter=messages_after_filter,
-                        batches_total=batches_total,
-                    ),
-                    **DB_STEP,
-                )
+        def summary(tally: RunTally) -> str:
+            result.batches_completed, result.proposals_total = tally.batches_completed, tally.proposals_total
+            return (
+                f"{tally.proposals_total} proposals from {tally.batches_completed} of {result.batches_total} batches"
+                + (f", {result.batches_failed} failed" if result.batches_failed else "")
             )
-        except Exception as exc:  # the run's row is gone: the job's own record is all there is
-            result.status = self.fail(f"{error or status.value}; the run could not be closed: {root_cause(exc)}")
-            result.progress = self._progress
-            return result
-        self._seq += 1
-        result.batches_completed, result.proposals_total = tally.batches_completed, tally.proposals_total
-        summary = (
-            f"{tally.proposals_total} proposals from {tally.batches_completed} of {result.batches_total} batches"
-            + (f", {result.batches_failed} failed" if result.batches_failed else "")
-        )
-        if status == JobRecordStatus.failed:
-            result.status = self.fail(f"{error}; {summary}" if error else summary)
-        else:
-            result.status = self.finish(summary)
-        result.progress = self._progress
-        return result
 
-    def _job(self, inp: AnalysisRunInput) -> dict:
-        return {"job_id": workflow.info().workflow_id, "owner": inp.owner, "seq": self._seq}
+        finish = workflow.execute_local_activity_method(
+            AnalysisActivities.finish_run,
+            FinishRunInput(
+                **self.job_ref(inp.owner),
+                run_id=inp.run_id,
+                status=status,
+                error=error,
+                completed_before=result.batches_completed,
+                messages_after_filter=messages_after_filter,
+                batches_total=batches_total,
+            ),
+            **DB_STEP,
+        )
+        return await self.close_row(result, status, error, finish, summary, row="run")
 
 
 def analysis_job(run_id: int, owner: str, batches_per_run: int = BATCHES_PER_RUN) -> JobRequest:

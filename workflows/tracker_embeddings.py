@@ -1,9 +1,9 @@
-"""Embedding the tracker's messages and atoms: given ids, or every one still without a vector, in batches of 100
-(the seed's), a few batches at once, with one provider. The `tracker-embed-sweep` schedule runs it over both kinds
+"""Embedding the tracker's messages and atoms: given ids, or every one still without a vector, in batches of 100,
+a few batches at once, with one provider. The `tracker-embed-sweep` schedule runs it over both kinds
 so new messages and freshly extracted atoms get their vectors without anyone asking.
 
-Replaces the seed's embed_*_batch_task: what a batch wrote stays written, a crashed worker's batch is retried and
-skips what it finds embedded, and the job's progress says how many were embedded, skipped and failed.
+Replaces the TaskIQ tasks that embedded a batch each: what a batch wrote stays written, a crashed worker's batch is
+retried and skips what it finds embedded, and the job's progress says how many were embedded, skipped and failed.
 """
 
 import uuid
@@ -52,10 +52,10 @@ BATCH_ACTIVITY = {
 class EmbedItemsInput(BaseModel):
     kinds: list[EmbedKind] = Field(min_length=1)
     # None: every row of the kinds still without a vector.
-    ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    ids: list[int] | None = Field(default=None, max_length=MAX_IDS)
     # None: the active provider, chosen once when the job starts.
     provider_id: int | None = None
-    max_parallel: int = Field(4, ge=1, le=16)
+    max_parallel: int = Field(default=4, ge=1, le=16)
     # Carried over continue-as-new: the progress, which kind, and where in it (an offset into `ids`, or the last
     # id listed).
     carried: JobProgress | None = None
@@ -71,7 +71,7 @@ class EmbedItemsInput(BaseModel):
 
 class EmbedItemsResult(JobResult):
     provider_id: int | None = None
-    # The seed's result: {success, failed, skipped}.
+    # The result the tracker's clients read: {success, failed, skipped}.
     success: int = 0
     failed: int = 0
     skipped: int = 0

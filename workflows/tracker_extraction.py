@@ -40,9 +40,9 @@ def extraction_job_id(chat_id: int) -> str:
 
 class ExtractKnowledgeInput(BaseModel):
     chat_id: int
-    batch: int = Field(50, ge=1, le=500)
-    minimum: int = Field(10, ge=1)
-    window_hours: float = Field(24.0, gt=0)
+    batch: int = Field(default=50, ge=1, le=500)
+    minimum: int = Field(default=10, ge=1)
+    window_hours: float = Field(default=24.0, gt=0)
     # Carried over continue-as-new.
     carried: JobProgress | None = None
     batches_done: int = 0

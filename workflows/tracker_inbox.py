@@ -1,13 +1,13 @@
 """The tracker's webhook chain as one long-running drainer, and the batch scorer its schedule runs.
 
-`TrackerInbox` (one per deployment, `tracker-inbox`) replaces the seed's save → score → trigger tasks fired per
-update: it takes the webhook's stored updates a batch at a time (saved, scored and announced in one transaction),
-then triggers extraction for the chats that gathered enough and fetches new authors' avatars beside. A workflow per
-update cost ~5 Temporal round trips per message and topped out near 30 updates/s on two cores; a batch costs one
-activity whatever its size. With the inbox empty, a take waits on Postgres LISTEN, so a new update is taken within
-milliseconds and the webhook never calls Temporal: updates that arrive while Temporal is away wait in the inbox.
+`TrackerInbox` (one per deployment, `tracker-inbox`) replaces the save → score → trigger TaskIQ tasks fired per update
+before Longrun: it takes the webhook's stored updates a batch at a time (saved, scored and announced in one
+transaction), then triggers extraction for the chats that gathered enough and fetches new authors' avatars beside. A
+workflow per update cost ~5 Temporal round trips per message and topped out near 30 updates/s on two cores; a batch
+costs one activity whatever its size. With the inbox empty, a take waits on Postgres LISTEN, so a new update is taken
+within milliseconds and the webhook never calls Temporal: updates that arrive while Temporal is away wait in the inbox.
 
-`ScoreUnscoredMessages` is seed 004's score_unscored_messages_task: every message without a score, in batches.
+`ScoreUnscoredMessages` scores every message without a score, in batches.
 `ReconcileTrackerInbox` is what the inbox's reconcile schedule runs: the drainer runs, lost triggers are sent again.
 """
 
@@ -62,8 +62,8 @@ INBOX_ID = "tracker-inbox"
 
 
 class TrackerInboxInput(BaseModel):
-    batch: int = Field(200, ge=1, le=1000)
-    wait_seconds: float = Field(60.0, ge=1)
+    batch: int = Field(default=200, ge=1, le=1000)
+    wait_seconds: float = Field(default=60.0, ge=1)
     carried: JobProgress | None = None
 
 

@@ -1,4 +1,4 @@
-"""Tracker ingestion (seed 004's `ingest_telegram_messages_task`): a chat's history imported newest first, a page of
+"""Tracker ingestion: a chat's history imported newest first, a page of
 100 messages per step, into `message` with its authors' profiles, each new message scored.
 
 Replaces a TaskIQ task that lost its place with its worker: the cursor (the lowest message id read), the counts
@@ -69,7 +69,7 @@ class IngestInput(BaseModel):
     scope: IngestionScope | None = None  # read from the row by the first run
     cursor: Cursor = Field(default_factory=Cursor)
     carried: JobProgress | None = None
-    pages_per_run: int = Field(PAGES_PER_RUN, ge=1)
+    pages_per_run: int = Field(default=PAGES_PER_RUN, ge=1)
 
 
 class IngestResult(JobResult):
@@ -98,6 +98,7 @@ class IngestMessagesWorkflow(JobWorkflow):
             self._progress.details.update(ingestion_id=scope.job_id, chat=scope.chat)
         else:
             scope = inp.scope
+            assert scope is not None  # a continued run always carries the scope its first run began
             self.continue_from(inp.carried, inp.carried.message)
         error = None
         pages = 0

@@ -1,7 +1,7 @@
 """WebBuddy: one workflow per query (claim, answer, finish) and the reconcile sweep the schedule runs.
 
-Replaces the seed's fire-and-forget push thread and its 30-second polling loop: a query is a
-workflow the moment it is created, and the old `claim_next` workers keep working beside it.
+Before Longrun a query went through a fire-and-forget push thread or waited for a 30-second polling loop; now it is
+a workflow the moment it is created, and the old `claim_next` workers keep working beside it.
 """
 
 from datetime import timedelta
@@ -81,7 +81,7 @@ class ProcessQueryWorkflow(JobWorkflow):
             return await self._close(ask, "cancelled", error=CANCELLED_BY_USER)
 
         self._stage("answering")
-        outcome: dict[str, object] = {}
+        outcome: dict[str, str | BaseException] = {}
 
         async def answer(_: int) -> str:
             return await workflow.execute_activity_method(

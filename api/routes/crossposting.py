@@ -1,4 +1,4 @@
-"""Telegram → MAX migration (seed 002): channels, crossposting links, migration jobs and the message log."""
+"""Telegram → MAX crossposting: channels, crossposting links, migration jobs and the message log."""
 
 from datetime import datetime
 from typing import Annotated
@@ -38,8 +38,12 @@ router = APIRouter(prefix="/api/v1", tags=["migration"])
 class TelegramChannelIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     source: SourceKind = SourceKind.pyrogram
-    chat: str | None = Field(None, min_length=1, max_length=200, description="@username or numeric id (pyrogram)")
-    export_path: str | None = Field(None, min_length=1, max_length=1000, description="export directory (export)")
+    chat: str | None = Field(
+        default=None, min_length=1, max_length=200, description="@username or numeric id (pyrogram)"
+    )
+    export_path: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="export directory (export)"
+    )
 
     @model_validator(mode="after")
     def source_needs_its_field(self) -> "TelegramChannelIn":
@@ -51,9 +55,9 @@ class TelegramChannelIn(BaseModel):
 
 
 class TelegramChannelPatch(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=200)
-    chat: str | None = Field(None, min_length=1, max_length=200)
-    export_path: str | None = Field(None, min_length=1, max_length=1000)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    chat: str | None = Field(default=None, min_length=1, max_length=200)
+    export_path: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class TelegramChannelOut(BaseModel):
@@ -73,9 +77,9 @@ class MaxChannelIn(BaseModel):
 
 
 class MaxChannelPatch(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
     chat_id: BigInt | None = None
-    bot_token: str | None = Field(None, min_length=1, max_length=500)
+    bot_token: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class MaxChannelOut(BaseModel):
@@ -132,6 +136,7 @@ async def list_telegram_channels(session: SessionDep, _: CurrentUser):
 @router.post("/telegram-channels", status_code=status.HTTP_201_CREATED, response_model=TelegramChannelOut)
 async def create_telegram_channel(body: TelegramChannelIn, session: SessionDep, _: Editors, settings: SettingsDep):
     if body.source == SourceKind.export:
+        assert body.export_path is not None  # the model's validator asks an export channel for its path
         await checked_export(body.export_path, settings)
     channel = TelegramChannel(**body.model_dump())
     session.add(channel)

@@ -25,7 +25,7 @@ class JobList(BaseModel):
 
 
 class CancelBody(BaseModel):
-    reason: str = Field("", max_length=1000)
+    reason: str = Field(default="", max_length=1000)
 
 
 class CancelAccepted(BaseModel):

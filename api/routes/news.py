@@ -1,4 +1,4 @@
-"""News discovery (seed 000): sources, starting a discovery run, drafts, and the old status endpoint."""
+"""News discovery: sources, starting a discovery run, drafts, and the old status endpoint."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -46,14 +46,14 @@ FeedUrl = Annotated[AnyHttpUrl, AfterValidator(_storable)]
 class SourceIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     feed_url: FeedUrl
-    topic: str = Field("", max_length=500)
+    topic: str = Field(default="", max_length=500)
     active: bool = True
 
 
 class SourcePatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
     feed_url: FeedUrl | None = None
-    topic: str | None = Field(None, max_length=500)
+    topic: str | None = Field(default=None, max_length=500)
     active: bool | None = None
 
 
@@ -87,16 +87,16 @@ class DraftPage(BaseModel):
 
 
 class DraftPatch(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(default=None, min_length=1, max_length=500)
     summary: str | None = None
     status: NewsStatus | None = None
 
 
 class DiscoveryStatus(BaseModel):
-    """The seed's `/discover-news-status/` answer, field for field."""
+    """The answer of `/discover-news-status/`, the endpoint the news pages polled before Longrun, field for field."""
 
     id: str
-    status: str  # the job's status, with `failed` spelled `error` as the seed did
+    status: str  # the job's status, with `failed` spelled `error` as those pages expect
     is_running: bool
     total_sources: int
     processed_sources: int
@@ -110,8 +110,8 @@ class DiscoveryStatus(BaseModel):
 
 
 class Discover(BaseModel):
-    source_ids: list[RowId] | None = Field(None, min_length=1, max_length=1000)
-    max_parallel: int = Field(3, ge=1, le=20)
+    source_ids: list[RowId] | None = Field(default=None, min_length=1, max_length=1000)
+    max_parallel: int = Field(default=3, ge=1, le=20)
 
 
 @router.get("/sources", response_model=list[SourceOut])
@@ -169,14 +169,14 @@ async def discover(body: Discover, session: SessionDep, who: People, jobs: JobsD
 
 @router.get("/discover/{job_id}")
 async def discovery_status(job_id: str, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> DiscoveryStatus:
-    """The seed's `/discover-news-status/` answer, so its admin page keeps polling unchanged."""
+    """In the shape of `/discover-news-status/`, so the news admin page keeps polling unchanged."""
     try:
         snap = await jobs.snapshot(job_id, who)
     except JobNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} not found") from exc
     if snap.type != JOB_TYPE:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id!r} is not a news discovery")
-    news_found = await session.scalar(select(func.count()).where(NewsPost.run_id == job_id))
+    news_found = (await session.execute(select(func.count()).where(NewsPost.run_id == job_id))).scalar_one()
     return DiscoveryStatus(
         id=job_id,
         status="error" if snap.status == JobStatus.failed else snap.status.value,

@@ -1,14 +1,14 @@
-"""1C sync (seed 003) with the seed's endpoints: start a sync (`{"task_id"}`), read the synced books, edit the
+"""1C sync with the endpoints the 1C front end calls: start a sync (`{"task_id"}`), read the synced books, edit the
 classification rules, and pause or resume the syncs' schedules."""
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from temporalio.client import ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -50,7 +50,8 @@ class BankSyncRequest(BaseModel):
 
 
 class TaskStarted(BaseModel):
-    """The seed's answer to a sync start: poll `/api/v1/tasks/{task_id}` or watch `/api/v1/ws/tasks/{task_id}`.
+    """What the 1C front end expects from a sync start: poll `/api/v1/tasks/{task_id}` or watch
+    `/api/v1/ws/tasks/{task_id}`.
 
     `joined`: a sync of this kind was already running, so no new one started and this is that one: `running_input`
     is what it syncs (its period: it may not be the one asked for), `running_since` when it started. If someone else
@@ -107,11 +108,11 @@ class ContractorPage(BaseModel):
 
 class RuleIn(BaseModel):
     category: str = Field(min_length=1, max_length=100)
-    priority: int = Field(100, ge=0, le=10_000)
+    priority: int = Field(default=100, ge=0, le=10_000)
     contractor_key: UUID | None = None
-    inn: str | None = Field(None, pattern=r"^\d{10}(\d{2})?$")
-    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
-    operation: str | None = Field(None, min_length=1, max_length=200)
+    inn: str | None = Field(default=None, pattern=r"^\d{10}(\d{2})?$")
+    purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
+    operation: str | None = Field(default=None, min_length=1, max_length=200)
     direction: Direction | None = None
     active: bool = True
 
@@ -128,9 +129,9 @@ def has_condition(rule: Any, **overrides: Any) -> bool:
 
 
 class RulePatch(BaseModel):
-    category: str | None = Field(None, min_length=1, max_length=100)
-    priority: int | None = Field(None, ge=0, le=10_000)
-    purpose_contains: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    priority: int | None = Field(default=None, ge=0, le=10_000)
+    purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
 
 
@@ -194,7 +195,7 @@ async def list_contractors(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ContractorPage:
-    where = [Contractor.is_folder.is_(False)]
+    where: list[ColumnElement[bool]] = [Contractor.is_folder.is_(False)]
     if q:
         where.append(
             or_(
@@ -271,14 +272,16 @@ async def schedule_out(name: ScheduleName, handle: ScheduleHandle) -> ScheduleOu
         schedule_id=handle.id,
         paused=state.paused,
         note=state.note or "",
-        next_runs=info.next_action_times[:3],
+        next_runs=list(info.next_action_times[:3]),
         last_run=recent,
     )
 
 
 @router.get("/schedules")
 async def list_schedules(_: CurrentUser, temporal: TemporalDep, settings: SettingsDep) -> list[ScheduleOut]:
-    return [await schedule_out(name, await schedule_handle(name, temporal, settings)) for name in PAUSABLE]
+    return [
+        await schedule_out(name, await schedule_handle(name, temporal, settings)) for name in get_args(ScheduleName)
+    ]
 
 
 @router.post("/schedules/{name}/pause")

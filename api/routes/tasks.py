@@ -1,4 +1,4 @@
-"""The 1C seed's tasks API (`/api/v1/tasks`, `WS /api/v1/ws/tasks`) in its own shape, over any job.
+"""The 1C front end's tasks API (`/api/v1/tasks`, `WS /api/v1/ws/tasks`) in its own shape, over any job.
 
 Its React `TaskProgress` and `SyncModal` poll and watch these; underneath each task is a job of the
 job protocol, so a migration or a news discovery is a task too.
@@ -24,7 +24,7 @@ LIST_CONCURRENCY = 8
 
 
 class Task(BaseModel):
-    """The seed's task, field for field (`progress` is a percentage)."""
+    """The 1C front end's task, field for field (`progress` is a percentage)."""
 
     task_id: str
     task_type: str
@@ -38,7 +38,7 @@ class Task(BaseModel):
     completed_at: datetime | None
     result: dict[str, Any] | None
     error: str | None
-    # Added to the seed's shape: a step failing and being tried again. The seed's client knows no such status, so
+    # Added to that shape: a step failing and being tried again. The 1C front end knows no such status, so
     # `status` stays `running` and `message` (which it shows) says it; these fields say it to clients that ask.
     retrying: bool = False
     attempt: int | None = None

@@ -1,4 +1,4 @@
-"""The tracker's agent configs (seed 004): which model and prompt extraction, analysis runs and experiments use.
+"""The tracker's agent configs: which model and prompt extraction, analysis runs and experiments use.
 Everyone signed in reads them; admins write. Activating a config switches off its role's other active one in the
 same transaction."""
 
@@ -22,20 +22,20 @@ router = APIRouter(prefix="/api/v1", tags=["tracker"])
 class AgentIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: AgentRole
-    provider_id: RowId | None = Field(None, description="null: the configured LLM")
-    model: str = Field("", max_length=200, description="empty: the provider's (or the configured) chat model")
+    provider_id: RowId | None = Field(default=None, description="null: the configured LLM")
+    model: str = Field(default="", max_length=200, description="empty: the provider's (or the configured) chat model")
     system_prompt: str = Field(min_length=1, max_length=20_000)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     active: bool = True
 
 
 class AgentPatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
     role: AgentRole | None = None
     provider_id: RowId | None = None
-    model: str | None = Field(None, max_length=200)
-    system_prompt: str | None = Field(None, min_length=1, max_length=20_000)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    model: str | None = Field(default=None, max_length=200)
+    system_prompt: str | None = Field(default=None, min_length=1, max_length=20_000)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     active: bool | None = None
 
 

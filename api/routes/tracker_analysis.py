@@ -1,7 +1,7 @@
-"""The tracker's analysis runs, their task proposals, and classification experiments (seed 004).
+"""The tracker's analysis runs, their task proposals, and classification experiments.
 
 Admins and managers start, cancel and review; everyone signed in reads. A run or an experiment is a row (what the
-seed's dashboard reads) and a job (`tracker-run-<id>`, `tracker-experiment-<id>`: progress at /api/v1/jobs/{id},
+tracker's dashboard reads) and a job (`tracker-run-<id>`, `tracker-experiment-<id>`: progress at /api/v1/jobs/{id},
 events on the events socket); cancelling goes through the job protocol's cancel signal.
 """
 
@@ -55,8 +55,8 @@ class RunStart(BaseModel):
     time_window_start: datetime
     time_window_end: datetime
     use_rag: bool = False
-    batch_size: int = Field(50, ge=1, le=MAX_BATCH_SIZE)
-    agent_config_id: RowId | None = Field(None, description="null: the active proposal_generator")
+    batch_size: int = Field(default=50, ge=1, le=MAX_BATCH_SIZE)
+    agent_config_id: RowId | None = Field(default=None, description="null: the active proposal_generator")
 
     @field_validator("time_window_end")
     @classmethod
@@ -68,9 +68,9 @@ class RunStart(BaseModel):
 
 
 class ExperimentStart(BaseModel):
-    message_count: int = Field(100, ge=1, le=MAX_EXPERIMENT_MESSAGES)
-    agent_config_id: RowId | None = Field(None, description="null: the active topic_classifier")
-    telegram_chat_id: BigInt | None = Field(None, description="only this chat's messages; null: every chat's")
+    message_count: int = Field(default=100, ge=1, le=MAX_EXPERIMENT_MESSAGES)
+    agent_config_id: RowId | None = Field(default=None, description="null: the active topic_classifier")
+    telegram_chat_id: BigInt | None = Field(default=None, description="only this chat's messages; null: every chat's")
 
 
 class Started(BaseModel):
@@ -185,11 +185,13 @@ async def checked_bounds(session: AsyncSession, body: RunStart, settings: Settin
         raise field_error(
             "time_window_end", f"the window spans {days:.0f} days; at most {settings.analysis_max_window_days:g}"
         )
-    in_window = await session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(Message.sent_at >= body.time_window_start, Message.sent_at < body.time_window_end)
-    )
+    in_window = (
+        await session.execute(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.sent_at >= body.time_window_start, Message.sent_at < body.time_window_end)
+        )
+    ).scalar_one()
     if -(-in_window // body.batch_size) > settings.analysis_max_batches:
         least = -(-in_window // settings.analysis_max_batches)
         raise field_error(

@@ -1,4 +1,4 @@
-"""The tracker's embeddings (seed 004): start an embedding job over messages or atoms, and semantic search, which
+"""The tracker's embeddings: start an embedding job over messages or atoms, and semantic search, which
 ranks both by how close they are to a query's vector. Editors start jobs; everyone signed in searches."""
 
 from typing import Annotated
@@ -24,7 +24,7 @@ MAX_QUERY_CHARS = 2000
 class EmbeddingsStart(BaseModel):
     kind: EmbedKind
     # Omitted: every message (or atom) still without a vector.
-    ids: list[RowId] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    ids: list[RowId] | None = Field(default=None, min_length=1, max_length=MAX_IDS)
     # Omitted: the active provider.
     provider_id: RowId | None = None
 
@@ -72,7 +72,7 @@ async def search(
     if provider is None:
         raise no_provider()
     try:
-        [vector] = await providers.embed(provider, [query])
+        [vector] = await providers.embed(provider, [query])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
     except openai.OpenAIError as exc:
         detail = f"the embedding provider {provider.name!r} failed: {exc}"
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail) from exc

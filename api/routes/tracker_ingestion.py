@@ -1,4 +1,4 @@
-"""Tracker ingestion (seed 004): `POST /api/v1/ingestion {chat, limit?, since?}` imports a chat's history; the
+"""Tracker ingestion: `POST /api/v1/ingestion {chat, limit?, since?}` imports a chat's history; the
 job's row (`MessageIngestionJob`) is listed, read and cancelled here, its progress pushed as `ingestion.*` events on
 `WS /api/v1/ws/events`.
 
@@ -39,8 +39,8 @@ CLOSED = {JobRecordStatus.completed.value, JobRecordStatus.failed.value, JobReco
 
 class IngestionStart(BaseModel):
     chat: str = Field(min_length=1, max_length=200, description="@username, t.me link or numeric chat id")
-    limit: int | None = Field(None, ge=1, le=10_000_000, description="at most this many of the newest messages")
-    since: datetime | None = Field(None, description="only messages sent at or after this time")
+    limit: int | None = Field(default=None, ge=1, le=10_000_000, description="at most this many of the newest messages")
+    since: datetime | None = Field(default=None, description="only messages sent at or after this time")
 
     @field_validator("chat")
     @classmethod

@@ -1,4 +1,4 @@
-"""The tracker's LLM providers (seed 004): OpenAI-compatible servers with their chat and embedding models.
+"""The tracker's LLM providers: OpenAI-compatible servers with their chat and embedding models.
 Everyone signed in reads them; admins add, change and remove them, since they decide where messages are sent."""
 
 from collections.abc import Iterator
@@ -49,7 +49,7 @@ class ProviderIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     kind: ProviderKind = ProviderKind.openai
     base_url: str = Field(min_length=1, max_length=1000)
-    api_key_env: str | None = Field(None, max_length=100, pattern=ENV_NAME)
+    api_key_env: str | None = Field(default=None, max_length=100, pattern=ENV_NAME)
     chat_model: str = Field(min_length=1, max_length=200)
     embedding_model: str = Field(min_length=1, max_length=200)
     embedding_dimension: int = EMBEDDING_DIMENSION
@@ -60,12 +60,12 @@ class ProviderIn(BaseModel):
 
 
 class ProviderPatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
     kind: ProviderKind | None = None
-    base_url: str | None = Field(None, min_length=1, max_length=1000)
-    api_key_env: str | None = Field(None, max_length=100, pattern=ENV_NAME)
-    chat_model: str | None = Field(None, min_length=1, max_length=200)
-    embedding_model: str | None = Field(None, min_length=1, max_length=200)
+    base_url: str | None = Field(default=None, min_length=1, max_length=1000)
+    api_key_env: str | None = Field(default=None, max_length=100, pattern=ENV_NAME)
+    chat_model: str | None = Field(default=None, min_length=1, max_length=200)
+    embedding_model: str | None = Field(default=None, min_length=1, max_length=200)
     embedding_dimension: int | None = None
     active: bool | None = None
 

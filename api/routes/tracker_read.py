@@ -1,4 +1,4 @@
-"""The tracker's data, read-only (seed 004): messages with their scores, the Telegram users who wrote them, and the
+"""The tracker's data, read-only: messages with their scores, the Telegram users who wrote them, and the
 knowledge extracted from them (topics and their atoms). Everyone signed in reads; the webhook, ingestion and
 extraction are what write."""
 

@@ -1,4 +1,5 @@
-"""`POST /api/v1/scoring/unscored`: seed 004's score_unscored_messages_task on demand (its schedule runs it too)."""
+"""`POST /api/v1/scoring/unscored`: ScoreUnscoredMessages (every message without a score, scored) on demand; its
+schedule runs it too."""
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
@@ -11,7 +12,7 @@ router = APIRouter(prefix="/api/v1", tags=["tracker"])
 
 
 class ScoreUnscoredRequest(BaseModel):
-    batch: int | None = Field(None, ge=1, le=5000, description="messages per batch; default from settings")
+    batch: int | None = Field(default=None, ge=1, le=5000, description="messages per batch; default from settings")
 
 
 @router.post("/scoring/unscored", status_code=status.HTTP_202_ACCEPTED)

@@ -1,4 +1,4 @@
-"""`POST /webhook/telegram`: where Telegram delivers the tracker bot's updates (seed 004).
+"""`POST /webhook/telegram`: where Telegram delivers the tracker bot's updates.
 
 Answers as soon as the update is in the inbox (`telegram_update`); the inbox drainer (workflows/tracker_inbox.py),
 woken by the NOTIFY the insert sends, takes it from there. The webhook never calls Temporal, so an update that

@@ -1,4 +1,4 @@
-"""WebBuddy (seed 001) with its own endpoint shapes, so its Django front end and old workers keep working."""
+"""WebBuddy with its own endpoint shapes, so its Django front end and old workers keep working."""
 
 import logging
 from datetime import datetime
@@ -60,7 +60,7 @@ class QueryPatch(BaseModel):
     status: QueryStatus | None = None
     answer_text: str | None = None
     error: str | None = None
-    query_text: str | None = Field(None, min_length=1)
+    query_text: str | None = Field(default=None, min_length=1)
     query_finished: datetime | None = None
 
 
@@ -97,7 +97,7 @@ def query_out(q: Query) -> QueryOut:
         project=q.project_id,
         user=q.user_id,
         query_text=q.query_text,
-        status=q.status,
+        status=QueryStatus(q.status),
         answer_text=q.answer_text,
         error=q.error,
         query_created=q.query_created,
@@ -225,7 +225,8 @@ async def list_logs(query: RowId, session: SessionDep, who: CurrentUser):
 
 @router.post("/process-query", responses={409: {"description": "the query is already closed"}})
 async def process_query(body: Push, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> Accepted:
-    """The seed's push endpoint: a queued query gets its workflow (or the one already running is found).
+    """Where the WebBuddy site pushes each new query: a queued query gets its workflow (or the one already
+    running is found).
 
     A query in progress is already someone's, so nothing starts; a closed one is not reopened by a
     push (409 names its status): re-queue it with PATCH `status=queued` instead.
@@ -235,5 +236,7 @@ async def process_query(body: Push, session: SessionDep, who: CurrentUser, jobs:
         raise HTTPException(status.HTTP_409_CONFLICT, f"query {query.id} is already {query.status}")
     if query.status == QueryStatus.queued:
         author = await session.get(User, query.user_id)
+        if author is None:  # deleted meanwhile, and its queries with it (ON DELETE CASCADE)
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"query {query.id} not found")
         await jobs.start(query_job(query.id, author.username))
     return Accepted()

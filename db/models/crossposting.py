@@ -1,4 +1,4 @@
-"""Telegram → MAX channel migration (seed 002): the channels, the links between them, and a message log
+"""Telegram → MAX crossposting: the channels, the links between them, and a message log
 per (link, Telegram message) that makes every post go over once.
 """
 
@@ -67,7 +67,7 @@ class MessageLog(Base):
     __tablename__ = "message_log"
     __table_args__ = (
         UniqueConstraint("crossposting_link_id", "telegram_message_id"),
-        # The seed's index for the "already migrated?" check of a whole page at once.
+        # For the "already migrated?" check of a whole page at once (db/message_log.py `already_done`).
         Index(
             "idx_message_log_migration_check",
             "crossposting_link_id",

@@ -1,4 +1,4 @@
-"""1C sync (seed 003): contractors and bank transactions as 1C has them, their categories, the rules that pick
+"""1C sync: contractors and bank transactions as 1C has them, their categories, the rules that pick
 categories, and the ledger that makes a retried page count once.
 
 Rows are keyed by 1C's `Ref_Key`: a sync upserts, never duplicates. `data_version` is 1C's `DataVersion`, which

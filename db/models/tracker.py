@@ -1,10 +1,10 @@
-"""Task tracker (seed 004): Telegram messages and their authors, the knowledge extracted from them (topics and
+"""Task tracker: Telegram messages and their authors, the knowledge extracted from them (topics and
 atoms), the agents and LLM providers that do the extracting, and the records of the long jobs (ingestion,
 analysis runs and their proposals, classification experiments).
 
-Names and fields are the seed's. Messages are keyed by Telegram's (chat id, message id), so a message saved twice
-(a webhook delivery Telegram repeats, an ingestion over the same history) is one row. The webhook's inbox
-(`telegram_update`) is keyed by Telegram's `update_id` for the same reason.
+Names and fields are those the tracker's clients already know. Messages are keyed by Telegram's (chat id, message id),
+so a message saved twice (a webhook delivery Telegram repeats, an ingestion over the same history) is one row. The
+webhook's inbox (`telegram_update`) is keyed by Telegram's `update_id` for the same reason.
 """
 
 from datetime import datetime
@@ -70,7 +70,8 @@ class ProviderKind(StrEnum):
 
 
 class JobRecordStatus(StrEnum):
-    """The status of a job's row (MessageIngestionJob, AnalysisRun, ClassificationExperiment), as the seed has it."""
+    """The status of a job's row (MessageIngestionJob, AnalysisRun, ClassificationExperiment), as the tracker's
+    clients know it."""
 
     pending = "pending"
     running = "running"
@@ -250,7 +251,8 @@ class AgentConfig(CreatedAt, Base):
 
 
 class JobRecord:
-    """The row of a long job, as the seed kept one: its workflow, who started it, its status and when it ran."""
+    """The row of a long job, as the tracker kept one before Longrun: its workflow, who started it, its status and
+    when it ran."""
 
     workflow_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -260,7 +262,7 @@ class JobRecord:
 
 
 class MessageIngestionJob(JobRecord, CreatedAt, Base):
-    """A chat's history imported through Telegram: its progress and outcome, as the seed tracked it."""
+    """A chat's history imported through Telegram: its progress and outcome."""
 
     __tablename__ = "message_ingestion_job"
 

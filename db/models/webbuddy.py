@@ -1,4 +1,4 @@
-"""WebBuddy (seed 001): projects, the queries their users ask, and the logs written while answering."""
+"""WebBuddy: projects, the queries their users ask, and the logs written while answering."""
 
 from datetime import datetime
 from enum import StrEnum

@@ -16,7 +16,7 @@ from settings import Settings
 from tests.support.events import open_stream
 from tests.support.histories import record
 from tests.support.tracker import job_events, run_messages, seed_messages, unique_word, window
-from workflows.tracker_analysis import BATCH_RETRY
+from workflows.tracker_batch_job import BATCH_RETRY
 
 
 async def seed_topics(database, names: list[str]) -> list[int]:

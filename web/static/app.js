@@ -17,7 +17,7 @@ const CANCEL_REASON = "cancelled from the dashboard";
 
 const CAN_START_JOBS = new Set(["admin", "manager", "user"]);
 const CAN_EDIT_DRAFTS = new Set(["admin", "manager"]);
-const CAN_SYNC_1C = new Set(["admin", "manager"]);  // the seed: only admins and managers start a 1C sync
+const CAN_SYNC_1C = new Set(["admin", "manager"]);  // as the API allows: only admins and managers start a 1C sync
 const STORE = { access: "longrun.access", refresh: "longrun.refresh", user: "longrun.user" };
 
 // ---- small helpers -------------------------------------------------------------------------

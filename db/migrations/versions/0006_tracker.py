@@ -1,4 +1,4 @@
-"""tracker (seed 004): messages, profiles, topics, atoms, agents, providers, job records, the webhook inbox
+"""tracker: messages, profiles, topics, atoms, agents, providers, job records, the webhook inbox
 
 Revision ID: 0006
 Revises: 0005
