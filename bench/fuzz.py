@@ -165,8 +165,8 @@ async def sign_in_roles(base_url: str) -> dict[str, str]:
 def start_fuzz_api(stack: Stack, task_queue: str, **env: str) -> str:
     """The API and a worker the fuzz may do anything to; the webhook takes `WEBHOOK_SECRET`."""
     env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
-    url = stack.start_api("api-fuzz", task_queue=task_queue, **env)
-    stack.start_worker("worker-fuzz", task_queue=task_queue, **env)
+    url = stack.start_api("api-fuzz", task_queue=task_queue, env=env)
+    stack.start_worker("worker-fuzz", task_queue=task_queue, env=env)
     return url
 
 
