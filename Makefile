@@ -44,7 +44,7 @@ test-news test-webbuddy test-crossposting test-onec test-tracker: test-%: venv
 bench: venv
 	$(PYTHON) -m bench
 
-# ruff, then pyright over the product code ([tool.pyright] in pyproject.toml; tests/test_types.py runs it in `make test`).
+# ruff, then pyright over the product code and the benchmarks ([tool.pyright] in pyproject.toml; tests/test_types.py runs it in `make test`).
 lint: venv
 	$(PYTHON) -m ruff check .
 	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(PYTHON) -m pyright

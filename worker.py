@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 from datetime import timedelta
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
@@ -93,7 +93,15 @@ class Dependencies:
         await self.engine.dispose()
 
 
-def build_worker(client: Client, settings: Settings, deps: Dependencies, workflows: list | None = None) -> Worker:
+class WorkerParts(Protocol):
+    """What `build_worker` asks of its dependencies: `Dependencies`, or the bench worker's own (bench/worker.py)."""
+
+    def activities(self) -> list: ...
+
+    async def ping_database(self) -> None: ...
+
+
+def build_worker(client: Client, settings: Settings, deps: WorkerParts, workflows: list | None = None) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,

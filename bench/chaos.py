@@ -180,7 +180,7 @@ class Chaos:
         self.stack.procs.remove(self.worker)
         self.workers_started += 1
         name = f"worker-{self.workers_started}"
-        self.worker = await asyncio.to_thread(self.stack.start_worker, name, TASK_QUEUE, **self.env)
+        self.worker = await asyncio.to_thread(self.stack.start_worker, name, TASK_QUEUE, env=self.env)
         self.shots.append(Shot("worker", wall, time.monotonic() - started))
 
     async def crash_temporal(self) -> None:
@@ -517,8 +517,8 @@ def api_500s(stack: Stack) -> dict[str, int]:
 async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     # MAX's per-chat 2 messages/s would make the channels take many minutes; the bot token's 30/s stays.
     env = {"LONGRUN_MAX_CHAT_MESSAGES_PER_SECOND": "0", "LONGRUN_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
-    api_url = await asyncio.to_thread(stack.start_api, "api", TASK_QUEUE, **env)
-    worker = await asyncio.to_thread(stack.start_worker, "worker-1", TASK_QUEUE, **env)
+    api_url = await asyncio.to_thread(stack.start_api, "api", TASK_QUEUE, env=env)
+    worker = await asyncio.to_thread(stack.start_worker, "worker-1", TASK_QUEUE, env=env)
     admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
     engine = create_async_engine(stack.pg.database_url, pool_size=2, pool_pre_ping=True)
     client = await stack_client(stack)

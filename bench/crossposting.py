@@ -184,8 +184,8 @@ def main(argv: list[str]) -> dict[str, Any]:
 @asynccontextmanager
 async def deployment(stack: Stack, name: str, **env: str) -> AsyncIterator[tuple[Api, ps.Proc]]:
     """An API and a worker of this benchmark's own, with `env`; the admin logged in to that API, and the worker."""
-    api_url = stack.start_api(f"api-{name}", task_queue=TASK_QUEUE, **env)
-    worker = stack.start_worker(f"worker-{name}", task_queue=TASK_QUEUE, **env)
+    api_url = stack.start_api(f"api-{name}", task_queue=TASK_QUEUE, env=env)
+    worker = stack.start_worker(f"worker-{name}", task_queue=TASK_QUEUE, env=env)
     admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
     try:
         yield admin, worker

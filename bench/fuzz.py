@@ -30,7 +30,9 @@ import hypothesis
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.result import Err
 
 from bench.common import bench_stack, print_targets, table, write_results
 from devstack.clients import Api
@@ -75,7 +77,7 @@ class FuzzReport:
         }
 
 
-def says_what_was_wrong(response: requests.Response) -> bool:
+def says_what_was_wrong(response: schemathesis.Response) -> bool:
     try:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
@@ -87,7 +89,7 @@ def says_what_was_wrong(response: requests.Response) -> bool:
     return False
 
 
-def verdict(response: requests.Response) -> str | None:
+def verdict(response: schemathesis.Response) -> str | None:
     if response.status_code >= 500:
         return f"server error: {response.text[:300]}"
     if 400 <= response.status_code < 500 and not says_what_was_wrong(response):
@@ -119,6 +121,8 @@ def run_fuzz(base_url: str, tokens: dict[str, str], cases_per_operation: int, *,
             )
 
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # the API's own schema does not resolve: a finding before any request
         operation = result.ok()
         report.operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -129,7 +133,7 @@ def run_fuzz(base_url: str, tokens: dict[str, str], cases_per_operation: int, *,
                 database=None,
                 derandomize=seed is None,
                 phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
+                suppress_health_check=list(HealthCheck),  # pyright: ignore[reportArgumentType]  # HealthCheckMeta.__iter__ is unannotated: pyright infers the metaclass as the member type
             )
             @given(case=operation.as_strategy(generation_mode=mode))
             def one_case(case: schemathesis.Case) -> None:
@@ -143,7 +147,7 @@ def run_fuzz(base_url: str, tokens: dict[str, str], cases_per_operation: int, *,
                 warnings.simplefilter("ignore")  # Hypothesis's notes on generation, not findings
                 try:
                     one_case()
-                except hypothesis.errors.Unsatisfiable:
+                except Unsatisfiable:
                     pass  # nothing to make invalid: an operation without parameters or body
     return report
 
@@ -151,22 +155,29 @@ def run_fuzz(base_url: str, tokens: dict[str, str], cases_per_operation: int, *,
 async def sign_in_roles(base_url: str) -> dict[str, str]:
     """An access token per role: the admin bootstrap made, and a new user of each other role."""
     admin = await Api.login(base_url, "admin", ADMIN_PASSWORD)
-    tokens = {"admin": admin.token}
+    tokens = {"admin": token_of(admin)}
     for role in OTHER_ROLES:
         username = f"fuzz-{role}"
         await admin.ok("POST", "/api/v1/users", 201, json={"username": username, "password": PASSWORD, "role": role})
         user = await Api.login(base_url, username, PASSWORD)
-        tokens[role] = user.token
+        tokens[role] = token_of(user)
         await user.close()
     await admin.close()
     return tokens
 
 
+def token_of(api: Api) -> str:
+    """The bearer token of a client `Api.login` made (it always has one; only an anonymous `Api` has none)."""
+    if api.token is None:
+        raise RuntimeError("an anonymous client has no token")
+    return api.token
+
+
 def start_fuzz_api(stack: Stack, task_queue: str, **env: str) -> str:
     """The API and a worker the fuzz may do anything to; the webhook takes `WEBHOOK_SECRET`."""
     env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
-    url = stack.start_api("api-fuzz", task_queue=task_queue, **env)
-    stack.start_worker("worker-fuzz", task_queue=task_queue, **env)
+    url = stack.start_api("api-fuzz", task_queue=task_queue, env=env)
+    stack.start_worker("worker-fuzz", task_queue=task_queue, env=env)
     return url
 
 

@@ -16,19 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.common import bench_stack, print_targets, table, write_results
 from clients.onec import OneCClient
 from db import onec_books
-from db.session import make_engine, make_session_factory
+from db.session import SessionFactory, make_engine, make_session_factory
 from devstack.clients import Api, OneCEmulator
 from devstack.stack import ADMIN_PASSWORD, Stack
-from domain.onec_paging import pages
+from domain.onec_paging import Page, PageCursor, pages
 from domain.onec_rows import DocumentKind
 from settings import Settings
 
@@ -37,6 +39,7 @@ TASK_QUEUE = "bench-onec"
 TARGET_SECONDS = 5.0  # both syncs at zero latency (before Longrun: about two minutes for 5,000 documents)
 PERIOD = (date(2024, 1, 1), date(2024, 12, 31))  # the book's year
 YEAR = {"date_from": PERIOD[0].isoformat(), "date_to": PERIOD[1].isoformat()}  # PERIOD as the API takes it
+R = TypeVar("R")  # a page's row: a contractor or a bank document
 
 
 async def run_jobs(admin: Api) -> tuple[float, dict, dict]:
@@ -60,18 +63,26 @@ async def plain_loop(settings: Settings, page_size: int, write: bool) -> float:
     started = time.perf_counter()
     try:
         async with OneCClient(settings) as client:
-            entities = [(partial(client.contractors_page, size=page_size), onec_books.upsert_contractors)] + [
-                (partial(client.documents_page, kind, *PERIOD, size=page_size), onec_books.upsert_documents)
-                for kind in DocumentKind
-            ]
-            for read, upsert in entities:
-                async for page in pages(read):
-                    if write:
-                        async with sessions() as session, session.begin():
-                            await upsert(session, page.rows)
+            contractors = partial(client.contractors_page, size=page_size)
+            await copy_pages(contractors, onec_books.upsert_contractors, sessions if write else None)
+            for kind in DocumentKind:
+                documents = partial(client.documents_page, kind, *PERIOD, size=page_size)
+                await copy_pages(documents, onec_books.upsert_documents, sessions if write else None)
         return time.perf_counter() - started
     finally:
         await engine.dispose()
+
+
+async def copy_pages(
+    read: Callable[[PageCursor], Awaitable[Page[R]]],
+    upsert: Callable[[AsyncSession, Sequence[R]], Awaitable[object]],
+    sessions: SessionFactory | None,
+) -> None:
+    """Every page `read` gives, each upserted in a transaction of its own; only read when `sessions` is None."""
+    async for page in pages(read):
+        if sessions is not None:
+            async with sessions() as session, session.begin():
+                await upsert(session, page.rows)
 
 
 async def empty_books(settings: Settings) -> None:

@@ -285,6 +285,7 @@ async def run_trial(
         await asyncio.sleep(random.uniform(0, 0.1 if scenario.job == "items" else 0.4))
 
     trial = Trial(kill_wall=time.time())
+    drained: asyncio.Task[None] | None = None  # the SIGTERM drain, waited for at the end
     if scenario.stop == "term":
         replacement = start_scenario_worker(stack, scenario, queue, number + 1)
         drained = asyncio.create_task(asyncio.to_thread(drain, victim, trial))
@@ -302,7 +303,7 @@ async def run_trial(
     finally:
         done.set()
         await asyncio.gather(*pollers, return_exceptions=True)
-        if scenario.stop == "term":
+        if drained is not None:
             await drained
     await handle.terminate("recovery measured")
     history = await handle.fetch_history()

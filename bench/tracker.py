@@ -31,8 +31,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     args, embedding_options = parser.parse_known_args(argv)
     with bench_stack() as stack:
         env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET}
-        api_url = stack.start_api("api", task_queue=TASK_QUEUE, **env)
-        stack.start_worker("worker", task_queue=TASK_QUEUE, **env)
+        api_url = stack.start_api("api", task_queue=TASK_QUEUE, env=env)
+        stack.start_worker("worker", task_queue=TASK_QUEUE, env=env)
         webhook = asyncio.run(measure_webhook(stack, api_url, args.rate, args.seconds))
     print(table(
         ["updates", "sent/s", "failed", "webhook p50 ms", "p99 ms", "max ms", "to scored p50 ms", "p99 ms",

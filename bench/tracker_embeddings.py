@@ -86,9 +86,11 @@ async def through_client(stack: Stack, settings: Settings, parallel: int) -> tup
 async def plain_loop(settings: Settings, sessions, ids: list[int]) -> tuple[float, dict[str, float]]:
     """What the job does, with none of it durable: the same client, statements and batch size, one at a time.
     Returns its time and where it went (the provider's request, turning vectors to text, the database)."""
-    providers = ProviderClients(settings)
     async with sessions() as session:
         provider = await tracker_embeddings.active_provider(session)
+    if provider is None:
+        raise RuntimeError("no active LLM provider to embed with (the bootstrap makes one)")
+    providers = ProviderClients(settings)
     parts = {"provider_s": 0.0, "format_s": 0.0, "database_s": 0.0}
     started = time.perf_counter()
     try:

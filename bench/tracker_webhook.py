@@ -105,8 +105,10 @@ class ScoredListener:
         self._conn: asyncpg.Connection | None = None
 
     async def start(self, dsn: str) -> None:
-        self._conn = await asyncpg.connect(dsn)
-        await self._conn.add_listener(CHANNEL, self._notified)
+        # asyncpg.connect is unannotated, so the attribute would keep its Optional: the local names what it gives.
+        conn: asyncpg.Connection = await asyncpg.connect(dsn)
+        self._conn = conn
+        await conn.add_listener(CHANNEL, self._notified)
 
     def _notified(self, *args) -> None:
         payload = args[-1]

@@ -23,7 +23,8 @@ log = logging.getLogger("longrun.bench.worker")
 
 
 class _BenchDependencies:
-    """What `worker.build_worker` asks of its dependencies: the activities, and a ping of the database they write."""
+    """`worker.WorkerParts`, what `worker.build_worker` asks of its dependencies: the activities, and a ping of the
+    database they write."""
 
     def __init__(self, writer: ItemWriter) -> None:
         self._writer = writer

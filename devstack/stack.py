@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,19 @@ class Stack:
         return env
 
     def start_worker(
-        self, name: str = "worker", task_queue: str = "longrun-test", *, wait: bool = True, **extra: str
+        self,
+        name: str = "worker",
+        task_queue: str = "longrun-test",
+        *,
+        wait: bool = True,
+        env: Mapping[str, str] | None = None,
+        **extra: str,
     ) -> ps.Proc:
-        """A `python worker.py` process; with `wait`, returned once it polls its task queue."""
+        """A `python worker.py` process; with `wait`, returned once it polls its task queue.
+
+        Its environment is the stack's with `env`, then `extra`, on top: a prepared dict goes in `env`, since
+        `**dict` would also be offered to `wait` (and a type checker rightly refuses str for bool)."""
+        extra = {**(env or {}), **extra}
         worker = ps.start_python(name, ["worker.py"], self.env(task_queue, **extra), self.logs)
         self.procs.append(worker)
         if wait:
@@ -103,8 +114,18 @@ class Stack:
             ps.wait_worker_polling(address, task_queue, worker.pid, 60, worker)
         return worker
 
-    def start_api(self, name: str = "api", task_queue: str = "longrun-test", ready: int = 200, **extra: str) -> str:
-        """An API process; returns once its health answers `ready` (503: up, but not usable yet)."""
+    def start_api(
+        self,
+        name: str = "api",
+        task_queue: str = "longrun-test",
+        ready: int = 200,
+        *,
+        env: Mapping[str, str] | None = None,
+        **extra: str,
+    ) -> str:
+        """An API process; returns once its health answers `ready` (503: up, but not usable yet). Its environment
+        is made as `start_worker`'s."""
+        extra = {**(env or {}), **extra}
         port = ps.free_port()
         api = ps.start_python(
             name,
