@@ -200,7 +200,10 @@ class InboxActivities:
         """Wait (LISTENing) until an update is stored or `seconds` pass; True when one waits.
 
         The check follows the LISTEN, so an update stored between the empty take and the LISTEN is not missed, and
-        is made again every `WAKE_RECHECK_SECONDS` for an update whose webhook skipped the wake-up."""
+        is made again every `WAKE_RECHECK_SECONDS` for an update whose webhook skipped the wake-up.
+
+        A worker told to stop (SIGTERM) ends the wait at once, as an empty take: the drainer's next take goes to a
+        worker that stays, instead of this one holding its exit for the whole graceful-shutdown timeout."""
         if seconds <= 0:
             return False
         loop = asyncio.get_running_loop()
@@ -210,6 +213,8 @@ class InboxActivities:
         def notified(*_) -> None:
             woke.set()
 
+        stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+        stopping.add_done_callback(lambda _: woke.set())
         async with autocommit(self._sessions) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None  # an open connection from the pool has its asyncpg connection
@@ -220,7 +225,7 @@ class InboxActivities:
                     if await tracker_inbox.waiting(conn, 1):
                         return True
                     left = deadline - loop.time()
-                    if left <= 0:
+                    if left <= 0 or activity.is_worker_shutdown():
                         return False
                     try:
                         await asyncio.wait_for(woke.wait(), min(left, tracker_inbox.WAKE_RECHECK_SECONDS))
@@ -228,6 +233,7 @@ class InboxActivities:
                         pass
                     activity.heartbeat()
             finally:
+                stopping.cancel()
                 # The connection goes back to the pool: it must not go on listening for someone else.
                 await raw.remove_listener(tracker_inbox.INBOX_CHANNEL, notified)
 

@@ -20,10 +20,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tracker import ScoreInput, TrackerActivities
 from activities.tracker_avatars import AvatarActivities, AvatarCache, AvatarsInput
-from activities.tracker_inbox import ExtractionTrigger
+from activities.tracker_inbox import ExtractionTrigger, InboxActivities, TakeInput, TakeOutcome
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
 from settings import Settings
+from tests.support.deployment import isolated
 from tests.support.events import open_stream, receive
 from tests.support.histories import record
 from workflows.base import JobStatus
@@ -294,6 +295,23 @@ async def test_an_extraction_outlasts_an_llm_away_for_more_attempts_than_a_batch
     assert faults.pop("HTTP 429") == 9 and sum(faults.values()) == 2, faults
     assert set(faults) <= {"RemoteProtocolError", "ReadError"}, faults
     assert LLM_RETRY.maximum_attempts == 0, "attempts are not what bounds a batch"
+
+
+async def test_a_worker_told_to_stop_ends_an_idle_take_at_once_as_an_empty_one(stack):
+    """SIGTERM must not wait out the drainer's LISTEN (up to a minute) for the graceful-shutdown timeout: the take
+    ends empty and the drainer's next take goes to a worker that stays. Its own database, so no update is waiting."""
+    async with isolated(stack, "inbox_shutdown") as own, httpx.AsyncClient() as http:
+        sessions = async_sessionmaker(own.database, expire_on_commit=False)
+        avatars = AvatarCache(sessions, TelegramBotClient(http, "http://127.0.0.1:9", ""), Path("/nonexistent"))
+        inbox = InboxActivities(sessions, avatars, ExtractionTrigger(), None, None)
+        env = ActivityEnvironment()
+        listening = asyncio.Event()
+        env.on_heartbeat = lambda *_: listening.set()  # a recheck's heartbeat: the take is in its wait
+        take = asyncio.ensure_future(env.run(inbox.take_updates, TakeInput(wait_seconds=600)))
+        await asyncio.wait_for(listening.wait(), 30)
+        env.worker_shutdown()
+        outcome = await asyncio.wait_for(take, 30)
+    assert outcome == TakeOutcome()
 
 
 async def test_scoring_a_message_again_changes_nothing(database):
