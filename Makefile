@@ -38,8 +38,11 @@ TESTS_onec := tests/onec tests/workflows/test_onec_flow.py
 TESTS_tracker := tests/tracker tests/telegram/test_chat_kinds.py tests/workflows/test_tracker_flow.py \
 	tests/workflows/test_tracker_embeddings_flow.py
 
+# Two pytest processes, each with its own stack on its own ports, a test file kept whole in one of them (its module
+# deployment is started once): most of a real-stack test is waiting, so two halve the wall time on two cores.
+# `make test` stays one process: tests/test_history_secrets.py must run after every other test.
 test-news test-webbuddy test-crossposting test-onec test-tracker: test-%: venv
-	$(PYTHON) -m pytest -q -p no:cacheprovider $(TESTS_$*)
+	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(TESTS_$*)
 
 bench: venv
 	$(PYTHON) -m bench
