@@ -24,7 +24,6 @@ from activities.tracker_inbox import ExtractionTrigger, InboxActivities, TakeInp
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
 from settings import Settings
-from tests.support.deployment import isolated
 from tests.support.events import open_stream, receive
 from tests.support.histories import record
 from workflows.base import JobStatus
@@ -300,8 +299,9 @@ async def test_an_extraction_outlasts_an_llm_away_for_more_attempts_than_a_batch
 async def test_a_worker_told_to_stop_ends_an_idle_take_at_once_as_an_empty_one(stack):
     """SIGTERM must not wait out the drainer's LISTEN (up to a minute) for the graceful-shutdown timeout: the take
     ends empty and the drainer's next take goes to a worker that stays. Its own database, so no update is waiting."""
-    async with isolated(stack, "inbox_shutdown") as own, httpx.AsyncClient() as http:
-        sessions = async_sessionmaker(own.database, expire_on_commit=False)
+    database = stack.database(stack.create_database("inbox_shutdown", bootstrap=False))
+    async with httpx.AsyncClient() as http:
+        sessions = async_sessionmaker(database, expire_on_commit=False)
         avatars = AvatarCache(sessions, TelegramBotClient(http, "http://127.0.0.1:9", ""), Path("/nonexistent"))
         inbox = InboxActivities(sessions, avatars, ExtractionTrigger(), None, None)
         env = ActivityEnvironment()
@@ -311,6 +311,7 @@ async def test_a_worker_told_to_stop_ends_an_idle_take_at_once_as_an_empty_one(s
         await asyncio.wait_for(listening.wait(), 30)
         env.worker_shutdown()
         outcome = await asyncio.wait_for(take, 30)
+    await database.dispose()
     assert outcome == TakeOutcome()
 
 
