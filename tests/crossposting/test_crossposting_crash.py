@@ -1,6 +1,10 @@
 """A migration survives its worker: three `kill -9`s, one while MAX is still taking a send the dead worker made.
 And two migrations on one bot token, on two workers, stay within MAX's 30 requests in any second."""
 
+import bisect
+from collections import Counter
+
+import httpx
 import pytest
 
 from devstack.clients import Api, eventually, expected_in_max, in_max
@@ -71,7 +75,11 @@ async def test_three_kills_one_mid_send_nothing_twice_nothing_missing(stack, cra
 
 async def test_two_migrations_on_one_token_stay_within_30_per_second(stack, admin, max_emulator, database):
     # MAX's real limit, in this deployment and at the emulator; attachments ready fast so sends keep coming.
-    env = {**FAST_MAX, "LONGRUN_MAX_RATE_PER_SECOND": "30"}
+    # The test is about two workers keeping one schedule (unshared they would send 2 x 27/s), not about the
+    # default 4% margin (41 ms of arrival spread, which `python -m bench max_rate` measures): on a machine
+    # overloaded by other test runs a request can reach MAX 70 ms after its slot (docs/rate-limit.md), so this
+    # deployment leaves 10% (111 ms), as tests/crossposting/test_max_rate_limit.py does.
+    env = {**FAST_MAX, "LONGRUN_MAX_RATE_PER_SECOND": "30", "LONGRUN_MAX_RATE_HEADROOM": "0.10"}
     await max_emulator.control("POST", "/_emulator/max/config", rate_limit_per_second=30, not_ready_seconds=0.05)
     url = stack.start_api("api-migration-rate", task_queue=RATE_QUEUE, **env)
     stack.start_worker("worker-rate-1", task_queue=RATE_QUEUE, **env)
@@ -89,6 +97,26 @@ async def test_two_migrations_on_one_token_stay_within_30_per_second(stack, admi
         assert await in_max(max_emulator, max_chat) == await expected_in_max(stack.telegram_url, chat)
     stats = (await max_emulator.stats())["max"]["tokens"][token]
     assert stats["requests"] > 300, "enough traffic to press on the limit"
-    assert stats["max_per_second"] <= 30 and stats["rejected"] == 0
+    # Two asserts, not one `and`: pytest shows only the operand that failed, and `assert (31 <= 30)` alone was read
+    # as "31 in a second and no 429", which the emulator cannot count (with the limit at 30 it refuses the 31st).
+    assert stats["rejected"] == 0, (stats, await _densest_second(max_emulator, token))
+    assert stats["max_per_second"] <= 30, (stats, await _densest_second(max_emulator, token))
     await api.close()
     stack.stop_named("api-migration-rate", "worker-rate-1", "worker-rate-2")
+
+
+async def _densest_second(max_emulator, token: str) -> dict:
+    """The busiest second the emulator saw for `token`: how many, their spread and endpoints, for a failure."""
+    async with httpx.AsyncClient(base_url=max_emulator.base_url, timeout=30) as http:
+        log = (await http.get("/_emulator/max/arrivals", params={"token": token})).raise_for_status().json()
+    arrivals, endpoints = log["arrivals"], log["endpoints"]
+    if not arrivals:
+        return {}
+    counts = [bisect.bisect_left(arrivals, at + 1.0) - i for i, at in enumerate(arrivals)]
+    first = max(range(len(counts)), key=counts.__getitem__)
+    last = first + counts[first] - 1
+    return {
+        "requests": counts[first],
+        "span_ms": round((arrivals[last] - arrivals[first]) * 1000, 1),
+        "by_endpoint": dict(Counter(endpoints[first : last + 1])),
+    }
