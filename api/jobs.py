@@ -175,6 +175,12 @@ class ProgressFloor:
         self._last[run] = progress
 
 
+def no_poller(exc: RPCError) -> bool:
+    """Temporal's quick answer for a job whose workers all went away some minutes ago ("no poller seen for task queue
+    recently"), where a query to a queue never polled, or just left, waits out its timeout instead: the same news."""
+    return exc.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in exc.message
+
+
 class Jobs:
     """Every answer about a job comes from its current run: its owner and type from the run's search attributes,
     its progress from that run's query, its result from that run. Nothing is remembered from whoever started or
@@ -230,7 +236,7 @@ class Jobs:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise JobNotFound(job_id) from exc
-            if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED) and not no_poller(exc):
                 raise
             # No worker answered in time: say so, with the counts already shown (never zeros in their place).
             progress = {**(self._floor.last(run) or {"status": JobStatus.pending.value}), "message": NO_WORKER}
