@@ -13,6 +13,7 @@ from api.routes.health import NO_ADMIN
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
+from tests.support.deployment import deployment, isolated
 from tests.support.news import discover, make_sources
 
 
@@ -132,15 +133,25 @@ async def test_force_cancel_is_for_admins(stack, admin, make_user, llm):
 
 
 async def test_cleanup_deletes_closed_jobs(stack, admin):
-    job_id = await discover(admin, await make_sources(admin, stack, 1, items=3))
-    await admin.wait_job(job_id)
-    kept = await admin.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 1})
-    assert (await admin.http.get(f"/api/v1/jobs/{job_id}")).status_code == 200
-    deleted = await admin.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 0})
+    # A Temporal of its own: a cleanup deletes every closed job it sees, and the other tests' jobs are read after
+    # them (tests/test_history_secrets.py scans every job type the suite ran).
+    async with isolated(stack, "cleanup") as own:
+        temporal = own.env["LONGRUN_TEMPORAL_ADDRESS"]
+        async with deployment(stack, admin, "cleanup", "cleanup", LONGRUN_TEMPORAL_ADDRESS=temporal) as api:
+            await cleanup_deletes_closed_jobs(stack, admin, api)
+
+
+async def cleanup_deletes_closed_jobs(stack, admin, api) -> None:
+    """`api` runs on a Temporal of its own."""
+    job_id = await discover(api, await make_sources(admin, stack, 1, items=3))
+    await api.wait_job(job_id)
+    kept = await api.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 1})
+    assert (await api.http.get(f"/api/v1/jobs/{job_id}")).status_code == 200
+    deleted = await api.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 0})
     assert deleted["deleted"] >= 1 and kept["deleted"] == 0
 
     async def gone():
-        return (await admin.http.get(f"/api/v1/jobs/{job_id}")).status_code == 404
+        return (await api.http.get(f"/api/v1/jobs/{job_id}")).status_code == 404
 
     # Temporal deletes asynchronously: on the dev server the execution goes about 30 s after the call.
     await eventually(gone, f"job {job_id} to be deleted", within=90, interval=1)
