@@ -69,6 +69,8 @@ def stack_settings(stack: Stack, task_queue: str, **extra: Any) -> Settings:
         temporal_address=stack.temporal_address,
         task_queue=task_queue,
         data_dir=stack.data_dir,
+        # The guarded outside HTTP refuses loopback: the stack's emulators are allowed here as in its processes.
+        outside_hosts_allowed=stack.env(task_queue)["LONGRUN_OUTSIDE_HOSTS_ALLOWED"],
         **extra,
     )
 
