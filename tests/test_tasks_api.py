@@ -4,9 +4,13 @@ its roles."""
 import asyncio
 import json
 
+import pytest
 from websockets.asyncio.client import connect
 
+from api.jobs import JobSnapshot
+from api.routes.tasks import task_of
 from tests.support.news import discover, make_sources
+from workflows.base import JobStatus
 
 TASK_FIELDS = {
     "task_id", "task_type", "status", "progress", "total", "processed", "message",
@@ -46,3 +50,15 @@ async def test_task_socket_pushes_the_front_ends_shape_until_the_end(stack, admi
     assert all(set(t) == TASK_FIELDS for t in tasks)
     assert tasks[-1]["status"] == "completed" and tasks[-1]["progress"] == 100.0
     assert [t["processed"] for t in tasks] == sorted(t["processed"] for t in tasks)
+
+
+@pytest.mark.parametrize("status", list(JobStatus))
+def test_every_job_status_reads_as_one_of_the_five_the_front_end_knows(status):
+    snap = JobSnapshot(job_id="j", type="channel_migration", owner="ann", status=status, message="42 of 100 posts")
+    task = task_of(snap)
+    assert task.status.value in {"pending", "running", "completed", "failed", "cancelled"}
+    if status in (JobStatus.paused, JobStatus.cancelling):
+        # Still under way, and the message the front end shows says what is going on.
+        assert task.status.value == "running" and task.message == f"{status.value}: 42 of 100 posts"
+    else:
+        assert task.status.value == status.value and task.message == "42 of 100 posts"

@@ -6,6 +6,7 @@ job protocol, so a migration or a news discovery is a task too.
 
 import asyncio
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, status
@@ -23,12 +24,27 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 LIST_CONCURRENCY = 8
 
 
+class TaskStatus(StrEnum):
+    """The five statuses the 1C front end's task components know."""
+
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+# A job's statuses that shape has no word for: the task is still under way, and `message` (which the front end
+# shows) says which of them it is.
+UNDER_WAY = {JobStatus.paused: "paused", JobStatus.cancelling: "cancelling"}
+
+
 class Task(BaseModel):
     """The 1C front end's task, field for field (`progress` is a percentage)."""
 
     task_id: str
     task_type: str
-    status: JobStatus
+    status: TaskStatus
     progress: float
     total: int
     processed: int
@@ -58,14 +74,20 @@ class Cleaned(BaseModel):
 def task_of(snap: JobSnapshot) -> Task:
     failed = snap.status == JobStatus.failed
     retry = snap.retrying
+    message = retry.describe() if retry else snap.message
+    if word := UNDER_WAY.get(snap.status):
+        status = TaskStatus.running
+        message = message if message.lower().startswith(word) else f"{word}: {message}" if message else word
+    else:
+        status = TaskStatus(snap.status)
     return Task(
         task_id=snap.job_id,
         task_type=snap.type,
-        status=snap.status,
+        status=status,
         progress=snap.percent,
         total=snap.total,
         processed=snap.processed,
-        message=retry.describe() if retry else snap.message,
+        message=message,
         created_at=snap.started_at,
         started_at=snap.started_at,
         completed_at=snap.updated_at if snap.closed else None,

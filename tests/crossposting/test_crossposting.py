@@ -158,6 +158,9 @@ async def test_pause_keeps_the_place_and_resume_finishes(mig, stack, fast_max, t
         return (await mig.job(job_id))["status"] == "paused"
 
     await eventually(is_paused, "the migration to pause", within=30)
+    # The 1C front end's task shape knows no `paused`: the task runs on, and its message says it is paused.
+    task = await mig.ok("GET", f"/api/v1/tasks/{job_id}")
+    assert task["status"] == "running" and task["message"].startswith("paused"), task
     handle = temporal.get_workflow_handle(job_id)
     assert not (await handle.describe()).raw_description.pending_activities
     held = await in_max(fast_max, max_chat)
