@@ -138,23 +138,18 @@ async def test_cleanup_deletes_closed_jobs(stack, admin):
     async with isolated(stack, "cleanup") as own:
         temporal = own.env["LONGRUN_TEMPORAL_ADDRESS"]
         async with deployment(stack, admin, "cleanup", "cleanup", LONGRUN_TEMPORAL_ADDRESS=temporal) as api:
-            await cleanup_deletes_closed_jobs(stack, admin, api)
+            job_id = await discover(api, await make_sources(admin, stack, 1, items=3))
+            await api.wait_job(job_id)
+            kept = await api.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 1})
+            assert (await api.http.get(f"/api/v1/jobs/{job_id}")).status_code == 200
+            deleted = await api.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 0})
+            assert deleted["deleted"] >= 1 and kept["deleted"] == 0
 
+            async def gone():
+                return (await api.http.get(f"/api/v1/jobs/{job_id}")).status_code == 404
 
-async def cleanup_deletes_closed_jobs(stack, admin, api) -> None:
-    """`api` runs on a Temporal of its own."""
-    job_id = await discover(api, await make_sources(admin, stack, 1, items=3))
-    await api.wait_job(job_id)
-    kept = await api.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 1})
-    assert (await api.http.get(f"/api/v1/jobs/{job_id}")).status_code == 200
-    deleted = await api.ok("POST", "/api/v1/jobs/cleanup", params={"max_age_hours": 0})
-    assert deleted["deleted"] >= 1 and kept["deleted"] == 0
-
-    async def gone():
-        return (await api.http.get(f"/api/v1/jobs/{job_id}")).status_code == 404
-
-    # Temporal deletes asynchronously: on the dev server the execution goes about 30 s after the call.
-    await eventually(gone, f"job {job_id} to be deleted", within=90, interval=1)
+            # Temporal deletes asynchronously: on the dev server the execution goes about 30 s after the call.
+            await eventually(gone, f"job {job_id} to be deleted", within=90, interval=1)
 
 
 async def test_a_terminated_job_reads_as_failed_with_the_reason(stack, admin, llm, temporal):

@@ -70,12 +70,6 @@ def test_imports_point_one_way():
     assert offenders == {}
 
 
-def test_the_api_never_imports_activities():
-    # The rule the others grew from, kept by name: a route that needs an activity's input model takes it from the
-    # workflow's job request instead.
-    assert not [p for p in (ROOT / "api").rglob("*.py") if any(m.startswith("activities") for m in imported_modules(p))]
-
-
 def test_an_application_loads_each_half_only_in_the_process_that_uses_it():
     # Its activities (their clients and database work) are the worker's, its routes the API's: a module in
     # `applications/` imports them inside the functions each process calls. (The API still loads the activity modules

@@ -36,7 +36,7 @@ class TaskStatus(StrEnum):
 
 # A job's statuses that shape has no word for: the task is still under way, and `message` (which the front end
 # shows) says which of them it is.
-UNDER_WAY = {JobStatus.paused: "paused", JobStatus.cancelling: "cancelling"}
+UNDER_WAY = frozenset({JobStatus.paused, JobStatus.cancelling})
 
 
 class Task(BaseModel):
@@ -75,11 +75,10 @@ def task_of(snap: JobSnapshot) -> Task:
     failed = snap.status == JobStatus.failed
     retry = snap.retrying
     message = retry.describe() if retry else snap.message
-    if word := UNDER_WAY.get(snap.status):
-        status = TaskStatus.running
-        message = message if message.lower().startswith(word) else f"{word}: {message}" if message else word
-    else:
-        status = TaskStatus(snap.status)
+    status = TaskStatus(snap.status) if snap.status not in UNDER_WAY else TaskStatus.running
+    word = snap.status.value
+    if snap.status in UNDER_WAY and not message.lower().startswith(word):
+        message = f"{word}: {message}" if message else word
     return Task(
         task_id=snap.job_id,
         task_type=snap.type,
