@@ -1,3 +1,11 @@
+# The dashboard, built from its lockfile (make web does the same on a developer's machine).
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
+
 # One image for the API, the worker and the one-shot setup steps (migrations, bootstrap).
 FROM python:3.11-slim
 WORKDIR /app
@@ -13,7 +21,7 @@ COPY domain domain
 COPY devstack devstack
 COPY emulators emulators
 COPY runtime runtime
-COPY web web
+COPY --from=web /web/dist web/dist
 COPY workflows workflows
 RUN pip install .
 EXPOSE 8000

@@ -4,7 +4,7 @@
 PYTHON := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: venv up worker down test test-news test-webbuddy test-crossposting test-onec test-tracker bench lint clean
+.PHONY: venv web browser up worker down test test-news test-webbuddy test-crossposting test-onec test-tracker bench lint clean
 
 venv: $(VENV_STAMP)
 
@@ -14,8 +14,23 @@ $(VENV_STAMP): pyproject.toml
 	.venv/bin/pip install -q -e '.[dev]'
 	touch $@
 
+# The dashboard (web/): React + TypeScript, type-checked and bundled by Vite into web/dist, which the API serves.
+# Node.js 20.19+ and npm are all it needs; packages come from the npm registry at the lockfile's versions.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+# The browser the screen tests drive (tests/screens): Debian's Chromium, installed when missing.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
 # Embedded Postgres, Temporal dev server + Web UI, emulators, one worker and the API; Ctrl-C stops it all.
-up: venv
+up: venv web
 	$(PYTHON) -m devstack up
 
 # One more worker against the running stack (scale out, or replace a crashed one).
@@ -26,7 +41,7 @@ worker: venv
 down: venv
 	$(PYTHON) -m devstack down
 
-test: venv
+test: venv web browser
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
 # One application's tests alone: its real-stack folder and its workflow tests (tests/workflows, no stack).
@@ -44,7 +59,7 @@ TESTS_tracker := tests/tracker tests/telegram/test_chat_kinds.py tests/workflows
 # The tracker's files are few and long: its tests are handed out one by one instead (two module deployments started
 # twice cost less than one process left idle), 1:49 against 2:01-2:07; crossposting measured the other way round.
 DIST_tracker := worksteal
-test-news test-webbuddy test-crossposting test-onec test-tracker: test-%: venv
+test-news test-webbuddy test-crossposting test-onec test-tracker: test-%: venv web
 	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 --dist $(or $(DIST_$*),loadfile) $(TESTS_$*)
 
 bench: venv

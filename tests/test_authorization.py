@@ -68,6 +68,10 @@ ROUTES = {
     # health and the dashboard
     "GET /api/v1/health": "public",
     "GET /": "public",
+    "GET /favicon.svg": "public",
+    # the page again, at each screen's path (a reload lands on the screen); what it shows asks the API
+    "GET /{screen}": "public",
+    "GET /{screen}/{rest:path}": "public",
     "GET /api/v1/config": "signed in",
     # jobs and WebBuddy-shaped tasks: lists and sockets show each caller their own
     "GET /api/v1/jobs": "signed in",
@@ -218,8 +222,8 @@ NOBODY = {"name": "no-such-schedule"}
 def request_for(key: str, route: APIRoute, owned: Owned) -> tuple[str, dict[str, Any]]:
     """The URL and request arguments that probe `key` (see the module's docstring)."""
     method, path = key.split(" ", 1)
-    ids = {"job_id": owned.job_id, "task_id": owned.job_id, "query_id": str(owned.query_id)}
-    url = re.sub(r"\{(\w+)\}", lambda m: ids.get(m[1]) or NOBODY.get(m[1], "0"), path)
+    ids = {"job_id": owned.job_id, "task_id": owned.job_id, "query_id": str(owned.query_id), "screen": "jobs"}
+    url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: ids.get(m[1]) or NOBODY.get(m[1], "0"), path)
     special: dict[str, dict[str, Any]] = {
         "GET /api/logs/": {"params": {"query": owned.query_id}},
         "POST /api/logs/": {"json": {"project": owned.project_id, "query": owned.query_id, "log_data": "probe"}},

@@ -1,0 +1,88 @@
+"""A real headless Chromium (Debian's, `make browser`) driven by Playwright against the stack's API and dashboard.
+
+Only Debian's Chromium is used: Playwright downloads no browser here. The flags keep it from reaching for Google's
+hosts at start (this machine's network refuses them) and let it run as root in a container.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+# Written by the screen tests, committed, so a reviewer can look at every screen without running anything.
+SCREENSHOTS = ROOT / "docs" / "screens"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1440, "height": 900}
+# How long a screen may take to show what it waits for (a job starting, a push arriving); generous for two cores.
+DEADLINE_MS = 30_000
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise RuntimeError("Chromium is not installed: `make browser` installs Debian's (make test does it first)")
+    return path
+
+
+class Tab:
+    """One signed-in browser tab, with what the page complained of (console errors, CSP violations)."""
+
+    def __init__(self, context: BrowserContext, page: Page, base_url: str) -> None:
+        self.context = context
+        self.page = page
+        self.base_url = base_url
+        self.console_errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.console_errors.append(f"pageerror: {error}"))
+        page.on("dialog", self._dialog)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
+    async def _dialog(self, dialog) -> None:
+        # An alert() would mean planted script ran: record it, dismiss it.
+        self.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    def csp_violations(self) -> list[str]:
+        return [text for text in self.console_errors if "Content Security Policy" in text]
+
+    async def goto(self, path: str) -> None:
+        await self.page.goto(self.base_url + path)
+
+    async def sign_in(self, username: str, password: str) -> None:
+        await self.goto("/")
+        await self.page.get_by_label(re.compile("Username|Имя пользователя|Ім'я користувача")).fill(username)
+        await self.page.get_by_label(re.compile("Password|Пароль")).fill(password)
+        await self.page.get_by_role("button", name=re.compile("Sign in|Войти|Увійти")).click()
+        await expect(self.page.get_by_test_id("whoami")).to_contain_text(username, timeout=DEADLINE_MS)
+
+    async def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    async def close(self) -> None:
+        await self.context.close()
+
+
+async def open_tab(browser: Browser, base_url: str, locale: str = "en-US") -> Tab:
+    context = await browser.new_context(viewport=VIEWPORT, locale=locale, base_url=base_url)  # type: ignore[arg-type]
+    context.set_default_timeout(DEADLINE_MS)
+    return Tab(context, await context.new_page(), base_url)

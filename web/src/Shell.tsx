@@ -1,0 +1,86 @@
+// Signed out: the sign-in form. Signed in: the header (screens the role may use, language, live state, who) and the
+// screen of the current path. A reload keeps both the session and the path.
+import { useQuery } from "@tanstack/react-query";
+import { Badge, Button, Layout, Menu, Select, Space, Typography } from "antd";
+import { useEffect, useState } from "react";
+import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
+import { get, signOut } from "./api/client";
+import { onSessionChange, readSession, type Session } from "./api/session";
+import { LANGUAGES, useI18n, type Language } from "./i18n";
+import type { MessageKey } from "./i18n/en";
+import { JobsLiveProvider, useJobsLive } from "./jobsLive";
+import { SignIn } from "./SignIn";
+import { SCREENS } from "./screens";
+
+export interface DashboardConfig {
+  temporal_ui_url: string;
+  temporal_namespace: string;
+}
+
+export const useConfig = () =>
+  useQuery({ queryKey: ["config"], queryFn: () => get<DashboardConfig>("/api/v1/config"), staleTime: Infinity });
+
+function LiveBadge() {
+  const { state } = useJobsLive();
+  const { t } = useI18n();
+  const color = state === "live" ? "green" : state === "connecting" ? "blue" : "orange";
+  const key: MessageKey = state === "live" ? "live.live" : state === "connecting" ? "live.connecting" : "live.down";
+  return <Badge color={color} text={t(key)} data-testid="live-state" data-state={state} />;
+}
+
+function Header({ session }: { session: Session }) {
+  const { t, language, setLanguage } = useI18n();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const screens = SCREENS.filter((screen) => screen.allowed(session.user.role));
+  const current = screens.find((screen) => location.pathname.startsWith(screen.path))?.path ?? "";
+  return (
+    <Layout.Header className="shell-header">
+      <span className="shell-brand">{t("app.title")}</span>
+      <Menu
+        className="shell-menu"
+        mode="horizontal"
+        selectedKeys={[current]}
+        items={screens.map((screen) => ({ key: screen.path, label: t(screen.label) }))}
+        onClick={({ key }) => navigate(key)}
+      />
+      <Space size="middle">
+        <LiveBadge />
+        <Select<Language>
+          aria-label={t("app.language")}
+          value={language}
+          onChange={setLanguage}
+          options={Object.entries(LANGUAGES).map(([value, label]) => ({ value: value as Language, label }))}
+          style={{ width: 130 }}
+        />
+        <Typography.Text data-testid="whoami">
+          {t("app.signedInAs", { username: session.user.username, role: session.user.role })}
+        </Typography.Text>
+        <Button onClick={() => signOut()}>{t("app.signOut")}</Button>
+      </Space>
+    </Layout.Header>
+  );
+}
+
+export function Shell() {
+  const [session, setSession] = useState<Session | null>(readSession);
+  useEffect(() => onSessionChange(setSession), []);
+  if (!session) return <SignIn />;
+  const screens = SCREENS.filter((screen) => screen.allowed(session.user.role));
+  return (
+    // Keyed by user: another account signing in in this tab starts from a clean slate.
+    <JobsLiveProvider user={session.user} key={session.user.username}>
+      <Layout style={{ minHeight: "100vh" }}>
+        <Header session={session} />
+        <Layout.Content className="shell-content">
+          <Routes>
+            {screens.map((screen) => (
+              <Route key={screen.path} path={`${screen.path}/*`} element={<screen.Component user={session.user} />} />
+            ))}
+            <Route path="*" element={<Navigate to={screens[0]?.path ?? "/jobs"} replace />} />
+          </Routes>
+        </Layout.Content>
+      </Layout>
+    </JobsLiveProvider>
+  );
+}

@@ -1,0 +1,18 @@
+// The screens, in menu order, and which roles each is for (a role sees only the screens it can use).
+import type { ComponentType } from "react";
+import type { Role, User } from "@/api/session";
+import type { MessageKey } from "@/i18n/en";
+import { Jobs } from "./Jobs";
+
+export interface Screen {
+  path: string;
+  label: MessageKey;
+  allowed: (role: Role) => boolean;
+  Component: ComponentType<{ user: User }>;
+}
+
+const PEOPLE: Role[] = ["admin", "manager", "user"];
+
+export const SCREENS: Screen[] = [
+  { path: "/jobs", label: "nav.jobs", allowed: (role) => PEOPLE.includes(role), Component: Jobs },
+];
