@@ -47,16 +47,20 @@ class SavedMessage(BaseModel):
     needs_avatar: bool = False
 
 
-def unextracted(chat_ids: list[int] | None, since: datetime):
-    """Messages of these chats (None: of every chat), sent since `since`, that no extraction has taken or is
-    taking."""
+def unextracted(chat_ids: list[int] | None, since: datetime | None, until: datetime | None = None):
+    """Messages of these chats (None: of every chat), sent since `since` and before `until` (None: whenever), that
+    no extraction has taken or is taking."""
     chats = () if chat_ids is None else (Message.telegram_chat_id.in_(chat_ids),)
+    period = (
+        *(() if since is None else (Message.sent_at >= since,)),
+        *(() if until is None else (Message.sent_at < until,)),
+    )
     return (
         *chats,
         Message.topic_id.is_(None),
         Message.extracted_at.is_(None),
         Message.extraction_claim.is_(None),
-        Message.sent_at >= since,
+        *period,
     )
 
 
