@@ -7,24 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.support.tracker import seed_messages, unique_word, window
+from tests.support.tracker import ensure_extractor, seed_messages, unique_word, window
 
 
 @pytest.fixture
 async def extractor(database):
-    """An active knowledge_extractor agent config (the one the stack's bootstrap made, or one of the tests')."""
-    async with database.begin() as conn:
-        active = await conn.scalar(
-            text("SELECT count(*) FROM agent_config WHERE role = 'knowledge_extractor' AND active")
-        )
-        if not active:
-            await conn.execute(
-                text(
-                    "INSERT INTO agent_config (name, role, model, system_prompt, active, created_at, updated_at) "
-                    "VALUES (:name, 'knowledge_extractor', '', 'Extract topics and atoms.', true, now(), now())"
-                ),
-                {"name": f"extractor-{random.randrange(10**9)}"},
-            )
+    await ensure_extractor(database)
 
 
 async def extracted(database, ids: list[int]) -> dict[int, bool]:
