@@ -112,7 +112,7 @@ class EmbeddingActivities:
             vectors = await self._providers.embed(provider, [row.text for row in todo])  # pyright: ignore[reportArgumentType]  # a stored LLMProvider is a ProviderLike (pyright issue 11021)
             if len(vectors) != len(todo):
                 raise ApplicationError(f"the provider answered {len(vectors)} vectors for {len(todo)} texts")
-            ids, kept = [], []
+            ids, kept, texts = [], [], []
             for row, vector in zip(todo, vectors, strict=True):
                 if len(vector) != EMBEDDING_DIMENSION:
                     result.failed += 1
@@ -124,11 +124,12 @@ class EmbeddingActivities:
                 else:
                     ids.append(row.id)
                     kept.append(vector)
+                    texts.append(row.text)
             if ids:
                 # 150,000 numbers to text: off the event loop, which keeps heartbeating meanwhile.
                 literals = await asyncio.to_thread(lambda: [vector_literal(v) for v in kept])
                 async with self._sessions() as session:
-                    written = await tracker_embeddings.write(session, kind, ids, literals, provider.id)
+                    written = await tracker_embeddings.write(session, kind, ids, literals, provider.id, texts)
                 result.success += len(written)
                 result.skipped += len(ids) - len(written)  # embedded by someone else since we looked
         result.faults = faults.counts

@@ -4,7 +4,7 @@ messages. Messages are numbered in the prompt; the answer refers to them by numb
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -30,7 +30,11 @@ class ExtractInput(BaseModel):
     batch: int = 50
     # Fewer than this waiting: nothing is claimed (10, the tracker's threshold before Longrun).
     minimum: int = 10
-    window_hours: float = 24.0
+    # The messages sent within this many hours before the claim; None: a period (`since`, `until`) or any time.
+    window_hours: float | None = 24.0
+    # A person's extraction over a period of the chat: sent at or after `since`, before `until`.
+    since: datetime | None = None
+    until: datetime | None = None
     # The job's events: `knowledge.extraction_started` gets this number and `_completed` the next one.
     job_id: str = ""
     event_seq: int = 1
@@ -45,6 +49,13 @@ class ExtractOutcome(BaseModel):
     no_config: bool = False
     # The transient faults the batch's failed attempts met, by kind ("HTTP 503": 3).
     faults: dict[str, int] = Field(default_factory=dict)
+
+
+def period(inp: ExtractInput, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The (since, until) of the messages a batch may claim."""
+    if inp.since is None and inp.window_hours is not None:
+        return now - timedelta(hours=inp.window_hours), inp.until
+    return inp.since, inp.until
 
 
 class ReleaseInput(BaseModel):
@@ -137,9 +148,9 @@ class KnowledgeActivities:
         extraction the way they wait on a score. (A retry claims at once: its batch may be claimed already.)"""
         if self._gather_seconds <= 0:
             return
-        since = utcnow() - timedelta(hours=inp.window_hours)
+        since, until = period(inp, utcnow())
         async with self._sessions() as session:
-            waiting = await tracker_knowledge.waiting(session, inp.chat_id, since, inp.batch)
+            waiting = await tracker_knowledge.waiting(session, inp.chat_id, since, inp.batch, until)
         if waiting < inp.batch:
             await asyncio.sleep(self._gather_seconds)
 
@@ -151,9 +162,9 @@ class KnowledgeActivities:
                 return ExtractOutcome(no_config=True)
             batch = await tracker_knowledge.claimed(session, inp.claim)
             if not batch:
-                since = now - timedelta(hours=inp.window_hours)
+                since, until = period(inp, now)
                 batch = await tracker_knowledge.claim(
-                    session, inp.claim, inp.chat_id, since, inp.batch, inp.minimum, now
+                    session, inp.claim, inp.chat_id, since, inp.batch, inp.minimum, now, until
                 )
         if not batch:
             return ExtractOutcome()

@@ -67,8 +67,10 @@ class TakeInput(BaseModel):
 
 class TakeOutcome(BaseModel):
     updates: int = 0
-    # Messages saved (an update may carry none: an edit, a callback...).
+    # Messages saved or changed by an edit (an update may carry none: a callback, an edit older than the text kept...).
     messages: int = 0
+    # Of those, the messages an edit changed.
+    edited: int = 0
     scored: int = 0
     # How many of the scored fell in each class.
     classes: dict[str, int] = {}
@@ -146,12 +148,7 @@ class InboxActivities:
             except POISON:
                 saved, set_aside = await self._save_one_by_one(session, stored, now)
             await publish_many(
-                session,
-                [
-                    (EventName.message_updated, {"message_id": i, "chat_id": saved.chat_of[i]})
-                    for i in saved.message_ids
-                ],
-                owner=None,
+                session, [(EventName.message_updated, _updated(saved, i)) for i in saved.message_ids], owner=None
             )
             scored = await score_stored(session, saved.message_ids, now)
             ready = await self._ready(session, sorted(set(saved.chat_of.values())))
@@ -159,6 +156,7 @@ class InboxActivities:
         return TakeOutcome(
             updates=saved.updates,
             messages=len(saved.message_ids),
+            edited=len(saved.edited),
             scored=len(scored),
             classes=_classes(scored),
             ready_chats=ready,
@@ -181,6 +179,7 @@ class InboxActivities:
                 failed.append((update.update_id, exc))
                 continue
             batch.chat_of.update(one.chat_of)
+            batch.edited.update(one.edited)
             batch.avatar_profiles = sorted({*batch.avatar_profiles, *one.avatar_profiles})
         if len(failed) == len(stored) and _attempt() < POISON_ATTEMPTS:
             log.warning("every update of a take of %d failed: retried as a fault, none set aside", len(stored))
@@ -263,6 +262,14 @@ class InboxActivities:
             activity.heartbeat(chat_id)
             await self._trigger_extraction(chat_id)
         return ReconcileInboxResult(drainer_run=drainer_run, chats_triggered=ready)
+
+
+def _updated(saved: SavedBatch, message_id: int) -> dict:
+    """`message.updated`: a message saved, or (with `edited_at`) changed by an edit."""
+    data: dict[str, int | str] = {"message_id": message_id, "chat_id": saved.chat_of[message_id]}
+    if message_id in saved.edited:
+        data["edited_at"] = saved.edited[message_id].isoformat()
+    return data
 
 
 def _classes(scored) -> dict[str, int]:

@@ -104,7 +104,9 @@ async def plain_loop(settings: Settings, sessions, ids: list[int]) -> tuple[floa
             literals = await asyncio.to_thread(lambda v=vectors: [tracker_embeddings.vector_literal(x) for x in v])
             t3 = time.perf_counter()
             async with sessions() as session:
-                await tracker_embeddings.write(session, EmbedKind.messages, [r.id for r in rows], literals, provider.id)
+                await tracker_embeddings.write(
+                    session, EmbedKind.messages, [r.id for r in rows], literals, provider.id, [r.text for r in rows]
+                )
             t4 = time.perf_counter()
             parts["provider_s"] += t2 - t1
             parts["format_s"] += t3 - t2

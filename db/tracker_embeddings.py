@@ -77,16 +77,24 @@ def vector_literal(vector: list[float]) -> str:
 
 
 async def write(
-    session: AsyncSession, kind: EmbedKind, ids: list[int], literals: list[str], provider_id: int
+    session: AsyncSession, kind: EmbedKind, ids: list[int], literals: list[str], provider_id: int, texts: list[str]
 ) -> set[int]:
-    """Store `literals[i]` as the vector of `ids[i]` where it has none; one statement, committed. Returns the ids
-    written (the others had gained a vector meanwhile)."""
+    """Store `literals[i]`, the vector of `texts[i]`, as the vector of `ids[i]` where it has none and still says
+    `texts[i]`; one statement, committed. Returns the ids written (the others had gained a vector meanwhile, or a
+    message was edited while its old text was being embedded: the edit dropped its vector and the next sweep embeds
+    the new text)."""
     table = TABLES[kind].__tablename__
+    same_text = "AND t.text = u.src " if kind == EmbedKind.messages else ""
     statement = text(
         f"UPDATE {table} AS t SET embedding = u.v::vector, embedding_provider_id = :provider "  # noqa: S608 (fixed names)
-        "FROM unnest(:ids, :vectors) AS u(id, v) WHERE t.id = u.id AND t.embedding IS NULL RETURNING t.id"
-    ).bindparams(bindparam("ids", type_=ARRAY(BIGINT)), bindparam("vectors", type_=ARRAY(Text)))
-    rows = await session.execute(statement, {"ids": ids, "vectors": literals, "provider": provider_id})
+        f"FROM unnest(:ids, :vectors, :texts) AS u(id, v, src) WHERE t.id = u.id AND t.embedding IS NULL {same_text}"
+        "RETURNING t.id"
+    ).bindparams(
+        bindparam("ids", type_=ARRAY(BIGINT)),
+        bindparam("vectors", type_=ARRAY(Text)),
+        bindparam("texts", type_=ARRAY(Text)),
+    )
+    rows = await session.execute(statement, {"ids": ids, "vectors": literals, "texts": texts, "provider": provider_id})
     written = set(rows.scalars())
     await session.commit()
     return written

@@ -67,21 +67,31 @@ async def claimed(session: AsyncSession, claim: str) -> list[ClaimedMessage]:
     return [ClaimedMessage(r.id, r.text, r.sent_at, r.extracted_at is not None) for r in rows]
 
 
-async def waiting(session: AsyncSession, chat_id: int, since: datetime, limit: int) -> int:
+async def waiting(
+    session: AsyncSession, chat_id: int, since: datetime | None, limit: int, until: datetime | None = None
+) -> int:
     """How many of a chat's messages wait for extraction (as `claim` would pick them), counted up to `limit`."""
-    found = select(Message.id).where(*unextracted([chat_id], since)).limit(limit).subquery()
+    found = select(Message.id).where(*unextracted([chat_id], since, until)).limit(limit).subquery()
     return (await session.execute(select(func.count()).select_from(found))).scalar_one()
 
 
 async def claim(
-    session: AsyncSession, claim: str, chat_id: int, since: datetime, batch: int, minimum: int, now: datetime
+    session: AsyncSession,
+    claim: str,
+    chat_id: int,
+    since: datetime | None,
+    batch: int,
+    minimum: int,
+    now: datetime,
+    until: datetime | None = None,
 ) -> list[ClaimedMessage]:
-    """Take up to `batch` of a chat's unextracted messages for `claim`, or none when fewer than `minimum` wait.
+    """Take up to `batch` of a chat's unextracted messages sent in the period for `claim`, or none when fewer than
+    `minimum` wait.
 
     One statement picks and takes them; the messages it picks are the ones `chats_ready` counts (`unextracted`)."""
     candidates = (
         select(Message.id)
-        .where(*unextracted([chat_id], since))
+        .where(*unextracted([chat_id], since, until))
         .order_by(Message.sent_at, Message.id)
         .limit(batch)
         .with_for_update(skip_locked=True)

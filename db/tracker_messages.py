@@ -9,11 +9,28 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Float, String, column, exists, func, select, tuple_, update, values
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    String,
+    Text,
+    case,
+    column,
+    exists,
+    func,
+    null,
+    select,
+    tuple_,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.tracker import AgentConfig, AgentRole, Message, MessageSource, TelegramUpdate, Topic, UserProfile
+from domain.telegram_bot_types import Message as BotMessage
 from domain.telegram_bot_types import Update
 
 # Topic names whose words count toward a message's topic association (the most recently used ones).
@@ -30,16 +47,20 @@ class SavedMessage(BaseModel):
     needs_avatar: bool = False
 
 
-def unextracted(chat_ids: list[int] | None, since: datetime):
-    """Messages of these chats (None: of every chat), sent since `since`, that no extraction has taken or is
-    taking."""
+def unextracted(chat_ids: list[int] | None, since: datetime | None, until: datetime | None = None):
+    """Messages of these chats (None: of every chat), sent since `since` and before `until` (None: whenever), that
+    no extraction has taken or is taking."""
     chats = () if chat_ids is None else (Message.telegram_chat_id.in_(chat_ids),)
+    period = (
+        *(() if since is None else (Message.sent_at >= since,)),
+        *(() if until is None else (Message.sent_at < until,)),
+    )
     return (
         *chats,
         Message.topic_id.is_(None),
         Message.extracted_at.is_(None),
         Message.extraction_claim.is_(None),
-        Message.sent_at >= since,
+        *period,
     )
 
 
@@ -68,40 +89,149 @@ class SavedBatch(BaseModel):
     chat_of: dict[int, int] = {}
     # Profiles whose avatar has not been looked for yet.
     avatar_profiles: list[int] = []
+    # The batch's messages an edit changed (also among `message_ids`), with the edit's time.
+    edited: dict[int, datetime] = {}
+
+
+class Edit(BaseModel):
+    """A message as an `edited_message` (or `edited_channel_post`) update gives it."""
+
+    update_id: int
+    chat_id: int
+    message_id: int
+    text: str
+    edited_at: datetime
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        # Telegram's edit_date is in seconds: of two edits in one second, the later update is the later edit.
+        return self.edited_at, self.update_id
 
 
 async def save_updates(session: AsyncSession, stored: list[TelegramUpdate], now: datetime) -> SavedBatch:
-    """Save the messages of these stored (and locked) updates with their authors' profiles, and mark the updates
-    saved: a handful of statements for the whole batch, whatever its size."""
+    """Save the messages of these stored (and locked) updates with their authors' profiles, apply their edits, and
+    mark the updates saved: a handful of statements for the whole batch, whatever its size.
+
+    An edit of a message the tracker never saw (its original lost, set aside, or still to come) saves the message
+    as edited: the edit carries the whole message, and an original arriving after it then finds it saved and
+    changes nothing, so the text kept is the latest whatever order the two come in."""
     batch = SavedBatch(updates=len(stored))
-    messages = [m for m in (Update.model_validate(u.payload).tracked_message for u in stored) if m is not None]
-    if messages:
+    parsed = [(u.update_id, Update.model_validate(u.payload)) for u in stored]
+    messages = [m for _, p in parsed if (m := p.tracked_message) is not None]
+    edited = [(update_id, m) for update_id, p in parsed if (m := p.edit) is not None]
+    every = messages + [m for _, m in edited]
+    if every:
         # Latest first: a user's names follow their latest message.
-        profiles = await upsert_profiles(session, [m.from_ for m in reversed(messages) if m.from_ is not None], now)
-        new = [
-            NewMessage(
-                chat_id=m.chat.id,
-                message_id=m.message_id,
-                text=m.content,
-                sent_at=m.sent_at,
-                author_id=m.from_.id if m.from_ is not None else None,
-            )
-            for m in messages
-        ]
+        profiles = await upsert_profiles(session, [m.from_ for m in reversed(every) if m.from_ is not None], now)
+        new = [_new_message(m) for m in every]
         by_author = {author: profile for author, (profile, _) in profiles.items()}
         await insert_messages(session, new, by_author, MessageSource.webhook, now)
-        # The batch's messages whoever inserted them: a repeat of a Telegram message found saved counts as saved.
+        changed = await apply_edits(session, [_edit(update_id, m) for update_id, m in edited])
+        # The batch's new messages whoever inserted them: a repeat of a Telegram message found saved counts as
+        # saved. An edit counts only when it changed its message (an older edit than the one kept does not).
         keys = tuple_(Message.telegram_chat_id, Message.telegram_message_id)
         found = await session.execute(
-            select(Message.id, Message.telegram_chat_id).where(keys.in_([(m.chat_id, m.message_id) for m in new]))
+            select(Message.id, Message.telegram_chat_id).where(keys.in_([(m.chat.id, m.message_id) for m in messages]))
         )
         batch.chat_of = {message_id: chat_id for message_id, chat_id in found}
+        batch.chat_of.update({message_id: chat_id for message_id, (chat_id, _) in changed.items()})
+        batch.edited = {message_id: at for message_id, (_, at) in changed.items()}
         batch.message_ids = sorted(batch.chat_of)
         batch.avatar_profiles = sorted({pid for pid, needs in profiles.values() if needs})
     await session.execute(
         update(TelegramUpdate).where(TelegramUpdate.update_id.in_([u.update_id for u in stored])).values(saved_at=now)
     )
     return batch
+
+
+def _new_message(m: BotMessage) -> "NewMessage":
+    return NewMessage(
+        chat_id=m.chat.id,
+        message_id=m.message_id,
+        text=m.content,
+        sent_at=m.sent_at,
+        author_id=m.from_.id if m.from_ is not None else None,
+    )
+
+
+def _edit(update_id: int, m: BotMessage) -> Edit:
+    # An edit without its edit_date (Telegram always sends one) is as old as the message: any dated edit is newer.
+    return Edit(
+        update_id=update_id,
+        chat_id=m.chat.id,
+        message_id=m.message_id,
+        text=m.content,
+        edited_at=m.edited_at or m.sent_at,
+    )
+
+
+async def apply_edits(session: AsyncSession, edits: list[Edit]) -> dict[int, tuple[int, datetime]]:
+    """Give each edited (and saved) message the text of its newest edit, where that edit is newer than the one it
+    has; answers {message id: (chat, edit time)} of the messages changed. A changed text unscores the message and
+    drops its vector (the caller scores it again; the embedding sweep embeds it again); an edit that leaves the
+    text as it was (Telegram reports edits of a caption's entities or a link preview alike) only records its time.
+
+    The messages are locked while their edits are decided: two takes editing one message wait for each other, and
+    the second decides on what the first wrote."""
+    newest: dict[tuple[int, int], Edit] = {}
+    for e in edits:
+        key = (e.chat_id, e.message_id)
+        if key not in newest or e.order > newest[key].order:
+            newest[key] = e
+    if not newest:
+        return {}
+    keys = tuple_(Message.telegram_chat_id, Message.telegram_message_id)
+    rows = await session.execute(
+        select(
+            Message.id,
+            Message.telegram_chat_id,
+            Message.telegram_message_id,
+            Message.text,
+            Message.edited_at,
+            Message.edit_update_id,
+        )
+        .where(keys.in_(list(newest)))
+        .order_by(Message.id)
+        .with_for_update()
+    )
+    changes = []
+    for row in rows:
+        e = newest[(row.telegram_chat_id, row.telegram_message_id)]
+        if row.edited_at is not None and (row.edited_at, row.edit_update_id or 0) >= e.order:
+            continue
+        changes.append((row.id, row.telegram_chat_id, e.text, e.edited_at, e.update_id, row.text != e.text))
+    if not changes:
+        return {}
+    given = values(
+        column("id", BigInteger),
+        column("chat_id", BigInteger),
+        column("text", Text),
+        column("edited_at", DateTime(timezone=True)),
+        column("update_id", BigInteger),
+        column("changed", Boolean),
+        name="given",
+    ).data(changes)
+
+    def unless_changed(col):
+        return case((given.c.changed, null()), else_=col)
+
+    await session.execute(
+        update(Message)
+        .where(Message.id == given.c.id)
+        .values(
+            text=given.c.text,
+            edited_at=given.c.edited_at,
+            edit_update_id=given.c.update_id,
+            importance_score=unless_changed(Message.importance_score),
+            noise_class=unless_changed(Message.noise_class),
+            noise_factors=unless_changed(Message.noise_factors),
+            scored_at=unless_changed(Message.scored_at),
+            embedding=unless_changed(Message.embedding),
+            embedding_provider_id=unless_changed(Message.embedding_provider_id),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return {message_id: (chat_id, at) for message_id, chat_id, _, at, _, _ in changes}
 
 
 class Author(Protocol):

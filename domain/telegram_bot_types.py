@@ -44,6 +44,12 @@ class Message(BotObject):
     date: UnixTime
     text: str | None = None
     caption: str | None = None
+    # Unix time of the message's last edit: only an edited message has it.
+    edit_date: UnixTime | None = None
+
+    @property
+    def edited_at(self) -> datetime | None:
+        return datetime.fromtimestamp(self.edit_date, UTC) if self.edit_date is not None else None
 
     @property
     def sent_at(self) -> datetime:
@@ -60,11 +66,18 @@ class Update(BotObject):
     message: Message | None = None
     edited_message: Message | None = None
     channel_post: Message | None = None
+    edited_channel_post: Message | None = None
 
     @property
     def tracked_message(self) -> Message | None:
-        """The message the tracker saves from this update; other kinds of update (edits, callbacks...) carry none."""
+        """The new message the tracker saves from this update; other kinds of update (edits, callbacks...) carry
+        none."""
         return self.message or self.channel_post
+
+    @property
+    def edit(self) -> Message | None:
+        """The message as edited, when this update reports an edit (of a group's message or a channel's post)."""
+        return self.edited_message or self.edited_channel_post
 
 
 class PhotoSize(BotObject):

@@ -19,6 +19,10 @@ Derivation rule (line-oriented):
   (case-insensitive, e.g. ``[sports]``) is chosen, else a stable hash picks one. Booleans are false when the
   item contains ``[not-news]`` or ``[spam]``, true when it contains ``[news]``, else a stable hash (about 75%
   true). Other numbers are hash-picked within their bounds.
+- What an item is about (``emulators.openai_topics``): the ``name`` of an element of an array named ``topics`` is the
+  item's subject, and a string named ``topic`` (without an enum) is what a classifier answers for it: the same
+  subject, except for a fixed few texts where it slips to the runner-up. So topics extracted from messages and a
+  classification of the same messages agree the way one real model agrees with itself.
 
 Supported keywords: type (also a list), properties, items, prefixItems, minItems, maxItems, enum, const,
 anyOf/oneOf (first non-null branch), allOf (merged), $ref into $defs/definitions, minLength, maxLength,
@@ -32,6 +36,8 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
+
+from emulators import openai_topics
 
 _ITEM = re.compile(r"^\s*(?:\[(\d+)\]\s*|(\d+)[.)]\s+|-\s+)(.*)$")
 _MARKER = re.compile(r"\[[^\]]*\]")
@@ -119,7 +125,7 @@ class _Filler:
         kind = _type_of(schema)
         if kind == "object":
             properties = schema.get("properties", {})
-            return {key: self.fill(sub, source, key, depth + 1) for key, sub in properties.items()}
+            return {key: self.fill(sub, source, _field(name, key), depth + 1) for key, sub in properties.items()}
         if kind == "array":
             return self._array(schema, source, name, depth)
         if kind == "integer":
@@ -190,6 +196,15 @@ class _Filler:
         for contains, fields in self._overrides:
             if contains in item.text:
                 element.update(fields)
+
+
+# A topic's name in an array of topics: the subject the emulator takes the item to be about.
+_SUBJECT = "\x1fsubject"
+
+
+def _field(parent: str | None, key: str) -> str:
+    """The name a property is filled by: its own, except the name of an element of `topics`."""
+    return _SUBJECT if key == "name" and (parent or "").lower() == "topics" else key
 
 
 def _type_of(schema: dict[str, Any]) -> str:
@@ -267,7 +282,11 @@ def _string(schema: dict[str, Any], source: _Source, name: str | None) -> str:
     key = (name or "").lower()
     text = _formatted(schema.get("format"), source, name)
     if text is None:
-        if key in _TITLED:
+        if key == _SUBJECT:
+            text = openai_topics.subject(source.text)
+        elif key == "topic":
+            text = openai_topics.classified(source.text)
+        elif key in _TITLED:
             text = _title(source, name)
         elif key in _PROSE:
             text = _prose(source, key)

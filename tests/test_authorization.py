@@ -179,6 +179,7 @@ ROUTES = {
     "GET /api/v1/atoms": "signed in",
     "GET /api/v1/atoms/{atom_id}": "signed in",
     "POST /api/v1/scoring/unscored": "editors",
+    "POST /api/v1/extraction": "editors",
 }
 
 

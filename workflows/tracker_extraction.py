@@ -5,7 +5,7 @@ A chat's extraction is one workflow id (`tracker-extract-chat-<chat_id>`) that e
 signal-with-start, so extractions for a chat never overlap and a trigger that comes while one runs is not lost.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -42,7 +42,10 @@ class ExtractKnowledgeInput(BaseModel):
     chat_id: int
     batch: int = Field(default=50, ge=1, le=500)
     minimum: int = Field(default=10, ge=1)
-    window_hours: float = Field(default=24.0, gt=0)
+    # The messages of the last `window_hours` (a trigger's); None: those of the period below (a person's start).
+    window_hours: float | None = Field(default=24.0, gt=0)
+    since: datetime | None = None
+    until: datetime | None = None
     # Carried over continue-as-new.
     carried: JobProgress | None = None
     batches_done: int = 0
@@ -141,6 +144,8 @@ class ExtractKnowledgeWorkflow(JobWorkflow):
                 batch=inp.batch,
                 minimum=inp.minimum,
                 window_hours=inp.window_hours,
+                since=inp.since,
+                until=inp.until,
                 job_id=job_id,
                 event_seq=seq,
             ),

@@ -114,6 +114,8 @@ class TrackerInboxWorkflow(JobWorkflow):
             if took.set_aside:
                 self.record_error("inbox", f"{took.set_aside} updates could not be saved: see telegram_update.error")
             details["scored"] = details.get("scored", 0) + took.scored
+            if took.edited:
+                details["edited"] = details.get("edited", 0) + took.edited
             for name, count in took.classes.items():
                 details[name] = details.get(name, 0) + count
             if workflow.patched(THROTTLED_TRIGGERS):

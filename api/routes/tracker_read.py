@@ -32,6 +32,8 @@ class MessageOut(BaseModel):
     scored_at: datetime | None
     topic_id: int | None
     extracted_at: datetime | None
+    # When the text was last changed in Telegram (null: never edited).
+    edited_at: datetime | None
     created_at: datetime
 
 

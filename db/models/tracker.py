@@ -185,6 +185,10 @@ class Message(CreatedAt, Base):
     extracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     embedding: Mapped[list[float] | None] = mapped_column(_vector())
     embedding_provider_id: Mapped[int | None] = mapped_column(ForeignKey("llm_provider.id", ondelete="SET NULL"))
+    # The latest edit applied (Telegram's `edit_date`, and its update's id for two edits within one second): an
+    # edit that is not newer changes nothing, whatever order the updates arrive in.
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    edit_update_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Atom(CreatedAt, Base):

@@ -64,6 +64,20 @@ async def job_events(ws, job_id: str) -> list[dict]:
             return got
 
 
+async def ensure_extractor(database) -> None:
+    """An active knowledge_extractor agent config (the stack's bootstrap makes one; a test may have switched it)."""
+    async with database.begin() as conn:
+        if await conn.scalar(text("SELECT count(*) FROM agent_config WHERE role = 'knowledge_extractor' AND active")):
+            return
+        await conn.execute(
+            text(
+                "INSERT INTO agent_config (name, role, model, system_prompt, active, created_at, updated_at) "
+                "VALUES (:name, 'knowledge_extractor', '', 'Extract topics and atoms.', true, now(), now())"
+            ),
+            {"name": f"extractor-{random.randrange(10**9)}"},
+        )
+
+
 def run_messages(word: str) -> list[str]:
     """Five messages: three the prefilter keeps (a mention, task words), two it drops (too short, no ask)."""
     return [
