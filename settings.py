@@ -190,6 +190,10 @@ class Settings(BaseSettings):
     webbuddy_grace_seconds: float = 30.0
     # An external worker's claim with no log or PATCH for this long goes back to the queue.
     webbuddy_stale_claim_seconds: float = 600.0
+    # The WebBuddy site pushes each new query to /api/process-query without a token; such a push only wakes the
+    # queue and is limited per client address: this many at once, then one per `1 / rate` seconds (429 beyond).
+    webbuddy_tokenless_pushes_per_second: float = Field(default=1.0, gt=0)
+    webbuddy_tokenless_push_burst: int = Field(default=20, ge=1)
 
     # Task tracker. Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
     # `secret_token`); while it is empty the webhook refuses every update.

@@ -17,7 +17,7 @@ from api.auth import (
     verify_password,
     verify_unknown_user,
 )
-from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
+from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, caller_address, unauthorized
 from api.jobs import UNATTENDED_OWNERS
 from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
@@ -78,12 +78,6 @@ def principal(user: User) -> Principal:
 
 def user_out(who: Principal) -> UserOut:
     return UserOut(id=who.id, username=who.username, role=who.role)
-
-
-def caller_address(request: Request) -> str:
-    """The connection's address, or the client a trusted proxy names (uvicorn rewrites it only for the proxies in
-    LONGRUN_FORWARDED_ALLOW_IPS: `python -m api`)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post(

@@ -1,5 +1,5 @@
 """WebBuddy's own clients, unchanged, against Longrun: its worker client, which refreshes every day with the first
-refresh token it was given."""
+refresh token it was given, and its site, which pushes each new query to /api/process-query without a token."""
 
 import asyncio
 import threading
@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
-from tests.support.webbuddy import queued_without_workflow
+from tests.support.deployment import deployment
+from tests.support.webbuddy import new_query, queued_without_workflow, wait_query
 from tests.webbuddy.seed_client import WebBuddyAPIClient, polling_worker
 
 PASSWORD = "password-1"
@@ -185,3 +186,97 @@ async def test_a_workers_kept_refresh_token_ends_with_logout_or_a_change_of_role
         assert rotated and rotated != kept
         assert (await refresh(http, kept)).status_code == 401
         assert (await refresh(http, rotated)).status_code == 401
+
+
+# --- The site's push without a token ---------------------------------------------------------------------------------
+
+PUSH_BURST = 3
+
+
+@pytest.fixture(scope="module")
+async def pushes(stack, admin):
+    """A deployment on its own database whose reconcile sweep never starts a query's workflow (its grace is an hour), so
+    what starts one here is a push; tokenless pushes are limited to PUSH_BURST per address (then one in 100 s), and the
+    tests name their address in X-Forwarded-For (believed from loopback here) so each has its own."""
+    url = stack.create_database(f"pushes_{uuid.uuid4().hex[:8]}")
+    env = {
+        "LONGRUN_DATABASE_URL": url,
+        "LONGRUN_WEBBUDDY_GRACE_SECONDS": "3600",
+        "LONGRUN_WEBBUDDY_TOKENLESS_PUSH_BURST": str(PUSH_BURST),
+        "LONGRUN_WEBBUDDY_TOKENLESS_PUSHES_PER_SECOND": "0.01",
+        "LONGRUN_FORWARDED_ALLOW_IPS": "127.0.0.1",
+    }
+    async with deployment(stack, admin, "webbuddy-push", "webbuddy-push", **env) as api:
+        database = stack.database(url)
+        own_admin = await Api.login(api.url, "admin", ADMIN_PASSWORD)
+        yield api.url, database, own_admin
+        await own_admin.close()
+        await database.dispose()
+
+
+@pytest.fixture
+async def owner(pushes):
+    base, _, own_admin = pushes
+    api = await with_project(base, own_admin)
+    yield api
+    await api.close()
+
+
+def site(base: str, address: str) -> httpx.AsyncClient:
+    """WebBuddy's site: no Authorization header, from `address`."""
+    return httpx.AsyncClient(base_url=base, headers={"X-Forwarded-For": address})
+
+
+def push(query_id) -> dict:
+    return {"query_id": query_id, "webbuddy_url": "http://localhost:8000"}
+
+
+ACCEPTED = (200, {"status": "accepted"})
+
+
+async def test_a_push_without_a_token_wakes_the_oldest_queued_query(pushes, owner, llm):
+    base, database, _ = pushes
+    older = await queued_without_workflow(database, owner)
+    newer = await queued_without_workflow(database, owner)
+    async with site(base, "192.0.2.1") as http:
+        # It names the newer one, and the oldest goes first, as claim_next would take it.
+        answer = await http.post("/api/process-query", json=push(newer))
+        assert (answer.status_code, answer.json()) == ACCEPTED
+        assert (await wait_query(owner, older))["status"] == "done"
+        assert await query_status(database, newer) == "queued"
+
+        # A push naming no query at all wakes the queue the same way.
+        answer = await http.post("/api/process-query", json=push(10**9))
+        assert (answer.status_code, answer.json()) == ACCEPTED
+        assert (await wait_query(owner, newer))["status"] == "done"
+
+
+async def test_a_push_without_a_token_tells_nothing_about_the_query_it_names(pushes, owner, llm):
+    base, _, _ = pushes
+    done = (await wait_query(owner, (await new_query(owner, owner.project))["id"]))["id"]
+    # With a token its owner learns what the push met (closed: 409, no such query: 404); without one nobody does.
+    assert (await owner.http.post("/api/process-query", json=push(done))).status_code == 409
+    assert (await owner.http.post("/api/process-query", json=push(10**9))).status_code == 404
+    async with site(base, "192.0.2.2") as http:
+        answers = [await http.post("/api/process-query", json=push(query_id)) for query_id in (done, 10**9)]
+        assert [(a.status_code, a.json()) for a in answers] == [ACCEPTED, ACCEPTED]
+        assert answers[0].content == answers[1].content
+        # A bad token is a 401, never taken for no token.
+        forged = await http.post("/api/process-query", json=push(done), headers={"Authorization": "Bearer forged"})
+        assert (forged.status_code, forged.json()["detail"]) == (401, "invalid token")
+
+
+async def test_pushes_without_a_token_are_limited_per_address(pushes, owner):
+    base, _, _ = pushes
+    async with site(base, "192.0.2.3") as http:
+        answers = [await http.post("/api/process-query", json=push(10**9)) for _ in range(PUSH_BURST)]
+        assert [(a.status_code, a.json()) for a in answers] == [ACCEPTED] * PUSH_BURST
+        over = await http.post("/api/process-query", json=push(10**9))
+        assert over.status_code == 429
+        assert over.json()["detail"].startswith("too many pushes without a token from this address; try again in ")
+        assert 1 <= int(over.headers["Retry-After"]) <= 100
+    async with site(base, "192.0.2.4") as other:
+        assert (await other.post("/api/process-query", json=push(10**9))).status_code == 200
+    # A push with a token is not a tokenless one: the address's bound does not hold it back.
+    signed = await owner.http.post("/api/process-query", json=push(10**9), headers={"X-Forwarded-For": "192.0.2.3"})
+    assert signed.status_code == 404
