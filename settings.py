@@ -169,8 +169,11 @@ class Settings(BaseSettings):
     # The Temporal Web UI decodes payloads at /api/v1/codec/web-ui/<this>/decode (`make up` passes both sides the
     # one it keeps in data_dir); empty: the Web UI's path is off.
     codec_ui_key: SecretStr = SecretStr("")
-    access_token_hours: int = 24
-    refresh_token_days: int = 7
+    # How long an access token and a sign-in's refresh token live (fractions allowed: the tests shorten a week to
+    # seconds). WebBuddy's own worker client takes its access token to last 24 h and refreshes it only then, so
+    # fewer hours than 24 break it (docs/webbuddy.md).
+    access_token_hours: float = Field(default=24, gt=0)
+    refresh_token_days: float = Field(default=7, gt=0)
     # A refresh token that was just replaced still refreshes for this long (two tabs refreshing at once); used
     # later, it is taken for a stolen copy and its session ends.
     refresh_reuse_grace_seconds: float = 30.0
@@ -187,6 +190,10 @@ class Settings(BaseSettings):
     webbuddy_grace_seconds: float = 30.0
     # An external worker's claim with no log or PATCH for this long goes back to the queue.
     webbuddy_stale_claim_seconds: float = 600.0
+    # The WebBuddy site pushes each new query to /api/process-query without a token; such a push only wakes the
+    # queue and is limited per client address: this many at once, then one per `1 / rate` seconds (429 beyond).
+    webbuddy_tokenless_pushes_per_second: float = Field(default=1.0, gt=0)
+    webbuddy_tokenless_push_burst: int = Field(default=20, ge=1)
 
     # Task tracker. Telegram sends the webhook's secret in `X-Telegram-Bot-Api-Secret-Token` (setWebhook's
     # `secret_token`); while it is empty the webhook refuses every update.

@@ -125,6 +125,24 @@ async def current_user(request: Request, credentials: Credentials, tokens: Token
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
+async def user_if_any(request: Request, credentials: Credentials, tokens: TokensDep) -> Principal | None:
+    """None for a request with no Authorization header at all; with one, the caller as CurrentUser has it (a bad
+    or expired token is a 401, never taken for no token)."""
+    if "authorization" not in request.headers:
+        return None
+    return await current_user(request, credentials, tokens)
+
+
+# For the few routes that also answer callers without a token (each says what such a caller may do).
+UserIfAny = Annotated[Principal | None, Depends(user_if_any)]
+
+
+def caller_address(request: Request) -> str:
+    """The connection's address, or the client a trusted proxy names (uvicorn rewrites it only for the proxies in
+    LONGRUN_FORWARDED_ALLOW_IPS: `python -m api`)."""
+    return request.client.host if request.client else "unknown"
+
+
 def field_error(field: str, message: str, where: str = "body") -> HTTPException:
     """A 422 shaped like FastAPI's own, naming the field (in the body, or `where="query"`), for checks a type
     cannot make."""

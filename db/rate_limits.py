@@ -14,6 +14,9 @@ outside a transaction: one round trip, and the row is locked only while it runs.
 Slots are spaced for `rate * (1 - headroom)`: see runtime/rate_limit.py for why a limit met exactly at the
 sender is exceeded at the receiver, and docs/rate-limit.md for the measured margin. The key is
 stored as its SHA-256 (db/models/rate_limits.py).
+
+`refused` is the same slots for a caller that must not wait (an unsigned request to the API): a request within the
+burst takes a slot, one beyond it takes none and is told how long until one is free (a 429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -39,6 +42,43 @@ _RESERVE = text(
     SELECT extract(epoch FROM slot.tat) - :interval AS start, extract(epoch FROM now.t) AS now FROM slot, now
     """
 ).bindparams(bindparam("key_hash", type_=String), bindparam("interval", type_=Float))
+
+
+# GCRA with a burst: a request is let through while the key's tat is at most `tolerance` ahead of now, and then moves
+# it one interval on. A refused request changes nothing (the WHERE), and the outer SELECT still sees the row as it
+# was before this statement, so it answers how far ahead it is.
+_TAKE = text(
+    """
+    WITH now AS (SELECT clock_timestamp() AS t),
+    taken AS (
+        INSERT INTO max_rate_limit AS r (key_hash, tat)
+        SELECT :key_hash, now.t + make_interval(secs => :interval) FROM now
+        ON CONFLICT (key_hash) DO UPDATE
+            SET tat = greatest(r.tat + make_interval(secs => :interval), excluded.tat)
+            WHERE r.tat <= excluded.tat + make_interval(secs => :tolerance - :interval)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM taken) AS taken,
+           (SELECT extract(epoch FROM r.tat - now.t) FROM max_rate_limit AS r, now WHERE r.key_hash = :key_hash)
+               AS ahead
+    """
+).bindparams(
+    bindparam("key_hash", type_=String), bindparam("interval", type_=Float), bindparam("tolerance", type_=Float)
+)
+
+
+async def refused(sessions: SessionFactory, key: str, *, rate_per_second: float, burst: int) -> float:
+    """0.0 when a request for `key` may go now (its slot is taken), else the seconds until one may: `burst` requests
+    at once, then one every 1 / `rate_per_second` seconds."""
+    interval = slot_interval(rate_per_second, 0.0)
+    tolerance = interval * (max(burst, 1) - 1)
+    async with autocommit(sessions) as connection:
+        row = (
+            await connection.execute(_TAKE, {"key_hash": key_hash(key), "interval": interval, "tolerance": tolerance})
+        ).one()
+    if row.taken:
+        return 0.0
+    return max(float(row.ahead) - tolerance, 0.0) or interval
 
 
 def key_hash(key: str) -> str:

@@ -45,6 +45,9 @@ GATES: dict[str, tuple[Any, ...]] = {
     "job owner": (401, PASS, 404, 404, 404, PASS),
     # A WebBuddy query is its author's; queue workers and admins see every one (they process them).
     "query owner": (401, PASS, 404, PASS, 404, PASS),
+    # WebBuddy's site pushes without a token: such a push may only wake the queue (the oldest queued query gets its
+    # workflow), answers the same whatever query it names, and is rate limited per address; with a token, as above.
+    "tokenless wakes the queue, else query owner": (PASS, PASS, 404, PASS, 404, PASS),
     # Only Telegram, with the webhook's secret header, whoever the bearer is.
     "telegram secret": (401, 401, 401, 401, 401, 401),
     # Only the Temporal Web UI, given the key in its path; a wrong key is a path that does not exist.
@@ -107,7 +110,7 @@ ROUTES = {
     "PATCH /api/queries/{query_id}/": "query owner",
     "POST /api/logs/": "query owner",
     "GET /api/logs/": "query owner",
-    "POST /api/process-query": "query owner",
+    "POST /api/process-query": "tokenless wakes the queue, else query owner",
     # Telegram to MAX migration
     "GET /api/v1/telegram-channels": "signed in",
     "POST /api/v1/telegram-channels": "editors",

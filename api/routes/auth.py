@@ -1,4 +1,4 @@
-"""Login (bounded failures), token refresh (rotated), logout (ends the session), and user creation (admin only)."""
+"""Login (bounded failures), token refresh (rotated; kept for service accounts), logout, and user creation (admin)."""
 
 from datetime import timedelta
 
@@ -17,7 +17,7 @@ from api.auth import (
     verify_password,
     verify_unknown_user,
 )
-from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, unauthorized
+from api.deps import AdminOnly, CurrentUser, SessionDep, SettingsDep, TokensDep, caller_address, unauthorized
 from api.jobs import UNATTENDED_OWNERS
 from db.login_failures import Blocked, count_attempt, forget_failures, forgive
 from db.models import Role, User
@@ -49,8 +49,8 @@ class LoggedIn(BaseModel):
 
 class Refreshed(BaseModel):
     access: str
-    # The refresh token to use next time (the one sent is spent); null when another tab has just rotated it and
-    # the newer one is already the caller's.
+    # The refresh token to use next time (the one sent is spent; a service account's is kept and sent back); null
+    # when another tab has just rotated it and the newer one is already the caller's.
     refresh: str | None
 
 
@@ -78,12 +78,6 @@ def principal(user: User) -> Principal:
 
 def user_out(who: Principal) -> UserOut:
     return UserOut(id=who.id, username=who.username, role=who.role)
-
-
-def caller_address(request: Request) -> str:
-    """The connection's address, or the client a trusted proxy names (uvicorn rewrites it only for the proxies in
-    LONGRUN_FORWARDED_ALLOW_IPS: `python -m api`)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post(
@@ -135,12 +129,29 @@ async def refresh(body: Refresh, session: SessionDep, tokens: TokensDep, setting
     if user is None or not user.is_active:
         raise unauthorized("user is no longer active")
     grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
+    keep = service_session(claimed, user)
     try:
-        jti = await rotate(session, claimed.sid, claimed.jti, tokens.refresh_ttl, grace)
+        jti = await rotate(session, claimed.sid, claimed.jti, tokens.refresh_ttl, grace, keep=keep)
     except SessionEnded as exc:
         raise unauthorized(str(exc)) from exc
     who = principal(user)
+    if keep and jti == claimed.jti:
+        # The same token back, not a new one for the same id: a new one would carry a later expiry.
+        return Refreshed(access=tokens.access(who), refresh=body.refresh)
     return Refreshed(access=tokens.access(who), refresh=tokens.refresh(who, claimed.sid, jti) if jti else None)
+
+
+def service_session(claimed: RefreshClaims, user: User) -> bool:
+    """Whether the session's refresh token is kept rather than rotated: it was signed in as a worker (a service
+    account: WebBuddy's queue workers) and still is one.
+
+    WebBuddy's worker client keeps the first refresh token it gets and refreshes with it every day, so rotation would
+    end its session at its second refresh. Reuse detection guards tokens people's browsers hold, where a second use
+    means a copy; a worker's token sits beside the worker's password in the same process, so a copy of one is a copy
+    of the other and detection would stop only the worker. What bounds a kept token: it expires
+    LONGRUN_REFRESH_TOKEN_DAYS after its sign-in (its expiry never moves), logout ends it, and deactivating the account
+    or changing its role stops it (then it rotates, and its next reuse ends the session)."""
+    return claimed.who.role == Role.worker and user.role == Role.worker
 
 
 @router.post("/api/logout/", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,23 +1,36 @@
 """WebBuddy with its own endpoint shapes, so its Django front end and old workers keep working."""
 
 import logging
+import math
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi import Query as Query_
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.deps import CurrentUser, JobsDep, QueueWorkers, SessionDep, field_error, refuse_nulls
+from api.deps import (
+    CurrentUser,
+    JobsDep,
+    QueueWorkers,
+    SessionDep,
+    SettingsDep,
+    UserIfAny,
+    caller_address,
+    field_error,
+    refuse_nulls,
+)
 from api.fields import RowId
+from api.jobs import Jobs
 from api.paging import Offset
 from api.temporal import is_unavailable
-from db import query_claims
+from db import query_claims, rate_limits
 from db.base import utcnow
 from db.models import Project, Query, QueryLog, QueryStatus, Role, User
+from settings import Settings
 from workflows.webbuddy import query_job
 
 router = APIRouter(prefix="/api", tags=["webbuddy"])
@@ -223,14 +236,27 @@ async def list_logs(query: RowId, session: SessionDep, who: CurrentUser):
     return [log_out(e) for e in entries]
 
 
-@router.post("/process-query", responses={409: {"description": "the query is already closed"}})
-async def process_query(body: Push, session: SessionDep, who: CurrentUser, jobs: JobsDep) -> Accepted:
+@router.post(
+    "/process-query",
+    responses={
+        409: {"description": "the query is already closed (only with a token)"},
+        429: {"description": "too many pushes without a token from this address (Retry-After)"},
+    },
+)
+async def process_query(
+    body: Push, request: Request, session: SessionDep, who: UserIfAny, jobs: JobsDep, settings: SettingsDep
+) -> Accepted:
     """Where the WebBuddy site pushes each new query: a queued query gets its workflow (or the one already
     running is found).
 
     A query in progress is already someone's, so nothing starts; a closed one is not reopened by a
     push (409 names its status): re-queue it with PATCH `status=queued` instead.
+
+    Without a token (the site sends none) a push only wakes the queue: see `wake_queue`.
     """
+    if who is None:
+        await wake_queue(request, session, jobs, settings)
+        return Accepted()
     query = await visible_query(session, body.query_id, who)
     if query.status in (QueryStatus.done, QueryStatus.failed):
         raise HTTPException(status.HTTP_409_CONFLICT, f"query {query.id} is already {query.status}")
@@ -240,3 +266,38 @@ async def process_query(body: Push, session: SessionDep, who: CurrentUser, jobs:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"query {query.id} not found")
         await jobs.start(query_job(query.id, author.username))
     return Accepted()
+
+
+async def wake_queue(request: Request, session: AsyncSession, jobs: Jobs, settings: Settings) -> None:
+    """A push without a token: the oldest queued query gets its workflow (or the running one is found), whatever
+    query the push names, as `claim_next` takes the oldest and not the one asked for.
+
+    Nobody is known, so the push must tell nothing and do nothing a caller could aim: the query it names is never
+    read, so any id, a closed query's or none's, gets the same answer in the same way, and `webbuddy_url` is never
+    fetched. What it can do is what the reconcile sweep does anyway, only sooner; it is bounded per client address
+    (429 beyond), and a refused push costs one statement and no Temporal call.
+    """
+    wait = await rate_limits.refused(
+        request.app.state.sessions,
+        f"webbuddy-push:{caller_address(request)}",
+        rate_per_second=settings.webbuddy_tokenless_pushes_per_second,
+        burst=settings.webbuddy_tokenless_push_burst,
+    )
+    if wait:
+        seconds = max(1, math.ceil(wait))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many pushes without a token from this address; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+    oldest = await query_claims.waiting_queries(session, utcnow(), 1)
+    if not oldest:
+        return
+    query_id, owner = oldest[0]
+    try:
+        await jobs.start(query_job(query_id, owner))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        # The same answer as when it starts: the reconcile sweep starts it once Temporal is back.
+        log.warning("a push could not wake query %s: %s", query_id, exc)

@@ -30,3 +30,16 @@ async def logs_by_stage(database, query_id: int) -> dict[str | None, int]:
             text("select stage, count(*) from query_log where query_id = :q group by stage"), {"q": query_id}
         )
         return {row.stage: row.count for row in rows}
+
+
+async def queued_without_workflow(database, owner: Api) -> int:
+    """A queued query written straight to the database, as if Temporal had been down when it was created."""
+    async with database.begin() as conn:
+        return await conn.scalar(
+            text(
+                "insert into query (project_id, user_id, query_text, status, query_created)"
+                " select :p, id, 'left behind', 'queued', now() from users where username = :u"
+                " returning id"
+            ),
+            {"p": owner.project, "u": owner.username},
+        )

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from devstack.clients import Api, eventually
 from tests.support.deployment import deployment
 from tests.support.histories import record
-from tests.support.webbuddy import FAST_RECONCILE, logs_by_stage, new_query, wait_query
+from tests.support.webbuddy import FAST_RECONCILE, logs_by_stage, new_query, queued_without_workflow, wait_query
 
 QUEUE = "webbuddy"
 STAGE_LOGS = {"claimed": 1, "answering": 1, "done": 1}
@@ -211,16 +211,3 @@ async def test_claim_next_and_query_rules(wb, owner, make_user):
     assert created["id"] in {q["id"] for q in mine}
     await user.close()
     await worker.close()
-
-
-async def queued_without_workflow(database, owner: Api) -> int:
-    """A queued query written straight to the database, as if Temporal had been down when it was created."""
-    async with database.begin() as conn:
-        return await conn.scalar(
-            text(
-                "insert into query (project_id, user_id, query_text, status, query_created)"
-                " select :p, id, 'left behind', 'queued', now() from users where username = :u"
-                " returning id"
-            ),
-            {"p": owner.project, "u": owner.username},
-        )
