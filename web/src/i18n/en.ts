@@ -95,6 +95,13 @@ export const en = {
   // ---- 1C
 
   // ---- tracker
+  "tracker.tab.messages": "Messages",
+  "tracker.tab.knowledge": "Topics and atoms",
+  "tracker.tab.search": "Search",
+  "tracker.tab.ingestion": "Ingestion",
+  "tracker.tab.analysis": "Analysis",
+  "tracker.tab.experiments": "Experiments",
+  "tracker.tab.settings": "Agents and providers",
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -94,4 +94,11 @@ export const ru: Catalog = {
   // ---- 1C
 
   // ---- tracker
+  "tracker.tab.messages": "Сообщения",
+  "tracker.tab.knowledge": "Темы и атомы",
+  "tracker.tab.search": "Поиск",
+  "tracker.tab.ingestion": "Загрузка истории",
+  "tracker.tab.analysis": "Анализ",
+  "tracker.tab.experiments": "Эксперименты",
+  "tracker.tab.settings": "Агенты и провайдеры",
 };

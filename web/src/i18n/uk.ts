@@ -94,4 +94,11 @@ export const uk: Catalog = {
   // ---- 1C
 
   // ---- tracker
+  "tracker.tab.messages": "Повідомлення",
+  "tracker.tab.knowledge": "Теми та атоми",
+  "tracker.tab.search": "Пошук",
+  "tracker.tab.ingestion": "Завантаження історії",
+  "tracker.tab.analysis": "Аналіз",
+  "tracker.tab.experiments": "Експерименти",
+  "tracker.tab.settings": "Агенти та провайдери",
 };
