@@ -93,6 +93,8 @@ ROUTES = {
     "GET /api/v1/news/discover/{job_id}": "job owner",
     "GET /api/v1/news/drafts": "signed in",
     "PATCH /api/v1/news/drafts/{draft_id}": "editors",
+    "POST /api/v1/news/drafts/{draft_id}/publish": "editors",
+    "POST /api/v1/news/drafts/{draft_id}/reject": "editors",
     # WebBuddy
     "POST /api/projects/": "signed in",
     "GET /api/projects/": "signed in",
