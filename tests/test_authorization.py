@@ -107,6 +107,7 @@ ROUTES = {
     "GET /api/logs/": "query owner",
     "POST /api/process-query": "query owner",
     # Telegram to MAX migration
+    "GET /api/v1/telegram-exports": "editors",
     "GET /api/v1/telegram-channels": "signed in",
     "POST /api/v1/telegram-channels": "editors",
     "GET /api/v1/telegram-channels/{channel_id}": "signed in",
@@ -126,6 +127,7 @@ ROUTES = {
     "POST /api/v1/migrations/{link_id}/retry-failed": "editors",
     "POST /api/v1/migrations/{link_id}/pause": "editors",
     "POST /api/v1/migrations/{link_id}/resume": "editors",
+    "GET /api/v1/migrations/{link_id}": "signed in",
     "GET /api/v1/migrations/{link_id}/log": "signed in",
     # 1C
     "POST /api/v1/sync-1c/bank-transactions/sync-async": "editors",
