@@ -51,6 +51,9 @@ async def test_drafts_carry_their_source_and_page_by_source_and_since(stack, adm
     newest = max(d["created_at"] for d in mine)
     later = await admin.ok("GET", "/api/v1/news/drafts", params={"since": newest, "run_id": job_id})
     assert later["total"] == sum(d["created_at"] == newest for d in mine)
+    naive = await admin.http.get("/api/v1/news/drafts", params={"since": "2000-01-01T00:00:00", "run_id": job_id})
+    # A timestamp with no zone is read as UTC, not refused by the database with a 500.
+    assert naive.status_code == 200 and naive.json()["total"] == len(mine), naive.text
 
 
 async def test_a_draft_is_published_or_rejected_once(stack, admin, make_user):
