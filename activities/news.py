@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -46,6 +46,16 @@ class SourceOutcome(BaseModel):
     rejected_links: int = 0
     # The transient faults the source's failed attempts met, by kind ("HTTP 503": 3).
     faults: dict[str, int] = Field(default_factory=dict)
+
+
+class SourceRun(BaseModel):
+    """How a source's part of a run ended, kept on the source (its last run) for the sources listing."""
+
+    run_id: str
+    source_id: int
+    entries: int | None = None
+    drafts: int | None = None
+    error: str | None = None
 
 
 # Bytes of a url's digest in the checkpoint: 6 encode to exactly 8 base64 characters, so digests concatenate
@@ -158,6 +168,19 @@ class NewsActivities:
         outcome.skipped = max(0, outcome.entries - outcome.drafts_created)
         outcome.faults = checkpoint.counts
         return outcome
+
+    @activity.defn(name="news.record_source_run")
+    async def record_source_run(self, run: SourceRun) -> None:
+        values = {
+            "last_run_id": run.run_id,
+            "last_run_at": utcnow(),
+            "last_run_entries": run.entries,
+            "last_run_drafts": run.drafts,
+            "last_run_error": run.error,
+        }
+        # A source deleted meanwhile updates nothing: there is no one left to show its last run to.
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(NewsSource).where(NewsSource.id == run.source_id).values(values))
 
     @staticmethod
     def _fail(failure: ApplicationError, checkpoint: SourceCheckpoint, exc: Exception) -> NoReturn:

@@ -15,7 +15,7 @@ def activities(deps: "Dependencies") -> list:
     from clients.feeds import FeedClient
 
     steps = NewsActivities(deps.sessions, FeedClient(deps.http), deps.llm)
-    return [steps.discover_source]
+    return [steps.discover_source, steps.record_source_run]
 
 
 def routers() -> list:

@@ -78,10 +78,11 @@ async def check_export(path: str | Path, *, within: Path | None = None) -> Expor
 
     `within`: the directory exports must be under (the path is refused otherwise).
     """
-    return await asyncio.to_thread(_summary, Path(path), within)
+    return await asyncio.to_thread(check_export_blocking, Path(path), within)
 
 
-def _summary(path: Path, within: Path | None) -> ExportSummary:
+def check_export_blocking(path: Path, within: Path | None = None) -> ExportSummary:
+    """`check_export` in the calling thread: for code already off the event loop."""
     directory = path.expanduser()
     if within is not None and not directory.resolve().is_relative_to(within.resolve()):
         raise ExportInvalid(f"directory {path} is not under {within}")

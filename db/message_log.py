@@ -208,6 +208,16 @@ async def failed_after(session: AsyncSession, link_id: int, after_id: int, limit
     return list(rows)
 
 
+async def count_by_status(session: AsyncSession, link_id: int) -> dict[str, int]:
+    """The link's whole log by status; the (link, status, message) index answers it."""
+    rows = await session.execute(
+        select(MessageLog.status, func.count())
+        .where(MessageLog.crossposting_link_id == link_id)
+        .group_by(MessageLog.status)
+    )
+    return {status: count for status, count in rows}
+
+
 async def count_failed(session: AsyncSession, link_id: int) -> int:
     return (
         await session.execute(

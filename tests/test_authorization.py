@@ -100,6 +100,8 @@ ROUTES = {
     "GET /api/v1/news/discover/{job_id}": "job owner",
     "GET /api/v1/news/drafts": "signed in",
     "PATCH /api/v1/news/drafts/{draft_id}": "editors",
+    "POST /api/v1/news/drafts/{draft_id}/publish": "editors",
+    "POST /api/v1/news/drafts/{draft_id}/reject": "editors",
     # WebBuddy
     "POST /api/projects/": "signed in",
     "GET /api/projects/": "signed in",
@@ -112,6 +114,7 @@ ROUTES = {
     "GET /api/logs/": "query owner",
     "POST /api/process-query": "tokenless wakes the queue, else query owner",
     # Telegram to MAX migration
+    "GET /api/v1/telegram-exports": "editors",
     "GET /api/v1/telegram-channels": "signed in",
     "POST /api/v1/telegram-channels": "editors",
     "GET /api/v1/telegram-channels/{channel_id}": "signed in",
@@ -131,6 +134,7 @@ ROUTES = {
     "POST /api/v1/migrations/{link_id}/retry-failed": "editors",
     "POST /api/v1/migrations/{link_id}/pause": "editors",
     "POST /api/v1/migrations/{link_id}/resume": "editors",
+    "GET /api/v1/migrations/{link_id}": "signed in",
     "GET /api/v1/migrations/{link_id}/log": "signed in",
     # 1C
     "POST /api/v1/sync-1c/bank-transactions/sync-async": "editors",

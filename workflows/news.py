@@ -3,17 +3,19 @@
 Replaces the daemon thread news discovery ran in before Longrun: a restart of any process no longer loses the run.
 """
 
+import asyncio
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.base import HEARTBEAT_TIMEOUT, JobError, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
-    from activities.news import DiscoverSourceInput, NewsActivities, SourceOutcome
+    from activities.news import DiscoverSourceInput, NewsActivities, SourceOutcome, SourceRun
     from runtime.errors import Faults
     from workflows.start import JobRequest
 
@@ -26,6 +28,10 @@ JOB_TYPE = "news_discovery"
 # (404, a malformed feed, a refused request) is never retried.
 SOURCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_interval=timedelta(seconds=10))
 SOURCE_BUDGET = timedelta(minutes=30)
+# Runs since this patch record each source's outcome on the source (its last run), a step per source; recorded
+# histories from before it have no such step.
+LAST_RUN_PATCH = "news-source-last-run"
+RECORD_STEP = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_attempts=0)}
 
 
 class SourceRef(BaseModel):
@@ -52,14 +58,34 @@ class NewsDiscoveryWorkflow(JobWorkflow):
     async def run(self, inp: DiscoverNewsInput) -> DiscoverNewsResult:
         result = DiscoverNewsResult(status=self._progress.status, progress=self._progress)
         running: list[str] = []
+        record_runs = workflow.patched(LAST_RUN_PATCH)
         self.begin(total=len(inp.sources), message=f"discovering news in {len(inp.sources)} sources")
+
+        async def record(run: SourceRun) -> None:
+            if record_runs:
+                await workflow.execute_local_activity_method(NewsActivities.record_source_run, run, **RECORD_STEP)
 
         async def discover(source: SourceRef) -> SourceOutcome:
             running.append(source.name)
             self.set_current(", ".join(running))
+            run_id = workflow.info().workflow_id
+            try:
+                outcome = await read_source(source, run_id)
+            except ActivityError as exc:
+                if not self.cancel_requested:
+                    await record(SourceRun(run_id=run_id, source_id=source.id, error=root_cause(exc)))
+                raise
+            entries, drafts = outcome.entries, outcome.drafts_created
+            try:
+                await record(SourceRun(run_id=run_id, source_id=source.id, entries=entries, drafts=drafts))
+            except asyncio.CancelledError:
+                pass  # a cancel while it was being recorded: the source's drafts still count in the result
+            return outcome
+
+        async def read_source(source: SourceRef, run_id: str) -> SourceOutcome:
             return await workflow.execute_activity_method(
                 NewsActivities.discover_source,
-                DiscoverSourceInput(run_id=workflow.info().workflow_id, source_id=source.id),
+                DiscoverSourceInput(run_id=run_id, source_id=source.id),
                 start_to_close_timeout=timedelta(minutes=10),
                 schedule_to_close_timeout=SOURCE_BUDGET,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,

@@ -1,5 +1,6 @@
 """Telegram → MAX crossposting: channels, crossposting links, migration jobs and the message log."""
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -24,7 +25,8 @@ from api.fields import BigInt, RowId
 from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
 from api.paging import Offset, page_of
 from clients.telegram_export import ExportInvalid, check_export
-from db.message_log import count_failed
+from clients.telegram_export_listing import ExportListed, list_exports
+from db.message_log import count_by_status, count_failed
 from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
 from settings import Settings
 from workflows.crossposting import MigrateChannelWorkflow, MigrationScope, migration_job, migration_job_id
@@ -110,12 +112,22 @@ class LinkOut(BaseModel):
     created_at: datetime
 
 
+# The token's characters a hint shows, and how long a token must be before it shows any: the last four of a short
+# token would give most of it away.
+HINT_CHARS = 4
+HINT_FROM_LENGTH = 16
+
+
+def token_hint(token: str) -> str:
+    return "…" + (token[-HINT_CHARS:] if len(token) >= HINT_FROM_LENGTH else "")
+
+
 def max_channel_out(channel: MaxChannel) -> MaxChannelOut:
     return MaxChannelOut(
         id=channel.id,
         title=channel.title,
         chat_id=channel.chat_id,
-        bot_token_hint="…" + channel.bot_token[-4:],
+        bot_token_hint=token_hint(channel.bot_token),
         created_at=channel.created_at,
     )
 
@@ -126,6 +138,12 @@ async def checked_export(path: str, settings: Settings) -> None:
         await check_export(path, within=settings.exports_dir)
     except ExportInvalid as exc:
         raise field_error("export_path", str(exc)) from exc
+
+
+@router.get("/telegram-exports")
+async def list_telegram_exports(_: Editors, settings: SettingsDep) -> list[ExportListed]:
+    """The exports in the exports directory, each checked as a channel's export_path is when saved."""
+    return await asyncio.to_thread(list_exports, settings.exports_dir)
 
 
 @router.get("/telegram-channels", response_model=list[TelegramChannelOut])
@@ -283,6 +301,36 @@ class MessageLogPage(BaseModel):
     total: int
 
 
+class RateLimitOut(BaseModel):
+    """MAX's limits as configured (the workers read the same settings), to set a job's rate against."""
+
+    requests_per_second: float  # per bot token, uploads included
+    chat_messages_per_second: float | None  # into one chat; null when that limit is off
+    headroom: float  # the share of each left unused
+    # The most messages a migration can send into its chat per second: the lower limit, less the headroom.
+    messages_per_second: float
+
+
+class MigrationState(BaseModel):
+    link_id: int
+    job_id: str  # the link's migration job, running or last run: /api/v1/jobs/{job_id} and its socket
+    rate_limit: RateLimitOut
+    # The link's message log by status, over every run so far.
+    log: dict[MessageStatus, int]
+
+
+def rate_limit_out(settings: Settings) -> RateLimitOut:
+    headroom = settings.max_rate_headroom
+    chat = settings.max_chat_messages_per_second if settings.max_chat_messages_per_second > 0 else None
+    ceiling = min(settings.max_rate_per_second, chat or settings.max_rate_per_second)
+    return RateLimitOut(
+        requests_per_second=settings.max_rate_per_second,
+        chat_messages_per_second=chat,
+        headroom=headroom,
+        messages_per_second=round(ceiling * (1 - headroom), 3),
+    )
+
+
 @router.post("/migrations", status_code=status.HTTP_202_ACCEPTED)
 async def start_migration(body: MigrationStart, session: SessionDep, who: Editors, jobs: JobsDep) -> JobStarted:
     """Start migrating a link; while one runs for the link, its job is answered instead."""
@@ -320,6 +368,19 @@ async def pause_migration(link_id: RowId, session: SessionDep, _: Editors, jobs:
 @router.post("/migrations/{link_id}/resume", status_code=status.HTTP_202_ACCEPTED)
 async def resume_migration(link_id: RowId, session: SessionDep, _: Editors, jobs: JobsDep) -> MigrationSignalled:
     return await signal_migration(link_id, MigrateChannelWorkflow.resume.__name__, session, jobs)
+
+
+@router.get("/migrations/{link_id}")
+async def migration_state(link_id: RowId, session: SessionDep, _: CurrentUser, settings: SettingsDep) -> MigrationState:
+    """What a migration screen sets the job's progress against: MAX's limits and the link's log so far."""
+    await found(session, CrosspostingLink, link_id, "link")
+    counts = await count_by_status(session, link_id)
+    return MigrationState(
+        link_id=link_id,
+        job_id=migration_job_id(link_id),
+        rate_limit=rate_limit_out(settings),
+        log={s: counts.get(s, 0) for s in MessageStatus},
+    )
 
 
 @router.get("/migrations/{link_id}/log")

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
     CurrentUser,
@@ -24,7 +25,7 @@ from api.jobs import JobNotFound, JobStarted
 from api.paging import Offset, page_of
 from clients.outside_http import INTERNAL_URL, internal_at_save, shared_allowlist
 from db.models import NewsPost, NewsSource
-from db.models.news import NewsStatus
+from db.models.news import STATUS_CHANGES, NewsStatus
 from domain.urls import MAX_URL_LENGTH, web_url
 from workflows.base import JobStatus
 from workflows.news import JOB_TYPE, DiscoverNewsInput, SourceRef, discovery_job
@@ -57,6 +58,16 @@ class SourcePatch(BaseModel):
     active: bool | None = None
 
 
+class SourceLastRun(BaseModel):
+    """How the source fared in the last discovery run that finished with it."""
+
+    job_id: str
+    finished_at: datetime
+    entries: int | None  # feed entries read; null when the source failed
+    drafts: int | None  # drafts that run holds for the source; null when the source failed
+    error: str | None  # why the source failed, null when it did not
+
+
 class SourceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -65,12 +76,34 @@ class SourceOut(BaseModel):
     topic: str
     active: bool
     created_at: datetime
+    last_run: SourceLastRun | None  # null until a discovery run has finished with the source
+
+
+def source_out(source: NewsSource) -> SourceOut:
+    last_run = None
+    if source.last_run_id is not None and source.last_run_at is not None:
+        last_run = SourceLastRun(
+            job_id=source.last_run_id,
+            finished_at=source.last_run_at,
+            entries=source.last_run_entries,
+            drafts=source.last_run_drafts,
+            error=source.last_run_error,
+        )
+    return SourceOut(
+        id=source.id,
+        name=source.name,
+        feed_url=source.feed_url,
+        topic=source.topic,
+        active=source.active,
+        created_at=source.created_at,
+        last_run=last_run,
+    )
 
 
 class DraftOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
     id: int
     source_id: int
+    source_name: str
     run_id: str | None
     url: str
     title: str
@@ -89,6 +122,7 @@ class DraftPage(BaseModel):
 class DraftPatch(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=500)
     summary: str | None = None
+    # Only a draft's own decision (draft → published or rejected); another change of status is a 409.
     status: NewsStatus | None = None
 
 
@@ -114,9 +148,9 @@ class Discover(BaseModel):
     max_parallel: int = Field(default=3, ge=1, le=20)
 
 
-@router.get("/sources", response_model=list[SourceOut])
-async def list_sources(session: SessionDep, _: CurrentUser):
-    return (await session.scalars(select(NewsSource).order_by(NewsSource.id))).all()
+@router.get("/sources")
+async def list_sources(session: SessionDep, _: CurrentUser) -> list[SourceOut]:
+    return [source_out(s) for s in await session.scalars(select(NewsSource).order_by(NewsSource.id))]
 
 
 def _reachable(feed_url: str | None, settings) -> None:
@@ -125,25 +159,27 @@ def _reachable(feed_url: str | None, settings) -> None:
         raise field_error("feed_url", INTERNAL_URL)
 
 
-@router.post("/sources", status_code=status.HTTP_201_CREATED, response_model=SourceOut)
-async def create_source(body: SourceIn, session: SessionDep, settings: SettingsDep, _: Editors):
+@router.post("/sources", status_code=status.HTTP_201_CREATED)
+async def create_source(body: SourceIn, session: SessionDep, settings: SettingsDep, _: Editors) -> SourceOut:
     _reachable(str(body.feed_url), settings)
     source = NewsSource(**body.model_dump(mode="json"))
     session.add(source)
     await session.commit()
-    return source
+    return source_out(source)
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut)
-async def read_source(source_id: RowId, session: SessionDep, _: CurrentUser):
-    return await found(session, NewsSource, source_id, "news source")
+@router.get("/sources/{source_id}")
+async def read_source(source_id: RowId, session: SessionDep, _: CurrentUser) -> SourceOut:
+    return source_out(await found(session, NewsSource, source_id, "news source"))
 
 
-@router.patch("/sources/{source_id}", response_model=SourceOut)
-async def update_source(source_id: RowId, body: SourcePatch, session: SessionDep, settings: SettingsDep, _: Editors):
+@router.patch("/sources/{source_id}")
+async def update_source(
+    source_id: RowId, body: SourcePatch, session: SessionDep, settings: SettingsDep, _: Editors
+) -> SourceOut:
     _reachable(str(body.feed_url) if body.feed_url is not None else None, settings)
     source = await found(session, NewsSource, source_id, "news source")
-    return await save_changes(session, source, body.model_dump(mode="json", exclude_unset=True))
+    return source_out(await save_changes(session, source, body.model_dump(mode="json", exclude_unset=True)))
 
 
 @router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -215,10 +251,50 @@ async def list_drafts(
         where.append(NewsPost.status == status_)
     order = [NewsPost.created_at.desc(), NewsPost.id.desc()]
     rows, total = await page_of(session, NewsPost, where, order, limit, offset)
-    return DraftPage(items=[DraftOut.model_validate(r) for r in rows], total=total)
+    return DraftPage(items=await drafts_out(session, rows), total=total)
 
 
-@router.patch("/drafts/{draft_id}", response_model=DraftOut)
-async def update_draft(draft_id: RowId, body: DraftPatch, session: SessionDep, _: Editors):
+async def drafts_out(session: AsyncSession, drafts: list[NewsPost]) -> list[DraftOut]:
+    """The drafts with their source's name, read in one query for the whole page."""
+    wanted = {d.source_id for d in drafts}
+    names = dict((await session.execute(select(NewsSource.id, NewsSource.name).where(NewsSource.id.in_(wanted)))).all())
+    columns = [name for name in DraftOut.model_fields if name != "source_name"]
+    return [
+        DraftOut.model_validate({**{c: getattr(d, c) for c in columns}, "source_name": names[d.source_id]})
+        for d in drafts
+    ]
+
+
+@router.patch("/drafts/{draft_id}")
+async def update_draft(draft_id: RowId, body: DraftPatch, session: SessionDep, _: Editors) -> DraftOut:
     draft = await found(session, NewsPost, draft_id, "draft")
-    return await save_changes(session, draft, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("status") is not None and changes["status"] != draft.status:
+        refuse_unless_allowed(draft, changes["status"])
+    [out] = await drafts_out(session, [await save_changes(session, draft, changes)])
+    return out
+
+
+@router.post("/drafts/{draft_id}/publish")
+async def publish_draft(draft_id: RowId, session: SessionDep, _: Editors) -> DraftOut:
+    return await decide(draft_id, NewsStatus.published, session)
+
+
+@router.post("/drafts/{draft_id}/reject")
+async def reject_draft(draft_id: RowId, session: SessionDep, _: Editors) -> DraftOut:
+    return await decide(draft_id, NewsStatus.rejected, session)
+
+
+async def decide(draft_id: int, to: NewsStatus, session: AsyncSession) -> DraftOut:
+    # Locked, so two editors deciding at once are told apart: the second finds the first's decision and gets a 409.
+    draft = await session.scalar(select(NewsPost).where(NewsPost.id == draft_id).with_for_update())
+    if draft is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"draft {draft_id} not found")
+    refuse_unless_allowed(draft, to)
+    [out] = await drafts_out(session, [await save_changes(session, draft, {"status": to})])
+    return out
+
+
+def refuse_unless_allowed(draft: NewsPost, to: str) -> None:
+    if to not in STATUS_CHANGES[NewsStatus(draft.status)]:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"draft {draft.id} is {draft.status}: it cannot become {to}")

@@ -220,7 +220,7 @@ async def test_bad_input_is_named_and_roles_hold(mig, stack, make_user):
     assert (await user.http.post("/api/v1/migrations", json={"link_id": 1})).status_code == 403
     manager = Api(mig.url, (await make_user("manager")).token)
     made = await manager.ok(
-        "POST", "/api/v1/max-channels", 201, json={"title": "m", "chat_id": 5, "bot_token": "secret-1234"}
+        "POST", "/api/v1/max-channels", 201, json={"title": "m", "chat_id": 5, "bot_token": "a-long-bot-secret-1234"}
     )
     assert made["bot_token_hint"] == "…1234" and "bot_token" not in made
     await user.close()
