@@ -1,14 +1,14 @@
 """news: each source keeps its last discovery run's result; a draft can be rejected
 
-Revision ID: 0010_news_source_last_run
-Revises: 0009_domain_bounds
+Revision ID: 0011_news_source_last_run
+Revises: 0010_message_edits
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_news_source_last_run"
-down_revision = "0009_domain_bounds"
+revision = "0011_news_source_last_run"
+down_revision = "0010_message_edits"
 branch_labels = None
 depends_on = None
 
