@@ -93,8 +93,11 @@ async def config(request: Request, _: CurrentUser) -> DashboardConfig:
 
 
 @router.get("/favicon.svg", include_in_schema=False)
-async def favicon() -> FileResponse:
-    return FileResponse(DIST / "favicon.svg", headers=security_headers(secrets.token_urlsafe(18)))
+async def favicon() -> Response:
+    icon = DIST / "favicon.svg"
+    if not icon.exists():
+        return PlainTextResponse("The dashboard is not built: run `make web`.", status_code=503)
+    return FileResponse(icon, headers=security_headers(secrets.token_urlsafe(18)))
 
 
 @router.get("/{screen}", include_in_schema=False)
