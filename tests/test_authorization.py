@@ -74,6 +74,11 @@ ROUTES = {
     "GET /api/v1/jobs/{job_id}": "job owner",
     "POST /api/v1/jobs/{job_id}/cancel": "job owner",
     "POST /api/v1/jobs/cleanup": "admin",
+    "POST /api/v1/jobs/cancel": "admin",
+    # The owner's finished discovery, started again over the same sources (the one probe here that starts a job of
+    # the owner's: in this deployment's own database and queue).
+    "POST /api/v1/jobs/{job_id}/rerun": "job owner",
+    "GET /api/v1/services": "admin",
     "WS /api/v1/ws/jobs": "signed in",
     "WS /api/v1/ws/jobs/{job_id}": "job owner",
     "WS /api/v1/ws/events": "signed in",
