@@ -57,6 +57,8 @@ ROUTES = {
     "POST /api/token/refresh/": "public",
     "POST /api/logout/": "public",  # the refresh token it ends is the credential
     "GET /api/v1/users/me": "signed in",
+    "POST /api/v1/users/me/telegram/link": "signed in",
+    "DELETE /api/v1/users/me/telegram": "signed in",
     "POST /api/v1/users": "admin",
     # the payload codec, for the CLI and the Temporal Web UI
     "POST /api/v1/codec/decode": "admin",
