@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -128,6 +128,24 @@ class Settings(BaseSettings):
     telegram_bot_api_url: str = "http://127.0.0.1:8106"
     telegram_bot_token: SecretStr = SecretStr("1000000001:longrun-emulator-bot-token")
     telegram_bot_timeout_seconds: float = 30.0
+
+    # Telegram links and job notices (docs/jobs.md). The bot's @username for the link a user opens
+    # (https://t.me/<bot>?start=<code>); empty: asked of the Bot API (getMe) once per API process.
+    telegram_bot_username: str = ""
+    # How long a link code may wait to be sent to the bot as `/start <code>`.
+    telegram_link_code_minutes: float = Field(default=15.0, gt=0)
+    # A linked user's jobs tell their progress at most every this many items or seconds (whichever comes first), once
+    # they have run `min_seconds` (a job done in seconds tells nothing); and their end.
+    job_notice_every_items: int = Field(default=100, ge=1)
+    job_notice_every_seconds: float = Field(default=300.0, gt=0)
+    job_notice_min_seconds: float = Field(default=30.0, ge=0)
+    # How often each API process looks at linked users' jobs, and sends what the outbox holds.
+    job_notice_poll_seconds: float = Field(default=5.0, gt=0)
+    # One sendMessage may take this long; a notice not sent within max_age (the Bot API down) is dropped.
+    job_notice_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    job_notice_max_age_seconds: float = Field(default=3600.0, gt=0)
+    # The language of a linked account whose Telegram language is none of en, ru, uk.
+    job_notice_language: Literal["en", "ru", "uk"] = "ru"
 
     # Outside content (clients/outside_http.py). Outside calls connect only to public addresses; these hosts
     # (`host` or `host:port`, separated by commas or spaces) are reachable from every outside call however they

@@ -14,10 +14,11 @@ from api.body_limit import BodyLimit
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.http_metrics import RouteLatency
+from api.job_notices import JobNotifier
 from api.job_sockets import SharedListings, SocketSlots
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
-from api.routes import auth, codec, events, health, jobs, metrics, tasks, tracker_webhook
+from api.routes import auth, codec, events, health, jobs, metrics, tasks, telegram_link, tracker_webhook
 from api.storable_text import storable_text
 from api.temporal import TemporalGateway, TemporalUnavailable, is_unavailable
 from api.user_state import UserStates
@@ -35,7 +36,7 @@ RETRY_AFTER_SECONDS = "5"
 # of their routes.
 ROUTERS = (
     *(router for application in APPLICATIONS for router in application.routers()),
-    *(module.router for module in (auth, codec, events, health, jobs, metrics, tasks)),
+    *(module.router for module in (auth, codec, events, health, jobs, metrics, tasks, telegram_link)),
 )
 
 
@@ -66,7 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: app.state.events.broadcast(Event.of({"type": "stream.resumed"})),
         )
         app.state.event_listener.start()
+        app.state.job_notifier = JobNotifier(settings, app.state.sessions, app.state.temporal, app.state.jobs)
+        app.state.job_notifier.start()
         yield
+        await app.state.job_notifier.close()
         await app.state.event_listener.close()
         app.state.events.close()
         await app.state.hub.close()

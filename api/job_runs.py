@@ -25,13 +25,19 @@ def started_new(handle: WorkflowHandle) -> bool:
     return bool(response.started)
 
 
-async def input_of(client: Client, run: WorkflowHandle) -> tuple[dict[str, Any] | None, datetime | None]:
-    """A summary of the input `run` was started with, and when it started, from its first history event."""
+async def started_with(client: Client, run: WorkflowHandle) -> tuple[Any, datetime | None]:
+    """The input `run` was started with (decoded as plain JSON values), and when it started: its first history event."""
     async for event in run.fetch_history_events(page_size=1):
         attributes = event.workflow_execution_started_event_attributes
         values = await client.data_converter.decode_wrapper(attributes.input)
-        return summary(values[0] if values else None), event.event_time.ToDatetime().replace(tzinfo=UTC)
+        return (values[0] if values else None), event.event_time.ToDatetime().replace(tzinfo=UTC)
     return None, None
+
+
+async def input_of(client: Client, run: WorkflowHandle) -> tuple[dict[str, Any] | None, datetime | None]:
+    """A summary of the input `run` was started with, and when it started."""
+    value, since = await started_with(client, run)
+    return summary(value), since
 
 
 def summary(value: Any) -> dict[str, Any] | None:

@@ -7,8 +7,9 @@ pending activities for a step that is being retried.
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from fastapi import HTTPException, status
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
@@ -24,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.job_retries import Retrying, RetryReader
-from api.job_runs import input_of, started_new
+from api.job_runs import input_of, started_new, started_with
 from api.temporal import TemporalGateway
 from workflows.base import (
     JOB_OWNER,
@@ -36,6 +37,7 @@ from workflows.base import (
     percent_of,
     root_cause,
 )
+from workflows.services import SERVICES, is_service
 from workflows.start import SCHEDULE_OWNER, JobRequest, start_job
 from workflows.tracker import WEBHOOK_OWNER
 
@@ -67,6 +69,15 @@ LAST_PROGRESS_SIZE = 10_000
 # The counts a progress bar is drawn from; none of them may go down between two answers for one run.
 COUNTS = ("processed", "succeeded", "skipped", "failed")
 NO_WORKER = "no worker has answered for a while (one may be restarting): the last progress known"
+# How many jobs one cancel-many signals at once: each is one signal to Temporal.
+CANCEL_MANY_CONCURRENCY = 20
+OPEN_STATUSES = frozenset({JobStatus.pending, JobStatus.running, JobStatus.paused, JobStatus.cancelling})
+# `job` is what a person starts and waits for; `service` keeps an application working (workflows/services.py).
+Kind = Literal["job", "service"]
+
+
+def kind_of(job_type: str | None) -> Kind:
+    return "service" if is_service(job_type) else "job"
 
 
 class JobSnapshot(JobProgress):
@@ -75,6 +86,7 @@ class JobSnapshot(JobProgress):
     job_id: str
     type: str
     owner: str
+    kind: Kind = "job"
     # The workflow's result model as JSON (its fields depend on the job type); null while running.
     result: dict[str, Any] | None = None
     # Set while one of the job's steps is failing and being retried (from Temporal's pending activities).
@@ -104,6 +116,7 @@ class JobSummary(BaseModel):
     job_id: str
     type: str | None
     owner: str | None
+    kind: Kind = "job"
     status: JobStatus
     started_at: datetime | None
     closed_at: datetime | None
@@ -112,7 +125,9 @@ class JobSummary(BaseModel):
 def snapshot_of(
     job_id: str, job_type: str, owner: str, progress: dict, result: dict | None, retrying: Retrying | None = None
 ) -> JobSnapshot:
-    return JobSnapshot(job_id=job_id, type=job_type, owner=owner, result=result, retrying=retrying, **progress)
+    return JobSnapshot(
+        job_id=job_id, type=job_type, owner=owner, kind=kind_of(job_type), result=result, retrying=retrying, **progress
+    )
 
 
 # The owners that jobs started by no person carry (JobOwner). No account owns them by its name: not one made before
@@ -131,6 +146,24 @@ class JobNotFound(Exception):
 
 class JobClosed(Exception):
     pass
+
+
+class JobStillOpen(Exception):
+    pass
+
+
+class ServiceNotCancellable(HTTPException):
+    """A service's run is not a job to cancel (workflows/services.py): 409 from every route that cancels, saying why."""
+
+    def __init__(self, what: str, job_type: str) -> None:
+        super().__init__(
+            status.HTTP_409_CONFLICT,
+            f"{what} is a service, not a job: {SERVICES[job_type].does}; the jobs API does not cancel it",
+        )
+
+
+def services_clause() -> str:
+    return f"JobType NOT IN ({', '.join(quote(t) for t in sorted(SERVICES))})"
 
 
 def quote(value: str) -> str:
@@ -267,18 +300,12 @@ class Jobs:
         return snapshot_of(handle.id, job_type, owner, progress, result)
 
     async def list(
-        self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int
+        self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int, owner: str | None = None
     ) -> list[JobSummary]:
+        """Jobs by type, status and owner, newest first; services only when `job_type` names one."""
         client = await self._temporal.client()
-        clauses = ["JobType IS NOT NULL"]
-        if job_type:
-            clauses.append(f"JobType = {quote(job_type)}")
-        if not who.is_admin:
-            clauses.append(f"JobOwner = {quote(who.username)}")
-        if status:
-            clauses.append(STATUS_FILTER[status])
         jobs = []
-        async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
+        async for execution in client.list_workflows(self._filter(who, job_type, status, owner), limit=limit):
             sa = execution.typed_search_attributes
             if not may_see(sa.get(JOB_OWNER) or "", who):  # an unattended owner's name is nobody's
                 continue
@@ -289,6 +316,7 @@ class Jobs:
                     job_id=execution.id,
                     type=sa.get(JOB_TYPE),
                     owner=sa.get(JOB_OWNER),
+                    kind=kind_of(sa.get(JOB_TYPE)),
                     status=closed_as or recorded,
                     started_at=execution.start_time,
                     closed_at=execution.close_time,
@@ -296,11 +324,25 @@ class Jobs:
             )
         return jobs
 
+    @staticmethod
+    def _filter(who: Principal, job_type: str | None, status: JobStatus | None, owner: str | None) -> str:
+        clauses = ["JobType IS NOT NULL"]
+        clauses.append(f"JobType = {quote(job_type)}" if job_type else services_clause())
+        if not who.is_admin:
+            clauses.append(f"JobOwner = {quote(who.username)}")
+        if owner:
+            clauses.append(f"JobOwner = {quote(owner)}")
+        if status:
+            clauses.append(STATUS_FILTER[status])
+        return " AND ".join(clauses)
+
     async def cancel(self, job_id: str, who: Principal, reason: str, force: bool) -> None:
         client = await self._temporal.client()
         # Describe, not the progress query: it answers at once even when every worker is busy.
-        desc, _, owner = await self._describe(client.get_workflow_handle(job_id))
+        desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
         self._check_owner(owner, who)
+        if is_service(job_type):
+            raise ServiceNotCancellable(f"job {job_id!r}", job_type)
         if desc.status != WorkflowExecutionStatus.RUNNING:
             raise JobClosed(job_id)
         # The run whose owner was checked, not whatever run holds the id by the time the signal lands.
@@ -314,6 +356,43 @@ class Jobs:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise JobClosed(job_id) from exc
             raise
+
+    async def input_of_closed(self, job_id: str, who: Principal) -> tuple[str, Any]:
+        """The type of a closed job and the input its last run was started with (JobStillOpen while it runs)."""
+        client = await self._temporal.client()
+        desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        self._check_owner(owner, who)
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            raise JobStillOpen(job_id)
+        value, _ = await started_with(client, client.get_workflow_handle(job_id, run_id=desc.run_id))
+        return job_type, value
+
+    async def cancel_many(
+        self, who: Principal, job_type: str | None, status: JobStatus | None, owner: str | None, reason: str
+    ) -> "list[str]":
+        """Send the cancel signal to every open job the filters match (services never); answers the ids signalled.
+
+        A job that closes between the listing and its signal is passed over, not an error."""
+        if is_service(job_type):
+            assert job_type is not None
+            raise ServiceNotCancellable(f"type {job_type!r}", job_type)
+        client = await self._temporal.client()
+        query = self._filter(who, job_type, status, owner) + " AND ExecutionStatus = 'Running'"
+        runs = [(e.id, e.run_id) async for e in client.list_workflows(query)]
+        slots = asyncio.Semaphore(CANCEL_MANY_CONCURRENCY)
+
+        async def cancel_one(job_id: str, run_id: str | None) -> str | None:
+            async with slots:
+                try:
+                    await client.get_workflow_handle(job_id, run_id=run_id).signal("cancel", reason)
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND:  # closed meanwhile
+                        return None
+                    raise
+                return job_id
+
+        signalled = await asyncio.gather(*(cancel_one(job_id, run_id) for job_id, run_id in runs))
+        return [job_id for job_id in signalled if job_id is not None]
 
     async def signal(self, job_id: str, name: str) -> None:
         """A domain signal (a migration's pause or resume) to a running job; JobClosed if none runs."""

@@ -2,7 +2,8 @@
 <method>` with a JSON body, answered `{"ok": true, "result": ...}` or `{"ok": false, "error_code", "description",
 "parameters": {"retry_after"}}`; files from `GET <base>/file/bot<token>/<file_path>`.
 
-Only what the tracker needs: a user's profile photos and their files (avatars). The token lives in this object
+What Longrun needs: a user's profile photos and their files (the tracker's avatars), and a text message to a user
+who linked their Telegram (job notices). The token lives in this object
 only, never in what a workflow carries or an error says.
 """
 
@@ -89,6 +90,10 @@ class TelegramBotClient:
 
     async def get_user_profile_photos(self, user_id: int, limit: int = 1) -> UserProfilePhotos:
         return await self._typed(UserProfilePhotos, "getUserProfilePhotos", user_id=user_id, limit=limit)
+
+    async def send_message(self, chat_id: int, text: str) -> None:
+        # Plain text: a job's message and errors come from outside and are never parsed as markup.
+        await self.call("sendMessage", chat_id=chat_id, text=text, link_preview_options={"is_disabled": True})
 
     async def get_file(self, file_id: str) -> File:
         return await self._typed(File, "getFile", file_id=file_id)

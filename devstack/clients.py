@@ -152,6 +152,11 @@ class TelegramBotEmulator(Emulator):
         query = f"?token={token}" if token else ""
         return await self.control("GET", f"/_emulator/telegram_bot/deliveries{query}")
 
+    async def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """Every sendMessage the emulator answered 200 (to `chat_id`), oldest first."""
+        query = "" if chat_id is None else f"?chat_id={chat_id}"
+        return (await self.control("GET", f"/_emulator/telegram_bot/sent{query}"))["messages"]
+
     async def configure(self, **knobs: Any) -> dict[str, Any]:
         return await self.control("POST", "/_emulator/telegram_bot/config", **knobs)
 

@@ -12,6 +12,8 @@ Methods:
   (160, 320, 640), newest photo first. Users are generated from their id (``emulators.telegram_bot_data``):
   Cyrillic and Latin names, about a quarter with no photo (``total_count: 0``).
 - ``getFile(file_id)``: ``File`` with ``file_path``; the download is a real JPEG of ``file_size`` bytes.
+- ``sendMessage(chat_id, text, ...)``: the sent ``Message`` (``chat_id`` a number; ``text`` 1-4096 characters, else
+  400 as Telegram answers), recorded for ``GET /_emulator/telegram_bot/sent``.
 - ``setWebhook(url, secret_token, max_connections=40, allowed_updates, drop_pending_updates)``, ``getWebhookInfo``,
   ``deleteWebhook(drop_pending_updates)``. Unlike Telegram, an ``http://`` URL is accepted (loopback has no TLS).
 
@@ -29,6 +31,8 @@ Control (``/_emulator/...``, never faulted; faults.py adds ``faults``, ``reset``
 - ``POST /_emulator/telegram_bot/config {"retry_initial_seconds": 0.2, "retry_max_seconds": 5, "max_attempts": 8,
   "timeout_seconds": 10, "strict": false}`` (reset restores them).
 - ``POST /_emulator/telegram_bot/bots {"token", "first_name"?, "username"?}``.
+- ``GET /_emulator/telegram_bot/sent?token=&chat_id=`` → ``{"messages": [{"chat_id", "text", "message_id", "date",
+  "params"}]}``: every ``sendMessage`` answered 200, oldest first (a faulted call is not sent, so not listed).
 - ``GET /_emulator/telegram_bot/users/{user_id}`` → ``{"user", "photo_count"}``.
 - ``POST /_emulator/telegram_bot/updates {"count", "chat_id"?, "users"?, "seed"?, "first_update_id"?,
   "first_message_id"?, "first_user_id"?}`` → ``{"updates": [...]}``: generated message updates (not delivered).
@@ -46,7 +50,8 @@ import email.policy
 import json
 import math
 import re
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass, field, fields
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
@@ -158,6 +163,7 @@ class Bot:
     token: str
     user: dict[str, Any]
     deliverer: Deliverer | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
 
 
 class BotState:
@@ -313,6 +319,27 @@ def get_file(state: BotState, bot: Bot, params: dict[str, Any]) -> Any:
     }
 
 
+# Telegram's limit on a message's text, after entities are parsed.
+MAX_TEXT = 4096
+
+
+def send_message(state: BotState, bot: Bot, params: dict[str, Any]) -> Any:
+    chat_id = _int(params, "chat_id")
+    text = params.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request("message text is empty")
+    if len(text) > MAX_TEXT:
+        raise bad_request("message is too long")
+    if chat_id <= 0:  # only private chats (a user's id) exist here
+        raise bad_request("chat not found")
+    message_id = len(bot.sent) + 1
+    date = int(time.time())
+    extra = {k: v for k, v in params.items() if k not in ("chat_id", "text")}
+    bot.sent.append({"chat_id": chat_id, "text": text, "message_id": message_id, "date": date, "params": extra})
+    chat = {"id": chat_id, "type": "private", **{k: v for k, v in data.user(chat_id).items() if k == "first_name"}}
+    return {"message_id": message_id, "from": bot.user, "chat": chat, "date": date, "text": text}
+
+
 def set_webhook(state: BotState, bot: Bot, params: dict[str, Any]) -> tuple[Any, str]:
     url = params.get("url")
     if url is None:
@@ -358,6 +385,7 @@ METHODS = {
     "getme": get_me,
     "getuserprofilephotos": get_user_profile_photos,
     "getfile": get_file,
+    "sendmessage": send_message,
     "setwebhook": set_webhook,
     "getwebhookinfo": get_webhook_info,
     "deletewebhook": delete_webhook,
@@ -417,6 +445,12 @@ def create_app() -> EmulatorApp:
     @app.post(f"{control}/bots")
     async def add_bot(spec: BotSpec) -> dict[str, Any]:
         return state.add(spec.token, spec.first_name, spec.username).user
+
+    @app.get(f"{control}/sent")
+    async def sent(token: str | None = None, chat_id: int | None = None) -> dict[str, Any]:
+        bots = [state.bots[token]] if token in state.bots else [] if token else list(state.bots.values())
+        messages = [m for bot in bots for m in bot.sent if chat_id is None or m["chat_id"] == chat_id]
+        return {"messages": messages}
 
     @app.get(f"{control}/users/{{user_id}}")
     async def get_user(user_id: int) -> dict[str, Any]:

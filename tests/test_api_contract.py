@@ -91,7 +91,8 @@ async def test_login_and_refresh(stack):
 
 async def test_roles(make_user):
     user = await make_user("user")
-    assert (await user.ok("GET", "/api/v1/users/me")) == {"id": ANY, "username": user.username, "role": "user"}
+    me = {"id": ANY, "username": user.username, "role": "user", "telegram": None}
+    assert (await user.ok("GET", "/api/v1/users/me")) == me
     assert (await user.http.post("/api/v1/news/sources", json={"name": "x", "feed_url": "http://a"})).status_code == 403
     new = {"username": "someone", "password": "password-1", "role": "admin"}
     assert (await user.http.post("/api/v1/users", json=new)).status_code == 403

@@ -60,6 +60,8 @@ ROUTES = {
     "POST /api/token/refresh/": "public",
     "POST /api/logout/": "public",  # the refresh token it ends is the credential
     "GET /api/v1/users/me": "signed in",
+    "POST /api/v1/users/me/telegram/link": "signed in",
+    "DELETE /api/v1/users/me/telegram": "signed in",
     "POST /api/v1/users": "admin",
     # the payload codec, for the CLI and the Temporal Web UI
     "POST /api/v1/codec/decode": "admin",
@@ -81,6 +83,11 @@ ROUTES = {
     "GET /api/v1/jobs/{job_id}": "job owner",
     "POST /api/v1/jobs/{job_id}/cancel": "job owner",
     "POST /api/v1/jobs/cleanup": "admin",
+    "POST /api/v1/jobs/cancel": "admin",
+    # The owner's finished discovery, started again over the same sources (the one probe here that starts a job of
+    # the owner's: in this deployment's own database and queue).
+    "POST /api/v1/jobs/{job_id}/rerun": "job owner",
+    "GET /api/v1/services": "admin",
     "WS /api/v1/ws/jobs": "signed in",
     "WS /api/v1/ws/jobs/{job_id}": "job owner",
     "WS /api/v1/ws/events": "signed in",

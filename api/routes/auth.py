@@ -1,6 +1,6 @@
 """Login (bounded failures), token refresh (rotated; kept for service accounts), logout, and user creation (admin)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
@@ -39,6 +39,18 @@ class UserOut(BaseModel):
     id: int
     username: str
     role: Role
+
+
+class LinkedTelegram(BaseModel):
+    user_id: int
+    # Telegram's language code for the account when it linked: the notices' language.
+    language: str | None
+    linked_at: datetime | None
+
+
+class Me(UserOut):
+    # The Telegram account linked (POST /api/v1/users/me/telegram/link); null when none is.
+    telegram: LinkedTelegram | None
 
 
 class LoggedIn(BaseModel):
@@ -164,8 +176,14 @@ async def logout(body: Refresh, session: SessionDep, tokens: TokensDep) -> Respo
 
 
 @router.get("/api/v1/users/me")
-async def me(who: CurrentUser) -> UserOut:
-    return user_out(who)
+async def me(who: CurrentUser, session: SessionDep) -> Me:
+    user = await session.get(User, who.id)
+    telegram = None
+    if user is not None and user.telegram_user_id is not None:
+        telegram = LinkedTelegram(
+            user_id=user.telegram_user_id, language=user.telegram_language, linked_at=user.telegram_linked_at
+        )
+    return Me(**user_out(who).model_dump(), telegram=telegram)
 
 
 @router.post("/api/v1/users", status_code=status.HTTP_201_CREATED)

@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, SessionDep, found
 from api.fields import BigInt, RowId
 from api.paging import Limit, Offset, page_of
 from db.models.tracker import Atom, AtomMessage, AtomType, Message, NoiseClass, Topic, UserProfile
+from db.models.users import User
 
 router = APIRouter(prefix="/api/v1", tags=["tracker"])
 
@@ -58,8 +60,32 @@ class ProfileOut(BaseModel):
     updated_at: datetime
 
 
+class LinkedUser(BaseModel):
+    """The Longrun user who linked this profile's Telegram account (POST /api/v1/users/me/telegram/link)."""
+
+    id: int
+    username: str
+
+
+class ProfileWithUser(ProfileOut):
+    linked_user: LinkedUser | None = None
+
+
+async def with_linked_users(session: AsyncSession, profiles: list[UserProfile]) -> list[ProfileWithUser]:
+    """Each profile with the Longrun user its Telegram account is linked to (one query for the page)."""
+    ids = [p.telegram_user_id for p in profiles]
+    rows = await session.execute(
+        select(User.id, User.username, User.telegram_user_id).where(User.telegram_user_id.in_(ids))
+    )
+    linked = {row.telegram_user_id: LinkedUser(id=row.id, username=row.username) for row in rows}
+    return [
+        ProfileWithUser(**ProfileOut.model_validate(p).model_dump(), linked_user=linked.get(p.telegram_user_id))
+        for p in profiles
+    ]
+
+
 class ProfilePage(BaseModel):
-    items: list[ProfileOut]
+    items: list[ProfileWithUser]
     total: int
 
 
@@ -131,12 +157,12 @@ async def read_message(message_id: RowId, session: SessionDep, _: CurrentUser) -
 @router.get("/profiles")
 async def list_profiles(session: SessionDep, _: CurrentUser, limit: Limit = 100, offset: Offset = 0) -> ProfilePage:
     rows, total = await page_of(session, UserProfile, [], [UserProfile.id], limit, offset)
-    return ProfilePage(items=[ProfileOut.model_validate(r) for r in rows], total=total)
+    return ProfilePage(items=await with_linked_users(session, list(rows)), total=total)
 
 
 @router.get("/profiles/{profile_id}")
-async def read_profile(profile_id: RowId, session: SessionDep, _: CurrentUser) -> ProfileOut:
-    return ProfileOut.model_validate(await found(session, UserProfile, profile_id, "profile"))
+async def read_profile(profile_id: RowId, session: SessionDep, _: CurrentUser) -> ProfileWithUser:
+    return (await with_linked_users(session, [await found(session, UserProfile, profile_id, "profile")]))[0]
 
 
 @router.get("/topics")

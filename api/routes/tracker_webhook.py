@@ -4,9 +4,13 @@ Answers as soon as the update is in the inbox (`telegram_update`); the inbox dra
 woken by the NOTIFY the insert sends, takes it from there. The webhook never calls Temporal, so an update that
 arrives while Temporal is away is answered and kept like any other. Telegram repeats a delivery it thinks was lost;
 the inbox keeps one row per `update_id`, so a repeat adds nothing.
+
+A private `/start <code>` is a Longrun user linking their Telegram (api/routes/telegram_link.py): it is answered here
+(the reply goes through the bot's outbox) and never reaches the inbox, so the code is stored nowhere.
 """
 
 import hmac
+import re
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -14,15 +18,19 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import SessionDep
-from db import tracker_inbox
-from domain.telegram_bot_types import Update
+from api.deps import SessionDep, SettingsDep
+from db import telegram_outbox, tracker_inbox
+from db.telegram_links import link
+from domain.job_notices import LINKED, UNKNOWN_CODE, language_of
+from domain.telegram_bot_types import Message, Update
 from settings import Settings
 
 router = APIRouter(tags=["tracker"])
 
 PATH = "/webhook/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# `/start <code>` as a deep link sends it (the bot's name may follow the command in a group; links are private only).
+START = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
 
 
 class WebhookAnswer(BaseModel):
@@ -58,7 +66,29 @@ class SecretFirst:
 
 
 @router.post(PATH, responses={401: {"description": f"missing or wrong {SECRET_HEADER} (checked before the body)"}})
-async def telegram_webhook(update: Update, session: SessionDep) -> WebhookAnswer:
+async def telegram_webhook(update: Update, session: SessionDep, settings: SettingsDep) -> WebhookAnswer:
+    if await linked_here(update.message, session, settings):
+        return WebhookAnswer()
     payload = update.model_dump(mode="json", by_alias=True, exclude_unset=True)
     await tracker_inbox.accept(session, update.update_id, payload)
     return WebhookAnswer()
+
+
+async def linked_here(message: Message | None, session: SessionDep, settings: Settings) -> bool:
+    """Link the sender's account when `message` is a private `/start <code>`, and queue the bot's reply; False for
+    every other message (the tracker's)."""
+    if message is None or message.chat.type != "private" or message.from_ is None or not message.text:
+        return False
+    match = START.match(message.text)
+    if match is None:
+        return False
+    sender = message.from_
+    language = language_of(sender.language_code, settings.job_notice_language)
+    linked = await link(session, match[1], sender.id, sender.language_code)
+    if linked is None:
+        await telegram_outbox.enqueue(session, message.chat.id, UNKNOWN_CODE[language], "link")
+    elif linked.new:
+        reply = LINKED[language].format(username=linked.username)
+        await telegram_outbox.enqueue(session, message.chat.id, reply, "link")
+    await session.commit()
+    return True

@@ -12,6 +12,7 @@ from db.models.news import NewsPost, NewsSource
 from db.models.onec import BankTransaction, ClassificationRule, Contractor, SyncPage
 from db.models.rate_limits import RateLimit
 from db.models.sign_in import AuthSession, LoginFailure
+from db.models.telegram_notices import JobNotice, TelegramLinkCode, TelegramNotice
 from db.models.tracker import (
     AgentConfig,
     AnalysisRun,
@@ -62,5 +63,8 @@ __all__ = [
     "QueryStatus",
     "RateLimit",
     "Role",
+    "JobNotice",
+    "TelegramLinkCode",
+    "TelegramNotice",
     "User",
 ]
