@@ -10,6 +10,7 @@ import { LANGUAGES, useI18n, type Language } from "./i18n";
 import type { MessageKey } from "./i18n/en";
 import { JobsLiveProvider, useJobsLive } from "./jobsLive";
 import { SignIn } from "./SignIn";
+import { TelegramLink } from "./components/TelegramLink";
 import { SCREENS } from "./screens";
 
 export interface DashboardConfig {
@@ -56,6 +57,7 @@ function Header({ session }: { session: Session }) {
         <Typography.Text data-testid="whoami">
           {t("app.signedInAs", { username: session.user.username, role: session.user.role })}
         </Typography.Text>
+        <TelegramLink />
         <Button onClick={() => signOut()}>{t("app.signOut")}</Button>
       </Space>
     </Layout.Header>

@@ -8,6 +8,7 @@ import { LiveSocket, type LiveState } from "./api/live";
 import type { User } from "./api/session";
 import { useI18n } from "./i18n";
 import type { MessageKey } from "./i18n/en";
+import { useJobTypeName } from "./components/JobTypeName";
 
 const POLL_MS = 2000;
 const WATCHED_KEY = "longrun.watching";
@@ -76,8 +77,9 @@ export function JobsLiveProvider({ user, children }: { user: User; children: Rea
   const [state, setState] = useState<LiveState>("connecting");
   const [watching, setWatching] = useState<string[]>(readWatched);
   const announced = useRef(new Set<string>());
-  const tRef = useRef(t);
-  tRef.current = t;
+  const typeName = useJobTypeName();
+  const tRef = useRef({ t, typeName });
+  tRef.current = { t, typeName };
 
   const accept = useCallback(
     (snap: JobSnapshot) => {
@@ -89,7 +91,7 @@ export function JobsLiveProvider({ user, children }: { user: User; children: Rea
         if (key) {
           const open = snap.status === "completed" ? notification.success : notification.error;
           open({
-            message: tRef.current(key, { type: snap.type, jobId: snap.job_id }),
+            message: tRef.current.t(key, { type: tRef.current.typeName(snap.type), jobId: snap.job_id }),
             description: snap.status === "failed" ? snap.message || snap.errors.at(-1)?.error : undefined,
             placement: "bottomRight",
           });

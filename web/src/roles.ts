@@ -4,7 +4,18 @@ import type { Role } from "./api/session";
 const PEOPLE: Role[] = ["admin", "manager", "user"];
 const STAFF: Role[] = ["admin", "manager"];
 
+// The job types a closed job of which may be started again with its input, and who may (api/job_reruns.py).
+const RERUNS: Record<string, Role[]> = {
+  news_discovery: PEOPLE,
+  channel_migration: STAFF,
+  sync_bank_transactions: STAFF,
+  sync_contractors: STAFF,
+  message_scoring: STAFF,
+  tracker_embeddings: STAFF,
+};
+
 export const may = {
+  rerun: (role: Role, jobType: string | null | undefined) => !!jobType && (RERUNS[jobType] ?? []).includes(role),
   startJobs: (role: Role) => PEOPLE.includes(role),
   seeAllJobs: (role: Role) => role === "admin",
   cancelMany: (role: Role) => role === "admin",

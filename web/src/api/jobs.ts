@@ -13,8 +13,11 @@ export interface Retrying {
   next_attempt_at: string | null;
 }
 
+export type JobKind = "job" | "service";
+
 export interface JobSnapshot {
   job_id: string;
+  kind?: JobKind;
   type: string;
   owner: string;
   status: JobStatus;
@@ -37,6 +40,7 @@ export interface JobSnapshot {
 
 export interface JobSummary {
   job_id: string;
+  kind?: JobKind;
   type: string | null;
   owner: string | null;
   status: JobStatus;
@@ -54,12 +58,36 @@ export interface JobStarted {
 export interface JobFilter {
   type?: string;
   status?: JobStatus;
+  owner?: string;
   limit?: number;
+}
+
+/** A long-lived workflow that is not a job (the tracker's inbox drainer): its health, never a cancel. */
+export interface ServiceHealth {
+  type: string;
+  job_id: string;
+  does: string;
+  running: boolean;
+  status: JobStatus | null;
+  message: string;
+  started_at: string | null;
+  last_activity_at: string | null;
+  processed: number;
+  failed: number;
+  backlog: number | null;
+  last_error: { item: string; error: string } | null;
+  retrying: Retrying | null;
 }
 
 export const listJobs = (filter: JobFilter) => get<{ jobs: JobSummary[] }>("/api/v1/jobs", { ...filter });
 export const getJob = (jobId: string) => get<JobSnapshot>(`/api/v1/jobs/${encodeURIComponent(jobId)}`);
 export const cancelJob = (jobId: string, reason: string) =>
   post<{ job_id: string; status: JobStatus }>(`/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`, { reason });
+
+export const listServices = () => get<{ services: ServiceHealth[] }>("/api/v1/services");
+export const rerunJob = (jobId: string) =>
+  post<JobStarted & { rerun_of: string }>(`/api/v1/jobs/${encodeURIComponent(jobId)}/rerun`);
+export const cancelMany = (filter: Omit<JobFilter, "limit">, reason: string) =>
+  post<{ cancelled: number; job_ids: string[] }>("/api/v1/jobs/cancel", { ...filter, reason });
 
 export const isClosed = (status: JobStatus) => TERMINAL.has(status);

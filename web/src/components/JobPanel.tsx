@@ -10,6 +10,7 @@ import { useJobsLive, useSnapshot } from "@/jobsLive";
 import { OutsideLink } from "@/safe";
 import { useConfig } from "@/Shell";
 import { JobStatusTag } from "./JobStatusTag";
+import { useJobTypeName } from "./JobTypeName";
 
 export function temporalJobUrl(config: { temporal_ui_url: string; temporal_namespace: string } | undefined, jobId: string) {
   if (!config?.temporal_ui_url) return null;
@@ -38,13 +39,14 @@ export function JobPanel({ jobId, title, onClose, canCancel = true, extra }: {
   useEffect(() => {
     if (!snap) track(jobId).catch(() => {});
   }, [jobId, snap, track]);
+  const typeName = useJobTypeName();
   const temporal = temporalJobUrl(config, jobId);
   return (
     <Card
       size="small"
       data-testid="job-panel"
       data-job-id={jobId}
-      title={<Space>{title ?? snap?.type ?? jobId}{snap && <JobStatusTag status={snap.status} retrying={snap.retrying} />}</Space>}
+      title={<Space>{title ?? (snap ? typeName(snap.type) : jobId)}{snap && <JobStatusTag status={snap.status} retrying={snap.retrying} />}</Space>}
       extra={
         <Space>
           {extra}

@@ -2,22 +2,27 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, Button, Empty, Popconfirm, Select, Space, Table, Typography } from "antd";
 import { useEffect, useMemo, useState } from "react";
-import { cancelJob, isClosed, JOB_STATUSES, listJobs, type JobStatus, type JobSummary } from "@/api/jobs";
+import { cancelJob, cancelMany, isClosed, JOB_STATUSES, listJobs, rerunJob, type JobStatus, type JobSummary } from "@/api/jobs";
 import type { User } from "@/api/session";
 import { JobPanel, JobProgressBar } from "@/components/JobPanel";
 import { JobStatusTag } from "@/components/JobStatusTag";
+import { useJobTypeName } from "@/components/JobTypeName";
 import { useErrorText } from "@/errors";
 import { formatDuration, formatTime } from "@/format";
 import { useI18n } from "@/i18n";
 import { useJobsLive, useSnapshot } from "@/jobsLive";
 import { may } from "@/roles";
+import { Services } from "./Services";
 
 const LIST_LIMIT = 100;
 const RELIST_MS = 10000;
 
 function ProgressCell({ job }: { job: JobSummary }) {
   const snap = useSnapshot(job.job_id);
-  return snap ? <JobProgressBar snap={snap} /> : <Typography.Text type="secondary">—</Typography.Text>;
+  const { t, language } = useI18n();
+  if (snap) return <JobProgressBar snap={snap} />;
+  // A listing carries no counts; a job that ended before this page opened shows when it ended (Details: the rest).
+  return <Typography.Text type="secondary">{job.closed_at ? t("jobs.endedAt", { time: formatTime(job.closed_at, language) }) : "—"}</Typography.Text>;
 }
 
 function StatusCell({ job }: { job: JobSummary }) {
@@ -38,6 +43,7 @@ export function Jobs({ user }: { user: User }) {
   const { watching, watch, unwatch, store, track } = useJobsLive();
   const [type, setType] = useState<string | undefined>();
   const [status, setStatus] = useState<JobStatus | undefined>();
+  const typeName = useJobTypeName();
   const jobs = useQuery({
     queryKey: ["jobs", type, status],
     queryFn: () => listJobs({ type, status, limit: LIST_LIMIT }),
@@ -69,6 +75,25 @@ export function Jobs({ user }: { user: User }) {
       (error) => message.error(errorText(error)),
     );
 
+  const rerun = (jobId: string) =>
+    rerunJob(jobId).then(
+      (started) => {
+        message.success(t("jobs.rerunStarted", { jobId: started.job_id }));
+        watch(started.job_id);
+        queryClient.invalidateQueries({ queryKey: ["jobs"] });
+      },
+      (error) => message.error(errorText(error)),
+    );
+
+  const cancelMatching = () =>
+    cancelMany({ type, status }, "cancelled from the dashboard (all matching)").then(
+      (answer) => {
+        message.info(t("jobs.cancelManyDone", { count: answer.cancelled }));
+        answer.job_ids.forEach((id) => track(id).catch(() => {}));
+      },
+      (error) => message.error(errorText(error)),
+    );
+
   return (
     <Space direction="vertical" size="large" style={{ width: "100%" }}>
       {watching.length > 0 && (
@@ -86,10 +111,18 @@ export function Jobs({ user }: { user: User }) {
           <Typography.Title level={4} style={{ margin: 0 }}>{t("jobs.title")}</Typography.Title>
           <Space wrap>
             <Select allowClear placeholder={t("jobs.allTypes")} value={type} onChange={setType} style={{ minWidth: 200 }}
-              options={types.map((name) => ({ value: name, label: name }))} aria-label={t("jobs.type")} />
+              options={types.map((name) => ({ value: name, label: typeName(name) }))} aria-label={t("jobs.type")} />
             <Select allowClear placeholder={t("jobs.allStatuses")} value={status} onChange={setStatus} style={{ minWidth: 160 }}
               options={JOB_STATUSES.map((name) => ({ value: name, label: t(`status.${name}`) }))} aria-label={t("jobs.status")} />
             <Button onClick={() => jobs.refetch()}>{t("app.refresh")}</Button>
+            {may.cancelMany(user.role) && (
+              <Popconfirm title={t("jobs.cancelManyConfirm")} okText={t("app.yes")} cancelText={t("app.no")}
+                onConfirm={cancelMatching} disabled={!type && !status}>
+                <Button danger disabled={!type && !status} title={!type && !status ? t("jobs.cancelManyNone") : undefined}>
+                  {t("jobs.cancelMany")}
+                </Button>
+              </Popconfirm>
+            )}
           </Space>
         </Space>
         {jobs.error && <Typography.Text type="danger">{errorText(jobs.error)}</Typography.Text>}
@@ -105,7 +138,7 @@ export function Jobs({ user }: { user: User }) {
           columns={[
             { title: t("jobs.type"), dataIndex: "type", render: (_, job) => (
               <Space direction="vertical" size={0}>
-                <span>{job.type ?? "—"}</span>
+                <span>{typeName(job.type)}</span>
                 <Typography.Text type="secondary" className="mono">{job.job_id}</Typography.Text>
               </Space>
             ) },
@@ -126,12 +159,18 @@ export function Jobs({ user }: { user: User }) {
                       <Button size="small" danger>{t("jobs.cancel")}</Button>
                     </Popconfirm>
                   )}
+                  {isClosed(live) && may.rerun(user.role, job.type) && (
+                    <Popconfirm title={t("jobs.rerunConfirm")} okText={t("app.yes")} cancelText={t("app.no")} onConfirm={() => rerun(job.job_id)}>
+                      <Button size="small">{t("jobs.rerun")}</Button>
+                    </Popconfirm>
+                  )}
                 </Space>
               );
             } },
           ]}
         />
       </section>
+      {may.seeServices(user.role) && <Services />}
     </Space>
   );
 }
