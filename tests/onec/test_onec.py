@@ -111,7 +111,7 @@ async def test_kill_and_1c_outage_mid_sync_count_once(books, stack, fresh, datab
     assert (await in_books(database))["documents"] == (await in_1c(stack))["documents"]
 
 
-async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, database, llm):
+async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, database, llm, temporal):
     await fresh.book(**{**BOOK, "documents": 300})
     await books.ok("POST", "/api/v1/sync-1c/rules", 201, json={"category": "Зарплата", "purpose_contains": "зарплат"})
     await books.ok("POST", "/api/v1/sync-1c/rules", 201, json={"category": "Выручка", "direction": "incoming",
@@ -130,6 +130,8 @@ async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, databa
         database, "select count(distinct category) from bank_transaction where category_source = 'llm'"
     )
     assert categories >= 1
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, job["job_id"], "SyncBankTransactions-classified")
 
 
 async def test_front_end_shapes_roles_and_bad_input(books, stack, fresh, make_user):
