@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from devstack.clients import Api, eventually
-from tests.onec.test_onec import BOOK, PERIOD, count, sync
 from tests.support.deployment import deployment
+from tests.support.onec import BOOK, PERIOD, count, sync
 
 QUEUE = "onec-screen"
 BANK = "/api/v1/sync-1c/bank-transactions"
