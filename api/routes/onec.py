@@ -258,10 +258,15 @@ async def set_category(ref_key: UUID, body: CategoryPatch, session: SessionDep, 
     return transaction_out(row, *((contractor.name, contractor.inn) if contractor else (None, None)))
 
 
-@router.get("/categories")
-async def list_categories(_: CurrentUser, settings: SettingsDep) -> list[str]:
+class Categories(BaseModel):
     """The categories auto-classification chooses from (rules and people may name others)."""
-    return settings.onec_categories
+
+    categories: list[str]
+
+
+@router.get("/categories")
+async def list_categories(_: CurrentUser, settings: SettingsDep) -> Categories:
+    return Categories(categories=settings.onec_categories)
 
 
 @router.get("/contractors")

@@ -108,7 +108,7 @@ async def test_transactions_filtered_by_period_contractor_category_direction_and
     assert too_long.status_code == 422 and too_long.json()["detail"][0]["loc"] == ["body", "category"]
     sideways = await user.http.get(BANK, params={"direction": "sideways"})
     assert sideways.status_code == 422 and sideways.json()["detail"][0]["loc"] == ["query", "direction"]
-    categories = await user.ok("GET", "/api/v1/sync-1c/categories")
+    categories = (await user.ok("GET", "/api/v1/sync-1c/categories"))["categories"]
     assert "Аренда" in categories and "Прочее" in categories
     await manager.close()
     await user.close()
