@@ -76,6 +76,14 @@ class Classified(BaseModel):
     saved: int = 0
 
 
+class RulesApplied(BaseModel):
+    """What classification has to do in a period (`unclassified`, counted before the rules ran) and how much of it
+    the rules did: the rest is the LLM's."""
+
+    unclassified: int
+    by_rule: int
+
+
 class ScheduledSync(BaseModel):
     """What a schedule asks for: a sync of one kind, the bank one over the last `days_back` days."""
 
@@ -191,6 +199,14 @@ class OneCActivities:
     async def apply_rules(self, period: Period) -> int:
         async with self._sessions() as session, session.begin():
             return await onec_books.apply_rules(session, *period.bounds())
+
+    @activity.defn(name="onec.classify_by_rules")
+    async def classify_by_rules(self, period: Period) -> RulesApplied:
+        async with self._sessions() as session, session.begin():
+            unclassified = await onec_books.count_unclassified(session, *period.bounds())
+            return RulesApplied(
+                unclassified=unclassified, by_rule=await onec_books.apply_rules(session, *period.bounds())
+            )
 
     @activity.defn(name="onec.classify_with_llm")
     async def classify_with_llm(self, inp: ClassifyInput) -> Classified:

@@ -27,7 +27,14 @@ def activities(deps: "Dependencies") -> list:
         return (await start_job(deps.client, deps.settings, scheduled_job(sync))).id
 
     steps = OneCActivities(deps.sessions, deps.onec, deps.llm, deps.settings.onec_categories, start_scheduled)
-    return [steps.count, steps.sync_page, steps.apply_rules, steps.classify_with_llm, steps.start_scheduled]
+    return [
+        steps.count,
+        steps.sync_page,
+        steps.apply_rules,
+        steps.classify_by_rules,
+        steps.classify_with_llm,
+        steps.start_scheduled,
+    ]
 
 
 def routers() -> list:

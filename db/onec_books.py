@@ -14,7 +14,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import CursorResult, Numeric, String, Table, case, literal_column, select, text
+from sqlalchemy import ColumnElement, CursorResult, Numeric, String, Table, case, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -255,6 +255,20 @@ async def apply_rules(conn: Connection, date_from: datetime, date_to: datetime) 
     return cast(CursorResult, result).rowcount
 
 
+def _unclassified_in(date_from: datetime, date_to: datetime) -> list[ColumnElement[bool]]:
+    """What classification takes (the rules' statement says the same in SQL): live, uncategorised, in the period."""
+    return [
+        TRANSACTIONS.c.category.is_(None),
+        TRANSACTIONS.c.deleted.is_(False),
+        TRANSACTIONS.c.date.between(date_from, date_to),
+    ]
+
+
+async def count_unclassified(conn: Connection, date_from: datetime, date_to: datetime) -> int:
+    query = select(func.count()).select_from(TRANSACTIONS).where(*_unclassified_in(date_from, date_to))
+    return await conn.scalar(query) or 0
+
+
 async def unclassified(conn: Connection, date_from: datetime, date_to: datetime, limit: int) -> list[dict[str, Any]]:
     """Transactions of the period still without a category, with what the LLM needs to judge them."""
     rows = await conn.execute(
@@ -267,11 +281,7 @@ async def unclassified(conn: Connection, date_from: datetime, date_to: datetime,
             CONTRACTORS.c.name.label("contractor"),
         )
         .select_from(TRANSACTIONS.outerjoin(CONTRACTORS, CONTRACTORS.c.ref_key == TRANSACTIONS.c.contractor_key))
-        .where(
-            TRANSACTIONS.c.category.is_(None),
-            TRANSACTIONS.c.deleted.is_(False),
-            TRANSACTIONS.c.date.between(date_from, date_to),
-        )
+        .where(*_unclassified_in(date_from, date_to))
         .order_by(TRANSACTIONS.c.date, TRANSACTIONS.c.ref_key)
         .limit(limit)
     )

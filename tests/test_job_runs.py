@@ -85,7 +85,8 @@ async def test_a_step_failing_against_1c_says_retrying_then_recovers(stack, onec
     assert snap["status"] == "pending" and retry["step"] == "onec.count" and retry["since"]
     assert "503" in retry["last_error"]
     task = await manager.ok("GET", f"/api/v1/tasks/{job_id}")
-    assert (task["status"], task["retrying"]) == ("pending", True) and task["attempt"] >= 2
+    # The task shape says a retrying job is running (it has started), its message what is failing.
+    assert (task["status"], task["retrying"]) == ("running", True) and task["attempt"] >= 2
     assert "503" in task["last_error"] and task["message"].startswith("retrying onec.count (attempt ")
 
     await onec.clear_faults()

@@ -3,10 +3,12 @@ its roles."""
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 from websockets.asyncio.client import connect
 
+from api.job_retries import Retrying
 from api.jobs import JobSnapshot
 from api.routes.tasks import task_of
 from tests.support.news import discover, make_sources
@@ -62,3 +64,12 @@ def test_every_job_status_reads_as_one_of_the_five_the_front_end_knows(status):
         assert task.status.value == "running" and task.message == f"{status.value}: 42 of 100 posts"
     else:
         assert task.status.value == status.value and task.message == "42 of 100 posts"
+
+
+@pytest.mark.parametrize("status", [JobStatus.pending, JobStatus.running])
+def test_a_retrying_job_is_a_running_task_whose_message_says_so(status):
+    since = datetime(2025, 5, 1, 10, 0, 5, tzinfo=UTC)
+    retry = Retrying(step="onec.sync_page", attempt=4, since=since, last_error="1C answered 503")
+    task = task_of(JobSnapshot(job_id="j", type="sync_bank_transactions", owner="ann", status=status, retrying=retry))
+    assert (task.status.value, task.retrying, task.attempt, task.last_error) == ("running", True, 4, "1C answered 503")
+    assert task.message == "retrying onec.sync_page (attempt 4 since 2025-05-01T10:00:05+00:00): 1C answered 503"

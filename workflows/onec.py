@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         PageInput,
         PageResult,
         Period,
+        RulesApplied,
         ScheduledSync,
     )
     from db.onec_books import Counts
@@ -49,6 +50,9 @@ STEP = {
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }
 LOCAL = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": RetryPolicy(maximum_attempts=5)}
+# Classification counted in the progress (one step counts what it has to do and applies the rules): a sync with
+# auto_classify no longer shows 100% while the LLM works through thousands of rows.
+CLASSIFICATION_COUNTED = "onec-classification-counted"
 
 
 class SyncBankInput(BaseModel):
@@ -92,6 +96,19 @@ class OneCSync(JobWorkflow):
     def __init__(self) -> None:
         super().__init__()
         self._counts = Counts()
+        self._loading = ""
+        self._to_load = 0
+
+    def _begin_loading(self, to_load: int, what: str, total: int | None = None) -> None:
+        """Start counting toward `total` (the rows to load unless more work follows them), in the loading phase."""
+        self._loading, self._to_load = what, to_load
+        self.begin(to_load if total is None else total, what)
+        self._show_loading()
+
+    def _show_loading(self) -> None:
+        loaded = self._counts.loaded
+        self._progress.details.update(phase="loading", phase_processed=loaded, phase_total=self._to_load)
+        self._progress.message = f"loading {self._loading}: {loaded}/{self._to_load}"
 
     async def _entity(self, inp: PageInput, result: SyncResult) -> None:
         cursor = PageCursor()
@@ -110,6 +127,7 @@ class OneCSync(JobWorkflow):
             for error in page.errors:
                 self.record_error(error.key, error.error)
             self._progress.details.update(self._counts.model_dump(), page=page_number, entity=inp.entity)
+            self._show_loading()
             if not page.more:
                 return
             cursor = page.next
@@ -139,13 +157,57 @@ class SyncBankTransactionsWorkflow(OneCSync):
         total = await workflow.execute_activity_method(
             OneCActivities.count, CountInput(entity="documents", period=period), **STEP
         )
-        self.begin(total, f"bank transactions {period.date_from} – {period.date_to}")
+        # How much classification there will be is known only once the documents are in: until then every document
+        # counts once more, for its classification, so the bar stops well short of the end while that is to come.
+        what = f"bank transactions {period.date_from} – {period.date_to}"
+        self._begin_loading(total, what, total * 2 if inp.auto_classify else None)
         for kind in KINDS:
             page = PageInput(job_run=workflow.info().run_id, entity=kind.value, period=period, size=inp.page_size)
             await self._entity(page, result)
         if inp.auto_classify and not self.cancel_requested:
-            await self._classify(period, result)
+            if workflow.patched(CLASSIFICATION_COUNTED):
+                await self._classify_counted(period, result)
+            else:
+                self._progress.total = self._progress.processed  # a run started before: classification uncounted
+                await self._classify(period, result)
         return self._close(result)
+
+    async def _classify_counted(self, period: Period, result: SyncResult) -> None:
+        """Rules first, then the LLM, each row classified (or left, when the LLM leaves it) counted in the progress:
+        the total becomes the documents read plus the rows to classify, and `details` says which phase it is in."""
+        self.set_current("classifying", "classifying by rules")
+        rules: RulesApplied = await workflow.execute_local_activity_method(
+            OneCActivities.classify_by_rules, period, **LOCAL
+        )
+        result.classified_by_rule = rules.by_rule
+        self._progress.total = self._progress.processed + rules.unclassified
+        self.advance(succeeded=rules.by_rule)
+        left = rules.unclassified - rules.by_rule
+        while left > 0 and not self.cancel_requested:
+            self._show_classifying(rules.unclassified - left, rules.unclassified, result)
+            batch: Classified = await workflow.execute_activity_method(
+                OneCActivities.classify_with_llm, ClassifyInput(period=period), **STEP
+            )
+            result.classified_by_llm += batch.saved
+            # A row someone cleared meanwhile may be classified too: the count never passes what was to do.
+            done = min(batch.saved, left)
+            left -= done
+            self.advance(succeeded=done)
+            if batch.asked == 0 or batch.saved == 0:
+                break
+        if left > 0 and not self.cancel_requested:
+            self.advance(skipped=left)  # the LLM gave these no category: they stay for the next sync
+        self._show_classifying(rules.unclassified - left, rules.unclassified, result)
+
+    def _show_classifying(self, done: int, to_do: int, result: SyncResult) -> None:
+        self._progress.details.update(
+            phase="classifying",
+            phase_processed=done,
+            phase_total=to_do,
+            classified_by_rule=result.classified_by_rule,
+            classified_by_llm=result.classified_by_llm,
+        )
+        self.set_current("classifying", f"classifying: {done}/{to_do}")
 
     async def _classify(self, period: Period, result: SyncResult) -> None:
         """Rules first, in one statement; the LLM for the rest, a batch at a time, until none is left."""
@@ -172,7 +234,7 @@ class SyncContractorsWorkflow(OneCSync):
     async def run(self, inp: SyncContractorsInput) -> SyncResult:
         result = SyncResult(status=self._progress.status, progress=self._progress)
         total = await workflow.execute_activity_method(OneCActivities.count, CountInput(entity="contractors"), **STEP)
-        self.begin(total, "contractors")
+        self._begin_loading(total, "contractors")
         page = PageInput(job_run=workflow.info().run_id, entity=CONTRACTORS, size=inp.page_size)
         await self._entity(page, result)
         return self._close(result)

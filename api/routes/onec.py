@@ -1,6 +1,7 @@
 """1C sync with the endpoints the 1C front end calls: start a sync (`{"task_id"}`), read the synced books, edit the
 classification rules, and pause or resume the syncs' schedules."""
 
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
@@ -8,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from temporalio.client import ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -26,10 +27,18 @@ from api.deps import (
 )
 from api.fields import RowId
 from api.jobs import JobStarted
+from api.onec_last_sync import SyncKind, sync_kind
 from api.paging import Limit, Offset, page_of
 from db.models.onec import BankTransaction, CategorySource, ClassificationRule, Contractor, Direction
 from settings import Settings
-from workflows.onec import SyncBankInput, SyncContractorsInput, bank_sync_job, contractors_sync_job
+from workflows.onec import (
+    BANK_JOB_ID,
+    CONTRACTORS_JOB_ID,
+    SyncBankInput,
+    SyncContractorsInput,
+    bank_sync_job,
+    contractors_sync_job,
+)
 from workflows.schedules import PAUSABLE, schedule_id
 
 router = APIRouter(prefix="/api/v1/sync-1c", tags=["1c"])
@@ -81,6 +90,9 @@ class TransactionOut(BaseModel):
     deleted: bool
     category: str | None
     category_source: CategorySource | None
+    # The contractor as the books know it (null when the catalog has no such contractor).
+    contractor_name: str | None = None
+    contractor_inn: str | None = None
 
 
 class TransactionPage(BaseModel):
@@ -129,15 +141,43 @@ def has_condition(rule: Any, **overrides: Any) -> bool:
 
 
 class RulePatch(BaseModel):
+    """The fields sent are changed; a condition sent as null is dropped (a rule keeps at least one)."""
+
     category: str | None = Field(default=None, min_length=1, max_length=100)
     priority: int | None = Field(default=None, ge=0, le=10_000)
+    contractor_key: UUID | None = None
+    inn: str | None = Field(default=None, pattern=r"^\d{10}(\d{2})?$")
     purpose_contains: str | None = Field(default=None, min_length=1, max_length=200)
+    operation: str | None = Field(default=None, min_length=1, max_length=200)
+    direction: Direction | None = None
     active: bool | None = None
+
+
+class RuleOrder(BaseModel):
+    """Every rule's id, once each, first to last: the first that matches a transaction gives its category."""
+
+    # At most as many as the priorities a reorder gives (10, 20, ...) leave within a rule's highest priority.
+    rule_ids: list[RowId] = Field(max_length=1000)
+
+
+# Priorities a reorder gives (10, 20, ...): room for a rule put between two by hand.
+PRIORITY_STEP = 10
 
 
 class RuleOut(RuleIn):
     model_config = ConfigDict(from_attributes=True)
     id: int
+
+
+class CategoryPatch(BaseModel):
+    """A person's category for a transaction: kept over every later sync and classification. Null gives the
+    transaction back to classification (the next sync with auto_classify)."""
+
+    category: str | None = Field(min_length=1, max_length=100)
+
+
+# The `category` filter's value for transactions without one.
+UNCLASSIFIED = "unclassified"
 
 
 @router.post("/bank-transactions/sync-async", status_code=status.HTTP_202_ACCEPTED)
@@ -163,28 +203,70 @@ async def list_transactions(
     date_from: date | None = None,
     date_to: date | None = None,
     contractor: UUID | None = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[
+        str | None, Query(min_length=1, max_length=100, description=f"a category, or {UNCLASSIFIED!r} for none")
+    ] = None,
     direction: Direction | None = None,
     include_deleted: bool = False,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> TransactionPage:
-    where = []
+    """Newest first, each with its contractor's name and ИНН."""
+    where: list[ColumnElement[bool]] = []
     if date_from is not None:
         where.append(BankTransaction.date >= datetime.combine(date_from, datetime.min.time()))
     if date_to is not None:
         where.append(BankTransaction.date <= datetime.combine(date_to, datetime.max.time()))
     if contractor is not None:
         where.append(BankTransaction.contractor_key == contractor)
-    if category is not None:
+    if category == UNCLASSIFIED:
+        where.append(BankTransaction.category.is_(None))
+    elif category is not None:
         where.append(BankTransaction.category == category)
     if direction is not None:
         where.append(BankTransaction.direction == direction)
     if not include_deleted:
         where.append(BankTransaction.deleted.is_(False))
-    order = [BankTransaction.date.desc(), BankTransaction.ref_key]
-    rows, total = await page_of(session, BankTransaction, where, order, limit, offset)
-    return TransactionPage(items=[TransactionOut.model_validate(r) for r in rows], total=total)
+    total = await session.scalar(select(func.count()).select_from(BankTransaction).where(*where)) or 0
+    rows = await session.execute(
+        select(BankTransaction, Contractor.name, Contractor.inn)
+        .outerjoin(Contractor, Contractor.ref_key == BankTransaction.contractor_key)
+        .where(*where)
+        .order_by(BankTransaction.date.desc(), BankTransaction.ref_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return TransactionPage(items=[transaction_out(t, name, inn) for t, name, inn in rows], total=total)
+
+
+def transaction_out(row: BankTransaction, contractor_name: str | None, contractor_inn: str | None) -> TransactionOut:
+    out = TransactionOut.model_validate(row)
+    out.contractor_name, out.contractor_inn = contractor_name, contractor_inn
+    return out
+
+
+@router.patch("/bank-transactions/{ref_key}")
+async def set_category(ref_key: UUID, body: CategoryPatch, session: SessionDep, _: Editors) -> TransactionOut:
+    """A person's category (source `manual`), which no later sync or classification replaces; null clears it."""
+    row = await session.get(BankTransaction, ref_key)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"bank transaction {ref_key} not found")
+    row.category = body.category
+    row.category_source = CategorySource.manual.value if body.category is not None else None
+    await session.commit()
+    contractor = await session.get(Contractor, row.contractor_key) if row.contractor_key else None
+    return transaction_out(row, *((contractor.name, contractor.inn) if contractor else (None, None)))
+
+
+class Categories(BaseModel):
+    """The categories auto-classification chooses from (rules and people may name others)."""
+
+    categories: list[str]
+
+
+@router.get("/categories")
+async def list_categories(_: CurrentUser, settings: SettingsDep) -> Categories:
+    return Categories(categories=settings.onec_categories)
 
 
 @router.get("/contractors")
@@ -201,7 +283,7 @@ async def list_contractors(
             or_(
                 Contractor.name.icontains(q, autoescape=True),
                 Contractor.full_name.icontains(q, autoescape=True),
-                Contractor.inn == q.strip(),
+                Contractor.inn.startswith(q.strip(), autoescape=True),
             )
         )
     rows, total = await page_of(session, Contractor, where, [Contractor.name, Contractor.ref_key], limit, offset)
@@ -232,6 +314,23 @@ async def update_rule(rule_id: RowId, body: RulePatch, session: SessionDep, _: E
     if not has_condition(rule, **changes):
         raise field_error("purpose_contains", NO_CONDITION)
     return await save_changes(session, rule, changes)
+
+
+@router.put("/rules/order", response_model=list[RuleOut])
+async def reorder_rules(body: RuleOrder, session: SessionDep, _: Editors):
+    """Put the rules in this order (their priorities become 10, 20, ...); the answer is the rules in it."""
+    rules = {r.id: r for r in (await session.scalars(select(ClassificationRule).with_for_update())).all()}
+    given = body.rule_ids
+    if repeated := sorted(i for i, times in Counter(given).items() if times > 1):
+        raise field_error("rule_ids", f"each rule once: {repeated} repeated")
+    if unknown := sorted(set(given) - set(rules)):
+        raise field_error("rule_ids", f"no such rules: {unknown}")
+    if missing := sorted(set(rules) - set(given)):
+        raise field_error("rule_ids", f"every rule must be placed; missing: {missing}")
+    for place, rule_id in enumerate(given, start=1):
+        rules[rule_id].priority = place * PRIORITY_STEP
+    await session.commit()
+    return [rules[i] for i in given]
 
 
 @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -275,6 +374,16 @@ async def schedule_out(name: ScheduleName, handle: ScheduleHandle) -> ScheduleOu
         next_runs=list(info.next_action_times[:3]),
         last_run=recent,
     )
+
+
+@router.get("/last-syncs")
+async def last_syncs(_: CurrentUser, temporal: TemporalDep) -> list[SyncKind]:
+    """Each kind's last finished sync (when, its counts, its error) and whether one runs now."""
+    client = await temporal.client()
+    return [
+        await sync_kind(client, "bank-transactions", BANK_JOB_ID),
+        await sync_kind(client, "contractors", CONTRACTORS_JOB_ID),
+    ]
 
 
 @router.get("/schedules")

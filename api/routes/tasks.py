@@ -76,6 +76,9 @@ def task_of(snap: JobSnapshot) -> Task:
     retry = snap.retrying
     message = retry.describe() if retry else snap.message
     status = TaskStatus(snap.status) if snap.status not in UNDER_WAY else TaskStatus.running
+    if retry is not None and status == TaskStatus.pending:
+        # Its first step is failing and being tried again: the task has started, and its message says how it goes.
+        status = TaskStatus.running
     word = snap.status.value
     if snap.status in UNDER_WAY and not message.lower().startswith(word):
         message = f"{word}: {message}" if message else word

@@ -15,10 +15,9 @@ from domain.onec_rows import DocumentKind
 from settings import Settings
 from tests.support.deployment import deployment
 from tests.support.histories import record
+from tests.support.onec import BOOK, PERIOD, count, sync
 
 QUEUE = "onec"
-PERIOD = {"date_from": "2024-01-01", "date_to": "2024-12-31"}
-BOOK = {"seed": 7, "documents": 5000, "contractors": 800, "folders": 5, "pending_contractors": 5}
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +34,6 @@ async def fresh(database, onec):
         await conn.execute(text("truncate bank_transaction, contractor, onec_sync_page, classification_rule"))
     await onec.book(**BOOK)
     return onec
-
-
-async def sync(api: Api, what: str, within: float = 120, **body) -> dict:
-    path = f"/api/v1/sync-1c/{what}/sync-async"
-    task_id = (await api.ok("POST", path, 202, json=body or None))["task_id"]
-    return await api.wait_job(task_id, within)
 
 
 async def in_1c(stack) -> dict[str, dict[str, str]]:
@@ -111,7 +104,7 @@ async def test_kill_and_1c_outage_mid_sync_count_once(books, stack, fresh, datab
     assert (await in_books(database))["documents"] == (await in_1c(stack))["documents"]
 
 
-async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, database, llm):
+async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, database, llm, temporal):
     await fresh.book(**{**BOOK, "documents": 300})
     await books.ok("POST", "/api/v1/sync-1c/rules", 201, json={"category": "Зарплата", "purpose_contains": "зарплат"})
     await books.ok("POST", "/api/v1/sync-1c/rules", 201, json={"category": "Выручка", "direction": "incoming",
@@ -130,6 +123,8 @@ async def test_rules_first_then_the_llm_for_the_rest(books, stack, fresh, databa
         database, "select count(distinct category) from bank_transaction where category_source = 'llm'"
     )
     assert categories >= 1
+    if os.environ.get("LONGRUN_RECORD_HISTORIES"):
+        await record(temporal, job["job_id"], "SyncBankTransactions-classified")
 
 
 async def test_front_end_shapes_roles_and_bad_input(books, stack, fresh, make_user):
@@ -193,11 +188,6 @@ async def test_schedules_exist_and_run(books, stack, fresh, temporal):
 
 async def runs_of(temporal, workflow_id: str) -> set[str]:
     return {w.run_id async for w in temporal.list_workflows(f"WorkflowId = '{workflow_id}'")}
-
-
-async def count(database, sql: str) -> int:
-    async with database.connect() as conn:
-        return await conn.scalar(text(sql))
 
 
 async def test_a_row_too_wide_fails_alone_and_the_rest_is_stored(books, stack, fresh, database):

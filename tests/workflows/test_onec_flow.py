@@ -7,7 +7,17 @@ from dataclasses import replace
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.onec import KINDS, Classified, ClassifyInput, CountInput, PageInput, PageResult, Period, ScheduledSync
+from activities.onec import (
+    KINDS,
+    Classified,
+    ClassifyInput,
+    CountInput,
+    PageInput,
+    PageResult,
+    Period,
+    RulesApplied,
+    ScheduledSync,
+)
 from db.onec_books import Counts
 from domain.onec_paging import PageCursor
 from tests.workflows.stubs import Gate, heartbeat_until_cancelled
@@ -35,6 +45,7 @@ class Book:
         self.gate = Gate()
         self.cancelled = 0
         self.llm_batches = [50, 3, 0]
+        self.unclassified = 60
         self.scheduled: list[ScheduledSync] = []
 
     @activity.defn(name="onec.count")
@@ -59,6 +70,10 @@ class Book:
     async def apply_rules(self, period: Period) -> int:
         return 7
 
+    @activity.defn(name="onec.classify_by_rules")
+    async def classify_by_rules(self, period: Period) -> RulesApplied:
+        return RulesApplied(unclassified=self.unclassified, by_rule=7)
+
     @activity.defn(name="onec.classify_with_llm")
     async def classify_with_llm(self, inp: ClassifyInput) -> Classified:
         asked = self.llm_batches.pop(0)
@@ -70,7 +85,14 @@ class Book:
         return f"onec-sync-{inp.kind}"
 
     def activities(self) -> list:
-        return [self.count, self.sync_page, self.apply_rules, self.classify_with_llm, self.start_scheduled]
+        return [
+            self.count,
+            self.sync_page,
+            self.apply_rules,
+            self.classify_by_rules,
+            self.classify_with_llm,
+            self.start_scheduled,
+        ]
 
 
 WORKFLOWS = [SyncBankTransactionsWorkflow, SyncContractorsWorkflow, ScheduledOneCSyncWorkflow]
@@ -104,11 +126,25 @@ async def test_cancel_takes_effect_within_one_page(env, run_worker):
     assert len(book.read) == 2 and result.loaded == 10, "the held page was stopped, none started after it"
 
 
-async def test_classification_asks_until_nothing_is_left(env, run_worker):
+async def test_classification_is_counted_in_the_progress_until_nothing_is_left(env, run_worker):
     book = Book({KINDS[0].value: 1, KINDS[1].value: 1})
     async with run_worker(WORKFLOWS, book.activities()) as settings:
         result = await (await start_job(env.client, settings, bank_job(auto_classify=True))).result()
-    assert (result.classified_by_rule, result.classified_by_llm) == (7, 53) and book.llm_batches == []
+    assert (result.classified_by_rule, result.classified_by_llm) == (7, 53)
+    assert book.llm_batches == [0], "the rows counted to classify are done: no batch asked for nothing"
+    p = result.progress
+    assert (p.processed, p.total, p.succeeded, p.percent) == (20 + 60, 20 + 60, 20 + 60, 100.0)
+    assert (p.details["phase"], p.details["phase_processed"], p.details["phase_total"]) == ("classifying", 60, 60)
+
+
+async def test_rows_the_llm_leaves_are_counted_skipped(env, run_worker):
+    book = Book({KINDS[0].value: 1, KINDS[1].value: 1})
+    book.unclassified, book.llm_batches = 100, [50, 0]
+    async with run_worker(WORKFLOWS, book.activities()) as settings:
+        result = await (await start_job(env.client, settings, bank_job(auto_classify=True))).result()
+    p = result.progress
+    assert (p.processed, p.total, p.skipped, p.percent) == (120, 120, 100 - 7 - 50, 100.0)
+    assert result.status == JobStatus.completed and book.llm_batches == []
 
 
 async def test_days_back_is_counted_from_the_run_day(env, run_worker):
