@@ -8,14 +8,18 @@ rendering such text as markup or as a non-http(s) link: with no inline script al
 `onerror=` or `javascript:` URL does not run even if a rendering bug lets it into the page.
 """
 
+import mimetypes
 import os
 import secrets
+import stat
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -111,7 +115,21 @@ async def screen_page(screen: str, rest: str = "") -> Response:
 class _Assets(StaticFiles):
     """The page's hashed scripts and styles, with the page's headers (a script must not be sniffed into another
     type, and the CSP also applies when one of them is opened directly). Their names change with their content:
-    they may be cached for good."""
+    they may be cached for good. A browser that takes gzip gets the copy the build made beside each file."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        accepts = Headers(scope=scope).get("accept-encoding", "")
+        if "gzip" in accepts and not path.endswith(".gz"):
+            full_path, stat_result = await anyio.to_thread.run_sync(self.lookup_path, path + ".gz")
+            if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
+                response = self.file_response(full_path, stat_result, scope)
+                response.headers["Content-Encoding"] = "gzip"
+                response.headers["Content-Type"] = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                response.headers["Vary"] = "Accept-Encoding"
+                return response
+        response = await super().get_response(path, scope)
+        response.headers["Vary"] = "Accept-Encoding"
+        return response
 
     def file_response(
         self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200

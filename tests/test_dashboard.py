@@ -139,6 +139,19 @@ async def test_every_asset_the_page_uses_is_served(http: httpx.AsyncClient, suff
         assert response.content == (DIST / url.lstrip("/")).read_bytes()
 
 
+async def test_a_browser_that_takes_gzip_gets_the_build_s_compressed_copy(http: httpx.AsyncClient):
+    page = page_assets((await http.get("/")).text)
+    [script] = [url for url in page.scripts if url.endswith(".js")]
+    plain = await http.get(script, headers={"Accept-Encoding": "identity"})
+    packed = await http.get(script, headers={"Accept-Encoding": "gzip, br"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert packed.headers["content-type"].split(";")[0] == "text/javascript"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+    assert packed.content == plain.content  # httpx undoes the gzip: the same script
+    assert_security_headers(packed)
+
+
 async def test_docs_keep_working_without_the_dashboard_csp(http: httpx.AsyncClient):
     """Swagger UI loads its script from a CDN and starts it inline: the page's CSP would break it."""
     response = await http.get("/docs")

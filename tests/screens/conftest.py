@@ -1,8 +1,9 @@
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from devstack.browser import CHROMIUM_FLAGS, chromium_path
 from devstack.stack import Stack
-from tests.support.browser import CHROMIUM_FLAGS, DEADLINE_MS, Tab, chromium_path, open_tab
+from tests.support.browser import DEADLINE_MS, Tab, open_tab
 
 # A screen waits on the stack (a job starting, a push arriving): its assertions get the same deadline as the page.
 expect.set_options(timeout=DEADLINE_MS)

@@ -1,40 +1,20 @@
-"""A real headless Chromium (Debian's, `make browser`) driven by Playwright against the stack's API and dashboard.
-
-Only Debian's Chromium is used: Playwright downloads no browser here. The flags keep it from reaching for Google's
-hosts at start (this machine's network refuses them) and let it run as root in a container.
-"""
+"""A real headless Chromium (Debian's, `make browser`; devstack/browser.py) driven by Playwright against the stack's
+API and dashboard."""
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
+from devstack.browser import VIEWPORT
+
 ROOT = Path(__file__).resolve().parents[2]
 # Written by the screen tests, committed, so a reviewer can look at every screen without running anything.
 SCREENSHOTS = ROOT / "docs" / "screens"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-VIEWPORT = {"width": 1440, "height": 900}
 # How long a screen may take to show what it waits for (a job starting, a push arriving); generous for two cores.
 DEADLINE_MS = 30_000
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        raise RuntimeError("Chromium is not installed: `make browser` installs Debian's (make test does it first)")
-    return path
 
 
 class Tab:
