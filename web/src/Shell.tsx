@@ -1,7 +1,7 @@
 // Signed out: the sign-in form. Signed in: the header (screens the role may use, language, live state, who) and the
 // screen of the current path. A reload keeps both the session and the path.
 import { useQuery } from "@tanstack/react-query";
-import { Badge, Button, Layout, Menu, Select, Space, Typography } from "antd";
+import { Badge, Button, Layout, Menu, Result, Select, Space, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
 import { get, signOut } from "./api/client";
@@ -69,6 +69,11 @@ export function Shell() {
   useEffect(() => onSessionChange(setSession), []);
   if (!session) return <SignIn />;
   const screens = SCREENS.filter((screen) => screen.allowed(session.user.role));
+  return <SignedIn session={session} screens={screens} />;
+}
+
+function SignedIn({ session, screens }: { session: Session; screens: typeof SCREENS }) {
+  const { t } = useI18n();
   return (
     // Keyed by user: another account signing in in this tab starts from a clean slate.
     <JobsLiveProvider user={session.user} key={session.user.username}>
@@ -79,7 +84,16 @@ export function Shell() {
             {screens.map((screen) => (
               <Route key={screen.path} path={`${screen.path}/*`} element={<screen.Component user={session.user} />} />
             ))}
-            <Route path="*" element={<Navigate to={screens[0]?.path ?? "/jobs"} replace />} />
+            <Route
+              path="*"
+              element={
+                screens.length ? (
+                  <Navigate to={screens[0].path} replace />
+                ) : (
+                  <Result status="info" title={t("app.noScreens", { role: session.user.role })} data-testid="no-screens" />
+                )
+              }
+            />
           </Routes>
         </Layout.Content>
       </Layout>

@@ -18,6 +18,13 @@ export function temporalJobUrl(config: { temporal_ui_url: string; temporal_names
   return `${config.temporal_ui_url}/namespaces/${namespace}/workflows/${encodeURIComponent(jobId)}`;
 }
 
+/** The Web UI's list of jobs: workflows that carry a JobType (housekeeping sweeps carry none and stay out of it). */
+export function temporalJobsUrl(config: { temporal_ui_url: string; temporal_namespace: string } | undefined) {
+  if (!config?.temporal_ui_url) return null;
+  const namespace = encodeURIComponent(config.temporal_namespace || "default");
+  return `${config.temporal_ui_url}/namespaces/${namespace}/workflows?query=${encodeURIComponent("JobType IS NOT NULL")}`;
+}
+
 export function JobProgressBar({ snap }: { snap: JobSnapshot }) {
   const status = snap.status === "failed" ? "exception" : snap.status === "completed" ? "success" : isClosed(snap.status) ? "normal" : "active";
   return <Progress percent={Math.floor(snap.percent)} status={status} size="small" data-testid="job-progress" data-percent={snap.percent} />;

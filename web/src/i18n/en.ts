@@ -25,6 +25,7 @@ export const en = {
   "app.all": "All",
   "app.none": "—",
   "app.notAllowed": "The {role} role cannot do this.",
+  "app.noScreens": "The {role} role has no screens here: it is for programs that call the API (external workers).",
   "live.live": "live",
   "live.connecting": "connecting…",
   "live.down": "polling · reconnecting",

@@ -24,6 +24,7 @@ export const ru: Catalog = {
   "app.all": "Все",
   "app.none": "—",
   "app.notAllowed": "Роль {role} не может этого делать.",
+  "app.noScreens": "У роли {role} здесь нет экранов: она для программ, работающих с API (внешних воркеров).",
   "live.live": "в реальном времени",
   "live.connecting": "подключение…",
   "live.down": "опрос · переподключение",

@@ -24,6 +24,7 @@ export const uk: Catalog = {
   "app.all": "Усі",
   "app.none": "—",
   "app.notAllowed": "Роль {role} не може цього робити.",
+  "app.noScreens": "Роль {role} не має тут екранів: вона для програм, що працюють з API (зовнішніх воркерів).",
   "live.live": "у реальному часі",
   "live.connecting": "підключення…",
   "live.down": "опитування · перепідключення",

@@ -4,7 +4,7 @@ import { App as AntApp, Button, Empty, Popconfirm, Select, Space, Table, Typogra
 import { useEffect, useMemo, useState } from "react";
 import { cancelJob, cancelMany, isClosed, JOB_STATUSES, listJobs, rerunJob, type JobStatus, type JobSummary } from "@/api/jobs";
 import type { User } from "@/api/session";
-import { JobPanel, JobProgressBar } from "@/components/JobPanel";
+import { JobPanel, JobProgressBar, temporalJobsUrl } from "@/components/JobPanel";
 import { JobStatusTag } from "@/components/JobStatusTag";
 import { useJobTypeName } from "@/components/JobTypeName";
 import { useErrorText } from "@/errors";
@@ -12,6 +12,8 @@ import { formatDuration, formatTime } from "@/format";
 import { useI18n } from "@/i18n";
 import { useJobsLive, useSnapshot } from "@/jobsLive";
 import { may } from "@/roles";
+import { OutsideLink } from "@/safe";
+import { useConfig } from "@/Shell";
 import { Services } from "./Services";
 
 const LIST_LIMIT = 100;
@@ -44,6 +46,8 @@ export function Jobs({ user }: { user: User }) {
   const [type, setType] = useState<string | undefined>();
   const [status, setStatus] = useState<JobStatus | undefined>();
   const typeName = useJobTypeName();
+  const { data: config } = useConfig();
+  const temporalJobs = temporalJobsUrl(config);
   const jobs = useQuery({
     queryKey: ["jobs", type, status],
     queryFn: () => listJobs({ type, status, limit: LIST_LIMIT }),
@@ -108,7 +112,10 @@ export function Jobs({ user }: { user: User }) {
       )}
       <section>
         <Space style={{ marginBottom: 12, width: "100%", justifyContent: "space-between" }} wrap>
-          <Typography.Title level={4} style={{ margin: 0 }}>{t("jobs.title")}</Typography.Title>
+          <Space align="baseline">
+            <Typography.Title level={4} style={{ margin: 0 }}>{t("jobs.title")}</Typography.Title>
+            {temporalJobs && <OutsideLink url={temporalJobs}>{t("app.temporalUi")}</OutsideLink>}
+          </Space>
           <Space wrap>
             <Select allowClear placeholder={t("jobs.allTypes")} value={type} onChange={setType} style={{ minWidth: 200 }}
               options={types.map((name) => ({ value: name, label: typeName(name) }))} aria-label={t("jobs.type")} />
