@@ -97,6 +97,10 @@ export const en = {
   // ---- tracker
   // tracker: messages, topics and atoms, search, ingestion (Messages/Knowledge/Search/Ingestion.tsx)
   "tracker.more": "more",
+  "tracker.events.live": "events: live",
+  "tracker.events.connecting": "events: connecting…",
+  "tracker.source.webhook": "the bot (webhook)",
+  "tracker.source.ingestion": "a history import",
   "tracker.events.down": "events: reconnecting",
   "tracker.failed.ingestion": "A chat history import failed",
   "tracker.failed.analysis": "An analysis run failed",

@@ -96,6 +96,10 @@ export const ru: Catalog = {
   // ---- tracker
   // tracker: messages, topics and atoms, search, ingestion (Messages/Knowledge/Search/Ingestion.tsx)
   "tracker.more": "ещё",
+  "tracker.events.live": "события: в реальном времени",
+  "tracker.events.connecting": "события: подключение…",
+  "tracker.source.webhook": "бот (вебхук)",
+  "tracker.source.ingestion": "загрузка истории",
   "tracker.events.down": "события: переподключение",
   "tracker.failed.ingestion": "Загрузка истории чата не удалась",
   "tracker.failed.analysis": "Запуск анализа завершился ошибкой",

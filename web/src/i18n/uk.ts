@@ -96,6 +96,10 @@ export const uk: Catalog = {
   // ---- tracker
   // tracker: messages, topics and atoms, search, ingestion (Messages/Knowledge/Search/Ingestion.tsx)
   "tracker.more": "ще",
+  "tracker.events.live": "події: у реальному часі",
+  "tracker.events.connecting": "події: підключення…",
+  "tracker.source.webhook": "бот (вебхук)",
+  "tracker.source.ingestion": "завантаження історії",
   "tracker.events.down": "події: перепідключення",
   "tracker.failed.ingestion": "Завантаження історії чату не вдалося",
   "tracker.failed.analysis": "Запуск аналізу завершився помилкою",

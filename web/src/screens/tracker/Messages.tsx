@@ -169,9 +169,11 @@ export function EventsBadge() {
   const { t } = useI18n();
   const state = useSocketState();
   const color = state === "live" ? "green" : state === "connecting" ? "blue" : "orange";
-  const key: MessageKey = state === "live" ? "live.live" : state === "connecting" ? "live.connecting" : "tracker.events.down";
+  const key: MessageKey = state === "live" ? "tracker.events.live" : state === "connecting" ? "tracker.events.connecting" : "tracker.events.down";
   return <Badge color={color} text={t(key)} data-testid="tracker-events" data-state={state} />;
 }
+
+const THROTTLE_MS = 1000;
 
 /** Refetch what `keys` names at most once a second while events keep coming (a burst is one refetch, not 200). */
 export function useThrottledInvalidate(keys: unknown[][]) {
@@ -185,7 +187,7 @@ export function useThrottledInvalidate(keys: unknown[][]) {
     timer.current = setTimeout(() => {
       timer.current = undefined;
       keysRef.current.forEach((queryKey) => queryClient.invalidateQueries({ queryKey }));
-    }, 300);
+    }, THROTTLE_MS);
   };
 }
 
@@ -311,11 +313,13 @@ function Factors({ message }: { message: TrackerMessage }) {
       {FACTORS.map(([name, label]) => (
         <Descriptions.Item key={name} label={t(label)}>
           <span className="mono">{number(factors[name])}</span>
-          <Typography.Text type="secondary"> × {number(weights[name])}</Typography.Text>
+          <Typography.Text type="secondary">{" × "}{number(weights[name])}</Typography.Text>
         </Descriptions.Item>
       ))}
       <Descriptions.Item label={t("tracker.messages.scoredAt")}>{formatTime(message.scored_at, language)}</Descriptions.Item>
-      <Descriptions.Item label={t("tracker.messages.source")}>{message.source}</Descriptions.Item>
+      <Descriptions.Item label={t("tracker.messages.source")}>
+        {message.source === "webhook" || message.source === "ingestion" ? t(`tracker.source.${message.source}`) : message.source}
+      </Descriptions.Item>
       <Descriptions.Item label={t("tracker.messages.telegramId")}>
         <span className="mono">{message.telegram_chat_id} / {message.telegram_message_id}</span>
       </Descriptions.Item>
@@ -365,9 +369,9 @@ export function MessagesTable({ data, total, loading, page, pageSize, onPage, sh
         { title: t("tracker.messages.author"), width: 220, render: (_, m) => <Author id={m.user_profile_id} profile={m.user_profile_id === null ? undefined : profiles.get(m.user_profile_id)} /> },
         { title: t("tracker.messages.text"), render: (_, m) => (
           // Outside text: a text child, never markup.
-          <Typography.Paragraph className="pre-line wrap-anywhere" style={{ margin: 0 }} ellipsis={{ rows: 4, expandable: true, symbol: t("tracker.more") }} data-testid="message-text">
+          <div className="pre-line wrap-anywhere" data-testid="message-text">
             {m.text || <Typography.Text type="secondary">{t("tracker.messages.noText")}</Typography.Text>}
-          </Typography.Paragraph>
+          </div>
         ) },
         { title: t("tracker.messages.score"), width: 160, render: (_, m) => <ScoreCell message={m} /> },
         { title: t("tracker.messages.chat"), width: 150, render: (_, m) => <span className="mono">{m.telegram_chat_id}</span> },
@@ -398,8 +402,10 @@ export function Messages(_: { user: User }) {
   });
   const chats = useQuery({ queryKey: ["tracker", "chats"], queryFn: () => get<Page<Chat>>("/api/v1/chats", { limit: 1000 }) });
   const topics = useTopics();
-  const refetch = useThrottledInvalidate([["tracker", "messages"], ["tracker", "chats"]]);
+  const refetch = useThrottledInvalidate([["tracker", "messages"], ["tracker", "profiles"]]);
+  const refetchChats = useThrottledInvalidate([["tracker", "chats"]]);
   const shown = useMemo(() => new Set(messages.data?.items.map((m) => m.id)), [messages.data]);
+  const known = useMemo(() => new Set(chats.data?.items.map((c) => c.telegram_chat_id)), [chats.data]);
 
   // A new message (in this view's chat, or any when no chat is chosen) and one on this page that changed (edited,
   // scored) are read again; the rest of the stream passes by.
@@ -408,6 +414,8 @@ export function Messages(_: { user: User }) {
     const id = Number(event.data.message_id);
     const inChat = chat === undefined || Number(event.data.chat_id) === chat;
     if (shown.has(id) || (inChat && page === 1)) refetch();
+    // The chat filter's choices (a grouping of every message) are read again only for a chat not among them.
+    if (event.type === "message.updated" && !known.has(Number(event.data.chat_id))) refetchChats();
   });
 
   const reset = () => setPage(1);
@@ -416,12 +424,12 @@ export function Messages(_: { user: User }) {
       <Space wrap style={{ width: "100%", justifyContent: "space-between" }}>
         <Space wrap>
           <Select<number> allowClear showSearch placeholder={t("tracker.messages.allChats")} value={chat} style={{ minWidth: 260 }}
-            aria-label={t("tracker.messages.chat")} data-testid="chat-filter"
+            aria-label={t("tracker.messages.chat")}
             onChange={(value) => { setChat(value); reset(); }}
             optionFilterProp="label"
             options={(chats.data?.items ?? []).map((c) => ({ value: c.telegram_chat_id, label: t("tracker.messages.chatOption", { id: c.telegram_chat_id, count: c.messages }) }))} />
           <Select<NoiseClass> allowClear placeholder={t("tracker.messages.allClasses")} value={noise} style={{ minWidth: 180 }}
-            aria-label={t("tracker.messages.noiseClass")} data-testid="noise-filter"
+            aria-label={t("tracker.messages.noiseClass")}
             onChange={(value) => { setNoise(value); reset(); }}
             options={NOISE_CLASSES.map((value) => ({ value, label: noiseLabel(t, value) }))} />
           <Select<number> allowClear showSearch placeholder={t("tracker.messages.allTopics")} value={topic} style={{ minWidth: 220 }}

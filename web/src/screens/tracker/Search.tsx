@@ -66,7 +66,6 @@ export function Search(_: { user: User }) {
     <Space orientation="vertical" style={{ width: "100%" }} size="middle">
       <Space.Compact style={{ width: "100%", maxWidth: 820 }}>
         <Input.Search
-          data-testid="search-input"
           aria-label={t("tracker.search.label")}
           placeholder={t("tracker.search.placeholder")}
           enterButton={t("tracker.search.submit")}
@@ -103,9 +102,7 @@ export function Search(_: { user: User }) {
                   { title: t("tracker.messages.text"), render: (_, hit) => (
                     <Space orientation="vertical" size={2} style={{ width: "100%" }}>
                       {/* Outside text: a text child, never markup. */}
-                      <Typography.Paragraph className="pre-line wrap-anywhere" style={{ margin: 0 }} ellipsis={{ rows: 4, expandable: true, symbol: t("tracker.more") }} data-testid="hit-text">
-                        {hit.text}
-                      </Typography.Paragraph>
+                      <div className="pre-line wrap-anywhere" data-testid="hit-text">{hit.text}</div>
                       <Typography.Text type="secondary">
                         {t("tracker.messages.chat")} <span className="mono">{hit.telegram_chat_id}</span>
                         {topicOf(hit.topic_id) && <> · {t("tracker.messages.topic")}: <span className="wrap-anywhere">{topicOf(hit.topic_id)}</span></>}
