@@ -174,9 +174,10 @@ export function EventsBadge() {
 }
 
 const THROTTLE_MS = 1000;
+const CHATS_EVERY_MS = 10000;
 
 /** Refetch what `keys` names at most once a second while events keep coming (a burst is one refetch, not 200). */
-export function useThrottledInvalidate(keys: unknown[][]) {
+export function useThrottledInvalidate(keys: unknown[][], every: number = THROTTLE_MS) {
   const queryClient = useQueryClient();
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const keysRef = useRef(keys);
@@ -187,7 +188,7 @@ export function useThrottledInvalidate(keys: unknown[][]) {
     timer.current = setTimeout(() => {
       timer.current = undefined;
       keysRef.current.forEach((queryKey) => queryClient.invalidateQueries({ queryKey }));
-    }, THROTTLE_MS);
+    }, every);
   };
 }
 
@@ -313,7 +314,7 @@ function Factors({ message }: { message: TrackerMessage }) {
       {FACTORS.map(([name, label]) => (
         <Descriptions.Item key={name} label={t(label)}>
           <span className="mono">{number(factors[name])}</span>
-          <Typography.Text type="secondary">{" × "}{number(weights[name])}</Typography.Text>
+          <Typography.Text type="secondary">{"\u00a0×\u00a0"}{number(weights[name])}</Typography.Text>
         </Descriptions.Item>
       ))}
       <Descriptions.Item label={t("tracker.messages.scoredAt")}>{formatTime(message.scored_at, language)}</Descriptions.Item>
@@ -403,7 +404,8 @@ export function Messages(_: { user: User }) {
   const chats = useQuery({ queryKey: ["tracker", "chats"], queryFn: () => get<Page<Chat>>("/api/v1/chats", { limit: 1000 }) });
   const topics = useTopics();
   const refetch = useThrottledInvalidate([["tracker", "messages"], ["tracker", "profiles"]]);
-  const refetchChats = useThrottledInvalidate([["tracker", "chats"]]);
+  const refetchChats = useThrottledInvalidate([["tracker", "chats"]], CHATS_EVERY_MS);
+  const refetchNewChat = useThrottledInvalidate([["tracker", "chats"]]);
   const shown = useMemo(() => new Set(messages.data?.items.map((m) => m.id)), [messages.data]);
   const known = useMemo(() => new Set(chats.data?.items.map((c) => c.telegram_chat_id)), [chats.data]);
 
@@ -414,8 +416,12 @@ export function Messages(_: { user: User }) {
     const id = Number(event.data.message_id);
     const inChat = chat === undefined || Number(event.data.chat_id) === chat;
     if (shown.has(id) || (inChat && page === 1)) refetch();
-    // The chat filter's choices (a grouping of every message) are read again only for a chat not among them.
-    if (event.type === "message.updated" && !known.has(Number(event.data.chat_id))) refetchChats();
+    // The chat filter's choices (a grouping of every message): read again for a chat not among them, and the
+    // counts at most every few seconds.
+    if (event.type === "message.updated") {
+      if (known.has(Number(event.data.chat_id))) refetchChats();
+      else refetchNewChat();
+    }
   });
 
   const reset = () => setPage(1);
