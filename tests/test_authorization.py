@@ -192,6 +192,8 @@ ROUTES = {
     "GET /api/v1/messages/{message_id}": "signed in",
     "GET /api/v1/profiles": "signed in",
     "GET /api/v1/profiles/{profile_id}": "signed in",
+    "GET /api/v1/profiles/{profile_id}/avatar": "signed in",
+    "GET /api/v1/chats": "signed in",
     "GET /api/v1/topics": "signed in",
     "GET /api/v1/topics/{topic_id}": "signed in",
     "GET /api/v1/atoms": "signed in",

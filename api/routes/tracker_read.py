@@ -2,15 +2,18 @@
 knowledge extracted from them (topics and their atoms). Everyone signed in reads; the webhook, ingestion and
 extraction are what write."""
 
+import mimetypes
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import desc, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, SessionDep, found
+from api.deps import CurrentUser, SessionDep, SettingsDep, found
 from api.fields import BigInt, RowId
 from api.paging import Limit, Offset, page_of
 from db.models.tracker import Atom, AtomMessage, AtomType, Message, NoiseClass, Topic, UserProfile
@@ -149,20 +152,81 @@ async def list_messages(
     return MessagePage(items=[MessageOut.model_validate(r) for r in rows], total=total)
 
 
+class ChatOut(BaseModel):
+    telegram_chat_id: int
+    messages: int
+    last_sent_at: datetime
+
+
+class ChatPage(BaseModel):
+    items: list[ChatOut]
+    total: int
+
+
+@router.get("/chats")
+async def list_chats(session: SessionDep, _: CurrentUser, limit: Limit = 100, offset: Offset = 0) -> ChatPage:
+    """The chats messages came from (by the webhook or an ingestion), the latest active first, with how many
+    messages each has: what a chat filter over `/messages?chat=` offers."""
+    grouped = select(
+        Message.telegram_chat_id,
+        func.count().label("messages"),
+        func.max(Message.sent_at).label("last_sent_at"),
+    ).group_by(Message.telegram_chat_id)
+    total = await session.scalar(select(func.count()).select_from(grouped.subquery()))
+    rows = await session.execute(
+        grouped.order_by(desc("last_sent_at"), Message.telegram_chat_id).limit(limit).offset(offset)
+    )
+    items = [ChatOut(telegram_chat_id=r[0], messages=r[1], last_sent_at=r[2]) for r in rows]
+    return ChatPage(items=items, total=total or 0)
+
+
 @router.get("/messages/{message_id}")
 async def read_message(message_id: RowId, session: SessionDep, _: CurrentUser) -> MessageOut:
     return MessageOut.model_validate(await found(session, Message, message_id, "message"))
 
 
 @router.get("/profiles")
-async def list_profiles(session: SessionDep, _: CurrentUser, limit: Limit = 100, offset: Offset = 0) -> ProfilePage:
-    rows, total = await page_of(session, UserProfile, [], [UserProfile.id], limit, offset)
+async def list_profiles(
+    session: SessionDep,
+    _: CurrentUser,
+    id: Annotated[list[RowId] | None, Query(max_length=1000, description="only these (a page's authors)")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> ProfilePage:
+    where = [UserProfile.id.in_(id)] if id else []
+    rows, total = await page_of(session, UserProfile, where, [UserProfile.id], limit, offset)
     return ProfilePage(items=await with_linked_users(session, list(rows)), total=total)
 
 
 @router.get("/profiles/{profile_id}")
 async def read_profile(profile_id: RowId, session: SessionDep, _: CurrentUser) -> ProfileWithUser:
     return (await with_linked_users(session, [await found(session, UserProfile, profile_id, "profile")]))[0]
+
+
+@router.get("/profiles/{profile_id}/avatar", response_class=FileResponse)
+async def read_avatar(profile_id: RowId, session: SessionDep, settings: SettingsDep, _: CurrentUser) -> FileResponse:
+    """The profile's Telegram avatar as the workers cached it (`avatar_path`, under the avatars directory they
+    share with the API). 404 when the user shows no photo, it is not fetched yet, or it is not where this API can
+    read it. Signed in like the rest: the page fetches it with its token and shows it as a data: image."""
+    profile = await found(session, UserProfile, profile_id, "profile")
+    path = _avatar_file(profile.avatar_path, settings.avatars_dir)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"profile {profile_id} has no avatar stored")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not media_type.startswith("image/"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"profile {profile_id} has no avatar stored")
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _avatar_file(stored: str | None, avatars_dir: Path) -> Path | None:
+    """The stored avatar's file, only if it is a file inside the avatars directory (never a path elsewhere)."""
+    if not stored:
+        return None
+    root = avatars_dir.resolve()
+    path = Path(stored).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
 
 
 @router.get("/topics")

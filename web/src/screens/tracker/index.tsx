@@ -9,7 +9,7 @@ import { Analysis } from "./Analysis";
 import { Experiments } from "./Experiments";
 import { Ingestion } from "./Ingestion";
 import { Knowledge } from "./Knowledge";
-import { Messages } from "./Messages";
+import { Messages, useTrackerEvents } from "./Messages";
 import { Search } from "./Search";
 import { Settings } from "./Settings";
 
@@ -25,6 +25,7 @@ const TABS: { key: string; label: MessageKey; Component: (props: { user: User })
 
 export function Tracker({ user }: { user: User }) {
   const { t } = useI18n();
+  useTrackerEvents(user); // the events socket for every tab, and each *.failed event as a notice to staff
   // The tab is in the URL (?tab=), so a reload or a shared link opens the same one.
   const [params, setParams] = useSearchParams();
   const tabs = TABS.filter((tab) => tab.allowed(user));
