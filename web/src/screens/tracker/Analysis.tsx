@@ -28,6 +28,11 @@ const POLL_MS = 2000;
 const DATE_TIME = "YYYY-MM-DD HH:mm";
 const PROPOSAL_COLORS: Record<ProposalStatus, string> = { pending: "default", approved: "success", rejected: "error" };
 
+/** Enter in a date field confirms the date; it must not also submit the form and start a job with half a window. */
+function keepEnterInPicker(event: React.KeyboardEvent) {
+  if (event.key === "Enter") event.preventDefault();
+}
+
 interface RunForm {
   window: [Dayjs, Dayjs];
   use_rag: boolean;
@@ -69,7 +74,7 @@ function StartRun({ onStarted }: { onStarted: (runId: number, jobId: string) => 
       >
         <Form.Item name="window" label={t("tracker.ops.window")} rules={[{ required: true, message: t("tracker.ops.windowRequired") }]}>
           <DatePicker.RangePicker showTime={{ format: "HH:mm" }} format={DATE_TIME} style={{ width: "100%" }}
-            id={{ start: "run-window-start", end: "run-window-end" }} />
+            id={{ start: "run-window-start", end: "run-window-end" }} onKeyDown={keepEnterInPicker} />
         </Form.Item>
         <Space size="large" wrap align="start">
           <Form.Item name="batch_size" label={t("tracker.ops.batchSize")} tooltip={t("tracker.ops.batchSizeHelp")} rules={[{ required: true }]}>
@@ -128,7 +133,7 @@ function StartExtraction() {
             <Input placeholder="-1001234567890" style={{ width: 200 }} />
           </Form.Item>
           <Form.Item name="period" label={t("tracker.ops.period")}>
-            <DatePicker.RangePicker showTime={{ format: "HH:mm" }} format={DATE_TIME} allowEmpty={[true, true]} />
+            <DatePicker.RangePicker showTime={{ format: "HH:mm" }} format={DATE_TIME} allowEmpty={[true, true]} onKeyDown={keepEnterInPicker} />
           </Form.Item>
         </Space>
         <Button htmlType="submit" loading={busy}>{t("tracker.ops.extractionSubmit")}</Button>
@@ -224,7 +229,7 @@ function Proposals({ run, user, open }: { run: Run; user: User; open: boolean })
           { title: t("jobs.status"), width: 120, render: (_, p) => (
             <Tag color={PROPOSAL_COLORS[p.status]} data-testid="proposal-status">{t(`tracker.ops.proposal.${p.status}`)}</Tag>
           ) },
-          { title: t("jobs.started"), width: 150, render: (_, p) => formatTime(p.created_at, language) },
+          { title: t("tracker.ops.proposed"), width: 150, render: (_, p) => formatTime(p.created_at, language) },
           { title: t("jobs.actions"), width: 220, render: (_, p) => {
             if (!canReview) return <Tooltip title={t("app.notAllowed", { role: user.role })}><span>—</span></Tooltip>;
             return (

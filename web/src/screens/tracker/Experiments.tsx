@@ -112,7 +112,7 @@ export function ConfusionMatrix({ matrix }: { matrix: Record<string, Record<stri
                   const n = row.cells[name] ?? 0;
                   const kind = name === row.actual ? "hit" : n > 0 ? "miss" : "zero";
                   return (
-                    <td key={name} className={`confusion-cell confusion-${kind}`} data-actual={row.actual} data-predicted={name} data-kind={kind}
+                    <td key={name} className={`confusion-cell confusion-${kind}${n === 0 ? " confusion-empty" : ""}`} data-actual={row.actual} data-predicted={name} data-kind={kind}
                       title={`${row.actual} → ${name}: ${n}`}>
                       {n}
                     </td>

@@ -165,8 +165,18 @@ export function Settings({ user }: { user: User }) {
               </Typography.Paragraph>
             ) },
             { title: t("tracker.ops.active"), render: (_, a) => (
-              <Switch size="small" checked={a.active} aria-label={t("tracker.ops.active")}
-                onChange={(active) => act(updateAgent(a.id, { active }), "tracker-agents")} />
+              a.active ? (
+                // Switching off leaves the role with no active config: its jobs cannot start until one is.
+                <Popconfirm title={t("tracker.ops.deactivateAgentConfirm", { role: t(`tracker.ops.role.${a.role}`) })} okText={t("app.yes")}
+                  cancelText={t("app.no")} onConfirm={() => act(updateAgent(a.id, { active: false }), "tracker-agents")}>
+                  <Switch size="small" checked aria-label={t("tracker.ops.active")} />
+                </Popconfirm>
+              ) : (
+                <Tooltip title={t("tracker.ops.activeHelp")}>
+                  <Switch size="small" checked={false} aria-label={t("tracker.ops.active")}
+                    onChange={() => act(updateAgent(a.id, { active: true }), "tracker-agents")} />
+                </Tooltip>
+              )
             ) },
             { title: t("tracker.ops.updated"), render: (_, a) => formatTime(a.updated_at, language) },
             { title: t("jobs.actions"), render: (_, a) => (

@@ -50,7 +50,7 @@ export function AgentSelect({ role, value, onChange, id }: {
     <Select<number>
       id={id}
       allowClear
-      style={{ minWidth: 240 }}
+      style={{ minWidth: 320 }}
       loading={agents.isLoading}
       value={value ?? undefined}
       onChange={(next) => onChange?.(next ?? null)}
