@@ -129,7 +129,7 @@ export const en = {
   "webbuddy.noAnswerYet": "No answer yet: it appears here as soon as it is written.",
   "webbuddy.noAnswerDone": "Closed without an answer text.",
   "webbuddy.noAnswerFailed": "No answer: the query failed.",
-  "webbuddy.failedBecause": "Why it failed",
+  "webbuddy.failedBecause": "Reason",
   "webbuddy.log": "Log",
   "webbuddy.noLog": "Nothing logged yet.",
   "webbuddy.job": "Processing job",

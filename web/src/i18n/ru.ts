@@ -128,7 +128,7 @@ export const ru: Catalog = {
   "webbuddy.noAnswerYet": "Ответа пока нет: он появится здесь, как только будет готов.",
   "webbuddy.noAnswerDone": "Закрыт без текста ответа.",
   "webbuddy.noAnswerFailed": "Ответа нет: запрос завершился ошибкой.",
-  "webbuddy.failedBecause": "Причина ошибки",
+  "webbuddy.failedBecause": "Причина",
   "webbuddy.log": "Журнал",
   "webbuddy.noLog": "В журнале пока пусто.",
   "webbuddy.job": "Задача обработки",

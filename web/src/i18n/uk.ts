@@ -128,7 +128,7 @@ export const uk: Catalog = {
   "webbuddy.noAnswerYet": "Відповіді ще немає: вона з'явиться тут, щойно буде готова.",
   "webbuddy.noAnswerDone": "Закрито без тексту відповіді.",
   "webbuddy.noAnswerFailed": "Відповіді немає: запит завершився помилкою.",
-  "webbuddy.failedBecause": "Причина помилки",
+  "webbuddy.failedBecause": "Причина",
   "webbuddy.log": "Журнал",
   "webbuddy.noLog": "У журналі ще порожньо.",
   "webbuddy.job": "Завдання обробки",

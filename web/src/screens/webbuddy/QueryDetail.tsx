@@ -90,8 +90,9 @@ export function QueryDetail({ queryId, projects, onClose }: { queryId: number; p
             )}
           </section>
           {data.error && (
-            <Alert type="error" showIcon title={t("webbuddy.failedBecause")}
-              description={<span className="wrap-anywhere" data-testid="webbuddy-error">{data.error}</span>} />
+            <Alert type="error" showIcon title={
+              <span>{t("webbuddy.failedBecause")}: <span className="wrap-anywhere" data-testid="webbuddy-error">{data.error}</span></span>
+            } />
           )}
           <section data-testid="webbuddy-log">
             <Typography.Text strong>{t("webbuddy.log")}</Typography.Text>

@@ -23,7 +23,7 @@ import { formatTime } from "@/format";
 import { useI18n } from "@/i18n";
 import { useJobsLive } from "@/jobsLive";
 import { may } from "@/roles";
-import { OPEN_POLL_MS, useRereadOnProgress } from "./live";
+import { IDLE_POLL_MS, OPEN_POLL_MS, useRereadOnProgress } from "./live";
 import { QueryDetail } from "./QueryDetail";
 import { QueryStatusTag } from "./QueryStatusTag";
 
@@ -111,7 +111,8 @@ function AskForm({ projects, project, onAsked, onNewProject }: {
         onKeyDown={(e) => {
           if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) ask();
         }}
-        autoSize={{ minRows: 2, maxRows: 8 }}
+        // No autoSize: it measures with a style attribute, which the page's CSP refuses.
+        rows={3}
         maxLength={100000}
       />
       <Space wrap>
@@ -155,10 +156,10 @@ export function WebBuddy({ user }: { user: User }) {
   const queries = useQuery({
     queryKey: ["webbuddy", "queries", project, status, offset],
     queryFn: () => listQueries({ project, status, limit: PAGE, offset }),
-    refetchInterval: (q) => (q.state.data?.some((row) => isOpenQuery(row.status)) ? OPEN_POLL_MS : false),
+    refetchInterval: (q) => (q.state.data?.some((row) => isOpenQuery(row.status)) ? OPEN_POLL_MS : IDLE_POLL_MS),
   });
   const rows = useMemo(() => queries.data ?? [], [queries.data]);
-  useRereadOnProgress(rows.filter((row) => isOpenQuery(row.status)).map((row) => row.id));
+  useRereadOnProgress(rows.filter((row) => isOpenQuery(row.status)).map((row) => row.id), rows.map((row) => row.id));
 
   const projectList = useMemo(() => projects.data ?? [], [projects.data]);
   const projectName = (id: number) => {
@@ -236,7 +237,7 @@ export function WebBuddy({ user }: { user: User }) {
                 ) }] : []),
                 ...(seeAll ? [{ title: t("webbuddy.user"), width: 90, render: (_: unknown, row: WebBuddyQuery) =>
                   row.user === user.id ? t("webbuddy.you") : `#${row.user}` }] : []),
-                { title: t("webbuddy.status"), width: 190, render: (_, row) => <QueryStatusTag query={row} /> },
+                { title: t("webbuddy.status"), width: 240, render: (_, row) => <QueryStatusTag query={row} /> },
                 { title: t("webbuddy.asked"), width: 110, render: (_, row) => formatTime(row.query_created, language) },
               ]}
             />

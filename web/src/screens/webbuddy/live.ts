@@ -7,16 +7,34 @@ import { useJobsLive } from "@/jobsLive";
 
 // Polled anyway while something is open: a query an external worker claimed has no job to tell us.
 export const OPEN_POLL_MS = 3000;
+// And now and then when nothing is: a query asked on WebBuddy's own site, or left queued for the sweep, has no job
+// yet either.
+export const IDLE_POLL_MS = 10000;
 
-export function useRereadOnProgress(queryIds: number[]): void {
+const QUERY_JOB = /^webbuddy-query-(\d+)$/;
+
+/** Read the rows again when an open query's job moves on, or (with `listed`) when a query's job starts that the
+ * list does not show yet (asked in another tab). */
+export function useRereadOnProgress(queryIds: number[], listed?: number[]): void {
   const { store } = useJobsLive();
   const queryClient = useQueryClient();
   const seen = useRef(new Map<string, string>());
+  const unknown = useRef(new Set<string>());
   const key = queryIds.join(",");
+  const listedKey = listed?.join(",");
   useEffect(() => {
     const jobIds = key ? key.split(",").map((id) => queryJobId(Number(id))) : [];
+    const shown = listedKey === undefined ? null : new Set(listedKey.split(",").filter(Boolean).map(Number));
     const check = (announce: boolean) => {
       let moved = false;
+      if (shown) {
+        for (const jobId of store.running()) {
+          const match = QUERY_JOB.exec(jobId);
+          if (!match || shown.has(Number(match[1])) || unknown.current.has(jobId)) continue;
+          unknown.current.add(jobId);
+          moved = true;
+        }
+      }
       for (const jobId of jobIds) {
         const snap = store.get(jobId);
         if (!snap) continue;
@@ -30,5 +48,5 @@ export function useRereadOnProgress(queryIds: number[]): void {
     };
     check(false);
     return store.subscribe(() => check(true));
-  }, [key, store, queryClient]);
+  }, [key, listedKey, store, queryClient]);
 }
