@@ -178,8 +178,10 @@ async def list_queries(
     project: RowId | None = None,
     limit: Annotated[int, Query_(ge=1, le=1000)] = 100,
     offset: Offset = 0,
+    # `-id`: newest first, as a person reads their queries (the dashboard); WebBuddy's own clients send none.
+    ordering: Literal["id", "-id"] = "id",
 ):
-    stmt = select(Query).order_by(Query.id)
+    stmt = select(Query).order_by(Query.id.desc() if ordering == "-id" else Query.id)
     if who.role not in SEE_ALL:
         stmt = stmt.where(Query.user_id == who.id)
     if status_ is not None:

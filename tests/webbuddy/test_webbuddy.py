@@ -211,3 +211,18 @@ async def test_claim_next_and_query_rules(wb, owner, make_user):
     assert created["id"] in {q["id"] for q in mine}
     await user.close()
     await worker.close()
+
+
+async def test_queries_are_listed_oldest_first_unless_the_newest_are_asked_for(wb, owner):
+    """WebBuddy's own clients get the order they always had; the dashboard asks `ordering=-id` to page newest first."""
+    ids = [(await new_query(owner, owner.project, f"question {n}"))["id"] for n in range(3)]
+    oldest = await owner.ok("GET", "/api/queries/", params={"project": owner.project})
+    assert [q["id"] for q in oldest] == ids
+    newest = await owner.ok("GET", "/api/queries/", params={"project": owner.project, "ordering": "-id", "limit": 2})
+    assert [q["id"] for q in newest] == ids[::-1][:2]
+    older = await owner.ok(
+        "GET", "/api/queries/", params={"project": owner.project, "ordering": "-id", "limit": 2, "offset": 2}
+    )
+    assert [q["id"] for q in older] == ids[:1]
+    wrong = await owner.http.get("/api/queries/", params={"ordering": "query_text"})
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["query", "ordering"]

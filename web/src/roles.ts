@@ -28,4 +28,6 @@ export const may = {
   adminTracker: (role: Role) => role === "admin",
   crosspost: (role: Role) => PEOPLE.includes(role),
   askWebBuddy: (role: Role) => PEOPLE.includes(role),
+  // The API shows admins (and workers) every project and query; others only their own.
+  seeAllWebBuddy: (role: Role) => role === "admin",
 };

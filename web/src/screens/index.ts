@@ -2,8 +2,10 @@
 import type { ComponentType } from "react";
 import type { Role, User } from "@/api/session";
 import type { MessageKey } from "@/i18n/en";
+import { may } from "@/roles";
 import { Jobs } from "./Jobs";
 import { Tracker } from "./tracker";
+import { WebBuddy } from "./webbuddy";
 
 export interface Screen {
   path: string;
@@ -16,5 +18,6 @@ const PEOPLE: Role[] = ["admin", "manager", "user"];
 
 export const SCREENS: Screen[] = [
   { path: "/jobs", label: "nav.jobs", allowed: (role) => PEOPLE.includes(role), Component: Jobs },
+  { path: "/webbuddy", label: "nav.webbuddy", allowed: (role) => may.askWebBuddy(role), Component: WebBuddy },
   { path: "/tracker", label: "nav.tracker", allowed: (role) => PEOPLE.includes(role), Component: Tracker },
 ];
