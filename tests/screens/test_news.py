@@ -26,7 +26,9 @@ async def confirm(page: Page, button: str) -> None:
     await page.locator(".ant-popconfirm-buttons:visible").get_by_role("button", name=button).click()
 
 
-async def test_an_editor_adds_a_source_discovers_and_works_the_drafts_as_they_arrive(tab, stack, admin, make_user, feeds):
+async def test_an_editor_adds_a_source_discovers_and_works_the_drafts_as_they_arrive(
+    tab, stack, admin, make_user, feeds
+):
     manager = await make_user("manager")
     [held] = await make_sources(admin, stack, 1)
     page_tab = await tab()
@@ -93,9 +95,14 @@ async def test_an_editor_adds_a_source_discovers_and_works_the_drafts_as_they_ar
     await second_row.get_by_role("button", name="Reject").click()
     await confirm(page, "Reject")
     await expect(second_row).to_have_attribute("data-status", "rejected")
-    decided = {d["id"]: d for d in (await manager.ok("GET", "/api/v1/news/drafts", params={"run_id": job_id, "limit": 100}))["items"]}
-    assert (decided[int(first)]["status"], decided[int(first)]["title"]) == ("published", "Council approves the new budget")
+    listed = await manager.ok("GET", "/api/v1/news/drafts", params={"run_id": job_id, "limit": 100})
+    decided = {d["id"]: d for d in listed["items"]}
+    assert (decided[int(first)]["status"], decided[int(first)]["title"]) == (
+        "published",
+        "Council approves the new budget",
+    )
     assert (decided[int(second)]["status"], decided[int(third)]["status"]) == ("rejected", "draft")
+    await expect(page.locator(".ant-message-notice")).to_have_count(0)  # the notices have gone: nothing covers the run
     await page_tab.screenshot("news-drafts")
 
     # Another editor decided a draft first: the stale screen's click is told so in the API's words.
@@ -194,8 +201,10 @@ async def test_planted_outside_text_in_sources_and_drafts_stays_text(tab, stack,
     slug = f"hostile{next(_slugs)}"
     # The feed serves entries whose links are javascript: (one of them with a web guid, kept under it); the LLM's
     # answer for that one is planted markup and a script link, as a hostile or confused model might write.
-    source = await admin.ok("POST", "/api/v1/news/sources", 201, json={
-        "name": PLANTED, "topic": "news", "feed_url": f"{stack.feeds_url}/feeds/{slug}.rss?items=3&planted=true"})  # fmt: skip
+    feed_url = f"{stack.feeds_url}/feeds/{slug}.rss?items=3&planted=true"
+    source = await admin.ok(
+        "POST", "/api/v1/news/sources", 201, json={"name": PLANTED, "topic": "news", "feed_url": feed_url}
+    )
     await llm.control("POST", "/_emulator/openai/plant", contains="Planted entry good-guid", item={
         "title": PLANTED, "summary": f'Read it: <a href="{SCRIPT_LINK}">here</a> or {SCRIPT_LINK}'})  # fmt: skip
     page_tab = await tab()
@@ -210,7 +219,8 @@ async def test_planted_outside_text_in_sources_and_drafts_stays_text(tab, stack,
     await expect(panel.get_by_test_id("job-status")).to_have_attribute("data-status", "completed")
 
     drafts = page.get_by_test_id("drafts-table")
-    planted = drafts.locator("tr[data-draft-id]").filter(has=page.get_by_test_id("draft-title").get_by_text(PLANTED, exact=True))
+    title = page.get_by_test_id("draft-title").get_by_text(PLANTED, exact=True)
+    planted = drafts.locator("tr[data-draft-id]").filter(has=title)
     await expect(planted).to_have_count(1)
     await expect(planted.get_by_test_id("draft-summary")).to_contain_text(f'<a href="{SCRIPT_LINK}">here</a>')
     await expect(planted.get_by_test_id("draft-text")).to_contain_text(PLANTED)

@@ -175,7 +175,7 @@ export function Drafts({ user, live }: { user: User; live: boolean }) {
           { title: t("news.status"), width: 110, render: (_, draft) => (
             <Tag color={STATUS_COLORS[draft.status]} data-testid="draft-status">{t(`news.status.${draft.status}`)}</Tag>
           ) },
-          { title: t("news.dates"), width: 190, render: (_, draft) => (
+          { title: t("news.dates"), width: 215, render: (_, draft) => (
             <Space direction="vertical" size={0}>
               <span>{t("news.foundAt", { time: formatTime(draft.created_at, language) })}</span>
               <Typography.Text type="secondary">{t("news.inFeedAt", { time: formatTime(draft.published_at, language) })}</Typography.Text>
