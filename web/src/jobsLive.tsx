@@ -33,6 +33,14 @@ class SnapshotStore {
   running(): string[] {
     return [...this.snapshots.values()].filter((s) => !isClosed(s.status)).map((s) => s.job_id);
   }
+  /** An answer older than the snapshot held: a read sent before the socket pushed the job's end, arriving after. */
+  isStale(snap: JobSnapshot): boolean {
+    const held = this.snapshots.get(snap.job_id);
+    if (!held) return false;
+    if (isClosed(held.status) && !isClosed(snap.status)) return true;
+    const heldAt = Date.parse(held.updated_at ?? ""), snapAt = Date.parse(snap.updated_at ?? "");
+    return heldAt > snapAt;
+  }
   /** The previous snapshot, so a caller can tell an ending from a repeat. */
   put(snap: JobSnapshot): JobSnapshot | undefined {
     const before = this.snapshots.get(snap.job_id);
@@ -83,6 +91,7 @@ export function JobsLiveProvider({ user, children }: { user: User; children: Rea
 
   const accept = useCallback(
     (snap: JobSnapshot) => {
+      if (store.isStale(snap)) return;
       const before = store.put(snap);
       const ended = isClosed(snap.status) && before !== undefined && !isClosed(before.status);
       if (ended && snap.owner === user.username && !announced.current.has(snap.job_id)) {

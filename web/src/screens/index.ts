@@ -4,6 +4,7 @@ import type { Role, User } from "@/api/session";
 import type { MessageKey } from "@/i18n/en";
 import { may } from "@/roles";
 import { Jobs } from "./Jobs";
+import { News } from "./news";
 import { Tracker } from "./tracker";
 import { WebBuddy } from "./webbuddy";
 
@@ -18,6 +19,7 @@ const PEOPLE: Role[] = ["admin", "manager", "user"];
 
 export const SCREENS: Screen[] = [
   { path: "/jobs", label: "nav.jobs", allowed: (role) => PEOPLE.includes(role), Component: Jobs },
+  { path: "/news", label: "nav.news", allowed: (role) => PEOPLE.includes(role), Component: News },
   { path: "/webbuddy", label: "nav.webbuddy", allowed: (role) => may.askWebBuddy(role), Component: WebBuddy },
   { path: "/tracker", label: "nav.tracker", allowed: (role) => PEOPLE.includes(role), Component: Tracker },
 ];
