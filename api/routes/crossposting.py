@@ -294,6 +294,19 @@ class MessageLogOut(BaseModel):
     send_ms: int | None
     media_bytes: int | None
     updated_at: datetime
+    # The post's text, cut to TEXT_PREVIEW characters, while the log keeps the post (pending and failed: a success
+    # clears it), so a person can tell which post failed. Outside text: shown as text, never as markup.
+    text: str | None = None
+
+
+TEXT_PREVIEW = 300
+
+
+def log_row_out(row: MessageLog) -> MessageLogOut:
+    out = MessageLogOut.model_validate(row)
+    text = (row.post or {}).get("text")
+    out.text = text[:TEXT_PREVIEW] if isinstance(text, str) and text else None
+    return out
 
 
 class MessageLogPage(BaseModel):
@@ -397,4 +410,4 @@ async def message_log(
     if status_ is not None:
         where.append(MessageLog.status == status_)
     rows, total = await page_of(session, MessageLog, where, [MessageLog.telegram_message_id], limit, offset)
-    return MessageLogPage(items=[MessageLogOut.model_validate(r) for r in rows], total=total)
+    return MessageLogPage(items=[log_row_out(r) for r in rows], total=total)
