@@ -16,5 +16,6 @@ export const may = {
   runTracker: (role: Role) => STAFF.includes(role),
   adminTracker: (role: Role) => role === "admin",
   crosspost: (role: Role) => PEOPLE.includes(role),
+  editCrossposting: (role: Role) => STAFF.includes(role),
   askWebBuddy: (role: Role) => PEOPLE.includes(role),
 };

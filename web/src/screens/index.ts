@@ -2,6 +2,7 @@
 import type { ComponentType } from "react";
 import type { Role, User } from "@/api/session";
 import type { MessageKey } from "@/i18n/en";
+import { Crossposting } from "./crossposting";
 import { Jobs } from "./Jobs";
 import { Tracker } from "./tracker";
 
@@ -16,5 +17,6 @@ const PEOPLE: Role[] = ["admin", "manager", "user"];
 
 export const SCREENS: Screen[] = [
   { path: "/jobs", label: "nav.jobs", allowed: (role) => PEOPLE.includes(role), Component: Jobs },
+  { path: "/crossposting", label: "nav.crossposting", allowed: (role) => PEOPLE.includes(role), Component: Crossposting },
   { path: "/tracker", label: "nav.tracker", allowed: (role) => PEOPLE.includes(role), Component: Tracker },
 ];
