@@ -46,7 +46,7 @@ function ExportSummaryView({ picked }: { picked: TelegramExport }) {
 }
 
 /** The exports directory as a list to pick from: valid exports by name with what they hold, broken ones greyed out with why. */
-function ExportPicker({ value, onChange }: { value?: string; onChange?: (path: string) => void }) {
+function ExportPicker({ id, value, onChange }: { id?: string; value?: string; onChange?: (path: string) => void }) {
   const { t } = useI18n();
   const errorText = useErrorText();
   const exports = useQuery({ queryKey: ["xpost", "exports"], queryFn: listExports });
@@ -54,6 +54,7 @@ function ExportPicker({ value, onChange }: { value?: string; onChange?: (path: s
   return (
     <Space direction="vertical" style={{ width: "100%" }}>
       <Select
+        id={id}
         data-testid="xpost-export-picker"
         value={value}
         onChange={onChange}

@@ -12,7 +12,7 @@ import { useJobsLive, useSnapshot } from "@/jobsLive";
 import { may } from "@/roles";
 import { LOG_STATUSES, messageLog, migrationState, retryFailed, type LogRow, type LogStatus } from "./api";
 
-const PAGE = 50;
+const PAGE = 25;
 const POLL_MS = 2000;
 const COLORS: Record<LogStatus, string> = { pending: "processing", success: "success", skipped: "default", failed: "error" };
 
@@ -100,14 +100,14 @@ export function MessageLog({ linkId, user }: { linkId: number; user: User }) {
             </Space>
           ) },
           { title: t("jobs.status"), width: 110, render: (_, row) => <LogStatusTag status={row.status} /> },
-          { title: t("xpost.log.posted"), width: 150, render: (_, row) => formatTime(row.posted_at, language) },
+          { title: t("xpost.log.posted"), width: 180, render: (_, row) => formatTime(row.posted_at, language) },
           { title: t("xpost.log.text"), render: (_, row) => row.text
             ? <span className="pre-line wrap-anywhere xpost-text" data-testid="xpost-log-text">{row.text}</span>
             : <Typography.Text type="secondary">—</Typography.Text> },
           { title: t("xpost.log.error"), render: (_, row) => row.error
             ? <Typography.Text type={row.status === "failed" ? "danger" : "secondary"} className="wrap-anywhere" data-testid="xpost-log-error">{row.error}</Typography.Text>
             : null },
-          { title: t("xpost.log.maxId"), width: 150, render: (_, row) => <span className="mono wrap-anywhere">{row.max_message_id ?? "—"}</span> },
+          { title: t("xpost.log.maxId"), width: 270, render: (_, row) => <span className="mono wrap-anywhere">{row.max_message_id ?? "—"}</span> },
           { title: t("xpost.log.sent"), width: 110, render: (_, row) => formatTime(row.sent_at, language) },
         ]}
       />

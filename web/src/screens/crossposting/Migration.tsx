@@ -16,40 +16,41 @@ import { may } from "@/roles";
 import { migrationState, pauseMigration, resumeMigration, startMigration, type LogStatus, type RateLimit } from "./api";
 
 const POLL_MS = 2000;
-// Posts/s is the change of posts_published over the snapshots of this many last seconds.
+// The rate while running is the change over this many last seconds.
 const RATE_WINDOW_MS = 10_000;
 
 const num = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
 
-/** Posts published per second: over the last seconds while the job runs; over the whole run once it has ended. */
-export function usePostsPerSecond(snap: JobSnapshot | undefined): number | null {
-  const samples = useRef<{ at: number; posts: number }[]>([]);
+/** Published per second. While the job runs: the change of the log's published rows over the last seconds (the
+ * job's own posts_published moves only when a publish step ends, which in a big channel is many minutes apart).
+ * Once it has ended: the run's posts_published over its duration. */
+export function usePublishRate(snap: JobSnapshot | undefined, published: number | undefined, at: number): number | null {
+  const samples = useRef<{ at: number; published: number }[]>([]);
   const [rate, setRate] = useState<number | null>(null);
+  const closed = !snap || isClosed(snap.status);
   useEffect(() => {
-    if (!snap) return;
-    const at = parseTime(snap.updated_at)?.getTime();
-    const posts = num(snap.details.posts_published);
-    if (at === undefined) return;
-    if (isClosed(snap.status)) {
-      const started = parseTime(snap.started_at)?.getTime();
-      setRate(started !== undefined && at > started ? posts / ((at - started) / 1000) : null);
+    if (closed) {
       samples.current = [];
+      const end = parseTime(snap?.updated_at)?.getTime();
+      const started = parseTime(snap?.started_at)?.getTime();
+      const posts = num(snap?.details.posts_published);
+      setRate(end !== undefined && started !== undefined && end > started && posts > 0 ? posts / ((end - started) / 1000) : null);
       return;
     }
+    if (published === undefined || !at) return;
     const list = samples.current;
     const last = list.at(-1);
-    if (last && posts < last.posts) list.length = 0; // a new run counts from zero
-    if (!last || at > last.at) list.push({ at, posts });
+    if (last && published < last.published) list.length = 0;
+    if (!last || at > last.at) list.push({ at, published });
     while (list.length > 2 && list[0].at < at - RATE_WINDOW_MS) list.shift();
     const first = list[0];
-    setRate(list.length >= 2 && at > first.at ? ((posts - first.posts) * 1000) / (at - first.at) : snap.status === "paused" ? 0 : null);
-  }, [snap]);
+    setRate(list.length >= 2 && at > first.at ? ((published - first.published) * 1000) / (at - first.at) : null);
+  }, [closed, snap, published, at]);
   return rate;
 }
 
-function RateMeter({ snap, limit }: { snap: JobSnapshot | undefined; limit: RateLimit | undefined }) {
+function RateMeter({ snap, limit, rate }: { snap: JobSnapshot | undefined; limit: RateLimit | undefined; rate: number | null }) {
   const { t } = useI18n();
-  const rate = usePostsPerSecond(snap);
   const ceiling = limit?.messages_per_second ?? 0;
   const running = snap && !isClosed(snap.status);
   const percent = rate !== null && ceiling > 0 ? Math.min(100, Math.round((rate / ceiling) * 100)) : 0;
@@ -122,16 +123,16 @@ export function Migration({ linkId, user, onJobEnded }: { linkId: number; user: 
   const [busy, setBusy] = useState(false);
   const [form] = Form.useForm<{ period?: [Dayjs | null, Dayjs | null] | null; dry_run?: boolean }>();
 
-  // When the job ends: its counts and rows once more.
-  const status = snap?.status;
-  const seen = useRef(status);
+  // When a run of the job ends (this one, or a retry's short run seen only closed): its counts and rows once more.
+  const ended = snap && isClosed(snap.status) ? `${snap.status}@${snap.updated_at}` : null;
+  const seen = useRef<string | null>(null);
   useEffect(() => {
-    if (seen.current && !isClosed(seen.current) && status && isClosed(status)) {
+    if (ended && ended !== seen.current) {
       queryClient.invalidateQueries({ queryKey: ["xpost", "state", linkId] });
       onJobEnded();
     }
-    seen.current = status;
-  }, [status, linkId, queryClient, onJobEnded]);
+    seen.current = ended;
+  }, [ended, linkId, queryClient, onJobEnded]);
 
   const act = async (run: () => Promise<unknown>, done?: string) => {
     setBusy(true);
@@ -161,6 +162,7 @@ export function Migration({ linkId, user, onJobEnded }: { linkId: number; user: 
     });
 
   const counts = state.data?.log;
+  const rate = usePublishRate(snap, counts?.success, state.dataUpdatedAt);
   return (
     <Card size="small" title={t("xpost.migration.title")} data-testid="xpost-migration">
       <Space direction="vertical" style={{ width: "100%" }} size="middle">
@@ -190,12 +192,15 @@ export function Migration({ linkId, user, onJobEnded }: { linkId: number; user: 
           <Typography.Text type="secondary">{t("xpost.readOnly", { role: user.role })}</Typography.Text>
         )}
         <Space size={48} wrap align="start">
-          <RateMeter snap={snap} limit={state.data?.rate_limit} />
-          <Space size="large" wrap data-testid="xpost-counts"
-            {...Object.fromEntries(Object.entries(counts ?? {}).map(([key, value]) => [`data-${key}`, value]))}>
-            {(["pending", "success", "skipped", "failed"] as LogStatus[]).map((key) => (
-              <Statistic key={key} title={t(`xpost.log.${key}`)} value={counts?.[key] ?? "—"} valueStyle={{ color: COUNT_COLORS[key] }} />
-            ))}
+          <RateMeter snap={snap} limit={state.data?.rate_limit} rate={rate} />
+          <Space direction="vertical" size={2}>
+            <Typography.Text type="secondary">{t("xpost.migration.logCounts")}</Typography.Text>
+            <Space size="large" wrap data-testid="xpost-counts"
+              {...Object.fromEntries(Object.entries(counts ?? {}).map(([key, value]) => [`data-${key}`, value]))}>
+              {(["pending", "success", "skipped", "failed"] as LogStatus[]).map((key) => (
+                <Statistic key={key} title={t(`xpost.log.${key}`)} value={counts?.[key] ?? "—"} valueStyle={{ color: COUNT_COLORS[key] }} />
+              ))}
+            </Space>
           </Space>
         </Space>
         {state.error && <Typography.Text type="danger">{errorText(state.error)}</Typography.Text>}
