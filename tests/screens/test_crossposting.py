@@ -132,10 +132,10 @@ async def test_a_failure_is_read_in_the_log_by_status_and_retried_and_outside_te
     await t.goto(f"/crossposting?link={link['id']}")
     log = page.get_by_test_id("xpost-log")
     await log.get_by_test_id("xpost-log-filter").get_by_text("failed (1)").click()
+    await expect(log.locator("tr[data-message-id]")).to_have_count(1)
     failed_row = log.locator(f'tr[data-message-id="{planted_id}"]')
     await expect(failed_row.get_by_test_id("xpost-log-error")).to_contain_text(f"text refused: {PLANTED}")
     await expect(failed_row.get_by_test_id("xpost-log-text")).to_contain_text(f"Breaking {PLANTED} read here")
-    assert await log.locator("tr[data-message-id]").count() == 1
     await expect(log.locator(".ant-segmented-thumb")).to_have_count(0)  # the filter's switch has settled
     await t.screenshot("crossposting-log")
 

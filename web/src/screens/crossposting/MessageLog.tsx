@@ -86,7 +86,7 @@ export function MessageLog({ linkId, user }: { linkId: number; user: User }) {
         data-testid="xpost-log-table"
         rowKey="telegram_message_id"
         size="small"
-        loading={rows.isLoading}
+        loading={rows.isLoading || (rows.isFetching && rows.isPlaceholderData)}
         dataSource={rows.data?.items ?? []}
         onRow={(row) => ({ "data-message-id": row.telegram_message_id, "data-status": row.status }) as React.HTMLAttributes<HTMLElement>}
         pagination={{ current: page, pageSize: PAGE, total: rows.data?.total ?? 0, onChange: setPage, showSizeChanger: false, hideOnSinglePage: true,
@@ -107,7 +107,7 @@ export function MessageLog({ linkId, user }: { linkId: number; user: User }) {
           { title: t("xpost.log.error"), render: (_, row) => row.error
             ? <Typography.Text type={row.status === "failed" ? "danger" : "secondary"} className="wrap-anywhere" data-testid="xpost-log-error">{row.error}</Typography.Text>
             : null },
-          { title: t("xpost.log.maxId"), width: 270, render: (_, row) => <span className="mono wrap-anywhere">{row.max_message_id ?? "—"}</span> },
+          { title: t("xpost.log.maxId"), width: 310, render: (_, row) => <span className="mono wrap-anywhere">{row.max_message_id ?? "—"}</span> },
           { title: t("xpost.log.sent"), width: 110, render: (_, row) => formatTime(row.sent_at, language) },
         ]}
       />
