@@ -26,7 +26,7 @@ from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
 from api.paging import Offset, page_of
 from clients.telegram_export import ExportInvalid, check_export
 from clients.telegram_export_listing import ExportListed, list_exports
-from db.message_log import count_by_status, count_failed
+from db.message_log import count_by_status, count_failed, count_posts_published
 from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
 from settings import Settings
 from workflows.crossposting import MigrateChannelWorkflow, MigrationScope, migration_job, migration_job_id
@@ -330,6 +330,8 @@ class MigrationState(BaseModel):
     rate_limit: RateLimitOut
     # The link's message log by status, over every run so far.
     log: dict[MessageStatus, int]
+    # Posts in MAX over every run (an album's members are one post): sampled over time, the rate set against the limit.
+    posts_published: int
 
 
 def rate_limit_out(settings: Settings) -> RateLimitOut:
@@ -393,6 +395,7 @@ async def migration_state(link_id: RowId, session: SessionDep, _: CurrentUser, s
         job_id=migration_job_id(link_id),
         rate_limit=rate_limit_out(settings),
         log={s: counts.get(s, 0) for s in MessageStatus},
+        posts_published=await count_posts_published(session, link_id),
     )
 
 

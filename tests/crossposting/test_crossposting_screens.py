@@ -105,6 +105,8 @@ async def test_a_migration_shows_the_limits_its_rate_is_set_against_and_its_log_
     counted = await log_counts(database, link["id"])
     assert after["log"] == {status: counted.get(status, 0) for status in after["log"]}
     assert after["log"]["success"] == snap["succeeded"] > 0
+    assert before["posts_published"] == 0
+    assert 0 < after["posts_published"] <= after["log"]["success"]
     await screens.ok("GET", "/api/v1/migrations/999999999", 404)
 
 

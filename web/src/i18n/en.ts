@@ -162,7 +162,7 @@ export const en = {
   "xpost.migration.job": "Migration job",
   "xpost.migration.jobDry": "Migration job (dry run)",
   "xpost.migration.noJob": "No migration to watch here: none has run for this link yet, or another person started it (its progress is shown to them and to admins; the counts above and the log are for everyone).",
-  "xpost.rate.now": "Messages published per second now",
+  "xpost.rate.now": "Posts per second now",
   "xpost.rate.average": "Posts per second (last run)",
   "xpost.rate.unit": "allowed",
   "xpost.rate.limitBoth": "MAX allows {chat} messages/s into one chat and {token} requests/s per bot; {headroom}% is kept in reserve.",

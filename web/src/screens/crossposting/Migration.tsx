@@ -21,9 +21,10 @@ const RATE_WINDOW_MS = 10_000;
 
 const num = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
 
-/** Published per second. While the job runs: the change of the log's published rows over the last seconds (the
+/** Posts published per second. While the job runs: the change of the log's published posts over the last seconds (the
  * job's own posts_published moves only when a publish step ends, which in a big channel is many minutes apart).
- * Once it has ended: the run's posts_published over its duration. */
+ * Once it has ended: the run's posts_published over its duration (which leaves out the posts of a publish step a
+ * pause stopped: after a pause it undercounts). */
 export function usePublishRate(snap: JobSnapshot | undefined, published: number | undefined, at: number): number | null {
   const samples = useRef<{ at: number; published: number }[]>([]);
   const [rate, setRate] = useState<number | null>(null);
@@ -162,7 +163,7 @@ export function Migration({ linkId, user, onJobEnded }: { linkId: number; user: 
     });
 
   const counts = state.data?.log;
-  const rate = usePublishRate(snap, counts?.success, state.dataUpdatedAt);
+  const rate = usePublishRate(snap, state.data?.posts_published, state.dataUpdatedAt);
   return (
     <Card size="small" title={t("xpost.migration.title")} data-testid="xpost-migration">
       <Space direction="vertical" style={{ width: "100%" }} size="middle">

@@ -63,6 +63,7 @@ export interface MigrationState {
   job_id: string;
   rate_limit: RateLimit;
   log: Record<LogStatus, number>;
+  posts_published: number;
 }
 
 export interface LogRow {
