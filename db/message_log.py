@@ -218,6 +218,20 @@ async def count_by_status(session: AsyncSession, link_id: int) -> dict[str, int]
     return {status: count for status, count in rows}
 
 
+async def count_posts_published(session: AsyncSession, link_id: int) -> int:
+    """Posts in MAX (an album or a long text is one post, one row per member): what a rate is set against MAX's
+    messages per second with."""
+    return (
+        await session.execute(
+            select(func.count()).where(
+                MessageLog.crossposting_link_id == link_id,
+                MessageLog.status == MessageStatus.success.value,
+                MessageLog.telegram_message_id == MessageLog.post_id,
+            )
+        )
+    ).scalar_one()
+
+
 async def count_failed(session: AsyncSession, link_id: int) -> int:
     return (
         await session.execute(

@@ -26,7 +26,7 @@ from api.jobs import JobClosed, JobNotFound, Jobs, JobStarted
 from api.paging import Offset, page_of
 from clients.telegram_export import ExportInvalid, check_export
 from clients.telegram_export_listing import ExportListed, list_exports
-from db.message_log import count_by_status, count_failed
+from db.message_log import count_by_status, count_failed, count_posts_published
 from db.models import CrosspostingLink, MaxChannel, MessageLog, MessageStatus, SourceKind, TelegramChannel
 from settings import Settings
 from workflows.crossposting import MigrateChannelWorkflow, MigrationScope, migration_job, migration_job_id
@@ -294,6 +294,19 @@ class MessageLogOut(BaseModel):
     send_ms: int | None
     media_bytes: int | None
     updated_at: datetime
+    # The post's text, cut to TEXT_PREVIEW characters, while the log keeps the post (pending and failed: a success
+    # clears it), so a person can tell which post failed. Outside text: shown as text, never as markup.
+    text: str | None = None
+
+
+TEXT_PREVIEW = 300
+
+
+def log_row_out(row: MessageLog) -> MessageLogOut:
+    out = MessageLogOut.model_validate(row)
+    text = (row.post or {}).get("text")
+    out.text = text[:TEXT_PREVIEW] if isinstance(text, str) and text else None
+    return out
 
 
 class MessageLogPage(BaseModel):
@@ -317,6 +330,8 @@ class MigrationState(BaseModel):
     rate_limit: RateLimitOut
     # The link's message log by status, over every run so far.
     log: dict[MessageStatus, int]
+    # Posts in MAX over every run (an album's members are one post): sampled over time, the rate set against the limit.
+    posts_published: int
 
 
 def rate_limit_out(settings: Settings) -> RateLimitOut:
@@ -380,6 +395,7 @@ async def migration_state(link_id: RowId, session: SessionDep, _: CurrentUser, s
         job_id=migration_job_id(link_id),
         rate_limit=rate_limit_out(settings),
         log={s: counts.get(s, 0) for s in MessageStatus},
+        posts_published=await count_posts_published(session, link_id),
     )
 
 
@@ -397,4 +413,4 @@ async def message_log(
     if status_ is not None:
         where.append(MessageLog.status == status_)
     rows, total = await page_of(session, MessageLog, where, [MessageLog.telegram_message_id], limit, offset)
-    return MessageLogPage(items=[MessageLogOut.model_validate(r) for r in rows], total=total)
+    return MessageLogPage(items=[log_row_out(r) for r in rows], total=total)

@@ -105,6 +105,8 @@ async def test_a_migration_shows_the_limits_its_rate_is_set_against_and_its_log_
     counted = await log_counts(database, link["id"])
     assert after["log"] == {status: counted.get(status, 0) for status in after["log"]}
     assert after["log"]["success"] == snap["succeeded"] > 0
+    assert before["posts_published"] == 0
+    assert 0 < after["posts_published"] <= after["log"]["success"]
     await screens.ok("GET", "/api/v1/migrations/999999999", 404)
 
 
@@ -118,3 +120,20 @@ def test_the_ceiling_is_the_lower_limit_less_the_headroom():
     }
     token_only = Settings(max_rate_per_second=30, max_chat_messages_per_second=0, max_rate_headroom=0, _env_file=None)
     assert rate_limit_out(token_only).messages_per_second == 30.0
+
+
+async def test_a_failed_post_shows_its_text_in_the_log_and_a_published_one_does_not(screens, max_emulator):
+    await max_emulator.control("POST", "/_emulator/max/config", **FAST_MAX_EMULATOR)
+    link = await make_link(screens, chat="gen_40_s5", max_chat=7_000 + unique(), token=f"bot-{unique()}")
+    await max_emulator.fault(path="/messages", kind="status", status=400, times=2)
+    snap = await migrate(screens, link["id"])
+    assert snap["status"] == "completed" and snap["failed"] >= 1
+
+    failed = await screens.ok("GET", f"/api/v1/migrations/{link['id']}/log", params={"status": "failed"})
+    assert failed["total"] >= 1
+    # The post is kept for its retry, so the row can say which post it was (cut to a preview).
+    assert all(row["error"] for row in failed["items"])
+    assert any(row["text"] for row in failed["items"])
+    assert all(row["text"] is None or 0 < len(row["text"]) <= 300 for row in failed["items"])
+    published = await screens.ok("GET", f"/api/v1/migrations/{link['id']}/log", params={"status": "success"})
+    assert published["total"] > 0 and all(row["text"] is None for row in published["items"])

@@ -27,6 +27,7 @@ export const may = {
   runTracker: (role: Role) => STAFF.includes(role),
   adminTracker: (role: Role) => role === "admin",
   crosspost: (role: Role) => PEOPLE.includes(role),
+  editCrossposting: (role: Role) => STAFF.includes(role),
   askWebBuddy: (role: Role) => PEOPLE.includes(role),
   // The API shows admins (and workers) every project and query; others only their own.
   seeAllWebBuddy: (role: Role) => role === "admin",

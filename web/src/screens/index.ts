@@ -3,6 +3,7 @@ import type { ComponentType } from "react";
 import type { Role, User } from "@/api/session";
 import type { MessageKey } from "@/i18n/en";
 import { may } from "@/roles";
+import { Crossposting } from "./crossposting";
 import { Jobs } from "./Jobs";
 import { News } from "./news";
 import { Tracker } from "./tracker";
@@ -21,5 +22,6 @@ export const SCREENS: Screen[] = [
   { path: "/jobs", label: "nav.jobs", allowed: (role) => PEOPLE.includes(role), Component: Jobs },
   { path: "/news", label: "nav.news", allowed: (role) => PEOPLE.includes(role), Component: News },
   { path: "/webbuddy", label: "nav.webbuddy", allowed: (role) => may.askWebBuddy(role), Component: WebBuddy },
+  { path: "/crossposting", label: "nav.crossposting", allowed: (role) => PEOPLE.includes(role), Component: Crossposting },
   { path: "/tracker", label: "nav.tracker", allowed: (role) => PEOPLE.includes(role), Component: Tracker },
 ];
