@@ -1,8 +1,8 @@
 // Signed out: the sign-in form. Signed in: the header (screens the role may use, language, live state, who) and the
 // screen of the current path. A reload keeps both the session and the path.
 import { useQuery } from "@tanstack/react-query";
-import { Badge, Button, Layout, Menu, Result, Select, Space, Typography } from "antd";
-import { useEffect, useState } from "react";
+import { Badge, Button, Layout, Menu, Result, Select, Space, Spin, Typography } from "antd";
+import { Suspense, useEffect, useState } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
 import { get, signOut } from "./api/client";
 import { onSessionChange, readSession, type Session } from "./api/session";
@@ -82,7 +82,15 @@ function SignedIn({ session, screens }: { session: Session; screens: typeof SCRE
         <Layout.Content className="shell-content">
           <Routes>
             {screens.map((screen) => (
-              <Route key={screen.path} path={`${screen.path}/*`} element={<screen.Component user={session.user} />} />
+              <Route
+                key={screen.path}
+                path={`${screen.path}/*`}
+                element={
+                  <Suspense fallback={<Spin style={{ display: "block", margin: 48 }} />}>
+                    <screen.Component user={session.user} />
+                  </Suspense>
+                }
+              />
             ))}
             <Route
               path="*"

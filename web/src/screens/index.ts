@@ -1,13 +1,15 @@
 // The screens, in menu order, and which roles each is for (a role sees only the screens it can use).
-import type { ComponentType } from "react";
+import { lazy, type ComponentType } from "react";
 import type { Role, User } from "@/api/session";
 import type { MessageKey } from "@/i18n/en";
 import { may } from "@/roles";
-import { Crossposting } from "./crossposting";
 import { Jobs } from "./Jobs";
-import { News } from "./news";
-import { Tracker } from "./tracker";
-import { WebBuddy } from "./webbuddy";
+
+// Each application's screen is its own file, fetched when first opened: the first load carries the shell and Jobs.
+const News = lazy(() => import("./news").then((module) => ({ default: module.News })));
+const WebBuddy = lazy(() => import("./webbuddy").then((module) => ({ default: module.WebBuddy })));
+const Crossposting = lazy(() => import("./crossposting").then((module) => ({ default: module.Crossposting })));
+const Tracker = lazy(() => import("./tracker").then((module) => ({ default: module.Tracker })));
 
 export interface Screen {
   path: string;
