@@ -107,7 +107,7 @@ async def test_a_manager_sets_up_a_link_and_watches_its_migration_live_through_p
     await expect(counts).to_have_attribute("data-pending", "0")
     await expect(counts).to_have_attribute("data-failed", "0")
     assert loads == [], "the page was reloaded to show the change"
-    await expect(page.get_by_text(f"channel_migration finished: migration-link-{link_id}")).to_be_visible()
+    await expect(page.get_by_text(f"Channel migration finished: migration-link-{link_id}")).to_be_visible()
     await page.locator(".ant-notification-notice-close").click()
     await expect(page.locator(".ant-notification-notice")).to_have_count(0)
     await t.screenshot("crossposting")
