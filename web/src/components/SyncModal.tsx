@@ -80,7 +80,7 @@ export default function SyncModal({ visible, onClose, onSyncComplete }: SyncModa
             {started && !progressOpen && (
               <Button onClick={() => setProgressOpen(true)} data-testid="sync-show-progress">{t("onec.sync.showProgress")}</Button>
             )}
-            <Button onClick={onClose}>{t("app.close")}</Button>
+            <Button onClick={onClose} data-testid="sync-close">{t("app.close")}</Button>
             <Button type="primary" loading={starting} onClick={begin} data-testid="sync-start">
               {t("onec.sync.start")}
             </Button>

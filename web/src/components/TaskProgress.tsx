@@ -10,6 +10,8 @@ import { useI18n } from "@/i18n";
 import type { MessageKey } from "@/i18n/en";
 
 const POLL_MS = 2000;
+// A message that only says the phase (shown in the reader's words above it); any other (retrying, paused) is shown.
+const PHASE_MESSAGE = /^(loading .*|classifying): \d+\/\d+$/;
 
 const COLORS: Record<TaskStatus, string> = {
   pending: "default",
@@ -161,7 +163,7 @@ export default function TaskProgress({ taskId, title, visible, onClose, onComple
               <Button danger data-testid="task-cancel">{t("onec.task.cancel")}</Button>
             </Popconfirm>
           )}
-          <Button type={finished ? "primary" : "default"} onClick={onClose}>
+          <Button type={finished ? "primary" : "default"} onClick={onClose} data-testid="task-close">
             {finished ? t("app.close") : t("onec.task.hide")}
           </Button>
         </Space>
@@ -182,7 +184,7 @@ export default function TaskProgress({ taskId, title, visible, onClose, onComple
               <Descriptions.Item label={t("onec.task.processed")}>
                 <span data-testid="task-counts">{t("onec.task.counts", { processed: task.processed, total: task.total })}</span>
               </Descriptions.Item>
-              {task.message && !FINISHED.has(task.status) && (
+              {task.message && !FINISHED.has(task.status) && !(phase && PHASE_MESSAGE.test(task.message)) && (
                 <Descriptions.Item label={t("onec.task.message")}>
                   <span className="wrap-anywhere" data-testid="task-message">{task.message}</span>
                 </Descriptions.Item>

@@ -136,8 +136,6 @@ export const en = {
   "onec.last.contractors": "Contractors",
   "onec.last.runningNow": "syncing now",
   "onec.last.never": "No finished sync yet",
-  "onec.last.status": "Last sync",
-  "onec.last.finished": "Finished",
   "onec.last.period": "Period",
   "onec.last.counts": "Result",
   "onec.last.countsText": "loaded {loaded}: created {created}, updated {updated}, unchanged {skipped}, deleted {deleted}, failed {failed}",

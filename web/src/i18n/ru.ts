@@ -135,8 +135,6 @@ export const ru: Catalog = {
   "onec.last.contractors": "Контрагенты",
   "onec.last.runningNow": "идёт синхронизация",
   "onec.last.never": "Завершённых синхронизаций ещё нет",
-  "onec.last.status": "Последняя синхронизация",
-  "onec.last.finished": "Завершена",
   "onec.last.period": "Период",
   "onec.last.counts": "Результат",
   "onec.last.countsText": "загружено {loaded}: создано {created}, обновлено {updated}, без изменений {skipped}, удалено {deleted}, ошибок {failed}",

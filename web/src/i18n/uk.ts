@@ -135,8 +135,6 @@ export const uk: Catalog = {
   "onec.last.contractors": "Контрагенти",
   "onec.last.runningNow": "триває синхронізація",
   "onec.last.never": "Завершених синхронізацій ще немає",
-  "onec.last.status": "Остання синхронізація",
-  "onec.last.finished": "Завершена",
   "onec.last.period": "Період",
   "onec.last.counts": "Результат",
   "onec.last.countsText": "завантажено {loaded}: створено {created}, оновлено {updated}, без змін {skipped}, видалено {deleted}, помилок {failed}",

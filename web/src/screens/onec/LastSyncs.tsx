@@ -1,5 +1,5 @@
 // Each kind's last finished sync (when, the period, what it did, why it failed) and whether one runs now.
-import { Alert, Card, Col, Descriptions, Empty, Row, Tag, Typography } from "antd";
+import { Alert, Card, Col, Descriptions, Empty, Row, Space, Tag, Typography } from "antd";
 import type { UseQueryResult } from "@tanstack/react-query";
 import type { SyncKind } from "@/api/onec";
 import { TaskStatusTag } from "@/components/TaskProgress";
@@ -23,19 +23,23 @@ export function LastSyncs({ syncs }: { syncs: UseQueryResult<SyncKind[]> }) {
               data-testid={`last-sync-${kind.kind}`}
               data-running={kind.running ? "true" : "false"}
               title={kind.kind === "bank-transactions" ? t("onec.last.bank") : t("onec.last.contractors")}
-              extra={kind.running ? <Tag color="processing" data-testid="sync-running">{t("onec.last.runningNow")}</Tag> : null}
+              extra={
+                <Space size={4}>
+                  {kind.running && <Tag color="processing" data-testid="sync-running">{t("onec.last.runningNow")}</Tag>}
+                  {last && <TaskStatusTag status={last.status} />}
+                  {last && <Typography.Text type="secondary">{formatTime(last.finished_at, language)}</Typography.Text>}
+                </Space>
+              }
             >
               {!last ? (
                 <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description={t("onec.last.never")} />
               ) : (
-                <Descriptions size="small" column={{ xs: 1, md: 2 }}>
-                  <Descriptions.Item label={t("onec.last.status")}><TaskStatusTag status={last.status} /></Descriptions.Item>
-                  <Descriptions.Item label={t("onec.last.finished")}>{formatTime(last.finished_at, language)}</Descriptions.Item>
+                <Descriptions size="small" column={1}>
                   {last.date_from && (
                     <Descriptions.Item label={t("onec.last.period")}>{`${last.date_from} – ${last.date_to ?? ""}`}</Descriptions.Item>
                   )}
                   {c && (
-                    <Descriptions.Item label={t("onec.last.counts")} span={2}>
+                    <Descriptions.Item label={t("onec.last.counts")}>
                       <span data-testid="last-sync-counts">
                         {t("onec.last.countsText", { loaded: c.loaded, created: c.created, updated: c.updated, skipped: c.skipped, deleted: c.deleted, failed: c.failed })}
                         {kind.kind === "bank-transactions" &&
@@ -44,7 +48,7 @@ export function LastSyncs({ syncs }: { syncs: UseQueryResult<SyncKind[]> }) {
                     </Descriptions.Item>
                   )}
                   {last.error && (
-                    <Descriptions.Item label={t("onec.last.error")} span={2}>
+                    <Descriptions.Item label={t("onec.last.error")}>
                       <Typography.Text type={last.status === "failed" ? "danger" : "secondary"} className="wrap-anywhere">{last.error}</Typography.Text>
                     </Descriptions.Item>
                   )}

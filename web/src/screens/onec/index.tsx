@@ -24,12 +24,13 @@ const RUNNING_MS = 2000;
 const IDLE_MS = 15000;
 
 /** Each kind's last sync, asked often while one runs; when one ends, the books are read again. */
-export function useLastSyncs() {
+export function useLastSyncs(watching = false) {
   const queryClient = useQueryClient();
   const query = useQuery({
     queryKey: ["onec", "last-syncs"],
     queryFn: lastSyncs,
-    refetchInterval: (q) => (q.state.data?.some((kind) => kind.running) ? RUNNING_MS : IDLE_MS),
+    // Often while one runs, or while the sync dialog is open (a sync started there shows at once).
+    refetchInterval: (q) => (watching || q.state.data?.some((kind) => kind.running) ? RUNNING_MS : IDLE_MS),
   });
   const running = query.data?.filter((kind) => kind.running).map((kind) => kind.kind).join(",") ?? "";
   const before = useRef(running);
@@ -56,7 +57,7 @@ export function OneC({ user }: { user: User }) {
   const [params, setParams] = useSearchParams();
   const [syncOpen, setSyncOpen] = useState(false);
   const [contractor, setContractor] = useState<ContractorChoice | null>(null);
-  const syncs = useLastSyncs();
+  const syncs = useLastSyncs(syncOpen);
   dayjs.locale(language);
   const active = TABS.find((tab) => tab.key === params.get("tab"))?.key ?? "transactions";
   const canSync = may.sync1c(user.role);
