@@ -60,6 +60,11 @@ class Task(BaseModel):
     attempt: int | None = None
     retrying_since: datetime | None = None
     last_error: str | None = None
+    # Added too: which phase a job in phases is in (a 1C bank sync: `loading`, then `classifying`) and how far
+    # into it, so a client can say it in its reader's language; `message` says the same in English.
+    phase: str | None = None
+    phase_processed: int | None = None
+    phase_total: int | None = None
 
 
 class TaskList(BaseModel):
@@ -99,7 +104,14 @@ def task_of(snap: JobSnapshot) -> Task:
         attempt=retry.attempt if retry else None,
         retrying_since=retry.since if retry else None,
         last_error=retry.last_error if retry else None,
+        phase=phase if isinstance(phase := snap.details.get("phase"), str) else None,
+        phase_processed=count_of(snap.details.get("phase_processed")),
+        phase_total=count_of(snap.details.get("phase_total")),
     )
+
+
+def count_of(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def not_found(task_id: str) -> HTTPException:

@@ -58,6 +58,12 @@ async def test_progress_covers_the_classification_and_never_shows_100_while_runn
     classifying = [t for t in running if re.fullmatch(r"classifying: \d+/\d+", t["message"])]
     assert len({t["progress"] for t in classifying}) >= 2, "progress moves while the LLM classifies"
     to_classify = int(classifying[-1]["message"].split("/")[1])
+    # The phase in fields too, for a client to say in its reader's language.
+    phases = {t["phase"] for t in running}
+    assert phases <= {"loading", "classifying", None}, phases
+    for task in classifying:
+        assert task["phase"] == "classifying"
+        assert f"classifying: {task['phase_processed']}/{task['phase_total']}" == task["message"]
     assert done["total"] == done["processed"] == done["result"]["loaded"] + to_classify
     assert done["result"]["classified_by_llm"] == to_classify  # no rules: the LLM had them all
 

@@ -9,6 +9,7 @@ import { Jobs } from "./Jobs";
 const News = lazy(() => import("./news").then((module) => ({ default: module.News })));
 const WebBuddy = lazy(() => import("./webbuddy").then((module) => ({ default: module.WebBuddy })));
 const Crossposting = lazy(() => import("./crossposting").then((module) => ({ default: module.Crossposting })));
+const OneC = lazy(() => import("./onec").then((module) => ({ default: module.OneC })));
 const Tracker = lazy(() => import("./tracker").then((module) => ({ default: module.Tracker })));
 
 export interface Screen {
@@ -25,5 +26,6 @@ export const SCREENS: Screen[] = [
   { path: "/news", label: "nav.news", allowed: (role) => PEOPLE.includes(role), Component: News },
   { path: "/webbuddy", label: "nav.webbuddy", allowed: (role) => may.askWebBuddy(role), Component: WebBuddy },
   { path: "/crossposting", label: "nav.crossposting", allowed: (role) => PEOPLE.includes(role), Component: Crossposting },
+  { path: "/1c", label: "nav.onec", allowed: (role) => PEOPLE.includes(role), Component: OneC },
   { path: "/tracker", label: "nav.tracker", allowed: (role) => PEOPLE.includes(role), Component: Tracker },
 ];
