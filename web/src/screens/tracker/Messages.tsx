@@ -3,6 +3,7 @@
 // noise class and why. New and edited messages come in over the events socket without a reload.
 // Also here, for the other tabs of this screen: the one events socket (useTrackerEvents, mounted by the screen),
 // which shows every *.failed event to staff as a notice, and the shapes and small pieces the tabs share.
+import { useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, Avatar, Badge, Button, Descriptions, Empty, Select, Space, Table, Tag, Tooltip, Typography } from "antd";
 import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
@@ -390,7 +391,16 @@ export function MessagesTable({ data, total, loading, page, pageSize, onPage, sh
 export function Messages(_: { user: User }) {
   const { t } = useI18n();
   const errorText = useErrorText();
-  const [chat, setChat] = useState<number | undefined>();
+  // The chat is in the URL (?chat=), so a link to one chat's messages opens on it.
+  const [params, setParams] = useSearchParams();
+  const chat = Number(params.get("chat")) || undefined;
+  const setChat = (value: number | undefined) =>
+    setParams((now) => {
+      const next = new URLSearchParams(now);
+      if (value === undefined) next.delete("chat");
+      else next.set("chat", String(value));
+      return next;
+    });
   const [noise, setNoise] = useState<NoiseClass | undefined>();
   const [topic, setTopic] = useState<number | undefined>();
   const [page, setPage] = useState(1);
