@@ -73,9 +73,9 @@ async def test_a_manager_sets_up_a_link_and_watches_its_migration_live_through_p
     await page.get_by_role("dialog").get_by_label("Bot token").fill(token)
     await page.get_by_role("button", name="Save").click()
     table = page.get_by_test_id("xpost-max-table")
-    await expect(table.get_by_role("row", name=re.compile(f"MAX news {n}")).get_by_test_id("xpost-token-hint")).to_have_text(
-        "…" + token[-4:]
-    )
+    await expect(
+        table.get_by_role("row", name=re.compile(f"MAX news {n}")).get_by_test_id("xpost-token-hint")
+    ).to_have_text("…" + token[-4:])
     assert token not in await page.content()
 
     await page.get_by_role("tab", name="Links and migrations").click()

@@ -43,7 +43,9 @@ async def open_tab(page: Page, name: str) -> None:
     await page.get_by_role("tab", name=name, exact=True).click()
 
 
-async def test_a_manager_runs_an_analysis_watches_it_live_and_reviews_its_proposals(tab, stack, database, make_user, llm):
+async def test_a_manager_runs_an_analysis_watches_it_live_and_reviews_its_proposals(
+    tab, stack, database, make_user, llm
+):
     manager = await make_user("manager")
     word = unique_word()
     start, end = window()
@@ -74,7 +76,9 @@ async def test_a_manager_runs_an_analysis_watches_it_live_and_reviews_its_propos
     runs_before = {r["id"] for r in await manager.ok("GET", "/api/v1/runs", params={"limit": 200})}
     form = page.get_by_test_id("start-run")
     # Enter confirms each end of the window and starts nothing.
-    await fill_range(page, "run-window-start", "run-window-end", start.strftime("%Y-%m-%d %H:%M"), end.strftime("%Y-%m-%d %H:%M"))
+    await fill_range(
+        page, "run-window-start", "run-window-end", start.strftime("%Y-%m-%d %H:%M"), end.strftime("%Y-%m-%d %H:%M")
+    )
     await form.get_by_label("Batch size").fill("2")
     await form.get_by_role("button", name="Start run").click()
 
@@ -118,7 +122,9 @@ async def test_a_manager_runs_an_analysis_watches_it_live_and_reviews_its_propos
     assert page_tab.dialogs == [] and page_tab.csp_violations() == []
 
 
-async def test_an_experiment_over_the_emulators_messages_shows_its_accuracy_and_mistakes(tab, database, admin, make_user, llm):
+async def test_an_experiment_over_the_emulators_messages_shows_its_accuracy_and_mistakes(
+    tab, database, admin, make_user, llm
+):
     manager = await make_user("manager")
     await ensure_extractor(database)
     chat = -random.randrange(10**9, 10**12)
@@ -176,7 +182,9 @@ async def test_an_experiment_over_the_emulators_messages_shows_its_accuracy_and_
         await expect(cell).to_have_text(str(n))
     hits = sum(row.get(actual, 0) for actual, row in stored["confusion_matrix"].items())
     assert hits == stored["correct"]
-    await expect(detail.get_by_test_id("mistakes")).to_contain_text(f"Mistakes ({stored['classified'] - stored['correct']})")
+    await expect(detail.get_by_test_id("mistakes")).to_contain_text(
+        f"Mistakes ({stored['classified'] - stored['correct']})"
+    )
     assert loads == []
     await quiet(page)
     await page_tab.screenshot("tracker-experiment")

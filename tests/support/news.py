@@ -35,7 +35,8 @@ async def drafts_of(api: Api, job_id: str) -> dict:
 async def discover_failing_second_batch_once(api: Api, llm: Emulator, sources: list[dict]) -> dict:
     """A discovery whose first LLM batch is slowed until the test sees it, and whose second batch then fails once:
     the retry starts from the checkpoint the first batch left. Answers the finished job."""
-    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=500, times=1)
+    # Slow enough that the second fault is in place before the first batch answers, even on a loaded machine.
+    await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=3000, times=1)
     job_id = await discover(api, sources)
 
     async def first_batch_asked():

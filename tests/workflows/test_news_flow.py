@@ -6,7 +6,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
-from activities.news import DiscoverSourceInput, SourceOutcome
+from activities.news import DiscoverSourceInput, SourceOutcome, SourceRun
 from devstack.clients import eventually
 from tests.workflows.stubs import Gate, heartbeat_until_cancelled
 from workflows.base import JobStatus
@@ -25,6 +25,7 @@ class Sources:
         self.most_running = 0
         self.attempts: dict[int, int] = {}
         self.cancelled: list[int] = []
+        self.recorded: list[SourceRun] = []
 
     @activity.defn(name="news.discover_source")
     async def discover_source(self, inp: DiscoverSourceInput) -> SourceOutcome:
@@ -44,6 +45,10 @@ class Sources:
         finally:
             self.running -= 1
 
+    @activity.defn(name="news.record_source_run")
+    async def record_source_run(self, run: SourceRun) -> None:
+        self.recorded.append(run)
+
 
 def sources(*ids: int, max_parallel: int = 3) -> DiscoverNewsInput:
     return DiscoverNewsInput(sources=[SourceRef(id=i, name=f"source {i}") for i in ids], max_parallel=max_parallel)
@@ -52,7 +57,7 @@ def sources(*ids: int, max_parallel: int = 3) -> DiscoverNewsInput:
 async def test_at_most_max_parallel_run_and_every_source_completes(env, run_worker):
     stub = Sources()
     stub.gate = Gate()
-    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source]) as settings:
+    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source, stub.record_source_run]) as settings:
         handle = await start_job(env.client, settings, discovery_job(sources(*range(100, 107)), "tester"))
         await stub.gate.reached(3, "three sources running")
         progress = await handle.query(NewsDiscoveryWorkflow.progress)
@@ -61,6 +66,10 @@ async def test_at_most_max_parallel_run_and_every_source_completes(env, run_work
         stub.gate.release()
         result = await handle.result()
     assert stub.most_running == 3
+    # Each source's last run is kept on it, once, with its counts.
+    assert sorted((r.source_id, r.entries, r.drafts, r.error) for r in stub.recorded) == [
+        (sid, 3, 2, None) for sid in range(100, 107)
+    ]
     assert (result.status, result.sources_processed, result.drafts_created) == (JobStatus.completed, 7, 14)
     assert (result.progress.processed, result.progress.succeeded, result.progress.percent) == (7, 7, 100.0)
     assert result.progress.current is None and result.failed_sources == []
@@ -68,7 +77,7 @@ async def test_at_most_max_parallel_run_and_every_source_completes(env, run_work
 
 async def test_a_failing_source_is_recorded_and_the_rest_go_on(env, run_worker):
     stub = Sources()
-    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source]) as settings:
+    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source, stub.record_source_run]) as settings:
         handle = await start_job(env.client, settings, discovery_job(sources(100, 200, 101), "tester"))
         result = await handle.result()
     assert result.status == JobStatus.completed
@@ -80,7 +89,7 @@ async def test_a_failing_source_is_recorded_and_the_rest_go_on(env, run_worker):
 
 async def test_retry_after_is_waited_out_then_the_source_succeeds(env, run_worker):
     stub = Sources()
-    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source]) as settings:
+    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source, stub.record_source_run]) as settings:
         handle = await start_job(env.client, settings, discovery_job(sources(300), "tester"))
         result = await handle.result()
     assert result.status == JobStatus.completed and stub.attempts[300] == 2
@@ -91,7 +100,7 @@ async def test_retry_after_is_waited_out_then_the_source_succeeds(env, run_worke
 
 async def cancel_mid_run(env, run_worker, cancel) -> tuple[Sources, object, object]:
     stub = Sources()
-    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source]) as settings:
+    async with run_worker([NewsDiscoveryWorkflow], [stub.discover_source, stub.record_source_run]) as settings:
         job = discovery_job(sources(400, 401, 402, 403, 100, max_parallel=2), "tester")
         handle = await start_job(env.client, settings, job)
         await eventually(lambda: _running(stub, 2), "two sources running", within=20, interval=0.02)
