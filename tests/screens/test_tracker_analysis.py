@@ -59,11 +59,12 @@ async def test_a_manager_runs_an_analysis_watches_it_live_and_reviews_its_propos
     ids = await seed_messages(database, -random.randrange(10**9), start, texts)
     # Batch 0 holds messages 1 and 3, batch 1 message 5 (the prefilter drops 2 and 4): one answer planted for each.
     hostile = f"Fix the {word} export {IMG}"
-    await plant(llm, "billing export", {"title": hostile, "description": f"Stream the rows in pages. {JS_LINK}",
-                                        "priority": "high", "confidence": 0.92, "messages": [{"index": 1}, {"index": 2}]})  # fmt: skip
-    await plant(llm, "invoice totals", {"title": f"Review the {word} March invoice totals",
-                                        "description": "Check the totals against the bank statement.",
-                                        "priority": "medium", "confidence": 0.61, "messages": [{"index": 1}]})  # fmt: skip
+    billing = {"title": hostile, "description": f"Stream the rows in pages. {JS_LINK}", "priority": "high",
+               "confidence": 0.92, "messages": [{"index": 1}, {"index": 2}]}  # fmt: skip
+    invoices = {"title": f"Review the {word} March invoice totals", "priority": "medium", "confidence": 0.61,
+                "description": "Check the totals against the bank statement.", "messages": [{"index": 1}]}  # fmt: skip
+    await plant(llm, "billing export", billing)
+    await plant(llm, "invoice totals", invoices)
     # The LLM answers slowly until the screen has shown the run running.
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=1500)
 
