@@ -183,7 +183,10 @@ async def test_every_endpoint_documents_a_typed_answer(stack):
             for code, response in operation["responses"].items():
                 if not code.startswith("2") or code == "204":
                     continue
-                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                content = response.get("content", {})
+                if content and all(kind.startswith("image/") for kind in content):
+                    continue  # a file, named by its media type
+                schema = content.get("application/json", {}).get("schema", {})
                 if not fields(schema):
                     untyped.append(f"{method.upper()} {path} {code}")
     assert untyped == []

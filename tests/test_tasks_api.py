@@ -19,6 +19,8 @@ TASK_FIELDS = {
     "created_at", "started_at", "completed_at", "result", "error",
     # added: a step being retried (the 1C front end shows `message`, which says it too)
     "retrying", "attempt", "retrying_since", "last_error",
+    # added: which phase a job is in and how far into it (a 1C sync: loading, then classifying), for the reader's words
+    "phase", "phase_processed", "phase_total",
 }  # fmt: skip
 
 

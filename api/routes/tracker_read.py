@@ -203,7 +203,11 @@ async def read_profile(profile_id: RowId, session: SessionDep, _: CurrentUser) -
     return (await with_linked_users(session, [await found(session, UserProfile, profile_id, "profile")]))[0]
 
 
-@router.get("/profiles/{profile_id}/avatar", response_class=FileResponse)
+@router.get(
+    "/profiles/{profile_id}/avatar",
+    response_class=FileResponse,
+    responses={200: {"description": "the avatar, as Telegram sent it", "content": {"image/jpeg": {}}}},
+)
 async def read_avatar(profile_id: RowId, session: SessionDep, settings: SettingsDep, _: CurrentUser) -> FileResponse:
     """The profile's Telegram avatar as the workers cached it (`avatar_path`, under the avatars directory they
     share with the API). 404 when the user shows no photo, it is not fetched yet, or it is not where this API can

@@ -11,6 +11,7 @@ import re
 from playwright.async_api import expect
 
 from devstack.stack import ADMIN_PASSWORD
+from tests.support.browser import choose
 from tests.support.crossposting import export_of, make_link, unique
 
 PLANTED = '<img src=x onerror="alert(document.domain)">'
@@ -38,8 +39,7 @@ def hostile_export(stack):
 
 
 async def pick(page, label: str, option_title: str) -> None:
-    await page.get_by_role("dialog").get_by_label(label, exact=True).click()
-    await page.locator(f'.ant-select-dropdown:visible .ant-select-item-option[title="{option_title}"]').click()
+    await choose(page, page.get_by_role("dialog").get_by_label(label, exact=True), option_title)
 
 
 async def test_a_manager_sets_up_a_link_and_watches_its_migration_live_through_pause_and_resume(

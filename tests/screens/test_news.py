@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from playwright.async_api import Page, expect
 
+from tests.support.browser import choose
 from tests.support.news import ITEMS, NEWS_PER_FEED, make_sources
 
 PLANTED = '<img src=x onerror="alert(document.domain)">'
@@ -113,8 +114,7 @@ async def test_an_editor_adds_a_source_discovers_and_works_the_drafts_as_they_ar
     await expect(drafts.locator(f'tr[data-draft-id="{third}"]')).to_have_attribute("data-status", "rejected")
 
     # Filter by source, then page through it; "new since" from its presets, and a time after every draft.
-    await page.get_by_test_id("filter-source").click()
-    await page.locator(".ant-select-item-option").filter(has_text=name).click()
+    await choose(page, page.get_by_test_id("filter-source"), name)
     await expect(page.get_by_test_id("drafts-total")).to_have_text(f"{NEWS_PER_FEED} found")
     assert query_of(page)["source"] == str(added_id)
     await page.locator(".ant-pagination-item-2").click()

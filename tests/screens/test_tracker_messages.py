@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import text
 
+from tests.support.browser import choose
 from tests.support.tracker import seed_messages, unique_word
 from tests.support.tracker_live import (
     author,
@@ -84,8 +85,7 @@ async def test_messages_arrive_live_with_avatar_linked_user_and_score_and_an_edi
     # The avatar shows once the workers have fetched it; the list is read again when the next message comes.
 
     # The chat filter narrows the list on the server; a new message in that chat still arrives live.
-    await page.get_by_role("combobox", name="Chat").click()
-    await page.locator(".ant-select-item-option", has_text=str(chat)).click()
+    await choose(page, page.get_by_role("combobox", name="Chat"), str(chat))
     await expect(page.locator("tr[data-message-id]")).to_have_count(4)
     await telegram_bot.deliver([{"update_id": base + 10, "message": message(
         chat, 5, author(olena, "Олена", "olena_k", "Коваль"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
 
 from devstack.browser import VIEWPORT
 
@@ -66,3 +66,11 @@ async def open_tab(browser: Browser, base_url: str, locale: str = "en-US") -> Ta
     context = await browser.new_context(viewport=VIEWPORT, locale=locale, base_url=base_url)  # type: ignore[arg-type]
     context.set_default_timeout(DEADLINE_MS)
     return Tab(context, await context.new_page(), base_url)
+
+
+async def choose(page: Page, combobox: Locator, text: str) -> None:
+    """Pick an option of a searchable select as a person with a long list would: type to narrow it (the list renders
+    only the options in view, so one further down is not there to click)."""
+    await combobox.click()
+    await page.keyboard.type(text)
+    await page.locator(".ant-select-dropdown:visible .ant-select-item-option").filter(has_text=text).first.click()

@@ -119,6 +119,7 @@ export const en = {
   "status.cancelled": "cancelled",
 
   // ---- news
+  "news.findSource": "Find a source",
   "news.title": "News discovery",
   "news.tab.sources": "Sources",
   "news.tab.drafts": "Drafts",

@@ -118,6 +118,7 @@ export const ru: Catalog = {
   "status.cancelled": "отменена",
 
   // ---- news
+  "news.findSource": "Найти источник",
   "news.title": "Поиск новостей",
   "news.tab.sources": "Источники",
   "news.tab.drafts": "Черновики",

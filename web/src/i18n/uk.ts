@@ -118,6 +118,7 @@ export const uk: Catalog = {
   "status.cancelled": "скасовано",
 
   // ---- news
+  "news.findSource": "Знайти джерело",
   "news.title": "Пошук новин",
   "news.tab.sources": "Джерела",
   "news.tab.drafts": "Чернетки",

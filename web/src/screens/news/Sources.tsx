@@ -102,9 +102,13 @@ export function Sources({ user, live, onStarted, onShowRun }: {
   const [starting, setStarting] = useState(false);
   const [editing, setEditing] = useState<Source | "new" | null>(null);
 
-  const all = sources.data ?? [];
-  const picked = chosen.filter((id) => all.some((s) => s.id === id));
-  const active = all.filter((s) => s.active).length;
+  const [find, setFind] = useState("");
+  // Newest first, so a source just added is on the first page; the search narrows a long list by name or feed.
+  const every = [...(sources.data ?? [])].sort((a, b) => b.id - a.id);
+  const needle = find.trim().toLowerCase();
+  const all = needle ? every.filter((s) => `${s.name} ${s.feed_url} ${s.topic}`.toLowerCase().includes(needle)) : every;
+  const picked = chosen.filter((id) => every.some((s) => s.id === id));
+  const active = every.filter((s) => s.active).length;
 
   const start = async () => {
     setStarting(true);
@@ -146,6 +150,8 @@ export function Sources({ user, live, onStarted, onShowRun }: {
           <Typography.Text type="secondary">{t("news.chooseHint")}</Typography.Text>
         </Space>
         <Space>
+          <Input.Search allowClear placeholder={t("news.findSource")} value={find} onChange={(event) => setFind(event.target.value)}
+            style={{ width: 240 }} aria-label={t("news.findSource")} />
           <Button onClick={() => sources.refetch()}>{t("app.refresh")}</Button>
           <Tooltip title={editor ? undefined : notAllowed}>
             <Button data-testid="add-source" disabled={!editor} onClick={() => setEditing("new")}>{t("news.addSource")}</Button>
