@@ -117,7 +117,7 @@ async def test_an_editor_adds_a_source_discovers_and_works_the_drafts_as_they_ar
     await choose(page, page.get_by_test_id("filter-source"), name)
     await expect(page.get_by_test_id("drafts-total")).to_have_text(f"{NEWS_PER_FEED} found")
     assert query_of(page)["source"] == str(added_id)
-    await page.locator(".ant-pagination-item-2").click()
+    await page.get_by_test_id("drafts-list").locator(".ant-pagination-item-2").click()  # not the sources' pager
     await expect(rows).to_have_count(NEWS_PER_FEED - 20)
     assert query_of(page)["page"] == "2"
     await expect(drafts.get_by_test_id("draft-status").first).to_be_visible()

@@ -1,5 +1,6 @@
 // The two ends of a link: Telegram channels (read live through pyrogram, or from a Desktop export picked from the
 // exports directory) and MAX channels (a chat and its bot's token, which is write-only: shown by its hint).
+import { newestFirst } from "@/lists";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, Button, Descriptions, Empty, Form, Input, InputNumber, Modal, Popconfirm, Radio, Select, Space, Table, Tag, Typography } from "antd";
 import { useState } from "react";
@@ -160,7 +161,7 @@ export function TelegramChannels({ user }: { user: User }) {
       {channels.error && <Typography.Text type="danger">{errorText(channels.error)}</Typography.Text>}
       <Table<TelegramChannel>
         data-testid="xpost-telegram-table" rowKey="id" size="small" loading={channels.isLoading}
-        dataSource={channels.data ?? []} pagination={{ pageSize: 20, hideOnSinglePage: true }}
+        dataSource={newestFirst(channels.data)} pagination={{ pageSize: 20, hideOnSinglePage: true }}
         locale={{ emptyText: <Empty description={t("xpost.telegram.empty")} /> }}
         columns={[
           { title: t("xpost.title"), dataIndex: "title", render: (title: string) => <span className="wrap-anywhere">{title}</span> },
@@ -248,7 +249,7 @@ export function MaxChannels({ user }: { user: User }) {
       {channels.error && <Typography.Text type="danger">{errorText(channels.error)}</Typography.Text>}
       <Table<MaxChannel>
         data-testid="xpost-max-table" rowKey="id" size="small" loading={channels.isLoading}
-        dataSource={channels.data ?? []} pagination={{ pageSize: 20, hideOnSinglePage: true }}
+        dataSource={newestFirst(channels.data)} pagination={{ pageSize: 20, hideOnSinglePage: true }}
         locale={{ emptyText: <Empty description={t("xpost.max.empty")} /> }}
         columns={[
           { title: t("xpost.title"), dataIndex: "title", render: (title: string) => <span className="wrap-anywhere">{title}</span> },

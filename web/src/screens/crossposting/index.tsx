@@ -1,5 +1,6 @@
 // Crossposting (Telegram → MAX): links and their migrations (the tab people live in), and the channels at both ends.
 // Tab and chosen link are in the URL (?tab=, ?link=), so a reload or a shared link opens the same view.
+import { newestFirst } from "@/lists";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, Button, Empty, Form, Modal, Popconfirm, Select, Space, Switch, Table, Tabs, Tag, Typography } from "antd";
 import { useCallback, useState } from "react";
@@ -106,7 +107,7 @@ function Links({ user }: { user: User }) {
         {links.error && <Typography.Text type="danger">{errorText(links.error)}</Typography.Text>}
         <Table<Link>
           data-testid="xpost-links" rowKey="id" size="small" loading={links.isLoading}
-          dataSource={links.data ?? []} pagination={{ pageSize: 10, hideOnSinglePage: true }}
+          dataSource={newestFirst(links.data)} pagination={{ pageSize: 10, hideOnSinglePage: true }}
           locale={{ emptyText: <Empty description={t("xpost.links.empty")} /> }}
           rowClassName={(row) => (row.id === chosen ? "xpost-chosen" : "")}
           onRow={(row) => ({ "data-link-id": row.id }) as React.HTMLAttributes<HTMLElement>}

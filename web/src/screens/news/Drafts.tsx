@@ -140,6 +140,7 @@ export function Drafts({ user, live }: { user: User; live: boolean }) {
       </Space>
       {!editor && <Typography.Text type="secondary">{t("news.readOnly", { role: user.role })}</Typography.Text>}
       {drafts.error && <Alert type="error" showIcon message={errorText(drafts.error)} />}
+      <div data-testid="drafts-list">
       <Table<Draft>
         data-testid="drafts-table"
         rowKey="id"
@@ -200,6 +201,7 @@ export function Drafts({ user, live }: { user: User; live: boolean }) {
           ) }] : []),
         ]}
       />
+      </div>
       {editing && <DraftForm key={editing.id} draft={editing} onDone={() => setEditing(null)} />}
     </Space>
   );

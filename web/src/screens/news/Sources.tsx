@@ -1,5 +1,6 @@
 // The sources: each with its feed, topic and how the last discovery fared with it; chosen ones (or all active
 // ones) are read by a new discovery. Staff add, edit and delete them.
+import { newestFirst } from "@/lists";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Alert, App as AntApp, Button, Empty, Form, Input, InputNumber, Modal, Popconfirm, Space, Switch, Table, Tag, Tooltip, Typography } from "antd";
 import { useState } from "react";
@@ -104,7 +105,7 @@ export function Sources({ user, live, onStarted, onShowRun }: {
 
   const [find, setFind] = useState("");
   // Newest first, so a source just added is on the first page; the search narrows a long list by name or feed.
-  const every = [...(sources.data ?? [])].sort((a, b) => b.id - a.id);
+  const every = newestFirst(sources.data);
   const needle = find.trim().toLowerCase();
   const all = needle ? every.filter((s) => `${s.name} ${s.feed_url} ${s.topic}`.toLowerCase().includes(needle)) : every;
   const picked = chosen.filter((id) => every.some((s) => s.id === id));
