@@ -1,12 +1,12 @@
 // Signed out: the sign-in form. Signed in: the header (screens the role may use, language, live state, who) and the
 // screen of the current path. A reload keeps both the session and the path.
 import { useQuery } from "@tanstack/react-query";
-import { Badge, Button, Layout, Menu, Result, Select, Space, Spin, Typography } from "antd";
+import { Badge, Button, Layout, Menu, Result, Space, Spin, Typography } from "antd";
 import { Suspense, useEffect, useState } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router-dom";
 import { get, signOut } from "./api/client";
 import { onSessionChange, readSession, type Session } from "./api/session";
-import { LANGUAGES, useI18n, type Language } from "./i18n";
+import { LanguageSelect, useI18n } from "./i18n";
 import type { MessageKey } from "./i18n/en";
 import { JobsLiveProvider, useJobsLive } from "./jobsLive";
 import { SignIn } from "./SignIn";
@@ -30,7 +30,7 @@ function LiveBadge() {
 }
 
 function Header({ session }: { session: Session }) {
-  const { t, language, setLanguage } = useI18n();
+  const { t } = useI18n();
   const location = useLocation();
   const navigate = useNavigate();
   const screens = SCREENS.filter((screen) => screen.allowed(session.user.role));
@@ -47,13 +47,7 @@ function Header({ session }: { session: Session }) {
       />
       <Space size="middle">
         <LiveBadge />
-        <Select<Language>
-          aria-label={t("app.language")}
-          value={language}
-          onChange={setLanguage}
-          options={Object.entries(LANGUAGES).map(([value, label]) => ({ value: value as Language, label }))}
-          style={{ width: 130 }}
-        />
+        <LanguageSelect />
         <Typography.Text data-testid="whoami">
           {t("app.signedInAs", { username: session.user.username, role: session.user.role })}
         </Typography.Text>

@@ -1,19 +1,18 @@
-import { Alert, Button, Card, Form, Input, Select } from "antd";
+import { Alert, Button, Card, Form, Input } from "antd";
 import { useState } from "react";
 import { signIn } from "./api/client";
-import { LANGUAGES, useI18n, type Language } from "./i18n";
+import { LanguageSelect, useI18n } from "./i18n";
 import { useErrorText } from "./errors";
 
 export function SignIn() {
-  const { t, language, setLanguage } = useI18n();
+  const { t } = useI18n();
   const errorText = useErrorText();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   return (
     <Card className="sign-in" title={t("signIn.title")}
       extra={
-        <Select<Language> size="small" value={language} onChange={setLanguage} aria-label={t("app.language")}
-          options={Object.entries(LANGUAGES).map(([value, label]) => ({ value: value as Language, label }))} />
+        <LanguageSelect size="small" />
       }>
       <Form
         layout="vertical"

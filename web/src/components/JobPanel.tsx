@@ -12,17 +12,41 @@ import { useConfig } from "@/Shell";
 import { JobStatusTag } from "./JobStatusTag";
 import { useJobTypeName } from "./JobTypeName";
 
-export function temporalJobUrl(config: { temporal_ui_url: string; temporal_namespace: string } | undefined, jobId: string) {
+type TemporalConfig = { temporal_ui_url: string; temporal_namespace: string } | undefined;
+
+/** The Web UI's workflows of this deployment's namespace, or null when the API names no Web UI. */
+function temporalWorkflows(config: TemporalConfig): string | null {
   if (!config?.temporal_ui_url) return null;
-  const namespace = encodeURIComponent(config.temporal_namespace || "default");
-  return `${config.temporal_ui_url}/namespaces/${namespace}/workflows/${encodeURIComponent(jobId)}`;
+  return `${config.temporal_ui_url}/namespaces/${encodeURIComponent(config.temporal_namespace || "default")}/workflows`;
+}
+
+export function temporalJobUrl(config: TemporalConfig, jobId: string) {
+  const base = temporalWorkflows(config);
+  return base && `${base}/${encodeURIComponent(jobId)}`;
 }
 
 /** The Web UI's list of jobs: workflows that carry a JobType (housekeeping sweeps carry none and stay out of it). */
-export function temporalJobsUrl(config: { temporal_ui_url: string; temporal_namespace: string } | undefined) {
-  if (!config?.temporal_ui_url) return null;
-  const namespace = encodeURIComponent(config.temporal_namespace || "default");
-  return `${config.temporal_ui_url}/namespaces/${namespace}/workflows?query=${encodeURIComponent("JobType IS NOT NULL")}`;
+export function temporalJobsUrl(config: TemporalConfig) {
+  const base = temporalWorkflows(config);
+  return base && `${base}?query=${encodeURIComponent("JobType IS NOT NULL")}`;
+}
+
+/** Cancel a job as every screen does: ask the API, say so, and read the job again for its new status. */
+export function useCancelJob(): (jobId: string) => Promise<void> {
+  const { t } = useI18n();
+  const { track } = useJobsLive();
+  const { message } = AntApp.useApp();
+  const errorText = useErrorText();
+  return (jobId) =>
+    cancelJob(jobId, "cancelled from the dashboard").then(
+      () => {
+        message.info(t("jobs.cancelled"));
+        track(jobId).catch(() => {});
+      },
+      (error) => {
+        message.error(errorText(error));
+      },
+    );
 }
 
 export function JobProgressBar({ snap }: { snap: JobSnapshot }) {
@@ -41,12 +65,11 @@ export function JobPanel({ jobId, title, onClose, canCancel = true, extra }: {
   const { track } = useJobsLive();
   const snap = useSnapshot(jobId);
   const { data: config } = useConfig();
-  const { message } = AntApp.useApp();
-  const errorText = useErrorText();
   useEffect(() => {
     if (!snap) track(jobId).catch(() => {});
   }, [jobId, snap, track]);
   const typeName = useJobTypeName();
+  const cancel = useCancelJob();
   const temporal = temporalJobUrl(config, jobId);
   return (
     <Card
@@ -59,9 +82,7 @@ export function JobPanel({ jobId, title, onClose, canCancel = true, extra }: {
           {extra}
           {snap && !isClosed(snap.status) && canCancel && (
             <Popconfirm title={t("jobs.cancelConfirm")} okText={t("app.yes")} cancelText={t("app.no")}
-              onConfirm={() => cancelJob(jobId, "cancelled from the dashboard").then(
-                () => { message.info(t("jobs.cancelled")); track(jobId).catch(() => {}); },
-                (error) => message.error(errorText(error)))}>
+              onConfirm={() => cancel(jobId)}>
               <Button danger size="small">{t("jobs.cancel")}</Button>
             </Popconfirm>
           )}

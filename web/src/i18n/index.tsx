@@ -1,4 +1,5 @@
 // The page's language: the one chosen with the switch (remembered), else the browser's first of en/ru/uk.
+import { Select } from "antd";
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
 import { en, type Catalog, type MessageKey } from "./en";
 import { ru } from "./ru";
@@ -52,4 +53,13 @@ export function useI18n(): I18n {
   const value = useContext(Context);
   if (!value) throw new Error("useI18n outside I18nProvider");
   return value;
+}
+
+/** The language switch, on the sign-in card and in the header. */
+export function LanguageSelect({ size }: { size?: "small" | "middle" }) {
+  const { t, language, setLanguage } = useI18n();
+  return (
+    <Select<Language> size={size} value={language} onChange={setLanguage} aria-label={t("app.language")} style={{ width: 130 }}
+      options={Object.entries(LANGUAGES).map(([value, label]) => ({ value: value as Language, label }))} />
+  );
 }

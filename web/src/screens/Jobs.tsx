@@ -2,9 +2,9 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, Button, Empty, Popconfirm, Select, Space, Table, Typography } from "antd";
 import { useEffect, useMemo, useState } from "react";
-import { cancelJob, cancelMany, isClosed, JOB_STATUSES, listJobs, rerunJob, type JobStatus, type JobSummary } from "@/api/jobs";
+import { cancelMany, isClosed, JOB_STATUSES, listJobs, rerunJob, type JobStatus, type JobSummary } from "@/api/jobs";
 import type { User } from "@/api/session";
-import { JobPanel, JobProgressBar, temporalJobsUrl } from "@/components/JobPanel";
+import { JobPanel, JobProgressBar, temporalJobsUrl, useCancelJob } from "@/components/JobPanel";
 import { JobStatusTag } from "@/components/JobStatusTag";
 import { useJobTypeName } from "@/components/JobTypeName";
 import { useErrorText } from "@/errors";
@@ -70,14 +70,7 @@ export function Jobs({ user }: { user: User }) {
     [jobs.data],
   );
 
-  const cancel = (jobId: string) =>
-    cancelJob(jobId, "cancelled from the dashboard").then(
-      () => {
-        message.info(t("jobs.cancelled"));
-        track(jobId).catch(() => {});
-      },
-      (error) => message.error(errorText(error)),
-    );
+  const cancel = useCancelJob();
 
   const rerun = (jobId: string) =>
     rerunJob(jobId).then(
