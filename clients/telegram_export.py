@@ -98,15 +98,17 @@ def open_export(path: Path, within: Path | None = None, max_bytes: int | None = 
     (blocking): inside `within` once symbolic links are resolved, a directory with a result.json of at most
     `max_bytes` bytes, parseable. Raises ExportInvalid naming the directory by its path under `within`: the
     path as stored, which means the same on every host that mounts the exports directory."""
-    directory = path.expanduser()
-    shown = _shown(directory, within)
-    _stays_within(directory, within)
+    shown = _shown(path.expanduser(), within)
+    # Read through the resolved path from here on: a link swapped after this check does not redirect the read.
+    directory = _stays_within(path.expanduser(), within)
     if not directory.is_dir():
         wrong = "does not exist" if not directory.exists() else "is not a directory"
         raise ExportInvalid(f"directory {shown} {wrong}")
     result = directory / RESULT_FILE
     if not result.is_file():
         raise ExportInvalid(f"directory {shown} has no {RESULT_FILE}: export the channel's history as JSON")
+    if not result.resolve().is_relative_to(directory):
+        raise ExportInvalid(f"{shown}/{RESULT_FILE} leads out of the export directory")
     stat = result.stat()
     if max_bytes is not None and stat.st_size > max_bytes:
         raise ExportInvalid(
@@ -121,9 +123,9 @@ def _stays_within(directory: Path, within: Path | None) -> Path:
     resolved = directory.resolve()
     if within is not None and not resolved.is_relative_to(within.resolve()):
         shown = _shown(directory, within)
-        # Named under the exports directory yet resolving outside it: a link (or a link's target) changed.
-        where = "leads out of" if shown != str(directory) else "is not under"
-        raise ExportInvalid(f"directory {shown} {where} the exports directory")
+        if shown != str(directory):  # named under the exports directory, resolving outside it: a link
+            raise ExportInvalid(f"directory {shown} leads out of the exports directory")
+        raise ExportInvalid(f"directory {shown} is not under the exports directory {within}")
     return resolved
 
 
