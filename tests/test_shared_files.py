@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from api.routes.tracker_read import _avatar_file
 from devstack.clients import Api, expected_in_max, in_max
 from devstack.stack import ADMIN_PASSWORD
 from settings import Settings
@@ -38,6 +39,19 @@ def test_exports_and_avatars_live_in_the_shared_dir_and_media_stays_per_worker(t
     assert settings.media_dir == own / "media"
     named = Settings.without_env_file(data_dir=own, shared_dir=str(shared), telegram_exports_dir=str(tmp_path / "x"))
     assert named.exports_dir == tmp_path / "x"  # LONGRUN_TELEGRAM_EXPORTS_DIR still wins
+
+
+def test_an_avatar_is_found_under_the_avatars_dir_wherever_it_is_mounted_and_never_outside(tmp_path):
+    avatars, old = tmp_path / "shared" / "avatars", tmp_path / "old-host" / "avatars"
+    avatars.mkdir(parents=True)
+    (avatars / "42-abc.jpg").write_bytes(JPEG_START)
+    (tmp_path / "secret.jpg").write_bytes(JPEG_START)
+    os.symlink(tmp_path / "secret.jpg", avatars / "link-out.jpg")
+    assert _avatar_file("42-abc.jpg", avatars) == (avatars / "42-abc.jpg").resolve()
+    # A row from before holds the absolute path on the worker that fetched it: found by its name once moved here.
+    assert _avatar_file(str(old / "42-abc.jpg"), avatars) == (avatars / "42-abc.jpg").resolve()
+    for outside in ("../secret.jpg", str(tmp_path / "secret.jpg"), "link-out.jpg", "/etc/passwd", "missing.jpg"):
+        assert _avatar_file(outside, avatars) is None, outside
 
 
 @pytest.fixture(scope="module")
