@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Files one client downloads at once. pyrogram's own default is 1, which caps a migration at 1 / (a file's
     # round trip) files a second: 10/s at 100 ms, less than MAX's limit takes when albums come in a row.
     telegram_concurrent_downloads: int = 4
-    # Telegram Desktop exports are read only from under this directory (empty: data_dir/exports), so a
+    # Telegram Desktop exports are read only from under this directory (empty: shared_dir/exports), so a
     # channel's export path cannot point the workers at any file they can read.
     telegram_exports_dir: str = ""
 
@@ -284,6 +284,16 @@ class Settings(BaseSettings):
     # token (a few hundred bytes); uvicorn's default, 16 MiB, would be read and parsed before anyone is known.
     websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # --- Files every replica reads (issue 21)
+    # Where the files that the API and every worker must see alike live: Desktop exports (checked by the API when a
+    # channel is saved, read by whichever worker runs the migration) and the avatar cache (written by a worker, served
+    # by the API). Empty: data_dir, which every process of `make up` and the tests shares. With processes on several
+    # hosts: one shared volume, mounted at the same path in the API and every worker (docs/production.md).
+    shared_dir: str = ""
+    # The largest result.json an export may have: it is parsed whole into a worker's memory (a few times its size).
+    # Beyond it the export is refused when a channel is saved and when a worker reads it.
+    telegram_export_max_bytes: int = Field(default=2**30, ge=1024)
+
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
@@ -327,18 +337,25 @@ class Settings(BaseSettings):
         return write_secret_once(self.data_dir / name, make)
 
     @property
+    def shared_root(self) -> Path:
+        """shared_dir, else data_dir: where files every replica reads live."""
+        return Path(self.shared_dir) if self.shared_dir else self.data_dir
+
+    @property
     def exports_dir(self) -> Path:
-        return Path(self.telegram_exports_dir) if self.telegram_exports_dir else self.data_dir / "exports"
+        return Path(self.telegram_exports_dir) if self.telegram_exports_dir else self.shared_root / "exports"
 
     @property
     def media_dir(self) -> Path:
-        """Where media waits between its download from Telegram and its upload to MAX (deleted after)."""
+        """Where media waits between its download from Telegram and its upload to MAX (deleted after). Per worker,
+        never shared: a file lives there only within one publish step of the worker that downloaded it, and a local
+        disk is faster than a shared volume for gigabytes that are written once and read once."""
         return self.data_dir / "media"
 
     @property
     def avatars_dir(self) -> Path:
-        """Where workers cache the avatars of Telegram users (the tracker's user profiles)."""
-        return self.data_dir / "avatars"
+        """Where workers cache the avatars of Telegram users (the tracker's user profiles), for the API to serve."""
+        return self.shared_root / "avatars"
 
     @property
     def llm_api_key(self) -> str:

@@ -133,7 +133,8 @@ def channel_sources(settings: Settings) -> SourceFactory:
                 non_retryable=True,
             )
         if channel.source == SourceKind.export:
-            return ExportSource(needed)
+            # Checked again here, as the API checked it when the channel was saved: it may have gone or changed since.
+            return ExportSource(needed, within=settings.exports_dir, max_bytes=settings.telegram_export_max_bytes)
         return PyrogramSource.from_settings(settings, needed)
 
     return source

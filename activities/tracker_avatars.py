@@ -79,10 +79,12 @@ class AvatarCache:
         except BotApiError as exc:
             raise outside_failure(exc) from exc
         suffix = Path(file.file_path).suffix or ".jpg"
-        path = self._dir / f"{profile.telegram_user_id}-{largest.file_unique_id}{suffix}"
-        await asyncio.to_thread(_write_file, path, content)
-        await self._remember(profile_id, largest.file_id, str(path))
-        return AvatarOutcome(status="fetched", path=str(path))
+        # Stored relative to the avatars directory: the API finds it under its own, wherever the shared volume is
+        # mounted on its host (settings.shared_dir).
+        name = f"{profile.telegram_user_id}-{largest.file_unique_id}{suffix}"
+        await asyncio.to_thread(_write_file, self._dir / name, content)
+        await self._remember(profile_id, largest.file_id, name)
+        return AvatarOutcome(status="fetched", path=name)
 
     async def _remember(self, profile_id: int, file_id: str | None, path: str | None) -> None:
         async with self._sessions() as session:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import threading
@@ -73,31 +74,79 @@ class LoadedExport:
     ids: tuple[int, ...]
 
 
-async def check_export(path: str | Path, *, within: Path | None = None) -> ExportSummary:
+async def check_export(path: str | Path, *, within: Path | None = None, max_bytes: int | None = None) -> ExportSummary:
     """What the export at `path` holds, or ExportInvalid saying what is wrong; reads it in a thread.
 
-    `within`: the directory exports must be under (the path is refused otherwise).
+    `within`: the directory exports must be under (the path is refused otherwise); `max_bytes`: the largest
+    result.json taken.
     """
-    return await asyncio.to_thread(check_export_blocking, Path(path), within)
+    return await asyncio.to_thread(check_export_blocking, Path(path), within, max_bytes)
 
 
-def check_export_blocking(path: Path, within: Path | None = None) -> ExportSummary:
-    """`check_export` in the calling thread: for code already off the event loop."""
-    directory = path.expanduser()
-    if within is not None and not directory.resolve().is_relative_to(within.resolve()):
-        raise ExportInvalid(f"directory {path} is not under {within}")
-    summary = load_export(directory).summary
+def check_export_blocking(path: Path, within: Path | None = None, max_bytes: int | None = None) -> ExportSummary:
+    """`check_export` in the calling thread: for code already off the event loop. Stricter than `open_export`: a
+    message that cannot be read refuses the export here, where a person can fix it, while a job skips it."""
+    summary = open_export(path, within, max_bytes).summary
     if summary.unreadable:
         more = f" (and {summary.unreadable - 1} more)" if summary.unreadable > 1 else ""
         raise ExportInvalid(f"{summary.first_unreadable}{more}: fix or remove it before saving the channel")
     return summary
 
 
-class ExportSource:
-    """One export directory's messages as pages of posts, and its files copied out on request."""
+def open_export(path: Path, within: Path | None = None, max_bytes: int | None = None) -> LoadedExport:
+    """The export at `path`, taken as the API takes it when a channel is saved and a worker before it reads one
+    (blocking): inside `within` once symbolic links are resolved, a directory with a result.json of at most
+    `max_bytes` bytes, parseable. Raises ExportInvalid naming the directory by its path under `within`: the
+    path as stored, which means the same on every host that mounts the exports directory."""
+    shown = _shown(path.expanduser(), within)
+    # Read through the resolved path from here on: a link swapped after this check does not redirect the read.
+    directory = _stays_within(path.expanduser(), within)
+    if not directory.is_dir():
+        wrong = "does not exist" if not directory.exists() else "is not a directory"
+        raise ExportInvalid(f"directory {shown} {wrong}")
+    result = directory / RESULT_FILE
+    if not result.is_file():
+        raise ExportInvalid(f"directory {shown} has no {RESULT_FILE}: export the channel's history as JSON")
+    if not result.resolve().is_relative_to(directory):
+        raise ExportInvalid(f"{shown}/{RESULT_FILE} leads out of the export directory")
+    stat = result.stat()
+    if max_bytes is not None and stat.st_size > max_bytes:
+        raise ExportInvalid(
+            f"{shown}/{RESULT_FILE} is {stat.st_size} bytes, more than the {max_bytes} taken "
+            "(LONGRUN_TELEGRAM_EXPORT_MAX_BYTES)"
+        )
+    return _load(result, stat)
 
-    def __init__(self, export_dir: str | Path) -> None:
+
+def _stays_within(directory: Path, within: Path | None) -> Path:
+    """`directory` resolved, refused (ExportInvalid) unless it is inside `within` once symbolic links are followed."""
+    resolved = directory.resolve()
+    if within is not None and not resolved.is_relative_to(within.resolve()):
+        shown = _shown(directory, within)
+        if shown != str(directory):  # named under the exports directory, resolving outside it: a link
+            raise ExportInvalid(f"directory {shown} leads out of the exports directory")
+        raise ExportInvalid(f"directory {shown} is not under the exports directory {within}")
+    return resolved
+
+
+def _shown(directory: Path, within: Path | None) -> str:
+    """`directory` as a path under `within` (not resolved: a link's own name), else as given."""
+    if within is not None:
+        absolute, root = Path(os.path.abspath(directory)), Path(os.path.abspath(within.expanduser()))
+        if absolute.is_relative_to(root) and absolute != root:
+            return str(absolute.relative_to(root))
+    return str(directory)
+
+
+class ExportSource:
+    """One export directory's messages as pages of posts, and its files copied out on request.
+
+    `within` and `max_bytes`: the exports directory and the largest result.json, checked on every read as the
+    API checked them when the channel was saved, since the export may have changed (or gone) since."""
+
+    def __init__(self, export_dir: str | Path, *, within: Path | None = None, max_bytes: int | None = None) -> None:
         self._root = Path(export_dir).expanduser()
+        self._within, self._max_bytes = within, max_bytes
         self._loaded: LoadedExport | None = None
 
     async def __aenter__(self) -> ExportSource:
@@ -147,9 +196,9 @@ class ExportSource:
         return merge_albums([export.messages[i] for i in sorted(chosen)])
 
     async def download(self, media: Media, dest_dir: Path) -> Path:
-        source = self._file(media.ref)
+        source = await asyncio.to_thread(self._file, media.ref)
         if not await asyncio.to_thread(source.is_file):
-            raise SourceError(f"{media.ref} is missing from the export {self._root}", permanent=True)
+            raise SourceError(f"{media.ref} is missing from the export {self._shown}", permanent=True)
         target = reserve_path(dest_dir, media)
         try:
             await asyncio.to_thread(shutil.copyfile, source, target)
@@ -164,17 +213,26 @@ class ExportSource:
     async def _export(self) -> LoadedExport:
         if self._loaded is None:
             try:
-                self._loaded = await asyncio.to_thread(load_export, self._root)
+                self._loaded = await asyncio.to_thread(open_export, self._root, self._within, self._max_bytes)
             except ExportInvalid as exc:
                 raise SourceError(str(exc), permanent=True) from exc
             except OSError as exc:
-                raise SourceError(f"cannot read the export {self._root}: {exc}", permanent=False) from exc
+                unreadable = f"cannot read the export {self._shown}: {exc.strerror or exc}"
+                raise SourceError(unreadable, permanent=False) from exc
         return self._loaded
 
+    @property
+    def _shown(self) -> str:
+        return _shown(self._root, self._within)
+
     def _file(self, ref: str) -> Path:
+        """The file `ref` names, inside the export, itself inside the exports directory (blocking)."""
         if not path_stays_inside(ref):
             raise SourceError(f"{ref!r} is not a path inside the export", permanent=True)
-        root = self._root.resolve()
+        try:
+            root = _stays_within(self._root, self._within)
+        except ExportInvalid as exc:
+            raise SourceError(str(exc), permanent=True) from exc
         path = (root / ref).resolve()
         if not path.is_relative_to(root):
             raise SourceError(f"{ref!r} leaves the export directory through a link", permanent=True)
@@ -195,15 +253,8 @@ _cache: OrderedDict[tuple, LoadedExport] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def load_export(directory: Path) -> LoadedExport:
-    """Read and check an export directory (blocking: call it in a thread). Raises ExportInvalid."""
-    if not directory.is_dir():
-        wrong = "does not exist" if not directory.exists() else "is not a directory"
-        raise ExportInvalid(f"directory {directory} {wrong}")
-    result = directory / RESULT_FILE
-    if not result.is_file():
-        raise ExportInvalid(f"directory {directory} has no {RESULT_FILE}: export the channel's history as JSON")
-    stat = result.stat()
+def _load(result: Path, stat: os.stat_result) -> LoadedExport:
+    """The export whose result.json `open_export` found, read once per (file, size, modification time)."""
     key = (str(result.resolve()), stat.st_size, stat.st_mtime_ns)
     with _cache_lock:
         if key in _cache:

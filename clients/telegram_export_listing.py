@@ -28,12 +28,13 @@ class ExportListed(BaseModel):
     summary: ExportSummary | None = None  # what it holds (message_count, channel_name, dates...), when valid
 
 
-_checks: OrderedDict[tuple[str, int, int], ExportSummary | str] = OrderedDict()
+_checks: OrderedDict[tuple[str, int, int, int | None], ExportSummary | str] = OrderedDict()
 _checks_lock = threading.Lock()
 
 
-def list_exports(root: Path) -> list[ExportListed]:
-    """The directories right under `root` that hold a result.json, by name; the first MAX_LISTED of them."""
+def list_exports(root: Path, max_bytes: int | None = None) -> list[ExportListed]:
+    """The directories right under `root` that hold a result.json, by name; the first MAX_LISTED of them, each
+    checked as a channel's export is (`max_bytes`: the largest result.json taken)."""
     if not root.is_dir():
         return []
     candidates = sorted(
@@ -47,14 +48,14 @@ def list_exports(root: Path) -> list[ExportListed]:
             stat = result.stat()
         except OSError:
             continue  # not an export (yet): Desktop writes result.json last
-        listed.append(_listed(root, directory, stat.st_size, stat.st_mtime_ns))
+        listed.append(_listed(root, directory, stat.st_size, stat.st_mtime_ns, max_bytes))
         if len(listed) == MAX_LISTED:
             break
     return listed
 
 
-def _listed(root: Path, directory: Path, result_size: int, result_mtime_ns: int) -> ExportListed:
-    checked = _checked(root, directory, result_size, result_mtime_ns)
+def _listed(root: Path, directory: Path, result_size: int, result_mtime_ns: int, max_bytes: int | None) -> ExportListed:
+    checked = _checked(root, directory, result_size, result_mtime_ns, max_bytes)
     summary = checked if isinstance(checked, ExportSummary) else None
     return ExportListed(
         name=directory.name,
@@ -67,14 +68,14 @@ def _listed(root: Path, directory: Path, result_size: int, result_mtime_ns: int)
     )
 
 
-def _checked(root: Path, directory: Path, size: int, mtime_ns: int) -> ExportSummary | str:
-    key = (str(directory), size, mtime_ns)
+def _checked(root: Path, directory: Path, size: int, mtime_ns: int, max_bytes: int | None) -> ExportSummary | str:
+    key = (str(directory), size, mtime_ns, max_bytes)
     with _checks_lock:
         if key in _checks:
             _checks.move_to_end(key)
             return _checks[key]
     try:
-        checked: ExportSummary | str = check_export_blocking(directory, within=root)
+        checked: ExportSummary | str = check_export_blocking(directory, within=root, max_bytes=max_bytes)
     except ExportInvalid as exc:
         checked = str(exc)
     except OSError as exc:  # unreadable (permissions, a file vanishing mid-read): shown, not kept

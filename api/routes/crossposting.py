@@ -135,7 +135,7 @@ def max_channel_out(channel: MaxChannel) -> MaxChannelOut:
 async def checked_export(path: str, settings: Settings) -> None:
     """A missing directory or a broken result.json is the caller's mistake now, not a failed job later."""
     try:
-        await check_export(path, within=settings.exports_dir)
+        await check_export(path, within=settings.exports_dir, max_bytes=settings.telegram_export_max_bytes)
     except ExportInvalid as exc:
         raise field_error("export_path", str(exc)) from exc
 
@@ -143,7 +143,7 @@ async def checked_export(path: str, settings: Settings) -> None:
 @router.get("/telegram-exports")
 async def list_telegram_exports(_: Editors, settings: SettingsDep) -> list[ExportListed]:
     """The exports in the exports directory, each checked as a channel's export_path is when saved."""
-    return await asyncio.to_thread(list_exports, settings.exports_dir)
+    return await asyncio.to_thread(list_exports, settings.exports_dir, settings.telegram_export_max_bytes)
 
 
 @router.get("/telegram-channels", response_model=list[TelegramChannelOut])

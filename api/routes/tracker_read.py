@@ -4,7 +4,7 @@ extraction are what write."""
 
 import mimetypes
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -210,8 +210,9 @@ async def read_profile(profile_id: RowId, session: SessionDep, _: CurrentUser) -
 )
 async def read_avatar(profile_id: RowId, session: SessionDep, settings: SettingsDep, _: CurrentUser) -> FileResponse:
     """The profile's Telegram avatar as the workers cached it (`avatar_path`, under the avatars directory they
-    share with the API). 404 when the user shows no photo, it is not fetched yet, or it is not where this API can
-    read it. Signed in like the rest: the page fetches it with its token and shows it as a data: image."""
+    share with the API: settings.shared_dir). 404 when the user shows no photo, it is not fetched yet, or it is not
+    where this API can read it. Signed in like the rest: the page fetches it with its token and shows it as a data:
+    image."""
     profile = await found(session, UserProfile, profile_id, "profile")
     path = _avatar_file(profile.avatar_path, settings.avatars_dir)
     if path is None:
@@ -223,14 +224,17 @@ async def read_avatar(profile_id: RowId, session: SessionDep, settings: Settings
 
 
 def _avatar_file(stored: str | None, avatars_dir: Path) -> Path | None:
-    """The stored avatar's file, only if it is a file inside the avatars directory (never a path elsewhere)."""
+    """The stored avatar's file, only if it is a file inside the avatars directory once links are resolved (never a
+    path elsewhere). Stored relative to that directory. A row from before holds an absolute path: taken as it is, or
+    by its name in this directory (the files moved with the directory to a shared volume)."""
     if not stored:
         return None
     root = avatars_dir.resolve()
-    path = Path(stored).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
+    for candidate in (root / stored, root / PurePath(stored).name):
+        path = candidate.resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path
+    return None
 
 
 @router.get("/topics")

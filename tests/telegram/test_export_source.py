@@ -3,6 +3,7 @@ same from the export as through pyrogram, broken exports are refused with what i
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -152,6 +153,56 @@ async def test_a_link_out_of_the_export_is_refused_at_download(tmp_path: Path) -
 
     assert raised.value.permanent
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+async def test_a_reader_checks_the_export_as_the_api_does_and_names_it_under_the_exports_dir(tmp_path: Path) -> None:
+    """What a worker's ExportSource refuses, and how it says so: by the path under the exports directory (the same
+    on every host that mounts it), permanently, whichever of the checks the API makes at save fails."""
+    exports, elsewhere = tmp_path / "exports", tmp_path / "elsewhere"
+    message = {"id": 1, "type": "message", "date_unixtime": "1700000000", "text": "hi"}
+    result = json.dumps({"name": "x", "messages": [message]})
+    good = _export_dir(exports / "good", result)
+    _export_dir(elsewhere / "theirs", result)
+    os.symlink(elsewhere / "theirs", exports / "swapped")
+    _export_dir(exports / "large", result + " " * 2048)
+    (exports / "linked").mkdir()
+    os.symlink(elsewhere / "theirs" / "result.json", exports / "linked" / "result.json")
+
+    async with ExportSource(good, within=exports, max_bytes=2048) as source:
+        assert await source.count() == 1
+    cases = {
+        exports / "gone": "directory gone does not exist",
+        exports / "swapped": "directory swapped leads out of the exports directory",
+        elsewhere / "theirs": f"directory {elsewhere / 'theirs'} is not under the exports directory {exports}",
+        exports / "large": f"large/result.json is {len(result) + 2048} bytes, more than the 2048 taken",
+        exports / "linked": "linked/result.json leads out of the export directory",
+    }
+    for path, says in cases.items():
+        with pytest.raises(ExportInvalid, match=re.escape(says)):
+            await check_export(path, within=exports, max_bytes=2048)
+        async with ExportSource(path, within=exports, max_bytes=2048) as source:
+            with pytest.raises(SourceError, match=re.escape(says)) as raised:
+                await source.count()
+        assert raised.value.permanent
+
+
+async def test_an_export_swapped_for_a_link_out_is_refused_at_download(tmp_path: Path) -> None:
+    exports, elsewhere = tmp_path / "exports", tmp_path / "elsewhere"
+    message = {"id": 1, "type": "message", "date_unixtime": "1700000000", "file": "files/notes.txt", "text": ""}
+    result = json.dumps({"name": "x", "messages": [message]})
+    export = _export_dir(exports / "channel", result)
+    (export / "files").mkdir()
+    (export / "files" / "notes.txt").write_text("the channel's")
+    (elsewhere / "files").mkdir(parents=True)
+    (elsewhere / "files" / "notes.txt").write_text("not yours")
+
+    async with ExportSource(export, within=exports) as source:
+        (post,) = (await source.page(0)).posts
+        export.rename(tmp_path / "moved")
+        os.symlink(elsewhere, export)  # after the page was read, before its file is copied out
+        with pytest.raises(SourceError, match="directory channel leads out of the exports directory") as raised:
+            await source.download(post.media[0], tmp_path / "out")
+    assert raised.value.permanent
 
 
 async def test_desktop_text_parts_become_utf16_entities(tmp_path: Path) -> None:
