@@ -13,13 +13,27 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LONGRUN_", env_file=".env", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # LONGRUN_SECRETS_DIR (see secrets_dir below): read before the settings exist, so from the environment.
+        if directory := os.environ.get("LONGRUN_SECRETS_DIR"):
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @classmethod
     def without_env_file(cls, **values: Any) -> Self:
@@ -283,6 +297,19 @@ class Settings(BaseSettings):
     # The largest message a client may send on a socket (uvicorn's ws_max_size; 1009 beyond). Clients send only a
     # token (a few hundred bytes); uvicorn's default, 16 MiB, would be read and parsed before anyone is known.
     websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # --- Compose and beyond (issue 21): how a deployment hands Longrun its secrets and splits its workers.
+    # A directory of files named like the variables (LONGRUN_JWT_SECRET, LONGRUN_PAYLOAD_KEYS...), each holding one
+    # value: compose's or Swarm's `secrets:` (/run/secrets), a Kubernetes Secret mounted as a volume. A variable set
+    # in the environment wins over its file. Empty: none. Read from the environment only (it says where the rest is).
+    secrets_dir: str = ""
+    # The same three settings the queues and files parts of issue 21 add (compose sets them per service); whichever
+    # merges second keeps one copy. Queue kinds this worker serves (runtime/queues.py), comma-separated; empty: all.
+    worker_queues: str = ""
+    # How long a stopping worker lets its in-flight activities finish (compose's stop_grace_period covers it).
+    worker_shutdown_seconds: float = Field(default=5.0, ge=0)
+    # Where files every replica must see live (Desktop exports, avatars); empty: data_dir.
+    shared_dir: str = ""
 
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
