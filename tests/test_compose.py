@@ -8,9 +8,13 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
 
 from devstack import processes as ps
 from runtime.queues import QueueKind
@@ -265,3 +269,26 @@ def test_secrets_can_be_files_named_like_their_variables(tmp_path, monkeypatch):
     assert settings.payload_keys.get_secret_value() == key
     monkeypatch.setenv("LONGRUN_JWT_SECRET", "from-the-environment")
     assert Settings.without_env_file().jwt_secret == "from-the-environment"
+
+
+async def test_the_setup_script_sets_up_a_namespace_on_a_real_temporal(stack):
+    """compose's temporal-setup, as compose would run it, with the same CLI (the dev server's, same Server version) as
+    admin-tools carries, against the session's Temporal: twice, as every `up` runs it, the second time with a new
+    retention."""
+    namespace = f"compose-{os.getpid()}"
+    path = f"{ps.temporal_bin().parent}{os.pathsep}{os.environ['PATH']}"
+
+    def run_setup(retention: str) -> None:
+        setup = compose_with(filled_env(LONGRUN_TEMPORAL_NAMESPACE=namespace, TEMPORAL_NAMESPACE_RETENTION=retention))
+        service = setup["services"]["temporal-setup"]
+        env = {**os.environ, **service["environment"], "TEMPORAL_ADDRESS": stack.temporal_address, "PATH": path}
+        done = subprocess.run([*service["entrypoint"], *service["command"]], env=env, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+
+    run_setup("48h")
+    run_setup("72h")
+    client = await Client.connect(stack.temporal_address)
+    described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    assert described.config.workflow_execution_retention_ttl.ToTimedelta() == timedelta(hours=72)
+    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    assert {"JobType", "JobOwner", "JobStatus"} <= set(listed.custom_attributes)
