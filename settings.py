@@ -310,6 +310,8 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = Field(default=5.0, ge=0)
     # Where files every replica must see live (Desktop exports, avatars); empty: data_dir.
     shared_dir: str = ""
+    # Log lines as text (`make up`, a terminal) or as one JSON object each (a log shipper), job and run as keys.
+    log_format: Literal["text", "json"] = "text"
 
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

@@ -12,6 +12,7 @@ import argparse
 
 import uvicorn
 
+import log_setup
 from settings import get_settings
 
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
         ws_max_size=settings.websocket_max_message_bytes,
+        # LONGRUN_LOG_FORMAT=json: uvicorn's lines and ours as JSON (log_setup.py); else uvicorn's default.
+        **({"log_config": config} if (config := log_setup.server_log_config()) else {}),
     )
 
 
