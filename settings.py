@@ -307,7 +307,7 @@ class Settings(BaseSettings):
     # merges second keeps one copy. Queue kinds this worker serves (runtime/queues.py), comma-separated; empty: all.
     worker_queues: str = ""
     # How long a stopping worker lets its in-flight activities finish (compose's stop_grace_period covers it).
-    worker_shutdown_seconds: float = Field(default=5.0, ge=0)
+    worker_shutdown_seconds: float = Field(default=60.0, ge=0)
     # Where files every replica must see live (Desktop exports, avatars); empty: data_dir.
     shared_dir: str = ""
     # Log lines as text (`make up`, a terminal) or as one JSON object each (a log shipper), job and run as keys.
