@@ -19,7 +19,7 @@ from temporalio import activity, workflow
 FORMAT = "%(asctime)s %(name)s %(levelname)s%(job)s %(message)s"
 
 
-def job_fields() -> dict[str, str]:
+def job_fields() -> dict[str, str | None]:
     if activity.in_activity():
         info = activity.info()
         return {"job": info.workflow_id, "run": info.workflow_run_id, "activity": info.activity_type}
@@ -34,8 +34,8 @@ class JobContext(logging.Filter):
     through it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.job_fields = job_fields()
-        record.job = "".join(f" {key}={value}" for key, value in record.job_fields.items())
+        fields = job_fields()
+        record.__dict__.update(job_fields=fields, job="".join(f" {key}={value}" for key, value in fields.items()))
         return True
 
 
