@@ -26,5 +26,7 @@ COPY workflows workflows
 RUN pip install .
 EXPOSE 8000
 # python -m api: uvicorn with the trusted proxies of LONGRUN_FORWARDED_ALLOW_IPS (none unless set) and websocket
-# messages bounded by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES; never uvicorn directly, which would drop both.
+# messages bounded by LONGRUN_WEBSOCKET_MAX_MESSAGE_BYTES; never uvicorn directly, which would drop both. Behind a load
+# balancer set LONGRUN_FORWARDED_ALLOW_IPS to its address or network: sign-in throttling then counts the client
+# X-Forwarded-For names, believed from that proxy alone. Workers: `python worker.py` (docker-compose.yml).
 CMD ["python", "-m", "api", "--host", "0.0.0.0", "--port", "8000"]

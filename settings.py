@@ -13,13 +13,27 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LONGRUN_", env_file=".env", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # LONGRUN_SECRETS_DIR (see secrets_dir below): read before the settings exist, so from the environment.
+        if directory := os.environ.get("LONGRUN_SECRETS_DIR"):
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @classmethod
     def without_env_file(cls, **values: Any) -> Self:
@@ -293,6 +307,18 @@ class Settings(BaseSettings):
     # The largest result.json an export may have: it is parsed whole into a worker's memory (a few times its size).
     # Beyond it the export is refused when a channel is saved and when a worker reads it.
     telegram_export_max_bytes: int = Field(default=2**30, ge=1024)
+    # --- Compose and beyond (issue 21): how a deployment hands Longrun its secrets and splits its workers.
+    # A directory of files named like the variables (LONGRUN_JWT_SECRET, LONGRUN_PAYLOAD_KEYS...), each holding one
+    # value: compose's or Swarm's `secrets:` (/run/secrets), a Kubernetes Secret mounted as a volume. A variable set
+    # in the environment wins over its file. Empty: none. Read from the environment only (it says where the rest is).
+    secrets_dir: str = ""
+    # The same two settings the queues part of issue 21 add (compose sets them per service); whichever
+    # merges second keeps one copy. Queue kinds this worker serves (runtime/queues.py), comma-separated; empty: all.
+    worker_queues: str = ""
+    # How long a stopping worker lets its in-flight activities finish (compose's stop_grace_period covers it).
+    worker_shutdown_seconds: float = Field(default=60.0, ge=0)
+    # Log lines as text (`make up`, a terminal) or as one JSON object each (a log shipper), job and run as keys.
+    log_format: Literal["text", "json"] = "text"
 
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

@@ -11,7 +11,9 @@ through here, so these hold for each.
 import argparse
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
+import log_setup
 from settings import get_settings
 
 
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
         ws_max_size=settings.websocket_max_message_bytes,
+        # LONGRUN_LOG_FORMAT=json: uvicorn's lines and ours as JSON (log_setup.py); else uvicorn's default.
+        log_config=log_setup.server_log_config() or LOGGING_CONFIG,
     )
 
 

@@ -3,21 +3,25 @@ at GET /metrics, a worker on LONGRUN_WORKER_METRICS_PORT.
 
 The SDK exports its own metrics (workflow completions, failures and cancels by workflow type, activity execution
 and schedule-to-start latency by activity type, task slots, poll errors...) through a Prometheus endpoint of its
-runtime; that endpoint listens on a loopback port of its own and `/metrics` serves its families beside ours.
+runtime; that endpoint listens on a loopback port of its own and `/metrics` serves its text beside ours.
+
+The SDK's families keep the names and units Temporal documents and its published Grafana dashboard and alerts query
+(temporalio/dashboards, sdk/temporal-core-sdks-otel.json): counters without `_total` (`temporal_request`,
+`temporal_workflow_failed`), durations in milliseconds (`temporal_activity_schedule_to_start_latency_bucket{le="50"}`).
+So their text is passed on verbatim: re-parsed by prometheus_client it would come out with `_total` added to every
+counter. Ours (`longrun_*`) follow prometheus_client's conventions: `_total` counters, seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 import urllib.request
-from collections.abc import Iterator
 from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import REGISTRY, Counter, Histogram, generate_latest, start_http_server
-from prometheus_client.core import Metric
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 log = logging.getLogger("longrun.metrics")
@@ -36,20 +40,14 @@ HTTP_LATENCY = Histogram(
 )
 
 
-class SdkMetrics(Collector):
-    """The SDK runtime's own Prometheus families, read from its loopback endpoint at each scrape."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def collect(self) -> Iterator[Metric]:
-        try:
-            with urllib.request.urlopen(self.url, timeout=2) as response:
-                text = response.read().decode()
-        except OSError as exc:
-            log.warning("Temporal SDK metrics unreadable at %s: %s", self.url, exc)
-            return
-        yield from text_string_to_metric_families(text)
+def sdk_text(url: str) -> bytes:
+    """The SDK runtime's own families, read from its loopback endpoint at each scrape; nothing if it is unreadable."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read()
+    except OSError as exc:
+        log.warning("Temporal SDK metrics unreadable at %s: %s", url, exc)
+        return b""
 
 
 def _free_loopback_port() -> int:
@@ -58,30 +56,45 @@ def _free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
+_sdk_urls: list[str] = []
+
+
 @lru_cache(maxsize=1)
 def temporal_runtime() -> Runtime:
-    """This process's one SDK runtime, exporting its metrics; its families join this process's /metrics."""
+    """This process's one SDK runtime, exporting its metrics; its text joins this process's /metrics."""
     address = f"127.0.0.1:{_free_loopback_port()}"
-    runtime = Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=address, counters_total_suffix=True, durations_as_seconds=True)
-        )
-    )
-    REGISTRY.register(SdkMetrics(f"http://{address}/metrics"))
+    # The SDK's defaults on purpose (no `_total`, milliseconds): the names Temporal's dashboards query.
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    _sdk_urls.append(f"http://{address}/metrics")
     return runtime
 
 
 def exposition() -> bytes:
     """The text of /metrics. Blocking (it reads the SDK's endpoint): call it off the event loop."""
-    return generate_latest(REGISTRY)
+    return generate_latest(REGISTRY) + b"".join(sdk_text(url) for url in _sdk_urls)
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = exposition()
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # a scrape every 15 s is no news
+        pass
 
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
-    """A worker's /metrics, from a thread of its own; a port already taken (a second worker on this host) is said
-    and skipped."""
+    """A worker's /metrics (every path answers it, as prometheus_client's own server did), from a thread of its own;
+    a port already taken (a second worker on this host) is said and skipped."""
     try:
-        start_http_server(port, addr=host)
+        server = ThreadingHTTPServer((host, port), _MetricsHandler)
     except OSError as exc:
         log.warning("no /metrics on port %s: %s", port, exc)
         return
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics at http://%s:%s/metrics", host, port)

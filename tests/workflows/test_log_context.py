@@ -2,6 +2,7 @@
 wrote it; lines from elsewhere carry nothing extra."""
 
 import io
+import json
 import logging
 import uuid
 from datetime import timedelta
@@ -45,3 +46,34 @@ async def test_lines_from_a_workflow_and_its_activity_name_the_job_and_run(env, 
     assert " job=" not in outside
     assert f"WARNING{context} " in from_workflow
     assert f"some.library WARNING{context} activity=test.log_something library says hi" in from_activity
+
+
+async def test_json_lines_carry_the_job_and_run_as_keys(env, run_worker):
+    """LONGRUN_LOG_FORMAT=json: the same fields, as keys a log shipper indexes."""
+    stream = io.StringIO()
+    handler = log_setup.handler(stream, json_lines=True)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logging.getLogger("elsewhere").warning("outside any job")
+        async with run_worker([LogContextWorkflow], [log_something]) as settings:
+            job_id = f"log-json-{uuid.uuid4().hex[:8]}"
+            handle = await env.client.start_workflow(LogContextWorkflow.run, id=job_id, task_queue=settings.task_queue)
+            await handle.result()
+    finally:
+        root.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [outside] = [line for line in lines if line["message"] == "outside any job"]
+    [from_workflow] = [line for line in lines if "workflow says hello" in line["message"]]
+    [from_activity] = [line for line in lines if line["message"] == "library says hi"]
+    assert "job" not in outside and outside["logger"] == "elsewhere"
+    assert (from_workflow["job"], from_workflow["run"]) == (job_id, handle.result_run_id)
+    assert from_activity == {
+        "time": from_activity["time"],
+        "level": "WARNING",
+        "logger": "some.library",
+        "message": "library says hi",
+        "job": job_id,
+        "run": handle.result_run_id,
+        "activity": "test.log_something",
+    }
