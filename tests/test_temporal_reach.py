@@ -42,6 +42,8 @@ def clean_env(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith(("TEMPORAL_", "LONGRUN_TEMPORAL_")):
             monkeypatch.delenv(name)
+    # conftest turns Temporal's configuration off for the session's clients; these tests are about it.
+    monkeypatch.setenv("LONGRUN_TEMPORAL_ENVCONFIG", "true")
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
     return monkeypatch
