@@ -7,6 +7,7 @@ clone works with no configuration at all.
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -324,6 +325,9 @@ class Settings(BaseSettings):
     def temporal(self) -> TemporalTarget:
         """Where Temporal is and how to reach it (TLS, API key): what `runtime.temporal.connect` uses."""
         assert self._temporal is not None  # set by _reach_temporal
+        # The fields stay the truth for where: a copy with another namespace (model_copy) connects to that one.
+        if (self._temporal.address, self._temporal.namespace) != (self.temporal_address, self.temporal_namespace):
+            return replace(self._temporal, address=self.temporal_address, namespace=self.temporal_namespace)
         return self._temporal
 
     @property

@@ -65,6 +65,9 @@ def test_temporal_variables_are_read_and_longrun_ones_win_over_them(clean_env):
     settings = Settings(_env_file=None)
     assert (settings.temporal_address, settings.temporal_namespace) == ("temporal.internal:7233", "longrun-prod")
 
+    # A copy for another namespace connects to that one: the fields, not a stale resolution, say where.
+    assert settings.model_copy(update={"temporal_namespace": "other"}).temporal.namespace == "other"
+
     clean_env.setenv("LONGRUN_TEMPORAL_NAMESPACE", "longrun-staging")
     settings = Settings(_env_file=None)
     assert (settings.temporal_address, settings.temporal_namespace) == ("temporal.internal:7233", "longrun-staging")
