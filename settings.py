@@ -7,13 +7,16 @@ clone works with no configuration at all.
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
+
+from runtime.temporal_config import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalTarget, resolve
 
 ROOT = Path(__file__).resolve().parent
 
@@ -46,8 +49,11 @@ class Settings(BaseSettings):
     # Empty means: the embedded PostgreSQL whose socket lives in data_dir/pg.
     database_url: str = ""
 
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
+    # Where Temporal is: these when set, else Temporal's own TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE or profile (TLS
+    # and an API key come from there alone: runtime/temporal_config.py), else the embedded stack's. After
+    # validation they hold what every process connects to.
+    temporal_address: str = DEFAULT_ADDRESS
+    temporal_namespace: str = DEFAULT_NAMESPACE
     # Where a browser reaches the Temporal Web UI; the dashboard links each job there.
     temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "longrun"
@@ -319,6 +325,12 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = Field(default=60.0, ge=0)
     # Log lines as text (`make up`, a terminal) or as one JSON object each (a log shipper), job and run as keys.
     log_format: Literal["text", "json"] = "text"
+    # --- Reach any Temporal (issue 21)
+    # Whether Temporal's environment configuration (TEMPORAL_* variables, the TOML profile file) is read. The embedded
+    # stack (`make up`, the tests) turns it off for its processes: a developer's Temporal Cloud profile or
+    # TEMPORAL_API_KEY must not send them to the cloud, or TLS to the local dev server.
+    temporal_envconfig: bool = True
+    _temporal: TemporalTarget | None = PrivateAttr(default=None)
 
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
@@ -331,6 +343,27 @@ class Settings(BaseSettings):
         if self.telegram_emulator_url is None:
             self.telegram_emulator_url = "" if self.telegram_session else "http://127.0.0.1:8103"
         return self
+
+    @model_validator(mode="after")
+    def _reach_temporal(self) -> Self:
+        # Resolved once here, so the worker, the API, schedules, the codec, the dashboard's link and the health
+        # check all name the same address and namespace.
+        self._temporal = resolve(
+            self.temporal_address if "temporal_address" in self.model_fields_set else None,
+            self.temporal_namespace if "temporal_namespace" in self.model_fields_set else None,
+            use_envconfig=self.temporal_envconfig,
+        )
+        self.temporal_address, self.temporal_namespace = self._temporal.address, self._temporal.namespace
+        return self
+
+    @property
+    def temporal(self) -> TemporalTarget:
+        """Where Temporal is and how to reach it (TLS, API key): what `runtime.temporal.connect` uses."""
+        assert self._temporal is not None  # set by _reach_temporal
+        # The fields stay the truth for where: a copy with another namespace (model_copy) connects to that one.
+        if (self._temporal.address, self._temporal.namespace) != (self.temporal_address, self.temporal_namespace):
+            return replace(self._temporal, address=self.temporal_address, namespace=self.temporal_namespace)
+        return self._temporal
 
     @property
     def pg_dir(self) -> Path:

@@ -34,6 +34,7 @@ from db.rate_limits import PostgresRateLimiter
 from db.session import make_engine, make_session_factory
 from runtime import metrics
 from runtime.database_outage import DatabaseOutageInterceptor
+from runtime.search_attributes import SearchAttributesMissing, ensure_search_attributes
 from runtime.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from settings import Settings, get_settings
 from workflows.schedules import ensure_schedules
@@ -141,15 +142,20 @@ async def main() -> None:
 
 
 async def reach_temporal(settings: Settings) -> Client:
-    """Connect and set up this deployment's schedules, waiting for Temporal however long it is away: a worker
-    started while Temporal restarts waits for it instead of exiting (nothing else would start it again)."""
+    """Connect, check the namespace's search attributes and set up this deployment's schedules, waiting for Temporal
+    however long it is away: a worker started while Temporal restarts waits for it instead of exiting (nothing else
+    would start it again)."""
     client = await connect_patiently(settings, retry=None)
     delay = 1.0
     while True:
         try:
+            await ensure_search_attributes(client, settings.temporal)
             for created in await ensure_schedules(client, settings):
                 log.info("created schedule %s", created)
             return client
+        except SearchAttributesMissing as exc:  # a person must act: waiting would not help
+            log.critical("%s", exc)
+            exit_now(3)
         except RPCError as exc:  # up but not ready yet (its namespace or search attributes still being set up)
             log.warning("Temporal at %s not ready, retrying in %.0fs: %s", settings.temporal_address, delay, exc)
             await asyncio.sleep(delay)

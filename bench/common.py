@@ -67,6 +67,8 @@ def stack_settings(stack: Stack, task_queue: str, **extra: Any) -> Settings:
     return Settings.without_env_file(
         database_url=stack.pg.database_url,
         temporal_address=stack.temporal_address,
+        # The bench stack's own dev server, whatever a developer's TEMPORAL_* or Cloud profile say.
+        temporal_envconfig=False,
         task_queue=task_queue,
         data_dir=stack.data_dir,
         # The guarded outside HTTP refuses loopback: the stack's emulators are allowed here as in its processes.
@@ -76,7 +78,7 @@ def stack_settings(stack: Stack, task_queue: str, **extra: Any) -> Settings:
 
 
 async def stack_client(stack: Stack) -> Client:
-    return await connect(Settings.without_env_file(temporal_address=stack.temporal_address))
+    return await connect(Settings.without_env_file(temporal_address=stack.temporal_address, temporal_envconfig=False))
 
 
 def start_bench_worker(stack: Stack, name: str, task_queue: str, **env: str) -> ps.Proc:

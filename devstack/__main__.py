@@ -117,9 +117,10 @@ class StackConfig:
 
     @classmethod
     def from_settings(cls, args: argparse.Namespace) -> StackConfig:
-        from settings import get_settings
+        from settings import Settings
 
-        s = get_settings()
+        # The embedded stack, whatever Temporal a developer's TEMPORAL_* variables or profile point at.
+        s = Settings(temporal_envconfig=False)
         temporal_port = args.temporal_port or _local_port(s.temporal_address, 7233)
         return cls(
             data_dir=Path(args.data_dir or s.data_dir).expanduser().resolve(),

@@ -369,6 +369,8 @@ def stack_env(
     env = dict(os.environ if base is None else base)
     env["LONGRUN_DATABASE_URL"] = database_url
     env["LONGRUN_TEMPORAL_ADDRESS"] = temporal_address
+    # The stack's own dev server: a developer's TEMPORAL_* variables or Temporal Cloud profile are not for it.
+    env["LONGRUN_TEMPORAL_ENVCONFIG"] = "false"
     env["LONGRUN_DATA_DIR"] = str(data_dir)
     if task_queue:
         env["LONGRUN_TASK_QUEUE"] = task_queue

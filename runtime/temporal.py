@@ -25,9 +25,11 @@ log = logging.getLogger("longrun.temporal")
 
 
 async def connect(settings: Settings, retry: RetryConfig | None = None) -> Client:
+    target = settings.temporal  # address, namespace, TLS and API key, resolved once (runtime/temporal_config.py)
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        target.address,
+        namespace=target.namespace,
+        **target.connect_options(),
         data_converter=data_converter(settings),
         retry_config=retry,
         runtime=temporal_runtime(),

@@ -1,3 +1,4 @@
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +15,10 @@ from tests.support.emulators import clean_emulator
 from tests.support.users import users_of
 
 LAST = "test_history_secrets.py"
+
+# The tests' own clients talk to the session's dev server, whatever Temporal a developer's TEMPORAL_* variables or
+# Temporal Cloud profile name (the stack's processes are told the same by devstack); tests of that turn it back on.
+os.environ.setdefault("LONGRUN_TEMPORAL_ENVCONFIG", "false")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -81,6 +81,15 @@ async def test_the_web_ui_decodes_with_its_key_from_its_own_origin(stack, admin,
         assert decoded.status_code == 200 and decoded.headers["access-control-allow-origin"] == UI_ORIGIN
         assert json.loads(texts(decoded.json())[0])["max_parallel"] == 3
 
+        # A Web UI shared by several namespaces sends another's payloads with its name: this codec is one namespace's.
+        another = await browser.post(
+            f"/api/v1/codec/web-ui/{UI_KEY}/decode",
+            json=stored,
+            headers={"Origin": UI_ORIGIN, "X-Namespace": "another-team"},
+        )
+        assert another.status_code == 400
+        assert another.json()["detail"] == "this codec serves namespace 'default'; the request names 'another-team'"
+
         wrong = await browser.post("/api/v1/codec/web-ui/not-the-key/decode", json=stored)
         assert wrong.status_code == 404
         elsewhere = await browser.options(

@@ -8,6 +8,8 @@ Two doors to the one codec:
   to the UI's `--ui-codec-endpoint`). It is as secret as the Web UI is: whoever may open the Web UI may read what
   it shows. A wrong key is a 404, like any path that does not exist.
 Only the Web UI's own origin may call these from a browser (`WebUiCors`); every other route stays same-origin.
+Both serve the deployment's namespace alone (LONGRUN_TEMPORAL_NAMESPACE or TEMPORAL_NAMESPACE), checked against the
+X-Namespace header the Web UI and the CLI send.
 """
 
 import hmac
@@ -59,7 +61,20 @@ def _sealed_shape_checked(payloads: Payloads) -> None:
             )
 
 
+def _namespace_checked(request: Request) -> None:
+    """The Web UI and the CLI name the namespace whose payloads they send (X-Namespace). This codec holds the keys of
+    one namespace, the deployment's: a shared Web UI showing another namespace is told so, not handed a decryption
+    error (or, with a key id that happens to match, another deployment's data read with ours)."""
+    named = request.headers.get("x-namespace")
+    ours = request.app.state.settings.temporal_namespace
+    if named is not None and named != ours:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"this codec serves namespace {ours!r}; the request names {named[:200]!r}"
+        )
+
+
 async def _apply(request: Request, body: PayloadsJson, direction: str) -> PayloadsJson:
+    _namespace_checked(request)
     try:
         payloads = json_format.ParseDict(body.model_dump(), Payloads())
     except json_format.ParseError as exc:
