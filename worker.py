@@ -64,6 +64,13 @@ class Dependencies:
         self.client = client
         self.engine = make_engine(settings, "longrun-worker")
         self.sessions = make_session_factory(self.engine)
+        # LISTEN needs a session of its own on Postgres itself: behind a transaction pooler, a small direct pool.
+        self.listen_engine = (
+            make_engine(direct_settings(settings), "longrun-listen", pool_size=2)
+            if settings.direct_database_url
+            else self.engine
+        )
+        self.listen_sessions = make_session_factory(self.listen_engine)
         # Every outside call goes through clients/outside_http.py: public addresses only (or ones allowed), capped.
         self.http = feed_http(settings)
         self.bot_http = bot_http(settings)
@@ -95,6 +102,13 @@ class Dependencies:
         await self.llm.close()
         await self.providers.close()
         await self.engine.dispose()
+        if self.listen_engine is not self.engine:
+            await self.listen_engine.dispose()
+
+
+def direct_settings(settings: Settings) -> Settings:
+    """The settings with the database reached directly (LONGRUN_DIRECT_DATABASE_URL), not through the pooler."""
+    return settings.model_copy(update={"database_url": settings.direct_database_url})
 
 
 class WorkerParts(Protocol):

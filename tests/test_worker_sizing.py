@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import text
+from temporalio import activity
 
 import worker
 from db.session import make_engine
@@ -103,3 +104,19 @@ def test_pool_sizes_come_from_settings():
         assert engine.pool.size() == 7
     finally:
         engine.sync_engine.dispose()
+
+
+async def test_the_listening_connections_reach_postgres_directly_behind_a_pooler(tmp_path):
+    pooled, direct = "postgresql+asyncpg://u@pooler:6432/longrun", "postgresql+asyncpg://u@db:5432/longrun"
+    settings = Settings(data_dir=tmp_path, database_url=pooled, direct_database_url=direct, _env_file=None)
+    assert settings.listen_database_url == direct  # the API's LISTEN (api/event_listener.py)
+    deps = worker.Dependencies(settings, client=None)  # pyright: ignore[reportArgumentType]
+    try:
+        names = {activity._Definition.must_from_callable(step).name: step for step in deps.activities()}
+        take = names["tracker.take_updates"]
+        inbox = take.__self__  # the drainer's wait LISTENs through these sessions
+        assert inbox._listen_sessions.kw["bind"].url.port == 5432
+        assert inbox._sessions.kw["bind"].url.port == 6432
+    finally:
+        await deps.close()
+    assert Settings(database_url=pooled, _env_file=None).listen_database_url == pooled
