@@ -37,7 +37,7 @@ def worker_queues(task_queue: str, kinds: tuple[QueueKind, ...]) -> dict[str, Qu
 
     The interactive worker also polls `task_queue` itself, the single queue of the releases before the split: runs
     started there (and their continue-as-new successors, which keep their queue) finish there, and a workflow that
-    no application names (the benches' and tests' own) is started there (`workflows/start.py`).
+    declares no kind (the benches' own) is started there (`workflows/start.py`).
     """
     queues = {queue_name(task_queue, kind): kind for kind in kinds}
     if QueueKind.interactive in kinds:
