@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
+from runtime.queues import parse_kinds
 from runtime.temporal_config import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalTarget, resolve
 
 ROOT = Path(__file__).resolve().parent
@@ -318,11 +319,6 @@ class Settings(BaseSettings):
     # value: compose's or Swarm's `secrets:` (/run/secrets), a Kubernetes Secret mounted as a volume. A variable set
     # in the environment wins over its file. Empty: none. Read from the environment only (it says where the rest is).
     secrets_dir: str = ""
-    # The same two settings the queues part of issue 21 add (compose sets them per service); whichever
-    # merges second keeps one copy. Queue kinds this worker serves (runtime/queues.py), comma-separated; empty: all.
-    worker_queues: str = ""
-    # How long a stopping worker lets its in-flight activities finish (compose's stop_grace_period covers it).
-    worker_shutdown_seconds: float = Field(default=60.0, ge=0)
     # Log lines as text (`make up`, a terminal) or as one JSON object each (a log shipper), job and run as keys.
     log_format: Literal["text", "json"] = "text"
     # --- Reach any Temporal (issue 21)
@@ -331,6 +327,57 @@ class Settings(BaseSettings):
     # TEMPORAL_API_KEY must not send them to the cloud, or TLS to the local dev server.
     temporal_envconfig: bool = True
     _temporal: TemporalTarget | None = PrivateAttr(default=None)
+    # --- Workers per kind and sizing (issue 21; docs/production.md)
+    # The kinds of work this worker serves (runtime/queues.py: interactive, bulk, llm), comma-separated, or empty
+    # for all of them: `make up` runs one worker serving all, compose a service per kind. `--queues` overrides it.
+    worker_queues: str = ""
+    # Slots per queue kind, passed to the SDK's Worker (its own defaults are 100 of each). A bulk or LLM worker
+    # holds its outside service to what it can take; the interactive one keeps room for bursts of the webhook chain.
+    worker_interactive_activities: int = Field(default=100, ge=1)
+    worker_interactive_workflow_tasks: int = Field(default=100, ge=2)
+    worker_interactive_local_activities: int = Field(default=100, ge=1)
+    worker_bulk_activities: int = Field(default=100, ge=1)
+    worker_bulk_workflow_tasks: int = Field(default=100, ge=2)
+    worker_bulk_local_activities: int = Field(default=100, ge=1)
+    worker_llm_activities: int = Field(default=100, ge=1)
+    worker_llm_workflow_tasks: int = Field(default=100, ge=2)
+    worker_llm_local_activities: int = Field(default=100, ge=1)
+    # Instead of fixed slots: the SDK's resource-based tuner, handing out slots while the host's memory and CPU stay
+    # under these shares (0-1). Both set or neither; 0 keeps the fixed slots above.
+    worker_tuner_target_memory: float = Field(default=0.0, ge=0, le=1)
+    worker_tuner_target_cpu: float = Field(default=0.0, ge=0, le=1)
+    # On SIGTERM a worker stops polling and gives its running activities this long to finish before it cancels them
+    # (they then retry elsewhere from their last heartbeat). Long enough for a page of 1C or a crossposting page's
+    # sends; an upload can take max_upload_timeout_seconds (600 s), too long to hold a deploy, and resumes anyway.
+    # The container's stop grace period must exceed it (docs/production.md).
+    worker_shutdown_seconds: float = Field(default=60.0, ge=0)
+    # Database connections per process: a worker's activities (all its queues share one pool), the API's requests
+    # (room for every webhook request of a slow WAL flush). Through PgBouncer these are its client connections.
+    worker_database_pool_size: int = Field(default=20, ge=1)
+    api_database_pool_size: int = Field(default=50, ge=1)
+    # False behind PgBouncer in transaction pooling: asyncpg's and SQLAlchemy's prepared-statement caches are then
+    # off (a statement prepared on one server connection is unknown on the next one the pooler hands out).
+    database_statement_cache: bool = True
+    # The API's LISTEN connection (api/event_listener.py) must reach Postgres itself: a transaction pooler drops a
+    # session's LISTEN. Empty: the database URL.
+    direct_database_url: str = ""
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _known_kinds(cls, value: str) -> str:
+        parse_kinds(value)  # a misspelt kind stops the worker at start, named, instead of leaving a queue unserved
+        return value
+
+    @model_validator(mode="after")
+    def _tuner_targets_together(self) -> Self:
+        if (self.worker_tuner_target_memory > 0) != (self.worker_tuner_target_cpu > 0):
+            both = "LONGRUN_WORKER_TUNER_TARGET_MEMORY and LONGRUN_WORKER_TUNER_TARGET_CPU"
+            raise ValueError(f"{both} go together: set both or neither")
+        return self
+
+    @property
+    def listen_database_url(self) -> str:
+        return self.direct_database_url or self.effective_database_url
 
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0

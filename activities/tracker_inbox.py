@@ -112,8 +112,12 @@ class InboxActivities:
         trigger: ExtractionTrigger,
         trigger_extraction: TriggerExtraction,
         ensure_drainer: EnsureDrainer,
+        listen_sessions: SessionFactory | None = None,
     ) -> None:
         self._sessions = sessions
+        # Where the drainer LISTENs: Postgres itself even when `sessions` go through a transaction pooler, which
+        # would drop the LISTEN between statements (docs/production.md, PgBouncer).
+        self._listen_sessions = listen_sessions or sessions
         self._avatars = avatars
         self._trigger = trigger
         self._trigger_extraction = trigger_extraction
@@ -214,7 +218,7 @@ class InboxActivities:
 
         stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
         stopping.add_done_callback(lambda _: woke.set())
-        async with autocommit(self._sessions) as conn:
+        async with autocommit(self._listen_sessions) as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None  # an open connection from the pool has its asyncpg connection
             await raw.add_listener(tracker_inbox.INBOX_CHANNEL, notified)

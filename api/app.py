@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         # Room for every webhook request of a slow WAL flush: requests waiting inside Postgres all complete with
         # the one flush they wait on; a request waiting for a pooled connection waits for that flush and then its own.
-        engine = make_engine(settings, "longrun-api", pool_size=50)
+        engine = make_engine(settings, "longrun-api", pool_size=settings.api_database_pool_size)
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
         app.state.tokens = Tokens(settings)
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Search embeds its query with the active provider: one client per provider, kept for the process.
         app.state.providers = ProviderClients(settings)
         app.state.event_listener = EventListener(
-            settings.effective_database_url,
+            settings.listen_database_url,
             app.state.events.dispatch,
             lambda: app.state.events.broadcast(Event.of({"type": "stream.resumed"})),
         )

@@ -25,6 +25,7 @@ from db import telegram_outbox
 from db.models import JobNotice
 from db.telegram_links import linked_users
 from domain.job_notices import Language, end_text, heading, language_of, progress_due, progress_text
+from runtime.queues import deployment_queues
 from settings import Settings
 from workflows.base import JOB_OWNER, TERMINAL, JobStatus
 
@@ -96,8 +97,10 @@ class JobNotifier:
         client = await self._temporal.client()
         since = (datetime.now(UTC) - CLOSED_WINDOW).isoformat()
         owners = ", ".join(quote(name) for name in sorted(linked))
+        # This deployment's jobs, on whichever of its queues they run (runtime/queues.py).
+        queues = ", ".join(quote(queue) for queue in deployment_queues(self._settings.task_queue))
         query = (
-            f"JobOwner IN ({owners}) AND TaskQueue = {quote(self._settings.task_queue)} AND {services_clause()} "
+            f"JobOwner IN ({owners}) AND TaskQueue IN ({queues}) AND {services_clause()} "
             f"AND (ExecutionStatus = 'Running' OR CloseTime > {quote(since)})"
         )
         seen: set[str] = set()

@@ -66,7 +66,7 @@ def activities(deps: "Dependencies") -> list:
     avatars = AvatarCache(deps.sessions, deps.bot, settings.avatars_dir)
     avatar_steps = AvatarActivities(deps.sessions, avatars)
     tracker = TrackerActivities(deps.sessions, avatars, due, trigger)
-    inbox = InboxActivities(deps.sessions, avatars, due, trigger, drainer)
+    inbox = InboxActivities(deps.sessions, avatars, due, trigger, drainer, deps.listen_sessions)
     knowledge = KnowledgeActivities(
         deps.sessions, deps.llm, settings.tracker_extraction_concurrency, settings.tracker_extraction_gather_seconds
     )

@@ -1,4 +1,5 @@
 import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,12 +10,24 @@ from settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+# Behind PgBouncer's transaction pooling each transaction may get another server connection, where a statement this
+# one prepared does not exist: asyncpg's own cache and SQLAlchemy's are off, and the statements SQLAlchemy still
+# prepares get names no other client connection uses (SQLAlchemy's asyncpg dialect, "Prepared Statement Name with
+# PGBouncer").
+NO_STATEMENT_CACHE = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__longrun_{uuid.uuid4().hex}__",
+}
+
 
 def make_engine(settings: Settings, name: str = "longrun", **kwargs) -> AsyncEngine:
     """The process's engine; its connections show in `pg_stat_activity` as `<name>-<pid>`."""
     kwargs.setdefault("connect_args", {"server_settings": {"application_name": f"{name}-{os.getpid()}"}})
+    if not settings.database_statement_cache:
+        kwargs["connect_args"] = {**kwargs["connect_args"], **NO_STATEMENT_CACHE}
     # Connections are kept, not opened for a burst and closed after it: opening one costs more than many queries.
-    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("pool_size", settings.worker_database_pool_size)
     kwargs.setdefault("max_overflow", 0)
     # No ping on checkout: with asyncpg it is three round trips (BEGIN, `;`, ROLLBACK), which cost a webhook
     # request more than its insert. A connection Postgres dropped (a restart) fails the one statement that finds it,

@@ -33,6 +33,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from devstack import processes as P
+from devstack.stack import served_queues
 from devstack.supervisor import Supervisor
 
 ROOT = P.ROOT
@@ -240,12 +241,14 @@ class Stack:
         api = self.start_piece("api", wait=False)
         assert isinstance(api, P.Proc)  # what start_piece("api") answers
         self.pieces["api"] = api
+        # One worker serving every kind of work, so it polls each kind's queue (and the base one).
+        queues = served_queues(self.env)
         try:
-            P.wait_worker_polling(self.temporal_address, cfg.task_queue, worker.pid, 60, worker, cfg.namespace)
+            P.wait_worker_polling(self.temporal_address, queues, worker.pid, 60, worker, cfg.namespace)
             say(f"{'worker':<16} ready in {time.monotonic() - t0:4.1f}s  (pid {worker.pid})")
         except TimeoutError:
             worker.check_alive()
-            say(f"worker (pid {worker.pid}) runs but has not polled task queue {cfg.task_queue!r} yet; see {logs}")
+            say(f"worker (pid {worker.pid}) runs but has not polled task queues {queues} yet; see {logs}")
         # Bootstrap first: the API reports ready only once there is an admin to sign in as.
         say("bootstrap (admin user, demo sources):")
         t1 = time.monotonic()

@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -656,17 +656,27 @@ def task_queue_pollers(address: str, task_queue: str, namespace: str = "default"
 
 
 def wait_worker_polling(
-    address: str, task_queue: str, pid: int, timeout: float, proc: Proc | None = None, namespace: str = "default"
+    address: str,
+    task_queue: str | Sequence[str],
+    pid: int,
+    timeout: float,
+    proc: Proc | None = None,
+    namespace: str = "default",
 ) -> None:
-    """Wait until a worker whose identity names `pid` polls `task_queue` (the SDK default identity is pid@host)."""
+    """Wait until a worker whose identity names `pid` polls `task_queue`, or each of several (a worker polls one per
+    kind of work it serves: runtime/queues.py); the SDK default identity is pid@host."""
     pattern = re.compile(rf"(?<!\d){pid}(?!\d)")
+    waiting = [task_queue] if isinstance(task_queue, str) else list(task_queue)
 
     def polling() -> bool:
         if proc is not None:
             proc.check_alive()
-        return any(pattern.search(identity) for identity in task_queue_pollers(address, task_queue, namespace))
+        while waiting and any(pattern.search(who) for who in task_queue_pollers(address, waiting[0], namespace)):
+            waiting.pop(0)
+        return not waiting
 
-    wait_until(polling, timeout, f"worker pid {pid} to poll task queue {task_queue!r}", interval=0.25)
+    queues = ", ".join(map(repr, waiting))
+    wait_until(polling, timeout, f"worker pid {pid} to poll task queue {queues}", interval=0.25)
 
 
 def start_temporal(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack import processes as ps
+from runtime.queues import parse_kinds, worker_queues
 
 ADMIN_PASSWORD = "admin-test-password"
 # The stack's payload key (runtime/payload_codec.py), fixed so that histories tests record replay later.
@@ -107,11 +108,12 @@ class Stack:
         Its environment is the stack's with `env`, then `extra`, on top: a prepared dict goes in `env`, since
         `**dict` would also be offered to `wait` (and a type checker rightly refuses str for bool)."""
         extra = {**(env or {}), **extra}
-        worker = ps.start_python(name, ["worker.py"], self.env(task_queue, **extra), self.logs)
+        env = self.env(task_queue, **extra)
+        worker = ps.start_python(name, ["worker.py"], env, self.logs)
         self.procs.append(worker)
         if wait:
             address = extra.get("LONGRUN_TEMPORAL_ADDRESS", self.temporal_address)
-            ps.wait_worker_polling(address, task_queue, worker.pid, 60, worker)
+            ps.wait_worker_polling(address, served_queues(env), worker.pid, 60, worker)
         return worker
 
     def start_api(
@@ -235,3 +237,10 @@ def start_stack(
         stack.stop()
         raise
     return stack
+
+
+def served_queues(env: Mapping[str, str]) -> list[str]:
+    """The task queues a worker started with `env` polls: one per kind `LONGRUN_WORKER_QUEUES` names (all by
+    default), and the base queue with the interactive one."""
+    kinds = parse_kinds(env.get("LONGRUN_WORKER_QUEUES", ""))
+    return list(worker_queues(env.get("LONGRUN_TASK_QUEUE", "longrun"), kinds))

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from api.deps import JobsDep, People
     from api.jobs import JobStarted
     from applications.application import Application
+    from runtime.queues import QueueKind
     from workflows.start import JobRequest
 
 JOB_TYPE = "word_count"
@@ -51,6 +52,9 @@ async def count_words(texts: list[str]) -> int:
 @workflow.defn(name="WordCount")
 class WordCountWorkflow(JobWorkflow):
     """Deterministic orchestration only: which batches run, how many at once, what the progress says."""
+
+    # Its task queue's kind (runtime/queues.py).
+    queue_kind = QueueKind.interactive
 
     @workflow.run
     async def run(self, inp: WordCountInput) -> WordCountResult:

@@ -20,3 +20,31 @@ class QueueKind(StrEnum):
 
 def queue_name(task_queue: str, kind: QueueKind) -> str:
     return f"{task_queue}-{kind.value}"
+
+
+def parse_kinds(names: str) -> tuple[QueueKind, ...]:
+    """The kinds a worker serves, from `LONGRUN_WORKER_QUEUES` or `--queues` ("bulk,llm"); empty means all of them."""
+    wanted = [name.strip().lower() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in QueueKind.__members__]
+    if unknown:
+        known = ", ".join(QueueKind.__members__)
+        raise ValueError(f"unknown queue kind {', '.join(map(repr, unknown))}: the kinds are {known}")
+    return tuple(QueueKind(name) for name in dict.fromkeys(wanted)) or tuple(QueueKind)
+
+
+def worker_queues(task_queue: str, kinds: tuple[QueueKind, ...]) -> dict[str, QueueKind]:
+    """The queues a worker serving `kinds` polls, each with the kind whose sizing it takes.
+
+    The interactive worker also polls `task_queue` itself, the single queue of the releases before the split: runs
+    started there (and their continue-as-new successors, which keep their queue) finish there, and a workflow that
+    declares no kind (the benches' own) is started there (`workflows/start.py`).
+    """
+    queues = {queue_name(task_queue, kind): kind for kind in kinds}
+    if QueueKind.interactive in kinds:
+        queues[task_queue] = QueueKind.interactive
+    return queues
+
+
+def deployment_queues(task_queue: str) -> list[str]:
+    """Every queue a deployment's jobs can run on: visibility queries that list its jobs filter by these."""
+    return list(worker_queues(task_queue, tuple(QueueKind)))

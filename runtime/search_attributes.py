@@ -6,17 +6,17 @@ is tried: the worker stops with the exact `tcld` command to run.
 """
 
 import logging
+from collections.abc import Iterable
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.temporal_config import TemporalTarget
-from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE
 
 Kind = IndexedValueType.ValueType
-REQUIRED: dict[str, Kind] = {key.name: Kind(key.indexed_value_type) for key in (JOB_TYPE, JOB_OWNER, JOB_STATUS)}
 # How Cloud (and a cluster whose authorizer keeps the operator service to admins) answers an operator call.
 REFUSED = {RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.UNAUTHENTICATED}
 
@@ -25,6 +25,12 @@ log = logging.getLogger("longrun.temporal")
 
 class SearchAttributesMissing(RuntimeError):
     """The namespace lacks search attributes jobs need, and this process may not (or must not) create them."""
+
+
+def required(keys: Iterable[SearchAttributeKey]) -> dict[str, Kind]:
+    """Each key's name and type, as the operator service lists them (the keys are the job protocol's:
+    workflows/base.py JOB_ATTRIBUTES, handed in by the worker, since runtime/ reads no workflow)."""
+    return {key.name: Kind(key.indexed_value_type) for key in keys}
 
 
 def type_name(value: Kind) -> str:
@@ -44,7 +50,7 @@ def operator_commands(namespace: str, attributes: dict[str, Kind]) -> str:
     )
 
 
-async def ensure_search_attributes(client: Client, target: TemporalTarget) -> list[str]:
+async def ensure_search_attributes(client: Client, target: TemporalTarget, attributes: dict[str, Kind]) -> list[str]:
     """The names registered now (none when all were there). SearchAttributesMissing when some are missing and cannot
     be registered from here; an RPCError (the namespace not there yet, Temporal away) is the caller's to retry."""
     namespace = target.namespace
@@ -58,18 +64,18 @@ async def ensure_search_attributes(client: Client, target: TemporalTarget) -> li
             "cannot list the search attributes of namespace %s (%s); if jobs fail to start, run: %s",
             namespace,
             exc.status.name,
-            tcld_command(namespace, REQUIRED) if target.cloud else operator_commands(namespace, REQUIRED),
+            tcld_command(namespace, attributes) if target.cloud else operator_commands(namespace, attributes),
         )
         return []
     existing = dict(listed.custom_attributes)
-    wrong = {name: existing[name] for name, kind in REQUIRED.items() if name in existing and existing[name] != kind}
+    wrong = {name: existing[name] for name, kind in attributes.items() if name in existing and existing[name] != kind}
     if wrong:
         raise SearchAttributesMissing(
             f"namespace {namespace} has "
             + ", ".join(f"{name} as {type_name(kind)}" for name, kind in wrong.items())
-            + f"; jobs need {', '.join(f'{name} as {type_name(REQUIRED[name])}' for name in wrong)}"
+            + f"; jobs need {', '.join(f'{name} as {type_name(attributes[name])}' for name in wrong)}"
         )
-    missing = {name: kind for name, kind in REQUIRED.items() if name not in existing}
+    missing = {name: kind for name, kind in attributes.items() if name not in existing}
     if not missing:
         return []
     if target.cloud:

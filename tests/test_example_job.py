@@ -14,6 +14,7 @@ from examples import word_count_job
 from runtime.temporal import connect
 from settings import Settings
 from worker import SANDBOX
+from workflows.start import job_queue
 
 
 async def test_the_example_job_runs_end_to_end(stack, admin):
@@ -35,7 +36,7 @@ async def test_the_example_job_runs_end_to_end(stack, admin):
     client = await connect(settings)
     worker = Worker(
         client,
-        task_queue=settings.task_queue,
+        task_queue=job_queue(settings, word_count_job.WordCountWorkflow),
         workflows=list(word_count_job.APPLICATION.workflows),
         activities=word_count_job.APPLICATION.activities(None),
         workflow_runner=SANDBOX,

@@ -17,13 +17,15 @@ from temporalio.service import TLSConfig
 from devstack import processes as ps
 from devstack.clients import Api, eventually
 from devstack.stack import ADMIN_PASSWORD
-from runtime.search_attributes import REQUIRED, SearchAttributesMissing, ensure_search_attributes, tcld_command
+from runtime.search_attributes import SearchAttributesMissing, ensure_search_attributes, required, tcld_command
 from runtime.temporal import CONNECT_ERRORS, connect
 from runtime.temporal_config import TemporalTarget
 from settings import Settings
 from tests.support.news import discover, make_sources
 from tests.support.tls_front import SERVER_NAME, TlsFront, make_pki
+from workflows.base import JOB_ATTRIBUTES
 
+REQUIRED = required(JOB_ATTRIBUTES)
 API_KEY = "tmprl-test-api-key-" + "k" * 24
 CLOUD_PROFILE = f"""
 [profile.default]
@@ -198,11 +200,11 @@ async def test_a_self_hosted_namespace_gets_its_missing_search_attributes(stack)
     client = await namespace_client(stack, namespace)
     assert not set(REQUIRED) & set(await custom_attributes(client, namespace))
     target = TemporalTarget(address=stack.temporal_address, namespace=namespace)
-    assert sorted(await ensure_search_attributes(client, target)) == sorted(REQUIRED)
+    assert sorted(await ensure_search_attributes(client, target, REQUIRED)) == sorted(REQUIRED)
     assert {name: kind for name, kind in (await custom_attributes(client, namespace)).items() if name in REQUIRED} == (
         REQUIRED
     )
-    assert await ensure_search_attributes(client, target) == []  # the next worker finds them
+    assert await ensure_search_attributes(client, target, REQUIRED) == []  # the next worker finds them
 
 
 async def test_on_temporal_cloud_nothing_is_tried_and_the_tcld_command_is_named(stack):
@@ -210,7 +212,7 @@ async def test_on_temporal_cloud_nothing_is_tried_and_the_tcld_command_is_named(
     client = await namespace_client(stack, namespace)
     cloud = TemporalTarget(address=f"{namespace}.a1b2c.tmprl.cloud:7233", namespace=namespace)
     with pytest.raises(SearchAttributesMissing) as refused:
-        await ensure_search_attributes(client, cloud)
+        await ensure_search_attributes(client, cloud, REQUIRED)
     assert tcld_command(namespace, REQUIRED) in str(refused.value)
     assert not set(REQUIRED) & set(await custom_attributes(client, namespace)), "Cloud's path must not register"
 

@@ -22,6 +22,8 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
 JOB_OWNER = SearchAttributeKey.for_keyword("JobOwner")
 JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
+# What the namespace must have before a job starts (a worker checks at start: runtime/search_attributes.py).
+JOB_ATTRIBUTES = (JOB_TYPE, JOB_OWNER, JOB_STATUS)
 
 # A dead worker's activity is retried elsewhere after this long without a heartbeat; activities
 # heartbeat at a third of it. Detection is the largest part of recovery: 2 s keeps a replacement's

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -85,6 +86,9 @@ class MigrationResult(JobResult):
 
 @workflow.defn(name="MigrateChannel")
 class MigrateChannelWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): thousands of downloads, uploads and sends, away from the webhook chain.
+    queue_kind = QueueKind.bulk
+
     def __init__(self) -> None:
         super().__init__()
         self._paused = False

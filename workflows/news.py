@@ -12,6 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import HEARTBEAT_TIMEOUT, JobError, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
@@ -54,6 +55,9 @@ class DiscoverNewsResult(JobResult):
 
 @workflow.defn(name="NewsDiscovery")
 class NewsDiscoveryWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): a person waits for the drafts.
+    queue_kind = QueueKind.interactive
+
     @workflow.run
     async def run(self, inp: DiscoverNewsInput) -> DiscoverNewsResult:
         result = DiscoverNewsResult(status=self._progress.status, progress=self._progress)

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import HEARTBEAT_TIMEOUT, JobResult, JobWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -150,6 +151,9 @@ class OneCSync(JobWorkflow):
 
 @workflow.defn(name="SyncBankTransactions")
 class SyncBankTransactionsWorkflow(OneCSync):
+    # Its task queue's kind (runtime/queues.py): a year of documents page by page, the LLM's classification with them.
+    queue_kind = QueueKind.bulk
+
     @workflow.run
     async def run(self, inp: SyncBankInput) -> SyncResult:
         period = inp.period(workflow.now().date())
@@ -230,6 +234,9 @@ class SyncBankTransactionsWorkflow(OneCSync):
 
 @workflow.defn(name="SyncContractors")
 class SyncContractorsWorkflow(OneCSync):
+    # Its task queue's kind (runtime/queues.py).
+    queue_kind = QueueKind.bulk
+
     @workflow.run
     async def run(self, inp: SyncContractorsInput) -> SyncResult:
         result = SyncResult(status=self._progress.status, progress=self._progress)
@@ -243,6 +250,9 @@ class SyncContractorsWorkflow(OneCSync):
 @workflow.defn(name="ScheduledOneCSync")
 class ScheduledOneCSyncWorkflow:
     """What the 1C schedules run: start the sync job the way the API does, so it keeps its kind's job id."""
+
+    # Its task queue's kind (runtime/queues.py).
+    queue_kind = QueueKind.bulk
 
     @workflow.run
     async def run(self, inp: ScheduledSync) -> str:

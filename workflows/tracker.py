@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
@@ -56,6 +57,9 @@ class TrackerUpdateResult(JobResult):
 
 @workflow.defn(name="TrackerUpdate")
 class TrackerUpdateWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): the webhook chain.
+    queue_kind = QueueKind.interactive
+
     @workflow.run
     async def run(self, inp: TrackerUpdateInput) -> TrackerUpdateResult:
         result = TrackerUpdateResult(status=self._progress.status, progress=self._progress)

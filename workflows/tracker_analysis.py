@@ -22,6 +22,7 @@ import asyncio
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, JobProgress, JobResult, root_cause
 from workflows.tracker_batch_job import TrackerBatchJob
 
@@ -94,6 +95,9 @@ class AnalysisRunResult(JobResult):
 
 @workflow.defn(name="AnalysisRun")
 class AnalysisRunWorkflow(TrackerBatchJob):
+    # Its task queue's kind (runtime/queues.py): waits on the LLM.
+    queue_kind = QueueKind.llm
+
     @workflow.run
     async def run(self, inp: AnalysisRunInput) -> AnalysisRunResult:
         if inp.carry is not None or workflow.patched(PAGED_PATCH):

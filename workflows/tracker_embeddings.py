@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
@@ -79,6 +80,9 @@ class EmbedItemsResult(JobResult):
 
 @workflow.defn(name="EmbedItems")
 class EmbedItemsWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): waits on the embedding provider.
+    queue_kind = QueueKind.llm
+
     @workflow.run
     async def run(self, inp: EmbedItemsInput) -> EmbedItemsResult:
         what = " and ".join(k.value for k in inp.kinds)

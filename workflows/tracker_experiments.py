@@ -11,6 +11,7 @@ import asyncio
 from pydantic import BaseModel
 from temporalio import workflow
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, JobResult, root_cause
 from workflows.tracker_batch_job import TrackerBatchJob
 
@@ -51,6 +52,9 @@ class ExperimentResult(JobResult):
 
 @workflow.defn(name="ClassificationExperiment")
 class ClassificationExperimentWorkflow(TrackerBatchJob):
+    # Its task queue's kind (runtime/queues.py): waits on the LLM.
+    queue_kind = QueueKind.llm
+
     @workflow.run
     async def run(self, inp: ExperimentInput) -> ExperimentResult:
         result = ExperimentResult(

@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 from workflows.tracker import WEBHOOK_OWNER
 
@@ -65,6 +66,9 @@ class ExtractKnowledgeResult(JobResult):
 class ExtractKnowledgeWorkflow(JobWorkflow):
     """A chat's extractions, one batch after another while enough messages wait; a trigger's signal that comes
     meanwhile makes it look again before it ends."""
+
+    # Its task queue's kind (runtime/queues.py): waits on the LLM. The inbox starts it through start_job, so here.
+    queue_kind = QueueKind.llm
 
     def __init__(self) -> None:
         super().__init__()

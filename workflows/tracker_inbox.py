@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
@@ -73,6 +74,9 @@ class TrackerInboxResult(JobResult):
 
 @workflow.defn(name="TrackerInbox")
 class TrackerInboxWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): the webhook chain's drainer.
+    queue_kind = QueueKind.interactive
+
     def __init__(self) -> None:
         super().__init__()
         self._avatar_queue: list[int] = []
@@ -213,6 +217,9 @@ class ScoreUnscoredResult(JobResult):
 class ScoreUnscoredMessagesWorkflow(JobWorkflow):
     """Batches of the oldest unscored messages until none is left; each batch scores, announces and triggers."""
 
+    # Its task queue's kind (runtime/queues.py): the webhook chain's scoring.
+    queue_kind = QueueKind.interactive
+
     @workflow.run
     async def run(self, inp: ScoreUnscoredInput) -> ScoreUnscoredResult:
         self.begin(total=0, message="scoring messages without a score")
@@ -240,6 +247,9 @@ class ScoreUnscoredMessagesWorkflow(JobWorkflow):
 class ReconcileTrackerInboxWorkflow:
     """What the `tracker-inbox-reconcile` schedule runs: the inbox drainer runs, and chats whose extraction trigger
     was lost get it."""
+
+    # Its task queue's kind (runtime/queues.py): the webhook chain's safety net.
+    queue_kind = QueueKind.interactive
 
     @workflow.run
     async def run(self, inp: ReconcileInboxInput) -> ReconcileInboxResult:

