@@ -36,6 +36,7 @@ from runtime import metrics
 from runtime.database_outage import DatabaseOutageInterceptor
 from runtime.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from settings import Settings, get_settings
+from workflows.job_records import JobRecordInterceptor
 from workflows.schedules import ensure_schedules
 
 WORKFLOWS = [workflow for application in APPLICATIONS for workflow in application.workflows]
@@ -112,7 +113,7 @@ def build_worker(client: Client, settings: Settings, deps: WorkerParts, workflow
         # (Temporal's default is 10 s; see docs/recovery.md).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout_seconds),
         graceful_shutdown_timeout=timedelta(seconds=5),
-        interceptors=[DatabaseOutageInterceptor(deps.ping_database)],
+        interceptors=[DatabaseOutageInterceptor(deps.ping_database), JobRecordInterceptor()],
     )
 
 
