@@ -1,6 +1,5 @@
 """The API's side of the job records (db/job_records.py): read once Temporal no longer has a job (past the namespace's
-retention), and corrected when Temporal says a run closed that wrote no end of its own (terminated, timed out, or
-started before the records were kept).
+retention), and corrected when Temporal says a run closed that wrote no end of its own (terminated, timed out).
 
 Temporal stays the source of truth while it has the job; api/jobs.py asks here only when it has not, and answers in
 the same shape either way.
@@ -81,6 +80,10 @@ class JobRecords:
             log.warning("jobs list without the closed jobs' records: the database is unavailable")
             return []
 
+    async def delete_closed_before(self, before: datetime) -> list[str]:
+        async with self._sessions() as session:
+            return await job_records.delete_closed_before(session, before)
+
     async def closed_by_temporal(
         self,
         *,
@@ -94,17 +97,20 @@ class JobRecords:
         progress: dict[str, Any],
         result: dict[str, Any] | None,
     ) -> None:
-        """Write what Temporal says of a closed run into a record that is missing it; best effort, once per run."""
+        """Write what Temporal says of a closed run into its record still open (it was terminated or timed out, and ran
+        no code at its end); best effort."""
         try:
             async with self._sessions() as session:
                 record = await job_records.get(session, job_id)
-                if record is not None and (record.closed_at is not None or record.run_id != run_id):
+                # None: a run begun before records were kept, or one an admin's clean-up has just forgotten (writing
+                # it again would bring the job back).
+                if record is None or record.closed_at is not None or record.run_id != run_id:
                     return
                 error = (result or {}).get("error") if status == JobStatus.failed else None
                 await job_records.record_close(
                     session,
                     job_id=job_id,
-                    first_run_id=record.first_run_id if record else run_id,
+                    first_run_id=record.first_run_id,
                     run_id=run_id,
                     job_type=job_type,
                     owner=owner,

@@ -322,7 +322,7 @@ class Jobs:
             progress = {**(self._floor.last(run) or {}), "status": status.value, "message": error}
             result = {"status": status.value, "error": error}
         if desc.start_time is not None and desc.close_time is not None:
-            # A run that wrote no end of its own (terminated, timed out, begun before records were kept) gets it here.
+            # A run that wrote no end of its own (terminated, timed out) gets it here.
             await self._records.closed_by_temporal(
                 job_id=handle.id,
                 run_id=desc.run_id,
@@ -492,11 +492,13 @@ class Jobs:
             raise
 
     async def cleanup(self, max_age_hours: float) -> int:
-        """Delete closed jobs older than `max_age_hours`; returns how many."""
+        """Delete closed jobs older than `max_age_hours`, their records too; returns how many."""
         client = await self._temporal.client()
-        before = (datetime.now(UTC) - timedelta(hours=max_age_hours)).isoformat()
+        cutoff = datetime.now(UTC) - timedelta(hours=max_age_hours)
+        before = cutoff.isoformat()
         query = f"JobType IS NOT NULL AND ExecutionStatus != 'Running' AND CloseTime < {quote(before)}"
         deleted = 0
+        seen: set[str] = set()
         async for execution in client.list_workflows(query):
             await client.workflow_service.delete_workflow_execution(
                 DeleteWorkflowExecutionRequest(
@@ -505,8 +507,11 @@ class Jobs:
                 )
             )
             self._floor.forget((execution.id, execution.run_id))
+            seen.add(execution.id)
             deleted += 1
-        return deleted
+        # Past retention a job is its record alone: counted once, whether Temporal still had it or not.
+        forgotten = await self._records.delete_closed_before(cutoff)
+        return deleted + len(set(forgotten) - seen)
 
     @staticmethod
     async def _describe(handle: WorkflowHandle) -> tuple[WorkflowExecutionDescription, str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -216,3 +216,11 @@ async def closed_jobs(
         query = query.where(JobRecord.owner.not_in(list(left_out_owners)))
     query = query.order_by(JobRecord.started_at.desc(), JobRecord.job_id).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def delete_closed_before(session: AsyncSession, before: datetime) -> list[str]:
+    """Forget the jobs that closed before `before` (an admin's clean-up); answers their ids."""
+    deleted = await session.scalars(delete(JobRecord).where(JobRecord.closed_at < before).returning(JobRecord.job_id))
+    ids = list(deleted.all())
+    await session.commit()
+    return ids

@@ -114,9 +114,13 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=20_000)
     cancelled = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
     terminated = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
+    # Terminated too, and read while Temporal has it: the API writes the end the job could not.
+    seen_terminated = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
     await eventually(lambda: llm.requests("/v1/chat/completions"), "a discovery's LLM call")
     await boss.ok("POST", f"/api/v1/jobs/{cancelled}/cancel", 202)
     await short_temporal.get_workflow_handle(terminated).terminate("an operator's terminate")
+    await short_temporal.get_workflow_handle(seen_terminated).terminate("an operator's terminate")
+    closed[seen_terminated] = await boss.wait_job(seen_terminated)
     closed[cancelled] = await boss.wait_job(cancelled)
     await llm.reset()
 
@@ -128,6 +132,7 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
         "cancelled",
     ]
     assert closed[completed]["processed"] == 2 and closed[CONTRACTORS_JOB_ID]["result"]["created"] == 30
+    assert closed[seen_terminated]["status"] == "failed" and "terminate" in closed[seen_terminated]["message"]
     assert closed[scoring]["owner"] == closed[CONTRACTORS_JOB_ID]["owner"] == "schedule"
 
     everyone = [*closed, terminated]
