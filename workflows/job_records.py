@@ -124,7 +124,8 @@ def _closed(run: JobRun, result: Any) -> RecordClose:
     plain = _plain(result)
     if not isinstance(plain, dict):
         plain = {"value": plain}
-    progress = plain.get("progress") if isinstance(plain.get("progress"), dict) else _last_progress()
+    carried = plain.get("progress")
+    progress: dict[str, Any] = carried if isinstance(carried, dict) else _last_progress()
     try:
         status = JobStatus(plain.get("status") or progress.get("status"))
     except ValueError:
