@@ -100,8 +100,24 @@ class _RecordJob(WorkflowInboundInterceptor):
 
 
 async def _write(step: str, arg: BaseModel) -> None:
-    # Shielded: a cancel arriving during the write must not leave it half-done; the cancel reaches the job itself.
-    await asyncio.shield(asyncio.ensure_future(workflow.execute_local_activity(step, arg, **DB_STEP)))
+    """Run one write to its end even when Temporal cancels the job meanwhile, then hand the cancel to the job (as
+    `JobWorkflow.unstoppable` does): a cancel during the start write is acted on by the job as any other, and one
+    during the close write comes after the job has ended (its result stands)."""
+    task = asyncio.ensure_future(workflow.execute_local_activity(step, arg, **DB_STEP))
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        instance = workflow.instance()
+        if not isinstance(instance, JobWorkflow):
+            raise asyncio.CancelledError
+        instance.request_cancel("cancelled through Temporal")
 
 
 def _plain(value: Any) -> Any:
