@@ -80,6 +80,19 @@ class JobRecords:
             log.warning("jobs list without the closed jobs' records: the database is unavailable")
             return []
 
+    async def still_open(self, runs: list[tuple[str, str]]) -> list[str]:
+        """Of these (job id, run id), the jobs whose record is still open for that run; none while the database is
+        down."""
+        if not runs:
+            return []
+        try:
+            async with self._sessions() as session:
+                return await job_records.still_open(session, runs)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return []
+
     async def delete_closed_before(self, before: datetime) -> list[str]:
         async with self._sessions() as session:
             return await job_records.delete_closed_before(session, before)

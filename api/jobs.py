@@ -75,6 +75,8 @@ COUNTS = ("processed", "succeeded", "skipped", "failed")
 NO_WORKER = "no worker has answered for a while (one may be restarting): the last progress known"
 # How many jobs one cancel-many signals at once: each is one signal to Temporal.
 CANCEL_MANY_CONCURRENCY = 20
+# How a run ends without running code of ours at its end, so without writing its record's end.
+SILENT_ENDS = frozenset({WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT})
 OPEN_STATUSES = frozenset({JobStatus.pending, JobStatus.running, JobStatus.paused, JobStatus.cancelling})
 # `job` is what a person starts and waits for; `service` keeps an application working (workflows/services.py).
 Kind = Literal["job", "service"]
@@ -362,10 +364,13 @@ class Jobs:
         no longer has (past retention) come from their records."""
         client = await self._temporal.client()
         jobs: list[JobSummary] = []
+        silent_ends: list[tuple[str, str]] = []
         async for execution in client.list_workflows(self._filter(who, job_type, status, owner), limit=limit):
             sa = execution.typed_search_attributes
             if not may_see(sa.get(JOB_OWNER) or "", who):  # an unattended owner's name is nobody's
                 continue
+            if execution.status in SILENT_ENDS:
+                silent_ends.append((execution.id, execution.run_id))
             recorded = JobStatus(sa.get(JOB_STATUS) or JobStatus.pending.value)
             closed_as = CLOSED_STATUS.get(execution.status)
             jobs.append(
@@ -379,6 +384,7 @@ class Jobs:
                     closed_at=execution.close_time,
                 )
             )
+        await self._record_silent_ends(silent_ends)
         if status is not None and status not in TERMINAL:
             return jobs
         records = await self._records.closed(
@@ -397,6 +403,15 @@ class Jobs:
             return jobs
         merged = sorted(jobs + past_retention, key=lambda job: job.started_at or datetime.min.replace(tzinfo=UTC))
         return merged[::-1][:limit]
+
+    async def _record_silent_ends(self, runs: "list[tuple[str, str]]") -> None:
+        """Write the end of listed runs that ended without writing it (terminated, timed out) while Temporal still
+        has them, as reading each one does: a job nobody opens before retention passes keeps the end it had."""
+        for job_id in await self._records.still_open(runs):
+            try:
+                await self.snapshot(job_id, None)
+            except (JobNotFound, RPCError):  # gone or unreachable meanwhile: the next listing or reading tries again
+                continue
 
     @staticmethod
     def _filter(who: Principal, job_type: str | None, status: JobStatus | None, owner: str | None) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, or_, select
+from sqlalchemy import and_, case, delete, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -224,3 +224,11 @@ async def delete_closed_before(session: AsyncSession, before: datetime) -> list[
     ids = list(deleted.all())
     await session.commit()
     return ids
+
+
+async def still_open(session: AsyncSession, runs: Collection[tuple[str, str]]) -> list[str]:
+    """Of these (job id, run id), the jobs whose record is open for that very run."""
+    query = select(JobRecord.job_id).where(
+        tuple_(JobRecord.job_id, JobRecord.run_id).in_(list(runs)), JobRecord.closed_at.is_(None)
+    )
+    return list((await session.scalars(query)).all())

@@ -113,13 +113,24 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
     # Cancelled through the API; and one terminated in Temporal, which runs no code of ours at its end.
     await llm.fault(path="/v1/chat/completions", kind="latency", latency_ms=20_000)
     cancelled = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
-    terminated = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
+    # Terminated, and never read or listed (a user's job; the listings below ask for the admin's).
+    async with users_of(boss) as make:
+        terminated = await discover(await make("user"), await make_sources(boss, short_stack, 1, items=4))
     # Terminated too, and read while Temporal has it: the API writes the end the job could not.
     seen_terminated = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
+    # And one only listed while Temporal has it: the listing writes its end.
+    listed_terminated = await discover(boss, await make_sources(boss, short_stack, 1, items=4))
     await eventually(lambda: llm.requests("/v1/chat/completions"), "a discovery's LLM call")
     await boss.ok("POST", f"/api/v1/jobs/{cancelled}/cancel", 202)
-    await short_temporal.get_workflow_handle(terminated).terminate("an operator's terminate")
-    await short_temporal.get_workflow_handle(seen_terminated).terminate("an operator's terminate")
+    await short_temporal.get_workflow_handle(terminated).terminate(reason="an operator's terminate")
+    await short_temporal.get_workflow_handle(seen_terminated).terminate(reason="an operator's terminate")
+    await short_temporal.get_workflow_handle(listed_terminated).terminate(reason="an operator's terminate")
+
+    async def listed_as_failed() -> bool:
+        jobs = (await boss.ok("GET", "/api/v1/jobs", params={"limit": 100, "owner": "admin"}))["jobs"]
+        return any(j["job_id"] == listed_terminated and j["status"] == "failed" for j in jobs)
+
+    await eventually(listed_as_failed, "the terminated job listed as failed")
     closed[seen_terminated] = await boss.wait_job(seen_terminated)
     closed[cancelled] = await boss.wait_job(cancelled)
     await llm.reset()
@@ -135,7 +146,7 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
     assert closed[seen_terminated]["status"] == "failed" and "terminate" in closed[seen_terminated]["message"]
     assert closed[scoring]["owner"] == closed[CONTRACTORS_JOB_ID]["owner"] == "schedule"
 
-    everyone = [*closed, terminated]
+    everyone = [*closed, terminated, listed_terminated]
 
     async def retention_passed() -> bool:
         return all(await asyncio.gather(*(gone_from_temporal(short_temporal, j) for j in everyone)))
@@ -153,6 +164,9 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
         ENDED_UNRECORDED,
         ENDED_UNRECORDED,
     )
+
+    ended = await boss.job(listed_terminated)
+    assert (ended["status"], ended["message"]) == ("failed", "an operator's terminate")
 
     # The list, its filters, and owners.
     listed = {j["job_id"]: j for j in (await boss.ok("GET", "/api/v1/jobs", params={"limit": 100}))["jobs"]}
