@@ -52,6 +52,12 @@ class JobRecords:
             )
             return await job_records.get(session, job_id)
 
+    async def closed_record(self, job_id: str) -> JobRecord | None:
+        """The job's record if it is closed; never corrected here (unlike `get`)."""
+        async with self._sessions() as session:
+            record = await job_records.get(session, job_id)
+        return record if record is not None and record.closed_at is not None else None
+
     async def closed(
         self,
         *,

@@ -249,6 +249,10 @@ class Jobs:
         # Callers asking about one job at the same moment share one describe and one progress query.
         self._inflight: dict[str, asyncio.Future] = {}
 
+    @property
+    def records(self) -> JobRecords:
+        return self._records
+
     async def start(self, job: JobRequest) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
         return (await self.launch(job)).job_id

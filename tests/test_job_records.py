@@ -183,6 +183,14 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
         assert tasks[job_id]["result"] == before["result"]
     assert (await boss.ok("GET", f"/api/v1/tasks/{bank}"))["error"] == closed[bank]["message"]
 
+    # The 1C screen's last sync of each kind.
+    kinds = {k["kind"]: k["last"] for k in await boss.ok("GET", "/api/v1/sync-1c/last-syncs")}
+    assert (kinds["contractors"]["status"], kinds["contractors"]["counts"]["created"]) == ("completed", 30)
+    assert (kinds["bank-transactions"]["status"], kinds["bank-transactions"]["error"]) == (
+        "failed",
+        closed[bank]["message"],
+    )
+
     # The job socket's first snapshot.
     url = short_stack.api_url.replace("http://", "ws://") + f"/api/v1/ws/jobs/{completed}?token={boss.token}"
     async with ws_connect(url) as ws, asyncio.timeout(30):
