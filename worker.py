@@ -42,6 +42,7 @@ from runtime.search_attributes import SearchAttributesMissing, ensure_search_att
 from runtime.temporal import MAX_BACKOFF_SECONDS, connect, connect_patiently
 from settings import Settings, get_settings
 from workflows.base import JOB_ATTRIBUTES
+from workflows.job_records import JobRecordInterceptor
 from workflows.schedules import ensure_schedules
 
 WORKFLOWS = [workflow for application in APPLICATIONS for workflow in application.workflows]
@@ -143,7 +144,7 @@ def build_worker(
         # (Temporal's default is 10 s; see docs/recovery.md).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout_seconds),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
-        interceptors=[DatabaseOutageInterceptor(deps.ping_database)],
+        interceptors=[DatabaseOutageInterceptor(deps.ping_database), JobRecordInterceptor()],
         **sizing(settings, kind),
     )
 

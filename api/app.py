@@ -15,6 +15,7 @@ from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.http_metrics import RouteLatency
 from api.job_notices import JobNotifier
+from api.job_records import JobRecords
 from api.job_sockets import SharedListings, SocketSlots
 from api.jobs import Jobs
 from api.progress_hub import ProgressHub
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = Tokens(settings)
         app.state.user_states = UserStates(app.state.sessions, settings.user_state_cache_seconds)
         app.state.temporal = TemporalGateway(settings)
-        app.state.jobs = Jobs(app.state.temporal)
+        app.state.jobs = Jobs(app.state.temporal, JobRecords(app.state.sessions))
         app.state.temporal_codec = EncryptionCodec(payload_keys(settings))
         app.state.hub = ProgressHub(app.state.jobs)
         app.state.socket_slots = SocketSlots(settings.websockets_per_user)

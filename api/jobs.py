@@ -1,8 +1,10 @@
-"""Jobs as the API sees them: start, snapshot, list, cancel, clean up — all through Temporal.
+"""Jobs as the API sees them: start, snapshot, list, cancel, clean up — through Temporal, and past its retention
+through the job records in Postgres.
 
-Job state lives in Temporal only: the progress query while a job runs, the workflow result
+While Temporal has a job it is the source of truth: the progress query while a job runs, the workflow result
 once it has closed (readable with no worker alive), search attributes for listing and ownership,
-pending activities for a step that is being retried.
+pending activities for a step that is being retried. Once the namespace's retention has removed a closed job, its
+record (api/job_records.py) answers in the same shape.
 """
 
 import asyncio
@@ -24,9 +26,11 @@ from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from api.job_records import JobRecords
 from api.job_retries import Retrying, RetryReader
 from api.job_runs import input_of, started_new, started_with
 from api.temporal import TemporalGateway
+from db.models import JobRecord
 from workflows.base import (
     JOB_OWNER,
     JOB_STATUS,
@@ -71,6 +75,8 @@ COUNTS = ("processed", "succeeded", "skipped", "failed")
 NO_WORKER = "no worker has answered for a while (one may be restarting): the last progress known"
 # How many jobs one cancel-many signals at once: each is one signal to Temporal.
 CANCEL_MANY_CONCURRENCY = 20
+# How a run ends without running code of ours at its end, so without writing its record's end.
+SILENT_ENDS = frozenset({WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT})
 OPEN_STATUSES = frozenset({JobStatus.pending, JobStatus.running, JobStatus.paused, JobStatus.cancelling})
 # `job` is what a person starts and waits for; `service` keeps an application working (workflows/services.py).
 Kind = Literal["job", "service"]
@@ -111,7 +117,7 @@ class JobStarted(BaseModel):
 
 
 class JobSummary(BaseModel):
-    """A job in a listing: from Temporal visibility, so no progress counts."""
+    """A job in a listing: from Temporal visibility (or a closed job's record), so no progress counts."""
 
     job_id: str
     type: str | None
@@ -120,6 +126,18 @@ class JobSummary(BaseModel):
     status: JobStatus
     started_at: datetime | None
     closed_at: datetime | None
+
+
+def summary_of(record: JobRecord) -> JobSummary:
+    return JobSummary(
+        job_id=record.job_id,
+        type=record.job_type,
+        owner=record.owner,
+        kind=kind_of(record.job_type),
+        status=JobStatus(record.status),
+        started_at=record.started_at,
+        closed_at=record.closed_at,
+    )
 
 
 def snapshot_of(
@@ -150,6 +168,10 @@ class JobClosed(Exception):
 
 class JobStillOpen(Exception):
     pass
+
+
+class JobInputGone(Exception):
+    """A closed job past retention whose input was too large to keep: it cannot be rerun."""
 
 
 class ServiceNotCancellable(HTTPException):
@@ -219,12 +241,17 @@ class Jobs:
     its progress from that run's query, its result from that run. Nothing is remembered from whoever started or
     asked before, since job ids with a natural key are reused by later runs (and joined by other people)."""
 
-    def __init__(self, temporal: TemporalGateway) -> None:
+    def __init__(self, temporal: TemporalGateway, records: JobRecords) -> None:
         self._temporal = temporal
+        self._records = records
         self._floor = ProgressFloor()
         self._retries = RetryReader()
         # Callers asking about one job at the same moment share one describe and one progress query.
         self._inflight: dict[str, asyncio.Future] = {}
+
+    @property
+    def records(self) -> JobRecords:
+        return self._records
 
     async def start(self, job: JobRequest) -> str:
         """Start a job; with a natural `job_id`, starting it again returns the running one."""
@@ -254,7 +281,10 @@ class Jobs:
 
     async def _fetch(self, job_id: str) -> JobSnapshot:
         client = await self._temporal.client()
-        desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        try:
+            desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        except JobNotFound:
+            return self._recorded_snapshot(await self._recorded(job_id))
         # Bound to the run just described: a later run under the same id is another job.
         handle = client.get_workflow_handle(job_id, run_id=desc.run_id)
         run = (job_id, desc.run_id)
@@ -297,18 +327,54 @@ class Jobs:
             error = root_cause(exc)
             progress = {**(self._floor.last(run) or {}), "status": status.value, "message": error}
             result = {"status": status.value, "error": error}
+        if desc.start_time is not None and desc.close_time is not None:
+            # A run that wrote no end of its own (terminated, timed out) gets it here.
+            await self._records.closed_by_temporal(
+                job_id=handle.id,
+                run_id=desc.run_id,
+                job_type=job_type,
+                owner=owner,
+                started_at=desc.start_time,
+                closed_at=desc.close_time,
+                status=JobStatus(progress.get("status") or JobStatus.failed.value),
+                progress=progress,
+                result=result,
+            )
         return snapshot_of(handle.id, job_type, owner, progress, result)
+
+    async def _recorded(self, job_id: str) -> JobRecord:
+        """The record of a job Temporal no longer has (JobNotFound if there is none)."""
+        record = await self._records.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    @staticmethod
+    def _recorded_snapshot(record: JobRecord) -> JobSnapshot:
+        progress = {
+            **(record.progress or {}),
+            **{name: getattr(record, name) for name in ("total", "processed", "succeeded", "skipped", "failed")},
+            "status": record.status,
+        }
+        progress.setdefault("started_at", record.started_at)
+        progress.setdefault("updated_at", record.closed_at)
+        progress.setdefault("message", record.error or "")
+        return snapshot_of(record.job_id, record.job_type, record.owner, progress, record.result)
 
     async def list(
         self, who: Principal, job_type: str | None, status: JobStatus | None, limit: int, owner: str | None = None
     ) -> list[JobSummary]:
-        """Jobs by type, status and owner, newest first; services only when `job_type` names one."""
+        """Jobs by type, status and owner, newest first; services only when `job_type` names one. Closed jobs Temporal
+        no longer has (past retention) come from their records."""
         client = await self._temporal.client()
-        jobs = []
+        jobs: list[JobSummary] = []
+        silent_ends: list[tuple[str, str]] = []
         async for execution in client.list_workflows(self._filter(who, job_type, status, owner), limit=limit):
             sa = execution.typed_search_attributes
             if not may_see(sa.get(JOB_OWNER) or "", who):  # an unattended owner's name is nobody's
                 continue
+            if execution.status in SILENT_ENDS:
+                silent_ends.append((execution.id, execution.run_id))
             recorded = JobStatus(sa.get(JOB_STATUS) or JobStatus.pending.value)
             closed_as = CLOSED_STATUS.get(execution.status)
             jobs.append(
@@ -322,7 +388,34 @@ class Jobs:
                     closed_at=execution.close_time,
                 )
             )
-        return jobs
+        await self._record_silent_ends(silent_ends)
+        if status is not None and status not in TERMINAL:
+            return jobs
+        records = await self._records.closed(
+            limit=limit,
+            job_type=job_type,
+            left_out_types=() if job_type else tuple(SERVICES),
+            statuses=[status.value] if status else None,
+            owner=owner if who.is_admin else who.username,
+            left_out_owners=() if who.is_admin else UNATTENDED_OWNERS,
+        )
+        if not who.is_admin and owner and owner != who.username:
+            records = []  # a user asking for someone else's jobs sees none, as Temporal's listing answers
+        listed = {job.job_id for job in jobs}
+        past_retention = [summary_of(record) for record in records if record.job_id not in listed]
+        if not past_retention:
+            return jobs
+        merged = sorted(jobs + past_retention, key=lambda job: job.started_at or datetime.min.replace(tzinfo=UTC))
+        return merged[::-1][:limit]
+
+    async def _record_silent_ends(self, runs: "list[tuple[str, str]]") -> None:
+        """Write the end of listed runs that ended without writing it (terminated, timed out) while Temporal still
+        has them, as reading each one does: a job nobody opens before retention passes keeps the end it had."""
+        for job_id in await self._records.still_open(runs):
+            try:
+                await self.snapshot(job_id, None)
+            except (JobNotFound, RPCError):  # gone or unreachable meanwhile: the next listing or reading tries again
+                continue
 
     @staticmethod
     def _filter(who: Principal, job_type: str | None, status: JobStatus | None, owner: str | None) -> str:
@@ -339,7 +432,11 @@ class Jobs:
     async def cancel(self, job_id: str, who: Principal, reason: str, force: bool) -> None:
         client = await self._temporal.client()
         # Describe, not the progress query: it answers at once even when every worker is busy.
-        desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        try:
+            desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        except JobNotFound:
+            self._check_owner((await self._recorded(job_id)).owner, who)
+            raise JobClosed(job_id) from None
         self._check_owner(owner, who)
         if is_service(job_type):
             raise ServiceNotCancellable(f"job {job_id!r}", job_type)
@@ -360,7 +457,14 @@ class Jobs:
     async def input_of_closed(self, job_id: str, who: Principal) -> tuple[str, Any]:
         """The type of a closed job and the input its last run was started with (JobStillOpen while it runs)."""
         client = await self._temporal.client()
-        desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        try:
+            desc, job_type, owner = await self._describe(client.get_workflow_handle(job_id))
+        except JobNotFound:
+            record = await self._recorded(job_id)
+            self._check_owner(record.owner, who)
+            if record.input is None:
+                raise JobInputGone(job_id) from None
+            return record.job_type, record.input
         self._check_owner(owner, who)
         if desc.status == WorkflowExecutionStatus.RUNNING:
             raise JobStillOpen(job_id)
@@ -407,11 +511,13 @@ class Jobs:
             raise
 
     async def cleanup(self, max_age_hours: float) -> int:
-        """Delete closed jobs older than `max_age_hours`; returns how many."""
+        """Delete closed jobs older than `max_age_hours`, their records too; returns how many."""
         client = await self._temporal.client()
-        before = (datetime.now(UTC) - timedelta(hours=max_age_hours)).isoformat()
+        cutoff = datetime.now(UTC) - timedelta(hours=max_age_hours)
+        before = cutoff.isoformat()
         query = f"JobType IS NOT NULL AND ExecutionStatus != 'Running' AND CloseTime < {quote(before)}"
         deleted = 0
+        seen: set[str] = set()
         async for execution in client.list_workflows(query):
             await client.workflow_service.delete_workflow_execution(
                 DeleteWorkflowExecutionRequest(
@@ -420,8 +526,11 @@ class Jobs:
                 )
             )
             self._floor.forget((execution.id, execution.run_id))
+            seen.add(execution.id)
             deleted += 1
-        return deleted
+        # Past retention a job is its record alone: counted once, whether Temporal still had it or not.
+        forgotten = await self._records.delete_closed_before(cutoff)
+        return deleted + len(set(forgotten) - seen)
 
     @staticmethod
     async def _describe(handle: WorkflowHandle) -> tuple[WorkflowExecutionDescription, str, str]:

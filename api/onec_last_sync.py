@@ -1,5 +1,6 @@
 """The last finished sync of each 1C kind, read from Temporal: each kind runs under one job id, so its closed runs are
-its syncs, the newest first. Kept while Temporal keeps closed runs (the namespace's retention)."""
+its syncs, the newest first. Once Temporal no longer keeps them (the namespace's retention), the job's record says
+what the last one did (api/job_records.py)."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -7,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowFailureError
 
+from api.job_records import JobRecords
 from api.jobs import CLOSED_STATUS, QUERY_TIMEOUT, quote
+from db.models import JobRecord
 from workflows.base import JobStatus, root_cause
 
 # Closed runs read to find the newest: visibility answers newest first, a few more guard against a tie in order.
@@ -50,7 +53,9 @@ class SyncKind(BaseModel):
     last: LastSync | None
 
 
-async def sync_kind(client: Client, kind: Literal["bank-transactions", "contractors"], job_id: str) -> SyncKind:
+async def sync_kind(
+    client: Client, records: JobRecords, kind: Literal["bank-transactions", "contractors"], job_id: str
+) -> SyncKind:
     running, closed = False, []
     async for execution in client.list_workflows(f"WorkflowId = {quote(job_id)}", limit=RUNS_READ + 1):
         if execution.status == WorkflowExecutionStatus.RUNNING:
@@ -58,7 +63,21 @@ async def sync_kind(client: Client, kind: Literal["bank-transactions", "contract
         else:
             closed.append(execution)
     newest = max(closed, key=lambda e: e.close_time or e.start_time, default=None)
-    return SyncKind(kind=kind, job_id=job_id, running=running, last=await last_of(client, newest) if newest else None)
+    if newest is not None:
+        last = await last_of(client, newest)
+    else:
+        # Read only when closed: an open record may be a run visibility does not list yet.
+        record = await records.closed_record(job_id)
+        last = last_recorded(record) if record is not None else None
+    return SyncKind(kind=kind, job_id=job_id, running=running, last=last)
+
+
+def last_recorded(record: JobRecord) -> LastSync:
+    times = {"started_at": record.started_at, "finished_at": record.closed_at}
+    result = record.result or {}
+    if "progress" not in result:  # it ended by failing or being stopped, with no result of its own
+        return LastSync(status=JobStatus(record.status), counts=None, error=record.error, **times)
+    return from_result(result, times)
 
 
 async def last_of(client: Client, run: WorkflowExecution) -> LastSync:
@@ -69,6 +88,10 @@ async def last_of(client: Client, run: WorkflowExecution) -> LastSync:
     except WorkflowFailureError as exc:
         status = CLOSED_STATUS.get(run.status, JobStatus.failed)
         return LastSync(status=status, counts=None, error=root_cause(exc), **times)
+    return from_result(result, times)
+
+
+def from_result(result: dict[str, Any], times: dict[str, Any]) -> LastSync:
     counts = SyncCounts.model_validate(result)
     counts.classified = counts.classified_by_rule + counts.classified_by_llm
     status = JobStatus(result["status"])

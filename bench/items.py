@@ -65,6 +65,10 @@ class ItemWriter:
         self._engine = engine
         self._method = method
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(text("select 1"))

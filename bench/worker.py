@@ -13,9 +13,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 import worker as app_worker
+from activities.job_records import JobRecordActivities
 from bench.items import ItemActivities, ItemWriter
 from bench.items_workflow import BenchItemsWorkflow
-from db.session import make_engine
+from db.session import SessionFactory, make_engine, make_session_factory
 from runtime.temporal import connect
 from settings import Settings, get_settings
 
@@ -26,11 +27,13 @@ class _BenchDependencies:
     """`worker.WorkerParts`, what `worker.build_worker` asks of its dependencies: the activities, and a ping of the
     database they write."""
 
-    def __init__(self, writer: ItemWriter) -> None:
+    def __init__(self, writer: ItemWriter, sessions: SessionFactory) -> None:
         self._writer = writer
+        # Every job writes its record (workflows/job_records.py), the bench's too: its cost is part of what is measured.
+        self._records = JobRecordActivities(sessions)
 
     def activities(self) -> list:
-        return [ItemActivities(self._writer).write_items]
+        return [ItemActivities(self._writer).write_items, self._records.record_start, self._records.record_close]
 
     async def ping_database(self) -> None:
         await self._writer.ping()
@@ -38,7 +41,7 @@ class _BenchDependencies:
 
 def bench_worker(client: Client, settings: Settings, writer: ItemWriter) -> Worker:
     """A worker built by worker.py's `build_worker` (its tuning), running the bench workflow and activity."""
-    deps = _BenchDependencies(writer)
+    deps = _BenchDependencies(writer, make_session_factory(writer.engine))
     return app_worker.build_worker(client, settings, deps, workflows=[BenchItemsWorkflow])
 
 

@@ -17,6 +17,12 @@ from devstack import processes as ps
 from runtime.queues import parse_kinds, worker_queues
 
 ADMIN_PASSWORD = "admin-test-password"
+# What lets a namespace keep closed runs for seconds: the server refuses a retention under a day unless told otherwise,
+# and spreads deletions over a jitter (30 min by default) that a test would wait out.
+SHORT_RETENTION_CONFIG: dict[str, Any] = {
+    "system.namespaceMinRetentionLocal": "1s",
+    "history.retentionTimerJitterDuration": "1s",
+}
 # The stack's payload key (runtime/payload_codec.py), fixed so that histories tests record replay later.
 PAYLOAD_KEYS = "stack:" + "c3RhY2stcGF5bG9hZC1rZXktZm9yLXRlc3RzLW9ubHk="
 
@@ -36,6 +42,9 @@ class Stack:
     # Where the dev server keeps its state: None is in memory, so a Temporal that dies takes every job with it.
     temporal_db: Path | None = None
     temporal_config: dict[str, Any] | None = None
+    # The namespace every process of the stack uses, and how long it keeps closed runs (None: the server's default).
+    namespace: str = "default"
+    retention: str | None = None
 
     @property
     def logs(self) -> Path:
@@ -77,6 +86,7 @@ class Stack:
             openai_port=self.openai.port,
             feeds_port=self.feeds.port,
             task_queue=task_queue,
+            namespace=self.namespace if self.namespace != "default" else None,
         )
         env.pop("OPENAI_API_KEY", None)
         env.pop("LONGRUN_TELEGRAM_SESSION", None)
@@ -113,7 +123,8 @@ class Stack:
         self.procs.append(worker)
         if wait:
             address = extra.get("LONGRUN_TEMPORAL_ADDRESS", self.temporal_address)
-            ps.wait_worker_polling(address, served_queues(env), worker.pid, 60, worker)
+            namespace = extra.get("LONGRUN_TEMPORAL_NAMESPACE", self.namespace)
+            ps.wait_worker_polling(address, served_queues(env), worker.pid, 60, worker, namespace)
         return worker
 
     def start_api(
@@ -167,8 +178,8 @@ class Stack:
             raise RuntimeError("this stack's Temporal keeps its state in memory: start it with durable_temporal")
         self.temporal.kill9()
         assert self.temporal.port is not None  # started with its port
-        self.temporal = ps.start_temporal(
-            self.temporal_db, self.temporal.port, None, self.logs, dynamic_config=self.temporal_config
+        self.temporal = start_namespace_temporal(
+            self.temporal_db, self.temporal.port, self.logs, self.temporal_config, self.namespace, self.retention
         )
 
     def crash_postgres(self) -> None:
@@ -185,11 +196,42 @@ class Stack:
         self.pg.stop()
 
 
+def start_namespace_temporal(
+    db_file: Path | None,
+    port: int,
+    logs: Path,
+    config: dict[str, Any] | None,
+    namespace: str = "default",
+    retention: str | None = None,
+) -> ps.Proc:
+    """The dev server with the stack's namespace (search attributes registered in it) and, with `retention` (a
+    duration such as "5s"), that namespace keeping closed runs only so long, as a production namespace does for days."""
+    if retention is not None:
+        config = {**SHORT_RETENTION_CONFIG, **(config or {})}
+    temporal = ps.start_temporal(db_file, port, None, logs, namespace=namespace, dynamic_config=config)
+    if retention is not None:
+        address = f"{ps.HOST}:{port}"
+        done = ps.temporal_cli(
+            address, "operator", "namespace", "update", "--namespace", namespace, "--retention", retention
+        )
+        if done.returncode != 0:
+            temporal.stop()
+            raise RuntimeError(f"setting namespace {namespace!r}'s retention to {retention}: {done.stderr.strip()}")
+    return temporal
+
+
 def start_stack(
-    data_dir: Path, temporal_config: dict[str, Any] | None = None, *, durable_temporal: bool = False
+    data_dir: Path,
+    temporal_config: dict[str, Any] | None = None,
+    *,
+    durable_temporal: bool = False,
+    namespace: str = "default",
+    retention: str | None = None,
 ) -> Stack:
     """Every piece on free ports under `data_dir`; `temporal_config` adds dev-server dynamic config.
-    `durable_temporal`: the dev server keeps its state in a file, so it can be killed and started again."""
+    `durable_temporal`: the dev server keeps its state in a file, so it can be killed and started again.
+    `namespace`, `retention`: every process works in that namespace, which keeps closed runs for `retention` (the
+    production shape: a namespace of its own whose retention passes; docs/production.md)."""
     logs = data_dir / "logs"
     # This process's own Temporal clients (fixtures, benchmarks) read the payloads the stack's workers write.
     os.environ.setdefault("LONGRUN_PAYLOAD_KEYS", PAYLOAD_KEYS)
@@ -198,7 +240,7 @@ def start_stack(
         pg = ps.start_postgres(data_dir / "pg")
         started.append(pg)
         temporal_db = data_dir / "temporal.db" if durable_temporal else None
-        temporal = ps.start_temporal(temporal_db, ps.free_port(), None, logs, dynamic_config=temporal_config)
+        temporal = start_namespace_temporal(temporal_db, ps.free_port(), logs, temporal_config, namespace, retention)
         started.append(temporal)
         openai = ps.start_emulator("openai", "emulators.openai_compat", ps.free_port(), None, logs)
         started.append(openai)
@@ -229,6 +271,8 @@ def start_stack(
         onec=onec,
         temporal_db=temporal_db,
         temporal_config=temporal_config,
+        namespace=namespace,
+        retention=retention,
     )
     try:
         ps.run_python("migrate", ["-m", "db.migrate"], stack.env(), logs, timeout=60)

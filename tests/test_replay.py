@@ -12,6 +12,7 @@ from runtime.payload_codec import data_converter
 from settings import Settings
 from tests.support.histories import HISTORIES
 from worker import WORKFLOWS
+from workflows.job_records import JobRecordInterceptor
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -39,5 +40,5 @@ def test_file_names_start_with_the_recorded_workflow_type():
 async def test_recorded_history_replays(path: Path):
     # Histories recorded since payloads are encrypted need the stack's key; older ones are read as they are.
     converter = data_converter(Settings(payload_keys=PAYLOAD_KEYS, _env_file=None))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, interceptors=[JobRecordInterceptor()])
     await replayer.replay_workflow(load(path))

@@ -12,7 +12,16 @@ from api.fields import MaxAgeHours
 from api.job_reruns import CannotRerun, rerun_request
 from api.job_services import ServiceList, service_health
 from api.job_sockets import stream_job, stream_jobs
-from api.jobs import OPEN_STATUSES, JobClosed, JobNotFound, JobSnapshot, JobStarted, JobStillOpen, JobSummary
+from api.jobs import (
+    OPEN_STATUSES,
+    JobClosed,
+    JobInputGone,
+    JobNotFound,
+    JobSnapshot,
+    JobStarted,
+    JobStillOpen,
+    JobSummary,
+)
 from workflows.base import JobStatus
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
@@ -109,6 +118,9 @@ async def rerun_job(job_id: str, who: CurrentUser, jobs: JobsDep) -> Rerun:
     except JobStillOpen as exc:
         detail = f"job {job_id!r} is still open: rerun it once it has closed"
         raise HTTPException(status.HTTP_409_CONFLICT, detail) from exc
+    except JobInputGone as exc:
+        detail = f"job {job_id!r} cannot be rerun: its input was too large to keep past Temporal's retention"
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from exc
     try:
         job = rerun_request(job_type, value, who.role, who.username)
     except CannotRerun as exc:

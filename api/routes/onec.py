@@ -377,12 +377,12 @@ async def schedule_out(name: ScheduleName, handle: ScheduleHandle) -> ScheduleOu
 
 
 @router.get("/last-syncs")
-async def last_syncs(_: CurrentUser, temporal: TemporalDep) -> list[SyncKind]:
+async def last_syncs(_: CurrentUser, temporal: TemporalDep, jobs: JobsDep) -> list[SyncKind]:
     """Each kind's last finished sync (when, its counts, its error) and whether one runs now."""
     client = await temporal.client()
     return [
-        await sync_kind(client, "bank-transactions", BANK_JOB_ID),
-        await sync_kind(client, "contractors", CONTRACTORS_JOB_ID),
+        await sync_kind(client, jobs.records, "bank-transactions", BANK_JOB_ID),
+        await sync_kind(client, jobs.records, "contractors", CONTRACTORS_JOB_ID),
     ]
 
 

@@ -8,6 +8,7 @@ from db.models.crossposting import (
     SourceKind,
     TelegramChannel,
 )
+from db.models.jobs import JobRecord
 from db.models.news import NewsPost, NewsSource
 from db.models.onec import BankTransaction, ClassificationRule, Contractor, SyncPage
 from db.models.rate_limits import RateLimit
@@ -55,6 +56,7 @@ __all__ = [
     "MessageStatus",
     "SourceKind",
     "TelegramChannel",
+    "JobRecord",
     "NewsPost",
     "NewsSource",
     "Project",
