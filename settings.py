@@ -284,6 +284,13 @@ class Settings(BaseSettings):
     # token (a few hundred bytes); uvicorn's default, 16 MiB, would be read and parsed before anyone is known.
     websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # --- tracker webhook group commit (issue 21)
+    # The webhook answers Telegram once an update is committed. Updates arriving within this many milliseconds of
+    # the first of them share one transaction, so one WAL flush answers them all (api/inbox_group.py); the first
+    # waits this long at most before its commit starts. 0: no wait, only updates that arrive while a commit is under
+    # way are grouped. Measured with `python -m bench tracker` (docs/tracker.md).
+    tracker_webhook_group_ms: float = Field(default=5.0, ge=0, le=10_000)
+
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.
