@@ -45,11 +45,11 @@ def main(argv: list[str]) -> dict[str, Any]:
             stack.start_worker("worker", task_queue=TASK_QUEUE, env=env)
             runs.append(asyncio.run(measure_webhook(stack, api_url, args.rate, args.seconds)) | {"load_before": load})
     print(table(
-        ["run", "load avg", "updates", "sent/s", "failed", "webhook p50 ms", "p99 ms", "max ms", "to scored p50 ms",
-         "p99 ms", "backlog after", "drained in s"],
+        ["run", "load avg", "updates", "sent/s", "failed", "webhook p50 ms", "p99 ms", "max ms", "WAL flushes/update",
+         "to scored p50 ms", "p99 ms", "backlog after", "drained in s"],
         [[n, w["load_before"], w["updates"], w["achieved_rate"], w["failed_answers"], w["webhook_p50_ms"],
-          w["webhook_p99_ms"], w["webhook_max_ms"], w["to_scored_p50_ms"], w["to_scored_p99_ms"],
-          w["backlog_after_burst"], w["drain_s"]] for n, w in enumerate(runs, 1)],
+          w["webhook_p99_ms"], w["webhook_max_ms"], w["wal_flushes_per_update"], w["to_scored_p50_ms"],
+          w["to_scored_p99_ms"], w["backlog_after_burst"], w["drain_s"]] for n, w in enumerate(runs, 1)],
     ))  # fmt: skip
     every = f" in each of {args.runs} runs" if args.runs > 1 else ""
     targets = {
