@@ -132,7 +132,7 @@ class ScoredListener:
 async def wal_flushes(engine) -> int:
     """WAL fsyncs so far, by every process of the server: what a commit waits for, and what group commit shares."""
     async with engine.connect() as conn:
-        return await conn.scalar(text("SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal'")) or 0
+        return int(await conn.scalar(text("SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal'")))
 
 
 async def measure(stack: Stack, api_url: str, rate: float, seconds: float) -> dict[str, Any]:
