@@ -3,9 +3,10 @@ and each request is answered only once that transaction has committed.
 
 An update is answered only when it is durably stored, and at a few hundred updates/s a commit per update spends
 most of the webhook's time in the WAL flush and its tail in the slowest flushes. One commit per group pays one flush
-for all of them: throughput grows with the group, and the wait stays under the window plus one commit. A group
-gathers from its first update for `window` seconds (or until `MAX_GROUP` updates); while one group commits the
-next gathers, and an update that has already waited its window through a slow commit goes at once in the next.
+for all of them. A group gathers from its first update for `window` seconds (or until `MAX_GROUP` updates); while
+one group commits the next gathers, and an update that has already waited its window through a slow commit goes at
+once in the next. So an update waits the window and at most two commits (the one under way, then its own) unless
+more than `MAX_GROUP` wait before it.
 
 A group whose transaction fails fails every request in it, with the same error (the API answers 503 when the
 database is away, Telegram delivers them all again); nothing is lost, since nothing was answered. Groups commit one
