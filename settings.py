@@ -379,6 +379,13 @@ class Settings(BaseSettings):
     def listen_database_url(self) -> str:
         return self.direct_database_url or self.effective_database_url
 
+    # --- tracker webhook group commit (issue 21)
+    # The webhook answers Telegram once an update is committed. Updates arriving within this many milliseconds of
+    # the first of them share one transaction, so one WAL flush answers them all (api/inbox_group.py); the first
+    # waits this long at most before its commit starts. 0: no wait, only updates that arrive while a commit is under
+    # way are grouped. Measured with `python -m bench tracker` (docs/tracker.md).
+    tracker_webhook_group_ms: float = Field(default=5.0, ge=0, le=10_000)
+
     # Recovery tuning (see docs/recovery.md): how fast a dead worker's work moves on.
     sticky_queue_timeout_seconds: float = 1.0
     # A worker killed mid workflow task is noticed after this long; tasks here take 5-30 ms.

@@ -14,6 +14,7 @@ from api.body_limit import BodyLimit
 from api.event_hub import Event, EventHub
 from api.event_listener import EventListener
 from api.http_metrics import RouteLatency
+from api.inbox_group import InboxGroups
 from api.job_notices import JobNotifier
 from api.job_records import JobRecords
 from api.job_sockets import SharedListings, SocketSlots
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings, "longrun-api", pool_size=settings.api_database_pool_size)
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
+        app.state.inbox_groups = InboxGroups(engine, settings.tracker_webhook_group_ms / 1000)
         app.state.tokens = Tokens(settings)
         app.state.user_states = UserStates(app.state.sessions, settings.user_state_cache_seconds)
         app.state.temporal = TemporalGateway(settings)
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.events.close()
         await app.state.hub.close()
         await app.state.providers.close()
+        await app.state.inbox_groups.close()
         await engine.dispose()
 
     app = FastAPI(title="Longrun", version="0.1.0", lifespan=lifespan, dependencies=[Depends(storable_text)])

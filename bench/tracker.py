@@ -3,13 +3,15 @@
 tracker_embeddings` alone), each on its own stack.
 
 Targets (issue 9): webhook p99 <= 50 ms; update -> scored p50 <= 1 s (the backlog after the burst is reported);
-embedding job <= 1.5x the plain loop's time.
+embedding job <= 1.5x the plain loop's time. `--runs 5` repeats the webhook phase on five fresh stacks (issue 21: the
+p99 goal in 5 runs of 5), with the load average before each, since other work on a 2-core machine moves the tail.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from typing import Any
 
 from bench import tracker_embeddings
@@ -27,37 +29,47 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench tracker")
     parser.add_argument("--rate", type=float, default=200.0, help="updates per second")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="webhook phases, each on its own stack; every one must meet the p99 goal"
+    )
     parser.add_argument("--skip-embeddings", action="store_true", help="only the webhook phase")
     args, embedding_options = parser.parse_known_args(argv)
-    with bench_stack() as stack:
-        env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET}
-        api_url = stack.start_api("api", task_queue=TASK_QUEUE, env=env)
-        stack.start_worker("worker", task_queue=TASK_QUEUE, env=env)
-        webhook = asyncio.run(measure_webhook(stack, api_url, args.rate, args.seconds))
+    runs = []
+    for number in range(1, args.runs + 1):
+        load = os.getloadavg()[0]
+        if args.runs > 1:
+            print(f"--- webhook run {number} of {args.runs} (load average {load:.2f})", flush=True)
+        with bench_stack() as stack:
+            env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET}
+            api_url = stack.start_api("api", task_queue=TASK_QUEUE, env=env)
+            stack.start_worker("worker", task_queue=TASK_QUEUE, env=env)
+            runs.append(asyncio.run(measure_webhook(stack, api_url, args.rate, args.seconds)) | {"load_before": load})
     print(table(
-        ["updates", "sent/s", "failed", "webhook p50 ms", "p99 ms", "max ms", "to scored p50 ms", "p99 ms",
-         "backlog after", "drained in s"],
-        [[webhook["updates"], webhook["achieved_rate"], webhook["failed_answers"], webhook["webhook_p50_ms"],
-          webhook["webhook_p99_ms"], webhook["webhook_max_ms"], webhook["to_scored_p50_ms"],
-          webhook["to_scored_p99_ms"], webhook["backlog_after_burst"], webhook["drain_s"]]],
+        ["run", "load avg", "updates", "sent/s", "failed", "webhook p50 ms", "p99 ms", "max ms", "WAL flushes/update",
+         "to scored p50 ms", "p99 ms", "backlog after", "drained in s"],
+        [[n, w["load_before"], w["updates"], w["achieved_rate"], w["failed_answers"], w["webhook_p50_ms"],
+          w["webhook_p99_ms"], w["webhook_max_ms"], w["wal_flushes_per_update"], w["to_scored_p50_ms"],
+          w["to_scored_p99_ms"], w["backlog_after_burst"], w["drain_s"]] for n, w in enumerate(runs, 1)],
     ))  # fmt: skip
+    every = f" in each of {args.runs} runs" if args.runs > 1 else ""
     targets = {
-        "webhook_p99": f"<= {WEBHOOK_P99_MS:g} ms at {args.rate:g} updates/s",
-        "update_to_scored_p50": f"<= {SCORED_P50_MS:g} ms",
+        "webhook_p99": f"<= {WEBHOOK_P99_MS:g} ms at {args.rate:g} updates/s{every}",
+        "update_to_scored_p50": f"<= {SCORED_P50_MS:g} ms{every}",
         "every_update_answered": "0 failed answers",
     }
     met = {
-        "webhook_p99": webhook["webhook_p99_ms"] <= WEBHOOK_P99_MS,
-        "update_to_scored_p50": webhook["to_scored_p50_ms"] <= SCORED_P50_MS,
-        "every_update_answered": webhook["failed_answers"] == 0,
+        "webhook_p99": all(w["webhook_p99_ms"] <= WEBHOOK_P99_MS for w in runs),
+        "update_to_scored_p50": all(w["to_scored_p50_ms"] <= SCORED_P50_MS for w in runs),
+        "every_update_answered": all(w["failed_answers"] == 0 for w in runs),
     }
     measured = {
-        "webhook_p99": f"{webhook['webhook_p99_ms']} ms",
-        "update_to_scored_p50": f"{webhook['to_scored_p50_ms']} ms",
-        "every_update_answered": f"{webhook['failed_answers']} failed",
+        "webhook_p99": " / ".join(f"{w['webhook_p99_ms']:g}" for w in runs) + " ms",
+        "update_to_scored_p50": " / ".join(f"{w['to_scored_p50_ms']:g}" for w in runs) + " ms",
+        "every_update_answered": f"{sum(w['failed_answers'] for w in runs)} failed",
     }
     print_targets(targets, met, measured)
-    path = write_results(NAME, vars(args), {"webhook": webhook}, targets, met)
+    webhook = runs[-1]
+    path = write_results(NAME, vars(args), {"webhook": webhook, "webhook_runs": runs}, targets, met)
     print(f"wrote {path}")
     if not args.skip_embeddings:
         print("\n--- embeddings (bench/tracker_embeddings.py) ---", flush=True)

@@ -1,10 +1,11 @@
 """The tracker's webhook under load: Telegram delivering `--rate` updates/s for `--seconds`, open loop.
 
-Measures what the issue names: the webhook's answer time (p50/p99; goal p99 <= 50 ms), the time from sending an
-update to its `message_scored` event reaching a listener (the NOTIFY goes out when the drainer's transaction
-commits; goal p50 <= 1 s), and the backlog left when the burst ends (updates stored, not yet saved) and how long
-it takes to drain. Open loop: each update is sent at its scheduled time whether or not earlier ones were answered,
-so a slow webhook shows as latency, not as a lower rate.
+Measures what the issue names: the webhook's answer time (p50/p99; goal p99 <= 50 ms) and the WAL flushes the
+server made per update during the burst (the drainer's commits included; about 1 without group commit), the time
+from sending an update to its `message_scored` event reaching a listener (the NOTIFY goes out when the drainer's
+transaction commits; goal p50 <= 1 s), and the backlog left when the burst ends (updates stored, not yet saved)
+and how long it takes to drain. Open loop: each update is sent at its scheduled time whether or not earlier ones
+were answered, so a slow webhook shows as latency, not as a lower rate.
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ class ScoredListener:
             await self._conn.close()
 
 
+async def wal_flushes(engine) -> int:
+    """WAL fsyncs so far, by every process of the server: what a commit waits for, and what group commit shares."""
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal'")))
+
+
 async def measure(stack: Stack, api_url: str, rate: float, seconds: float) -> dict[str, Any]:
     dsn = stack.pg.database_url.replace("+asyncpg", "")
     listener = ScoredListener()
@@ -159,6 +166,7 @@ async def measure(stack: Stack, api_url: str, rate: float, seconds: float) -> di
                 if failures <= 3:
                     print(f"update {n}: {status}", flush=True)
 
+        flushes_before = await wal_flushes(engine)
         t0 = time.monotonic()
         tasks = []
         for n in range(total):
@@ -168,6 +176,7 @@ async def measure(stack: Stack, api_url: str, rate: float, seconds: float) -> di
             tasks.append(asyncio.ensure_future(send(n)))
         await asyncio.gather(*tasks)
         burst_s = time.monotonic() - t0
+        flushes = await wal_flushes(engine) - flushes_before
     finally:
         await poster.close()
 
@@ -200,6 +209,7 @@ async def measure(stack: Stack, api_url: str, rate: float, seconds: float) -> di
         "webhook_p50_ms": round(percentile(answer_ms, 50), 1),
         "webhook_p99_ms": round(percentile(answer_ms, 99), 1),
         "webhook_max_ms": round(max(answer_ms), 1),
+        "wal_flushes_per_update": round(flushes / total, 3),
         "scored_events": len(to_scored_ms),
         "to_scored_p50_ms": round(percentile(to_scored_ms, 50), 1),
         "to_scored_p99_ms": round(percentile(to_scored_ms, 99), 1),

@@ -10,7 +10,6 @@ The one update that can miss its wake-up, stored while a take was committing the
 drainer's next recheck of the inbox (`WAKE_RECHECK_SECONDS`).
 """
 
-import json
 from datetime import datetime
 
 from sqlalchemy import func, select, text, update
@@ -24,26 +23,37 @@ INBOX_CHANNEL = "longrun_tracker_inbox"
 # The longest a waiting drainer goes without looking at the inbox itself, for the update whose wake-up was skipped.
 WAKE_RECHECK_SECONDS = 1.0
 
-# One statement, one round trip: the update stored unless already there, and the drainer woken only when it was and
-# nothing else waited (the subquery sees the inbox as it was before this insert).
+# One statement, one round trip for a whole group of updates (api/inbox_group.py): each stored unless already there,
+# and the drainer woken only when one was and nothing else waited (the subquery sees the inbox as it was before this
+# insert; Postgres sends one NOTIFY per transaction for the same channel and payload). `received_at` follows the
+# order the API took them in (the drainer takes oldest first): the transaction's start, plus a microsecond per place
+# in the group, since now() is one instant for the whole group. A group's transaction starts after the one before
+# it committed, and inserting a row takes longer than a microsecond, so every update of a later group is later still.
 _ACCEPT = text(
     "WITH stored AS (INSERT INTO telegram_update (update_id, payload, received_at) "
-    "VALUES (:update_id, CAST(:payload AS jsonb), now()) ON CONFLICT (update_id) DO NOTHING RETURNING update_id) "
-    "SELECT (SELECT pg_notify(:channel, '') "
+    "SELECT u.update_id, CAST(u.payload AS jsonb), now() + (u.place - 1) * interval '1 microsecond' "
+    "FROM unnest(CAST(:update_ids AS bigint[]), CAST(:payloads AS text[])) "
+    "WITH ORDINALITY AS u(update_id, payload, place) "
+    "ORDER BY u.place "
+    "ON CONFLICT (update_id) DO NOTHING RETURNING update_id) "
+    "SELECT update_id, (SELECT pg_notify(:channel, '') "
     "WHERE NOT EXISTS (SELECT FROM telegram_update WHERE saved_at IS NULL)) FROM stored"
 )
 
 
-async def accept(session: AsyncSession, update_id: int, payload: dict) -> bool:
-    """Store an update; False when it was already stored (Telegram delivers again what it thinks was lost).
-
-    Runs on its own in autocommit: the webhook answers Telegram only once the update is durably stored."""
-    conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+async def accept(conn: AsyncConnection, updates: list[tuple[int, str]]) -> set[int]:
+    """Store updates given as (update_id, payload as JSON text), in the order given, in the caller's transaction; the
+    ids that were stored now (the others were already: Telegram delivers again what it thinks was lost). An id may
+    come twice; it is stored once."""
     stored = await conn.execute(
         _ACCEPT,
-        {"update_id": update_id, "payload": json.dumps(payload, ensure_ascii=False), "channel": INBOX_CHANNEL},
+        {
+            "update_ids": [update_id for update_id, _ in updates],
+            "payloads": [payload for _, payload in updates],
+            "channel": INBOX_CHANNEL,
+        },
     )
-    return stored.first() is not None
+    return {row.update_id for row in stored}
 
 
 async def take(session: AsyncSession, limit: int) -> list[TelegramUpdate]:

@@ -1,25 +1,27 @@
 """`POST /webhook/telegram`: where Telegram delivers the tracker bot's updates.
 
-Answers as soon as the update is in the inbox (`telegram_update`); the inbox drainer (workflows/tracker_inbox.py),
-woken by the NOTIFY the insert sends, takes it from there. The webhook never calls Temporal, so an update that
-arrives while Temporal is away is answered and kept like any other. Telegram repeats a delivery it thinks was lost;
-the inbox keeps one row per `update_id`, so a repeat adds nothing.
+Answers as soon as the update is committed to the inbox (`telegram_update`), in one transaction with the updates
+arriving with it (api/inbox_group.py: group commit, `tracker_webhook_group_ms`); the inbox drainer
+(workflows/tracker_inbox.py), woken by the NOTIFY the insert sends, takes it from there. The webhook never calls
+Temporal, so an update that arrives while Temporal is away is answered and kept like any other. Telegram repeats a
+delivery it thinks was lost; the inbox keeps one row per `update_id`, so a repeat adds nothing.
 
 A private `/start <code>` is a Longrun user linking their Telegram (api/routes/telegram_link.py): it is answered here
 (the reply goes through the bot's outbox) and never reaches the inbox, so the code is stored nowhere.
 """
 
 import hmac
+import json
 import re
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep, SettingsDep
-from db import telegram_outbox, tracker_inbox
+from db import telegram_outbox
 from db.telegram_links import link
 from domain.job_notices import LINKED, UNKNOWN_CODE, language_of
 from domain.telegram_bot_types import Message, Update
@@ -66,11 +68,13 @@ class SecretFirst:
 
 
 @router.post(PATH, responses={401: {"description": f"missing or wrong {SECRET_HEADER} (checked before the body)"}})
-async def telegram_webhook(update: Update, session: SessionDep, settings: SettingsDep) -> WebhookAnswer:
+async def telegram_webhook(
+    update: Update, request: Request, session: SessionDep, settings: SettingsDep
+) -> WebhookAnswer:
     if await linked_here(update.message, session, settings):
         return WebhookAnswer()
     payload = update.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    await tracker_inbox.accept(session, update.update_id, payload)
+    await request.app.state.inbox_groups.accept(update.update_id, json.dumps(payload, ensure_ascii=False))
     return WebhookAnswer()
 
 
