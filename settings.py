@@ -352,7 +352,8 @@ class Settings(BaseSettings):
     # The container's stop grace period must exceed it (docs/production.md).
     worker_shutdown_seconds: float = Field(default=60.0, ge=0)
     # Database connections per process: a worker's activities (all its queues share one pool), the API's requests
-    # (room for every webhook request of a slow WAL flush). Through PgBouncer these are its client connections.
+    # (the webhook takes one per commit group; the rest serve people and sockets). Through PgBouncer these are its
+    # client connections.
     worker_database_pool_size: int = Field(default=20, ge=1)
     api_database_pool_size: int = Field(default=50, ge=1)
     # False behind PgBouncer in transaction pooling: asyncpg's and SQLAlchemy's prepared-statement caches are then
