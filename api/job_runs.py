@@ -10,9 +10,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-# A summary, not the input: what tells a person what the running job is doing (its period, its scope), cut short.
-SUMMARY_FIELDS = 20
-SUMMARY_TEXT = 200
+# A summary, not the input: what tells a person what the running job is doing (its period, its scope), cut short; the
+# same one a job's record keeps.
+from db.job_records import summary
 
 
 def started_new(handle: WorkflowHandle) -> bool:
@@ -38,16 +38,3 @@ async def input_of(client: Client, run: WorkflowHandle) -> tuple[dict[str, Any] 
     """A summary of the input `run` was started with, and when it started."""
     value, since = await started_with(client, run)
     return summary(value), since
-
-
-def summary(value: Any) -> dict[str, Any] | None:
-    """The input's top-level plain fields (text cut short); nested lists and objects are left out."""
-    if not isinstance(value, dict):
-        return None
-    plain: dict[str, Any] = {}
-    for name, field in list(value.items())[:SUMMARY_FIELDS]:
-        if isinstance(field, str):
-            plain[str(name)] = field[:SUMMARY_TEXT]
-        elif field is None or isinstance(field, bool | int | float):
-            plain[str(name)] = field
-    return plain

@@ -27,7 +27,7 @@ from db.models import JobRecord
 INPUT_LIMIT = 64 * 1024
 RESULT_LIMIT = 64 * 1024
 ERROR_LIMIT = 2000
-# The summary a listing shows: the input's top-level plain fields, text cut short (as api/job_runs.py summarises).
+# The summary a listing (and a joined start: api/job_runs.py) shows: the input's top-level plain fields, text cut short.
 SUMMARY_FIELDS = 20
 SUMMARY_TEXT = 200
 COUNTS = ("total", "processed", "succeeded", "skipped", "failed")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 from websockets.asyncio.client import connect as ws_connect
 
 from api.job_records import ENDED_UNRECORDED
@@ -22,6 +21,7 @@ from settings import Settings
 from tests.support.histories import record
 from tests.support.news import discover, make_sources
 from tests.support.onec import PERIOD
+from tests.support.retention import gone_from_temporal
 from tests.support.users import users_of
 from workflows.onec import CONTRACTORS_JOB_ID
 from workflows.schedules import ONEC_CONTRACTORS, TRACKER_SCORING, schedule_id
@@ -60,16 +60,6 @@ async def boss(short_stack: Stack) -> Api:
     api = await Api.login(short_stack.api_url, "admin", ADMIN_PASSWORD)
     yield api
     await api.close()
-
-
-async def gone_from_temporal(client: Client, job_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(job_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return True
-        raise
-    return False
 
 
 async def started(api: Api, job_type: str) -> str | None:

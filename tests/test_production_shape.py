@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import processes as ps
 from devstack.clients import Api, Emulator, OneCEmulator, eventually, expected_in_max, in_max
@@ -27,6 +26,7 @@ from runtime.temporal import connect
 from settings import Settings
 from tests.support.crossposting import FAST_MAX, FAST_MAX_EMULATOR, export_of, make_link, unique
 from tests.support.news import discover, make_sources
+from tests.support.retention import gone_from_temporal
 from tests.support.tracker import ensure_extractor
 from tests.support.webbuddy import new_query, wait_query
 
@@ -112,16 +112,6 @@ async def database(production: Production):
     engine = production.stack.database(production.pg.database_url)
     yield engine
     await engine.dispose()
-
-
-async def gone_from_temporal(client: Client, job_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(job_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return True
-        raise
-    return False
 
 
 async def where_it_ran(client: Client, job_id: str) -> tuple[str, set[str]]:
