@@ -8,7 +8,6 @@ import asyncio
 import random
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -27,13 +26,12 @@ from settings import Settings
 from tests.support.crossposting import FAST_MAX, FAST_MAX_EMULATOR, export_of, make_link, unique
 from tests.support.news import discover, make_sources
 from tests.support.retention import gone_from_temporal
-from tests.support.tracker import ensure_extractor
+from tests.support.tracker import HEADERS, SECRET, ensure_extractor, update
 from tests.support.webbuddy import new_query, wait_query
 
 NAMESPACE = "longrun-production"
 RETENTION = "6s"
 QUEUE = "longrun-prod"
-WEBHOOK_SECRET = "production-shape-webhook-secret"
 # Everything a deployment must hand every process, and nothing generated: a process that lacked one would refuse to
 # start (LONGRUN_GENERATE_SECRETS=false, as compose sets it).
 KEYS = {
@@ -41,7 +39,7 @@ KEYS = {
     "LONGRUN_PAYLOAD_KEYS": PAYLOAD_KEYS,
     "LONGRUN_JWT_SECRET": "production-shape-jwt-secret-" + "j" * 32,
     "LONGRUN_CODEC_UI_KEY": "production-shape-codec-key-" + "c" * 16,
-    "LONGRUN_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET,
 }
 # What each worker serves: the webhook chain, WebBuddy, news and LLM work on one; crossposting and 1C on the other.
 FRONT, BULK = "interactive,llm", "bulk"
@@ -128,19 +126,6 @@ async def where_it_ran(client: Client, job_id: str) -> tuple[str, set[str]]:
     return queue, workers
 
 
-def telegram_update(update_id: int, chat_id: int, message_id: int, words: str) -> dict:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": message_id,
-            "from": {"id": 4242, "is_bot": False, "first_name": "Lead", "username": "lead4242"},
-            "chat": {"id": chat_id, "type": "supergroup", "title": "team"},
-            "date": int(time.time()),
-            "text": f"{words} report number {message_id} needs a decision today, please review",
-        },
-    }
-
-
 async def a_job_of_each_application(prod: Production, boss: Api, database) -> dict[str, str]:
     """Starts one job of each application through the API and answers {application: job id} once all are closed."""
     stack = prod.stack
@@ -169,10 +154,8 @@ async def a_job_of_each_application(prod: Production, boss: Api, database) -> di
     tracker_chat = -random.randrange(10**9, 10**12)
     async with httpx.AsyncClient(base_url=prod.api_url, timeout=30) as http:
         for n in range(3):
-            body = telegram_update(random.randrange(10**9), tracker_chat, 100 + n, f"invoice export {n}")
-            answered = await http.post(
-                "/webhook/telegram", json=body, headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
-            )
+            body = update(random.randrange(10**9), tracker_chat, 100 + n, 4242, f"invoice export {n}")
+            answered = await http.post("/webhook/telegram", json=body, headers=HEADERS)
             assert answered.status_code == 200, answered.text
 
     async def stored() -> bool:

@@ -4,6 +4,7 @@ socket, and every NOTIFY the workers send as Postgres delivers it."""
 import itertools
 import json
 import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,3 +109,22 @@ class RawEvents:
 
     async def close(self) -> None:
         await self._conn.close()
+
+
+# The webhook's secret in the tests' deployments, and one Telegram update as the Bot API delivers it.
+SECRET = "tracker-test-secret"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HEADERS = {SECRET_HEADER: SECRET}
+
+
+def update(update_id: int, chat_id: int, message_id: int, user_id: int, words: str) -> dict:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}", "username": f"u{user_id}"},
+            "chat": {"id": chat_id, "type": "supergroup", "title": "team"},
+            "date": int(time.time()),
+            "text": f"{words} report number {message_id} from user {user_id} needs a decision today",
+        },
+    }

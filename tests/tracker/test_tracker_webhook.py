@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import random
-import time
 from contextlib import AsyncExitStack
 from itertools import pairwise
 from pathlib import Path
@@ -27,13 +26,11 @@ from runtime.queues import QueueKind, queue_name
 from settings import Settings
 from tests.support.events import open_stream, receive
 from tests.support.histories import record
+from tests.support.tracker import HEADERS, SECRET, SECRET_HEADER, update
 from workflows.base import JobStatus
 from workflows.start import start_job
 from workflows.tracker_extraction import LLM_RETRY, MORE, ExtractKnowledgeInput, extraction_job, extraction_job_id
 
-SECRET = "tracker-test-secret"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-HEADERS = {SECRET_HEADER: SECRET}
 TOPICS = ["billing deploy failed", "invoice export slow", "login page broken", "roadmap planning sprint"]
 
 
@@ -62,19 +59,6 @@ async def extractor(database):
             ),
             {"name": f"extractor-{random.randrange(10**9)}", "prompt": "Extract topics and atoms."},
         )
-
-
-def update(update_id: int, chat_id: int, message_id: int, user_id: int, words: str) -> dict:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": message_id,
-            "from": {"id": user_id, "is_bot": False, "first_name": f"User {user_id}", "username": f"u{user_id}"},
-            "chat": {"id": chat_id, "type": "supergroup", "title": "team"},
-            "date": int(time.time()),
-            "text": f"{words} report number {message_id} from user {user_id} needs a decision today",
-        },
-    }
 
 
 async def test_a_wrong_or_missing_secret_is_401(webhook):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.tracker.test_tracker_webhook import HEADERS, SECRET, update
+from tests.support.tracker import HEADERS, SECRET, update
 
 # Long enough that every update a test sends at once arrives within the first one's window, even on a busy machine.
 WINDOW_MS = 2000
