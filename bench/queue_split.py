@@ -50,10 +50,12 @@ POSTS = 10_000
 MAX_TOKEN = "bench-queue-split-token"
 # What the 1C sync reads per second of the phase at most (measured here: ~1,000 documents/s beside the webhook):
 # the book is sized so that the sync is still reading when the webhook phase ends.
-ONEC_DOCUMENTS_PER_SECOND = 2_500
-ONEC_MAX_DOCUMENTS = 500_000  # the emulator's largest book
+ONEC_DOCUMENTS_PER_SECOND = 2_000
+ONEC_MAX_DOCUMENTS = 200_000  # the emulator makes it in ~5 s and ~300 MB (it allows 500,000)
 ONEC_PAGE_LATENCY_MS = 50  # bench/onec.py's slower row: a 1C on the network
 SAMPLE_SECONDS = 5.0
+# A 1C page is 1,000 documents: on a starved host one takes seconds, so "ran through" allows this long without a move.
+STALL_ALLOWED = 15.0
 NICENESS = 10
 JOB_CLOSED = ("completed", "failed", "cancelled")
 ENV = {
@@ -206,20 +208,22 @@ class BulkLoad:
         out: dict[str, Any] = {}
         window = [s for s in self.samples if first["at"] <= s["at"] <= last["at"]]
         for what in self.jobs:
-            stalls = [
-                round(b["at"] - a["at"], 1)
-                for a, b in zip(window, window[1:], strict=False)
-                if b[what]["moved"] == a[what]["moved"]
-            ]
+            longest, since = 0.0, first["at"]
+            for a, b in zip(window, window[1:], strict=False):
+                if b[what]["moved"] != a[what]["moved"]:
+                    since = b["at"]
+                else:
+                    longest = max(longest, b["at"] - since)
+            moved = last[what]["moved"] - first[what]["moved"]
             out[what] = {
                 "before": first[what]["processed"],
                 "after": last[what]["processed"],
                 "total": last[what]["total"],
-                "moved": last[what]["moved"] - first[what]["moved"],
+                "moved": moved,
                 "status_after": last[what]["status"],
                 "samples": len(window),
-                "stalled_s": sum(stalls),
-                "ran_through": last[what]["status"] not in JOB_CLOSED and not stalls,
+                "longest_stall_s": round(longest, 1),
+                "ran_through": last[what]["status"] not in JOB_CLOSED and moved > 0 and longest <= STALL_ALLOWED,
             }
         return out
 
@@ -330,7 +334,7 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
           sum(o["webhook"]["failed_answers"] for o in runs[name])] for name, m in medians.items()],
     ))  # fmt: skip
     bulk_rows = [
-        [name, run + 1, what, p["before"], p["after"], p["total"], p["moved"], p["status_after"], p["stalled_s"],
+        [name, run + 1, what, p["before"], p["after"], p["total"], p["moved"], p["status_after"], p["longest_stall_s"],
          p["ran_through"]]
         for name, outcomes in runs.items()
         for run, outcome in enumerate(outcomes)
@@ -338,7 +342,7 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
     ]  # fmt: skip
     if bulk_rows:
         print("\nthe bulk jobs across the webhook phase: processed before -> after; moved: the migration's requests at")
-        print("MAX, the 1C sync's documents; stalled: seconds between samples in which a job did not move")
+        print(f"MAX, the 1C sync's documents; stalled: the longest time it did not move (at most {STALL_ALLOWED:g} s)")
         print(table(["phase", "run", "job", "before", "after", "total", "moved", "status after", "stalled s",
                      "ran through"], bulk_rows))  # fmt: skip
     parts = list(dict.fromkeys(part for outcomes in runs.values() for o in outcomes for part in o["cpu"]["cores"]))
@@ -350,19 +354,22 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
     targets: dict[str, str] = {}
     met: dict[str, bool] = {}
     measured: dict[str, str] = {}
-    for name in (n for n in ("split", "split-niced") if n in medians):
-        if base is None:
-            break
+    for name in ("split", "split-niced"):
         for key, what in (("webhook_p99_ms", "webhook_p99"), ("to_scored_p50_ms", "scored_p50")):
+            if base is None or name not in medians:
+                continue  # no baseline, or this phase not run: nothing to hold it to
             target = f"{what}.{name}"
             limit = base[key] * (1 + TOLERANCE)
             targets[target] = f"<= {limit:.1f} ms (alone {base[key]} ms + {TOLERANCE:.0%})"
             met[target] = medians[name][key] <= limit
             measured[target] = f"{medians[name][key]} ms ({against(name, key)})"
-        target = f"bulk_ran_through.{name}"
-        targets[target] = "migration and 1C running through every webhook phase"
-        met[target] = all(p["ran_through"] for o in runs[name] for p in o["bulk"].values())
-        measured[target] = "yes" if met[target] else "no"
+    loaded = [o for outcomes in runs.values() for o in outcomes if "bulk" in o]
+    if loaded:
+        targets["bulk_ran_through"] = (
+            f"migration and 1C running through each loaded phase ({STALL_ALLOWED:g} s stall at most)"
+        )
+        met["bulk_ran_through"] = all(p["ran_through"] for o in loaded for p in o["bulk"].values())
+        measured["bulk_ran_through"] = "yes" if met["bulk_ran_through"] else "no"
     targets["every_update_answered"] = "0 failed answers in every phase"
     failed = sum(o["webhook"]["failed_answers"] for outcomes in runs.values() for o in outcomes)
     met["every_update_answered"] = failed == 0
