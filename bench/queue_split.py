@@ -220,6 +220,7 @@ class BulkLoad:
                 "after": last[what]["processed"],
                 "total": last[what]["total"],
                 "moved": moved,
+                "moved_per_s": round(moved / (last["at"] - first["at"]), 1),
                 "status_after": last[what]["status"],
                 "samples": len(window),
                 "longest_stall_s": round(longest, 1),
@@ -334,8 +335,8 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
           sum(o["webhook"]["failed_answers"] for o in runs[name])] for name, m in medians.items()],
     ))  # fmt: skip
     bulk_rows = [
-        [name, run + 1, what, p["before"], p["after"], p["total"], p["moved"], p["status_after"], p["longest_stall_s"],
-         p["ran_through"]]
+        [name, run + 1, what, p["before"], p["after"], p["total"], p["moved"], p["moved_per_s"], p["status_after"],
+         p["longest_stall_s"], p["ran_through"]]
         for name, outcomes in runs.items()
         for run, outcome in enumerate(outcomes)
         for what, p in outcome.get("bulk", {}).items()
@@ -343,7 +344,7 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
     if bulk_rows:
         print("\nthe bulk jobs across the webhook phase: processed before -> after; moved: the migration's requests at")
         print(f"MAX, the 1C sync's documents; stalled: the longest time it did not move (at most {STALL_ALLOWED:g} s)")
-        print(table(["phase", "run", "job", "before", "after", "total", "moved", "status after", "stalled s",
+        print(table(["phase", "run", "job", "before", "after", "total", "moved", "per s", "status after", "stalled s",
                      "ran through"], bulk_rows))  # fmt: skip
     parts = list(dict.fromkeys(part for outcomes in runs.values() for o in outcomes for part in o["cpu"]["cores"]))
     print("\ncores kept busy during the webhook phase (medians; machine: all of it, others: not ours)")
