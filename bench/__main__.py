@@ -1,5 +1,5 @@
 """`python -m bench [--strict] [NAME [options]]`: the benchmarks (orchestration, api, recovery, webbuddy, blocking,
-max_rate, crossposting, onec, tracker, tracker_embeddings, dashboard, fuzz, chaos).
+max_rate, crossposting, onec, tracker, tracker_embeddings, queue_split, dashboard, fuzz, chaos).
 
 With no name all of them run in turn, each on its own fresh stack. Options after a name go to that benchmark
 (`python -m bench recovery --trials 7`; `python -m bench api --help`). Each prints its tables and which
@@ -21,6 +21,7 @@ from bench import (
     max_rate,
     onec,
     orchestration,
+    queue_split,
     recovery,
     tracker,
     tracker_embeddings,
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "onec": onec.main,
     "tracker": tracker.main,
     "tracker_embeddings": tracker_embeddings.main,
+    "queue_split": queue_split.main,
     "dashboard": dashboard.main,
     "fuzz": fuzz.main,
     "chaos": chaos.main,
