@@ -44,7 +44,7 @@ class JobRecords:
                 owner=record.owner,
                 started_at=record.started_at,
                 status=JobStatus.failed.value,
-                progress={**progress, **{name: getattr(record, name) for name in job_records.COUNTS}},
+                progress={**progress, **job_records.counts_in(record)},
                 result={"status": JobStatus.failed.value, "error": ENDED_UNRECORDED},
                 error=ENDED_UNRECORDED,
                 closed_at=record.updated_at,

@@ -30,6 +30,7 @@ from api.job_records import JobRecords
 from api.job_retries import Retrying, RetryReader
 from api.job_runs import input_of, started_new, started_with
 from api.temporal import TemporalGateway
+from db import job_records
 from db.models import JobRecord
 from workflows.base import (
     JOB_OWNER,
@@ -327,8 +328,9 @@ class Jobs:
             error = root_cause(exc)
             progress = {**(self._floor.last(run) or {}), "status": status.value, "message": error}
             result = {"status": status.value, "error": error}
-        if desc.start_time is not None and desc.close_time is not None:
-            # A run that wrote no end of its own (terminated, timed out) gets it here.
+        if desc.status in SILENT_ENDS and desc.start_time is not None and desc.close_time is not None:
+            # A run that wrote no end of its own gets it here; every other end was written by the job itself, so
+            # reading a closed job costs the database nothing.
             await self._records.closed_by_temporal(
                 job_id=handle.id,
                 run_id=desc.run_id,
@@ -351,11 +353,7 @@ class Jobs:
 
     @staticmethod
     def _recorded_snapshot(record: JobRecord) -> JobSnapshot:
-        progress = {
-            **(record.progress or {}),
-            **{name: getattr(record, name) for name in ("total", "processed", "succeeded", "skipped", "failed")},
-            "status": record.status,
-        }
+        progress = {**(record.progress or {}), **job_records.counts_in(record), "status": record.status}
         progress.setdefault("started_at", record.started_at)
         progress.setdefault("updated_at", record.closed_at)
         progress.setdefault("message", record.error or "")

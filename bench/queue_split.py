@@ -40,7 +40,7 @@ from bench.onec import YEAR
 from bench.tracker_webhook import SECRET
 from bench.tracker_webhook import measure as measure_webhook
 from devstack import processes as ps
-from devstack.clients import Api, Emulator, OneCEmulator
+from devstack.clients import Api, Emulator, OneCEmulator, eventually
 from devstack.stack import ADMIN_PASSWORD, Stack, served_queues
 
 NAME = "queue_split"
@@ -176,12 +176,12 @@ class BulkLoad:
         self.jobs["migration"] = migration["job_id"]
         onec = await self.admin.ok("POST", "/api/v1/sync-1c/bank-transactions/sync-async", 202, json=YEAR)
         self.jobs["onec"] = onec["task_id"]
+
         # Both under way (past their first step) before the webhook phase starts.
-        deadline = time.monotonic() + 120
-        while not all(job["processed"] > 0 for job in (await self.sample()).values() if isinstance(job, dict)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the bulk jobs did not start within 120 s: {self.samples[-1]}")
-            await asyncio.sleep(0.5)
+        async def under_way() -> bool:
+            return all(job["processed"] > 0 for job in (await self.sample()).values() if isinstance(job, dict))
+
+        await eventually(under_way, "the bulk jobs to start", within=120, interval=0.5)
 
     async def sample(self) -> dict[str, Any]:
         row: dict[str, Any] = {"at": time.monotonic()}

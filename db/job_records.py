@@ -78,6 +78,10 @@ def counts_of(progress: dict[str, Any]) -> dict[str, int]:
     return {name: int(progress.get(name) or 0) for name in COUNTS}
 
 
+def counts_in(record: JobRecord) -> dict[str, int]:
+    return {name: getattr(record, name) for name in COUNTS}
+
+
 async def record_start(
     session: AsyncSession,
     *,

@@ -92,6 +92,19 @@ class JobResult(BaseModel):
     progress: JobProgress
 
 
+async def shielded(step: Awaitable[R], on_cancel: Callable[[], None]) -> R:
+    """Await `step` to its end even when Temporal cancels the workflow meanwhile, calling `on_cancel` for each cancel
+    that arrives (the step itself is cancelled only if something cancelled it directly)."""
+    task = asyncio.ensure_future(step)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            on_cancel()
+
+
 class JobWorkflow:
     """Base class holding the progress, the query, the cancel signal and the bounded parallel runner."""
 
@@ -236,14 +249,7 @@ class JobWorkflow:
         the run has ended would hold the row for ever. Temporal's cancel is remembered as the cancel
         signal and acted on once the step has returned.
         """
-        task = asyncio.ensure_future(step)
-        while True:
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.cancelled():
-                    raise
-                self.request_cancel("cancelled through Temporal")
+        return await shielded(step, lambda: self.request_cancel("cancelled through Temporal"))
 
     async def run_bounded(
         self,

@@ -28,7 +28,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from workflows.base import DB_STEP, JOB_OWNER, JOB_TYPE, JobStatus, JobWorkflow, root_cause
+from workflows.base import DB_STEP, JOB_OWNER, JOB_TYPE, JobStatus, JobWorkflow, root_cause, shielded
 
 PATCH = "job-record"
 START = "record_job_start"
@@ -102,18 +102,11 @@ class _RecordJob(WorkflowInboundInterceptor):
 async def _write(step: str, arg: BaseModel) -> None:
     """Run one write to its end even when Temporal cancels the job meanwhile, then hand the cancel to the job (as
     `JobWorkflow.unstoppable` does): a cancel during the start write is acted on by the job as any other, and one
-    during the close write comes after the job has ended (its result stands)."""
-    task = asyncio.ensure_future(workflow.execute_local_activity(step, arg, **DB_STEP))
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-    if cancelled:
+    during the close write comes after the job has ended (its result stands). A job not built on JobWorkflow gets
+    the cancel raised once the write is done."""
+    cancels: list[None] = []
+    await shielded(workflow.execute_local_activity(step, arg, **DB_STEP), lambda: cancels.append(None))
+    if cancels:
         instance = workflow.instance()
         if not isinstance(instance, JobWorkflow):
             raise asyncio.CancelledError
