@@ -99,6 +99,19 @@ class JobRecords:
                 raise
             return []
 
+    async def closed_counts(self, job_ids: list[str]) -> dict[str, dict[str, int]]:
+        """The counts these closed jobs ended with, by job id; none while the database is down (the listing then shows
+        when they ended only)."""
+        if not job_ids:
+            return {}
+        try:
+            async with self._sessions() as session:
+                return await job_records.closed_counts(session, job_ids)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return {}
+
     async def delete_closed_before(self, before: datetime) -> list[str]:
         async with self._sessions() as session:
             return await job_records.delete_closed_before(session, before)

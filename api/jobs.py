@@ -118,7 +118,8 @@ class JobStarted(BaseModel):
 
 
 class JobSummary(BaseModel):
-    """A job in a listing: from Temporal visibility (or a closed job's record), so no progress counts."""
+    """A job in a listing: from Temporal visibility, and a closed job's counts from its record. A running job's counts
+    are None here: its snapshot (and socket) has them live."""
 
     job_id: str
     type: str | None
@@ -127,6 +128,11 @@ class JobSummary(BaseModel):
     status: JobStatus
     started_at: datetime | None
     closed_at: datetime | None
+    total: int | None = None
+    processed: int | None = None
+    succeeded: int | None = None
+    skipped: int | None = None
+    failed: int | None = None
 
 
 def summary_of(record: JobRecord) -> JobSummary:
@@ -138,6 +144,7 @@ def summary_of(record: JobRecord) -> JobSummary:
         status=JobStatus(record.status),
         started_at=record.started_at,
         closed_at=record.closed_at,
+        **job_records.counts_in(record),
     )
 
 
@@ -387,6 +394,8 @@ class Jobs:
                 )
             )
         await self._record_silent_ends(silent_ends)
+        counts = await self._records.closed_counts([job.job_id for job in jobs if job.closed_at is not None])
+        jobs = [job.model_copy(update=counts[job.job_id]) if job.job_id in counts else job for job in jobs]
         if status is not None and status not in TERMINAL:
             return jobs
         records = await self._records.closed(

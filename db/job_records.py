@@ -222,6 +222,14 @@ async def closed_jobs(
     return list((await session.scalars(query)).all())
 
 
+async def closed_counts(session: AsyncSession, job_ids: Collection[str]) -> dict[str, dict[str, int]]:
+    """The counts each of these jobs ended with, by job id; a job whose record is missing or open is left out."""
+    query = select(JobRecord.job_id, *(JobRecord.__table__.c[name] for name in COUNTS)).where(
+        JobRecord.job_id.in_(list(job_ids)), JobRecord.closed_at.is_not(None)
+    )
+    return {job_id: dict(zip(COUNTS, counts, strict=True)) for job_id, *counts in await session.execute(query)}
+
+
 async def delete_closed_before(session: AsyncSession, before: datetime) -> list[str]:
     """Forget the jobs that closed before `before` (an admin's clean-up); answers their ids."""
     deleted = await session.scalars(delete(JobRecord).where(JobRecord.closed_at < before).returning(JobRecord.job_id))

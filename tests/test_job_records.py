@@ -31,7 +31,8 @@ NAMESPACE = "longrun-short"
 # Long enough to read each job once as it closes, short enough to wait out in a test.
 RETENTION = "6s"
 QUEUE = "longrun-test"
-SHOWN = ("job_id", "type", "owner", "kind", "status", "total", "processed", "succeeded", "skipped", "failed")
+COUNTED = ("total", "processed", "succeeded", "skipped", "failed")
+SHOWN = ("job_id", "type", "owner", "kind", "status", *COUNTED)
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -136,6 +137,14 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
     assert closed[seen_terminated]["status"] == "failed" and "terminate" in closed[seen_terminated]["message"]
     assert closed[scoring]["owner"] == closed[CONTRACTORS_JOB_ID]["owner"] == "schedule"
 
+    # The list gives each closed job's counts (from its record) whether Temporal still has it or not. Not the user's
+    # jobs: their terminated one stays unread and unlisted while Temporal has it.
+    listed = {}
+    for owner in ("admin", "schedule"):
+        params = {"limit": 100, "owner": owner}
+        listed |= {j["job_id"]: j for j in (await boss.ok("GET", "/api/v1/jobs", params=params))["jobs"]}
+    assert {j: [listed[j][k] for k in COUNTED] for j in closed} == {j: [closed[j][k] for k in COUNTED] for j in closed}
+
     everyone = [*closed, terminated, listed_terminated]
 
     async def retention_passed() -> bool:
@@ -161,6 +170,7 @@ async def test_closed_jobs_are_answered_from_their_records_once_temporal_no_long
     # The list, its filters, and owners.
     listed = {j["job_id"]: j for j in (await boss.ok("GET", "/api/v1/jobs", params={"limit": 100}))["jobs"]}
     assert {j: listed[j]["status"] for j in closed} == {j: closed[j]["status"] for j in closed}
+    assert {j: [listed[j][k] for k in COUNTED] for j in closed} == {j: [closed[j][k] for k in COUNTED] for j in closed}
     only_cancelled = (await boss.ok("GET", "/api/v1/jobs", params={"status": "cancelled"}))["jobs"]
     assert [j["job_id"] for j in only_cancelled] == [cancelled]
     started_at = [j["started_at"] for j in listed.values()]

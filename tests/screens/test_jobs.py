@@ -89,7 +89,11 @@ async def test_a_user_is_offered_only_their_own_jobs_and_an_admin_sees_whose_eac
 
     ann_tab = await tab()
     await ann_tab.sign_in(ann.username, "password-1")
-    await expect(ann_tab.page.locator(f'tr[data-job-id="{anns}"]')).to_be_visible()
+    anns_row = ann_tab.page.locator(f'tr[data-job-id="{anns}"]')
+    await expect(anns_row).to_be_visible()
+    # It ended before the page opened: the list says what it did and when it ended.
+    await expect(anns_row.get_by_test_id("job-ended")).to_contain_text(re.compile(r"^1 of 1, 0 failed · ended "))
+    await ann_tab.screenshot("jobs-ended")
     assert await ann_tab.page.locator(f'tr[data-job-id="{bobs}"]').count() == 0
     assert await ann_tab.page.get_by_role("columnheader", name="Owner").count() == 0
 

@@ -46,6 +46,12 @@ export interface JobSummary {
   status: JobStatus;
   started_at: string | null;
   closed_at: string | null;
+  // A closed job's counts, from its record; null while it runs (its snapshot has them live).
+  total?: number | null;
+  processed?: number | null;
+  succeeded?: number | null;
+  skipped?: number | null;
+  failed?: number | null;
 }
 
 export interface JobStarted {

@@ -54,6 +54,7 @@ export const en = {
   "jobs.eta": "ETA",
   "jobs.actions": "Actions",
   "jobs.endedAt": "ended {time}",
+  "jobs.endedCounts": "{processed} of {total}, {failed} failed · ended {time}",
   "jobs.details": "Details",
   "jobs.cancel": "Cancel",
   "jobs.cancelConfirm": "Cancel this job? Work already done is kept.",

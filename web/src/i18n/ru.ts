@@ -53,6 +53,7 @@ export const ru: Catalog = {
   "jobs.eta": "Осталось",
   "jobs.actions": "Действия",
   "jobs.endedAt": "завершена {time}",
+  "jobs.endedCounts": "{processed} из {total}, {failed} с ошибкой · завершена {time}",
   "jobs.details": "Подробности",
   "jobs.cancel": "Отменить",
   "jobs.cancelConfirm": "Отменить задачу? Уже сделанное сохранится.",

@@ -53,6 +53,7 @@ export const uk: Catalog = {
   "jobs.eta": "Залишилось",
   "jobs.actions": "Дії",
   "jobs.endedAt": "завершено {time}",
+  "jobs.endedCounts": "{processed} з {total}, {failed} з помилкою · завершено {time}",
   "jobs.details": "Подробиці",
   "jobs.cancel": "Скасувати",
   "jobs.cancelConfirm": "Скасувати завдання? Уже зроблене збережеться.",

@@ -23,8 +23,13 @@ function ProgressCell({ job }: { job: JobSummary }) {
   const snap = useSnapshot(job.job_id);
   const { t, language } = useI18n();
   if (snap) return <JobProgressBar snap={snap} />;
-  // A listing carries no counts; a job that ended before this page opened shows when it ended (Details: the rest).
-  return <Typography.Text type="secondary">{job.closed_at ? t("jobs.endedAt", { time: formatTime(job.closed_at, language) }) : "—"}</Typography.Text>;
+  // A job that ended before this page opened: what it did and when it ended, from the listing (Details: the rest).
+  if (!job.closed_at) return <Typography.Text type="secondary">—</Typography.Text>;
+  const time = formatTime(job.closed_at, language);
+  const ended = job.processed == null
+    ? t("jobs.endedAt", { time })
+    : t("jobs.endedCounts", { processed: job.processed, total: job.total ?? 0, failed: job.failed ?? 0, time });
+  return <Typography.Text type="secondary" data-testid="job-ended">{ended}</Typography.Text>;
 }
 
 function StatusCell({ job }: { job: JobSummary }) {
