@@ -13,6 +13,10 @@ The tracker's webhook at `--rate` updates/s for `--seconds` (bench/tracker_webho
 - split-niced (only when asked, `--phases`): as split, the bulk worker under `nice -n 10`. On one host this stands
   in for the bulk kind on a host of its own; only the split makes it possible, since a process serving every kind
   cannot lower the priority of part of its work.
+- split-pinned (only when asked): as split, each side on a core of its own (bench/host_cpus.py), the nearest this
+  host comes to two: the API, the chain's worker and the OpenAI emulator on one; the bulk worker, the Postgres
+  backends serving it and the emulators it talks to (MAX, 1C, Telegram) on the other. Temporal, the rest of Postgres
+  and the load generator stay free, as servers of their own would be.
 
 The migration's and the sync's progress is read before and after the webhook phase (and every few seconds during
 it): they must have been running through all of it. Targets: the webhook's p99 and update -> scored p50 under split
@@ -34,8 +38,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from bench.common import bench_stack, print_targets, table, write_results
 from bench.crossposting import link_for
+from bench.host_cpus import pin, process_stats, with_descendants
 from bench.onec import YEAR
 from bench.tracker_webhook import SECRET
 from bench.tracker_webhook import measure as measure_webhook
@@ -57,6 +64,9 @@ SAMPLE_SECONDS = 5.0
 # A 1C page is 1,000 documents: on a starved host one takes seconds, so "ran through" allows this long without a move.
 STALL_ALLOWED = 15.0
 NICENESS = 10
+CHAIN_CPUS = {0}  # split-pinned: the chain's "host"
+BULK_CPUS = {1}  # and the bulk worker's
+REPIN_SECONDS = 1.0  # a backend the bulk worker's pool opens later starts on the postmaster's cores until then
 JOB_CLOSED = ("completed", "failed", "cancelled")
 ENV = {
     "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET,
@@ -78,6 +88,7 @@ class Phase:
     label: str
     workers: tuple[Worker, ...]
     bulk_load: bool
+    pinned: bool = False
 
 
 ONE_WORKER = (Worker("worker", ""),)
@@ -96,6 +107,13 @@ PHASES = {
             f"as split, the bulk worker under nice -n {NICENESS}",
             (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk", niced=True)),
             bulk_load=True,
+        ),
+        Phase(
+            "split-pinned",
+            "as split, the chain and the bulk worker each on a core of its own",
+            (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk")),
+            bulk_load=True,
+            pinned=True,
         ),
         Phase("shared", "+ migration and 1C, one worker serving every kind", ONE_WORKER, bulk_load=True),
     )
@@ -122,28 +140,17 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     roots |= {proc.pid: "emulators" for proc in (stack.openai, stack.feeds, stack.telegram, stack.telegram_bot)}
     roots |= {stack.onec.pid: "onec emulator", stack.max.pid: "max emulator"}
     roots |= {stack.temporal.pid: "temporal", stack.pg.pid: "postgres", os.getpid(): "bench (load)"}
-    ticks = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
-    used: dict[int, float] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue  # gone meanwhile
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ... utime, stime
-        parent[int(entry)] = int(fields[1])
-        used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    stats = process_stats()
     out = dict.fromkeys(roots.values(), 0.0)
-    for pid, seconds in used.items():
+    for pid, stat in stats.items():
         ancestor = pid
-        while ancestor not in roots and ancestor in parent:
-            ancestor = parent[ancestor]
+        while ancestor not in roots and ancestor in stats:
+            ancestor = stats[ancestor].parent
         if ancestor in roots:
-            out[roots[ancestor]] += seconds
+            out[roots[ancestor]] += stat.cpu_seconds
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
-    out["machine"] = (sum(values) - values[3] - values[4]) / ticks  # all but idle and iowait
+    out["machine"] = (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
     return out
 
 
@@ -152,6 +159,35 @@ def cpu_used(before: dict[str, float], after: dict[str, float], seconds: float) 
     cores = {name: round((after.get(name, 0.0) - used) / seconds, 2) for name, used in before.items()}
     cores["others"] = round(cores["machine"] - sum(v for k, v in cores.items() if k != "machine"), 2)
     return {"seconds": round(seconds, 1), "cores": cores}
+
+
+class Hosts:
+    """split-pinned: the chain's side and the bulk side each on cores of their own, as two hosts would be."""
+
+    def __init__(self, stack: Stack) -> None:
+        named = {proc.name: proc.pid for proc in stack.procs}
+        self.database_uri = stack.pg.uri()
+        self.chain = {named["api"], named["worker-chain"], stack.openai.pid}
+        self.bulk = {named["worker-bulk"], stack.max.pid, stack.onec.pid, stack.telegram.pid}
+
+    def pin_processes(self) -> None:
+        stats = process_stats()
+        pin(with_descendants(self.chain, stats), CHAIN_CPUS)
+        pin(with_descendants(self.bulk, stats), BULK_CPUS)
+
+    async def keep_backends_pinned(self) -> None:
+        """The Postgres backends serving the bulk worker (`pg_stat_activity.application_name` is `<name>-<pid>`,
+        db/session.py) onto its cores, again every REPIN_SECONDS: its pool opens connections as the load grows."""
+        connection = await asyncpg.connect(self.database_uri)
+        try:
+            while True:
+                bulk = {str(pid) for pid in with_descendants(self.bulk)}
+                rows = await connection.fetch("SELECT pid, application_name FROM pg_stat_activity")
+                backends = [row["pid"] for row in rows if (row["application_name"] or "").rpartition("-")[2] in bulk]
+                await asyncio.to_thread(pin, backends, BULK_CPUS)
+                await asyncio.sleep(REPIN_SECONDS)
+        finally:
+            await connection.close()
 
 
 class BulkLoad:
@@ -163,13 +199,13 @@ class BulkLoad:
         self.jobs: dict[str, str] = {}  # what -> job id
         self.samples: list[dict[str, Any]] = []
 
-    async def start(self, stack: Stack, documents: int) -> None:
+    async def start(self, stack: Stack, documents: int, page_latency_ms: int) -> None:
         # bench crossposting's paced run: Telegram's history pages and downloads at a real network's pace.
         telegram = Emulator(stack.telegram_url)
         await telegram.fault(path="/rpc/messages.GetHistory", kind="latency", latency_ms=50)
         await telegram.fault(path="/rpc/upload.GetFile", kind="latency", latency_ms=100)
         await OneCEmulator(stack.onec_url).book(
-            seed=3, documents=documents, contractors=800, pending_contractors=0, page_latency_ms=ONEC_PAGE_LATENCY_MS
+            seed=3, documents=documents, contractors=800, pending_contractors=0, page_latency_ms=page_latency_ms
         )
         link_id = await link_for(self.admin, f"bench_{POSTS}", 9_001, MAX_TOKEN)
         migration = await self.admin.ok("POST", "/api/v1/migrations", 202, json={"link_id": link_id})
@@ -230,6 +266,18 @@ class BulkLoad:
 
 
 async def measure_phase(stack: Stack, api_url: str, phase: Phase, args: argparse.Namespace) -> dict[str, Any]:
+    if not phase.pinned:
+        return await measure_load(stack, api_url, phase, args)
+    hosts = Hosts(stack)
+    hosts.pin_processes()
+    pinning = asyncio.create_task(hosts.keep_backends_pinned())
+    try:
+        return await measure_load(stack, api_url, phase, args)
+    finally:
+        pinning.cancel()
+
+
+async def measure_load(stack: Stack, api_url: str, phase: Phase, args: argparse.Namespace) -> dict[str, Any]:
     if not phase.bulk_load:
         started, cpu = time.monotonic(), cpu_seconds(stack)
         webhook = await measure_webhook(stack, api_url, args.rate, args.seconds)
@@ -237,7 +285,7 @@ async def measure_phase(stack: Stack, api_url: str, phase: Phase, args: argparse
     admin = await Api.login(api_url, "admin", ADMIN_PASSWORD)
     try:
         load = BulkLoad(admin, stack.max_url)
-        await load.start(stack, onec_documents(args))
+        await load.start(stack, onec_documents(args), args.onec_page_latency_ms)
         first, cpu = await load.sample(), cpu_seconds(stack)
         sampler = asyncio.create_task(load.sample_every(SAMPLE_SECONDS))
         try:
@@ -291,7 +339,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument(
         "--phases",
         default=DEFAULT_PHASES,
-        help=f"comma-separated, from {', '.join(PHASES)} (default {DEFAULT_PHASES}; split-niced: bulk worker niced)",
+        help=f"comma-separated, from {', '.join(PHASES)} (default {DEFAULT_PHASES}; split-niced: bulk worker niced; "
+        "split-pinned: the chain and the bulk worker on a core each)",
     )
     parser.add_argument(
         "--onec-documents",
@@ -299,6 +348,13 @@ def main(argv: list[str]) -> dict[str, Any]:
         default=0,
         help=f"the 1C book's documents (default {ONEC_DOCUMENTS_PER_SECOND:,} per second of the phase, at most "
         f"{ONEC_MAX_DOCUMENTS:,}: still syncing when the phase ends)",
+    )
+    parser.add_argument(
+        "--onec-page-latency-ms",
+        type=int,
+        default=ONEC_PAGE_LATENCY_MS,
+        help=f"how long the 1C emulator takes per page of 1,000 documents (default {ONEC_PAGE_LATENCY_MS}); a "
+        "slower 1C is a lighter bulk load, one the host has the CPU for",
     )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.phases.split(",") if name.strip()]
@@ -355,7 +411,7 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
     targets: dict[str, str] = {}
     met: dict[str, bool] = {}
     measured: dict[str, str] = {}
-    for name in ("split", "split-niced"):
+    for name in ("split", "split-niced", "split-pinned"):
         for key, what in (("webhook_p99_ms", "webhook_p99"), ("to_scored_p50_ms", "scored_p50")):
             if base is None or name not in medians:
                 continue  # no baseline, or this phase not run: nothing to hold it to
