@@ -17,6 +17,8 @@ The tracker's webhook at `--rate` updates/s for `--seconds` (bench/tracker_webho
   host comes to two: the API, the chain's worker and the OpenAI emulator on one; the bulk worker, the Postgres
   backends serving it and the emulators it talks to (MAX, 1C, Telegram) on the other. Temporal, the rest of Postgres
   and the load generator stay free, as servers of their own would be.
+- split-limited (only when asked): as split, the same bulk side held to `--bulk-cpus` cores (a CPU quota: what
+  compose's `cpus:` and a Kubernetes container's `limits.cpu` give the bulk worker's service on a shared host).
 
 The migration's and the sync's progress is read before and after the webhook phase (and every few seconds during
 it): they must have been running through all of it. Targets: the webhook's p99 and update -> scored p50 under split
@@ -36,13 +38,13 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from bench.common import bench_stack, print_targets, table, write_results
 from bench.crossposting import link_for
-from bench.host_cpus import pin, process_stats, with_descendants
+from bench.host_cpus import CpuLimit, pin, process_stats, with_descendants
 from bench.onec import YEAR
 from bench.tracker_webhook import SECRET
 from bench.tracker_webhook import measure as measure_webhook
@@ -66,13 +68,18 @@ STALL_ALLOWED = 15.0
 NICENESS = 10
 CHAIN_CPUS = {0}  # split-pinned: the chain's "host"
 BULK_CPUS = {1}  # and the bulk worker's
-REPIN_SECONDS = 1.0  # a backend the bulk worker's pool opens later starts on the postmaster's cores until then
+BULK_CPU_LIMIT = 0.5  # split-limited's default, in cores
+# A backend the bulk worker's pool opens later runs where the postmaster does until it is placed.
+REPLACE_SECONDS = 1.0
 JOB_CLOSED = ("completed", "failed", "cancelled")
 ENV = {
     "LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET,
     # MAX's 2 messages/s per chat off, as bench crossposting: the migration runs at the token's 30 requests/s.
     "LONGRUN_MAX_CHAT_MESSAGES_PER_SECOND": "0",
 }
+
+
+Placing = Literal["pinned", "limited"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class Phase:
     label: str
     workers: tuple[Worker, ...]
     bulk_load: bool
-    pinned: bool = False
+    placed: Placing | None = None  # the bulk side on cores of its own, or held to a CPU limit
 
 
 ONE_WORKER = (Worker("worker", ""),)
@@ -113,7 +120,14 @@ PHASES = {
             "as split, the chain and the bulk worker each on a core of its own",
             (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk")),
             bulk_load=True,
-            pinned=True,
+            placed="pinned",
+        ),
+        Phase(
+            "split-limited",
+            "as split, the bulk worker's side held to --bulk-cpus cores",
+            (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk")),
+            bulk_load=True,
+            placed="limited",
         ),
         Phase("shared", "+ migration and 1C, one worker serving every kind", ONE_WORKER, bulk_load=True),
     )
@@ -161,33 +175,47 @@ def cpu_used(before: dict[str, float], after: dict[str, float], seconds: float) 
     return {"seconds": round(seconds, 1), "cores": cores}
 
 
-class Hosts:
-    """split-pinned: the chain's side and the bulk side each on cores of their own, as two hosts would be."""
+class BulkSide:
+    """split-pinned and split-limited: the bulk worker, the Postgres backends serving it and the emulators it talks
+    to, on a core of their own (the chain's side on the other) or held to a CPU limit."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, placing: Placing, bulk_cpus: float) -> None:
         named = {proc.name: proc.pid for proc in stack.procs}
         self.database_uri = stack.pg.uri()
+        self.placing = placing
         self.chain = {named["api"], named["worker-chain"], stack.openai.pid}
         self.bulk = {named["worker-bulk"], stack.max.pid, stack.onec.pid, stack.telegram.pid}
+        self.limit = CpuLimit("longrun-bench-bulk", bulk_cpus) if placing == "limited" else None
 
-    def pin_processes(self) -> None:
+    def place(self, pids: set[int]) -> None:
+        if self.limit is not None:
+            self.limit.add(pids)
+        else:
+            pin(pids, BULK_CPUS)
+
+    def place_processes(self) -> None:
         stats = process_stats()
-        pin(with_descendants(self.chain, stats), CHAIN_CPUS)
-        pin(with_descendants(self.bulk, stats), BULK_CPUS)
+        if self.placing == "pinned":
+            pin(with_descendants(self.chain, stats), CHAIN_CPUS)
+        self.place(with_descendants(self.bulk, stats))
 
-    async def keep_backends_pinned(self) -> None:
+    async def keep_backends_placed(self) -> None:
         """The Postgres backends serving the bulk worker (`pg_stat_activity.application_name` is `<name>-<pid>`,
-        db/session.py) onto its cores, again every REPIN_SECONDS: its pool opens connections as the load grows."""
+        db/session.py) placed with it, again every REPLACE_SECONDS: its pool opens connections as the load grows."""
         connection = await asyncpg.connect(self.database_uri)
         try:
             while True:
                 bulk = {str(pid) for pid in with_descendants(self.bulk)}
                 rows = await connection.fetch("SELECT pid, application_name FROM pg_stat_activity")
-                backends = [row["pid"] for row in rows if (row["application_name"] or "").rpartition("-")[2] in bulk]
-                await asyncio.to_thread(pin, backends, BULK_CPUS)
-                await asyncio.sleep(REPIN_SECONDS)
+                backends = {row["pid"] for row in rows if (row["application_name"] or "").rpartition("-")[2] in bulk}
+                await asyncio.to_thread(self.place, backends)
+                await asyncio.sleep(REPLACE_SECONDS)
         finally:
             await connection.close()
+
+    def close(self) -> None:
+        if self.limit is not None:
+            self.limit.close()
 
 
 class BulkLoad:
@@ -266,15 +294,18 @@ class BulkLoad:
 
 
 async def measure_phase(stack: Stack, api_url: str, phase: Phase, args: argparse.Namespace) -> dict[str, Any]:
-    if not phase.pinned:
+    if phase.placed is None:
         return await measure_load(stack, api_url, phase, args)
-    hosts = Hosts(stack)
-    hosts.pin_processes()
-    pinning = asyncio.create_task(hosts.keep_backends_pinned())
+    bulk = BulkSide(stack, phase.placed, args.bulk_cpus)
     try:
-        return await measure_load(stack, api_url, phase, args)
+        bulk.place_processes()
+        placing = asyncio.create_task(bulk.keep_backends_placed())
+        try:
+            return await measure_load(stack, api_url, phase, args)
+        finally:
+            placing.cancel()
     finally:
-        pinning.cancel()
+        bulk.close()
 
 
 async def measure_load(stack: Stack, api_url: str, phase: Phase, args: argparse.Namespace) -> dict[str, Any]:
@@ -340,7 +371,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "--phases",
         default=DEFAULT_PHASES,
         help=f"comma-separated, from {', '.join(PHASES)} (default {DEFAULT_PHASES}; split-niced: bulk worker niced; "
-        "split-pinned: the chain and the bulk worker on a core each)",
+        "split-pinned: the chain and the bulk worker on a core each; split-limited: the bulk side held to --bulk-cpus)",
     )
     parser.add_argument(
         "--onec-documents",
@@ -355,6 +386,12 @@ def main(argv: list[str]) -> dict[str, Any]:
         default=ONEC_PAGE_LATENCY_MS,
         help=f"how long the 1C emulator takes per page of 1,000 documents (default {ONEC_PAGE_LATENCY_MS}); a "
         "slower 1C is a lighter bulk load, one the host has the CPU for",
+    )
+    parser.add_argument(
+        "--bulk-cpus",
+        type=float,
+        default=BULK_CPU_LIMIT,
+        help=f"split-limited: the cores the bulk side may use together (default {BULK_CPU_LIMIT:g})",
     )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.phases.split(",") if name.strip()]
@@ -411,7 +448,7 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> d
     targets: dict[str, str] = {}
     met: dict[str, bool] = {}
     measured: dict[str, str] = {}
-    for name in ("split", "split-niced", "split-pinned"):
+    for name in ("split", "split-niced", "split-pinned", "split-limited"):
         for key, what in (("webhook_p99_ms", "webhook_p99"), ("to_scored_p50_ms", "scored_p50")):
             if base is None or name not in medians:
                 continue  # no baseline, or this phase not run: nothing to hold it to
