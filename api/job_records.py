@@ -8,9 +8,11 @@ the same shape either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import job_records
 from db.models import JobRecord
@@ -18,6 +20,7 @@ from db.session import SessionFactory, database_unavailable
 from workflows.base import JobStatus
 
 log = logging.getLogger("longrun.jobs")
+T = TypeVar("T")
 
 # A record still open for a job Temporal no longer has: the run closed without writing it, and nothing is left to say
 # how. Said as the job's end.
@@ -69,48 +72,48 @@ class JobRecords:
         left_out_owners: Collection[str],
     ) -> list[JobRecord]:
         """Closed jobs newest first; none while the database is down (the listing then shows what Temporal has)."""
-        try:
-            async with self._sessions() as session:
-                return await job_records.closed_jobs(
-                    session,
-                    limit=limit,
-                    job_type=job_type,
-                    left_out_types=left_out_types,
-                    statuses=statuses,
-                    owner=owner,
-                    left_out_owners=left_out_owners,
-                )
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            log.warning("jobs list without the closed jobs' records: the database is unavailable")
-            return []
+
+        async def read(session: AsyncSession) -> list[JobRecord]:
+            return await job_records.closed_jobs(
+                session,
+                limit=limit,
+                job_type=job_type,
+                left_out_types=left_out_types,
+                statuses=statuses,
+                owner=owner,
+                left_out_owners=left_out_owners,
+            )
+
+        return await self._read_unless_down(read, [], "jobs list without the closed jobs' records")
 
     async def still_open(self, runs: list[tuple[str, str]]) -> list[str]:
         """Of these (job id, run id), the jobs whose record is still open for that run; none while the database is
         down."""
         if not runs:
             return []
-        try:
-            async with self._sessions() as session:
-                return await job_records.still_open(session, runs)
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            return []
+        return await self._read_unless_down(lambda session: job_records.still_open(session, runs), [])
 
     async def closed_counts(self, job_ids: list[str]) -> dict[str, dict[str, int]]:
         """The counts these closed jobs ended with, by job id; none while the database is down (the listing then shows
         when they ended only)."""
         if not job_ids:
             return {}
+        return await self._read_unless_down(lambda session: job_records.closed_counts(session, job_ids), {})
+
+    async def _read_unless_down(
+        self, read: Callable[[AsyncSession], Awaitable[T]], while_down: T, warning: str | None = None
+    ) -> T:
+        """What `read` answers; `while_down` when the database is unavailable, since a listing still has what
+        Temporal says."""
         try:
             async with self._sessions() as session:
-                return await job_records.closed_counts(session, job_ids)
+                return await read(session)
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
-            return {}
+            if warning:
+                log.warning("%s: the database is unavailable", warning)
+            return while_down
 
     async def delete_closed_before(self, before: datetime) -> list[str]:
         async with self._sessions() as session:

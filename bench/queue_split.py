@@ -99,6 +99,7 @@ class Phase:
 
 
 ONE_WORKER = (Worker("worker", ""),)
+SPLIT_WORKERS = (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk"))
 PHASES = {
     phase.name: phase
     for phase in (
@@ -106,7 +107,7 @@ PHASES = {
         Phase(
             "split",
             "+ migration and 1C on the bulk queue's own worker",
-            (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk")),
+            SPLIT_WORKERS,
             bulk_load=True,
         ),
         Phase(
@@ -118,14 +119,14 @@ PHASES = {
         Phase(
             "split-pinned",
             "as split, the chain and the bulk worker each on a core of its own",
-            (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk")),
+            SPLIT_WORKERS,
             bulk_load=True,
             placed="pinned",
         ),
         Phase(
             "split-limited",
             "as split, the bulk worker's side held to --bulk-cpus cores",
-            (Worker("worker-chain", "interactive,llm"), Worker("worker-bulk", "bulk")),
+            SPLIT_WORKERS,
             bulk_load=True,
             placed="limited",
         ),
