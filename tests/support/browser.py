@@ -55,7 +55,9 @@ class Tab:
     async def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
+        # Transitions fast-forwarded to their end: the screen as it settles, not half-way through a fade (antd's
+        # table fades its rows in after every load).
+        await self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         return path
 
     async def close(self) -> None:
