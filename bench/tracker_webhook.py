@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.common import percentile
 from db.events import CHANNEL
@@ -129,7 +129,7 @@ class ScoredListener:
             await self._conn.close()
 
 
-async def wal_flushes(engine) -> int:
+async def wal_flushes(engine: AsyncEngine) -> int:
     """WAL fsyncs so far, by every process of the server: what a commit waits for, and what group commit shares."""
     async with engine.connect() as conn:
         return int(await conn.scalar(text("SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal'")))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,15 @@ class Stack:
         url = f"http://{ps.HOST}:{port}"
         ps.wait_http(f"{url}/api/v1/health", 60, api, status=ready)
         return url
+
+    @contextmanager
+    def running_api(self, name: str, **extra: str) -> Iterator[str]:
+        """A further API process of the stack (as `start_api` makes it, `extra` in its environment) for the block."""
+        url = self.start_api(name, env=extra)
+        try:
+            yield url
+        finally:
+            self.stop_named(name)
 
     def database(self, url: str | None = None) -> AsyncEngine:
         return create_async_engine(url or self.pg.database_url, pool_size=2)

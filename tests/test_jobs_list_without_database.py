@@ -2,13 +2,13 @@
 them (a closed job without the counts its record would add) rather than failing."""
 
 import asyncio
-import contextlib
 
 import httpx
 
 from devstack import processes as ps
 from devstack.stack import Stack
 from tests.support.news import discover, make_sources
+from tests.support.relay import pipe
 
 
 class DatabaseFront:
@@ -35,16 +35,6 @@ class DatabaseFront:
         up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
         self._writers += [writer, up_writer]
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
-
-
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 async def test_the_list_answers_from_temporal_while_the_database_is_down(stack: Stack, admin):

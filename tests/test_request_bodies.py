@@ -16,11 +16,9 @@ DEADLINE = 30
 
 @pytest.fixture(scope="module")
 def edge_api(stack):
-    url = stack.start_api(
-        "api-bodies", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET, LONGRUN_WEBHOOK_MAX_BODY_BYTES=str(WEBHOOK_LIMIT)
-    )
-    yield url
-    stack.stop_named("api-bodies")
+    env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET, "LONGRUN_WEBHOOK_MAX_BODY_BYTES": str(WEBHOOK_LIMIT)}
+    with stack.running_api("api-bodies", **env) as url:
+        yield url
 
 
 async def raw_exchange(base: str, head: str, body_parts: list[bytes]) -> tuple[int, dict]:

@@ -19,11 +19,8 @@ TOKEN = "1000000001:longrun-emulator-bot-token"
 @contextmanager
 def webhook_api(stack: Stack, name: str):
     """A second API process of the stack that takes the webhook; its events reach every API process alike."""
-    url = stack.start_api(name, LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET)
-    try:
+    with stack.running_api(name, LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET) as url:
         yield url
-    finally:
-        stack.stop_named(name)
 
 
 async def hook(telegram_bot: TelegramBotEmulator, webhook_url: str) -> None:

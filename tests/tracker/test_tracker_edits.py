@@ -24,9 +24,8 @@ TASK_TEXT = "@devops_lead please fix the invoice export before Friday: contracts
 
 @pytest.fixture(scope="module")
 def webhook_url(stack):
-    url = stack.start_api("api-tracker-edits", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET)
-    yield url
-    stack.stop_named("api-tracker-edits")
+    with stack.running_api("api-tracker-edits", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET) as url:
+        yield url
 
 
 @pytest.fixture

@@ -36,9 +36,8 @@ TOPICS = ["billing deploy failed", "invoice export slow", "login page broken", "
 
 @pytest.fixture(scope="module")
 def webhook_url(stack):
-    url = stack.start_api("api-tracker", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET)
-    yield url
-    stack.stop_named("api-tracker")
+    with stack.running_api("api-tracker", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET) as url:
+        yield url
 
 
 @pytest.fixture

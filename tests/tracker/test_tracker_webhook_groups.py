@@ -17,11 +17,9 @@ WINDOW_MS = 2000
 
 @pytest.fixture(scope="module")
 def grouping_url(stack):
-    url = stack.start_api(
-        "api-webhook-groups", LONGRUN_TELEGRAM_WEBHOOK_SECRET=SECRET, LONGRUN_TRACKER_WEBHOOK_GROUP_MS=str(WINDOW_MS)
-    )
-    yield url
-    stack.stop_named("api-webhook-groups")
+    env = {"LONGRUN_TELEGRAM_WEBHOOK_SECRET": SECRET, "LONGRUN_TRACKER_WEBHOOK_GROUP_MS": str(WINDOW_MS)}
+    with stack.running_api("api-webhook-groups", **env) as url:
+        yield url
 
 
 @pytest.fixture
